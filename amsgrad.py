@@ -1,0 +1,263 @@
+"""
+Update builders for Adam and AMSGrad, in the style of ``lasagne.updates``.
+
+Each builder takes a loss expression or a list of gradient expressions and a
+list of parameters and returns an ordered dictionary of Theano updates:
+
+.. autosummary::
+    :nosignatures:
+
+    adam
+    amsgrad
+
+Both take the same arguments; ``bias_correction`` switches Adam's correction of
+the initial bias of the moment estimates on or off, for either method.
+
+Compared with the listing of the blog post "Experiments with AMSGrad"
+(Korzeniowski, 2017) this fixes two defects: with ``bias_correction=False``
+the plain learning rate is used (the listing overwrote it with the corrected
+one either way), and the optimizer state is created with the parameter's
+``broadcastable`` pattern (the listing lost it, so a parameter broadcastable
+along an axis failed with a type error).
+
+The dictionary's keys are every shared variable the step changes: the
+parameters, then one time step counter and the moment estimates, so a
+checkpoint that saves the values of all keys saves the whole optimizer state.
+
+Examples
+--------
+>>> import compat  # noqa: F401
+>>> import lasagne
+>>> import theano
+>>> import theano.tensor as T
+>>> from amsgrad import amsgrad
+>>> l_in = lasagne.layers.InputLayer((100, 20))
+>>> l_out = lasagne.layers.DenseLayer(l_in, num_units=3,
+...                                   nonlinearity=lasagne.nonlinearities.softmax)
+>>> x, y = T.matrix('x'), T.ivector('y')
+>>> loss = T.nnet.categorical_crossentropy(lasagne.layers.get_output(l_out, x), y).mean()
+>>> params = lasagne.layers.get_all_params(l_out, trainable=True)
+>>> updates = amsgrad(loss, params, learning_rate=0.001, bias_correction=False)
+>>> train_fn = theano.function([x, y], loss, updates=updates)
+"""
+from collections import OrderedDict
+import numbers
+
+import numpy as np
+import theano
+import theano.tensor as T
+from theano.graph.basic import Variable
+
+__all__ = ["adam", "amsgrad"]
+
+
+def _check_unit_interval(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError("%s must be a real number in [0, 1), got %r" % (name, value))
+    if not 0 <= value < 1:
+        raise ValueError("%s must be in [0, 1), got %r" % (name, value))
+
+
+def _check_arguments(params, learning_rate, beta1, beta2, epsilon, bias_correction):
+    for i, param in enumerate(params):
+        if not isinstance(param, theano.compile.SharedVariable):
+            raise TypeError("params[%d] must be a Theano shared variable (the optimizer "
+                            "updates it in place), got %r of type %s"
+                            % (i, param, type(param).__name__))
+    if isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool):
+        if not np.isfinite(learning_rate) or learning_rate < 0:
+            raise ValueError("learning_rate must be a finite number >= 0, got %r"
+                             % learning_rate)
+    elif not isinstance(learning_rate, Variable):
+        raise TypeError("learning_rate must be a number or a Theano scalar (e.g. a shared "
+                        "variable for a schedule), got %r" % (learning_rate,))
+    elif learning_rate.ndim != 0:
+        raise TypeError("learning_rate must be a scalar, got a %d-d variable"
+                        % learning_rate.ndim)
+    _check_unit_interval("beta1", beta1)
+    _check_unit_interval("beta2", beta2)
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
+        raise TypeError("epsilon must be a real number > 0, got %r" % (epsilon,))
+    if not epsilon > 0:
+        raise ValueError("epsilon must be > 0, got %r" % epsilon)
+    if not isinstance(bias_correction, (bool, np.bool_)):
+        # A string such as "off" would silently count as True.
+        raise TypeError("bias_correction must be True or False, got %r" % (bias_correction,))
+
+
+def _grads(loss_or_grads, params):
+    if isinstance(loss_or_grads, (list, tuple)):
+        if len(loss_or_grads) != len(params):
+            raise ValueError("got %d gradient expressions for %d parameters"
+                             % (len(loss_or_grads), len(params)))
+        return list(loss_or_grads)
+    return theano.grad(loss_or_grads, params)
+
+
+def _adaptive_moment_updates(loss_or_grads, params, learning_rate, beta1, beta2,
+                             epsilon, bias_correction, max_second_moment):
+    """Adam's update, with AMSGrad's running maximum when ``max_second_moment``."""
+    if isinstance(params, theano.compile.SharedVariable) or not hasattr(params, "__iter__"):
+        raise TypeError("params must be a list of shared variables, got %r" % (params,))
+    params = list(params)
+    _check_arguments(params, learning_rate, beta1, beta2, epsilon, bias_correction)
+    grads = _grads(loss_or_grads, params)
+    float_x = theano.config.floatX
+
+    t_prev = theano.shared(np.asarray(0, dtype=float_x), name="t")
+    t = t_prev + np.asarray(1, dtype=float_x)
+    if isinstance(learning_rate, Variable):
+        lr = T.cast(learning_rate, float_x)
+    else:
+        lr = np.asarray(learning_rate, dtype=float_x)
+    if bias_correction:
+        one = np.asarray(1, dtype=float_x)
+        a_t = lr * T.sqrt(one - np.asarray(beta2, float_x) ** t) / (
+            one - np.asarray(beta1, float_x) ** t)
+    else:
+        a_t = lr
+
+    updates = OrderedDict()
+    state = []
+    for param, g_t in zip(params, grads):
+        dtype = param.dtype
+        # Hyperparameters in the parameter's own dtype: a float64 constant would
+        # upcast a float32 parameter's update.
+        b1, b2, eps, one = (np.asarray(v, dtype=dtype) for v in (beta1, beta2, epsilon, 1))
+        value = param.get_value(borrow=True)
+
+        def zeros(suffix):
+            # Keep the parameter's broadcastable pattern, or the update of a
+            # parameter such as a (1, n) bias would not type-check.
+            return theano.shared(np.zeros(value.shape, dtype=dtype),
+                                 broadcastable=param.broadcastable,
+                                 name="%s.%s" % (param.name or "param", suffix))
+
+        m_prev, v_prev = zeros("m"), zeros("v")
+        m_t = b1 * m_prev + (one - b1) * g_t
+        v_t = b2 * v_prev + (one - b2) * T.sqr(g_t)
+        state += [(m_prev, m_t), (v_prev, v_t)]
+        if max_second_moment:
+            v_hat_prev = zeros("v_hat")
+            v_hat_t = T.maximum(v_hat_prev, v_t)
+            state.append((v_hat_prev, v_hat_t))
+        else:
+            v_hat_t = v_t
+        step = T.cast(a_t, dtype) * m_t / (T.sqrt(v_hat_t) + eps)
+        updates[param] = param - step
+
+    updates[t_prev] = t
+    updates.update(state)
+    return updates
+
+
+def adam(loss_or_grads, params, learning_rate=0.001, beta1=0.9, beta2=0.999,
+         epsilon=1e-8, bias_correction=True):
+    """Adam updates
+
+    Adam updates implemented as in [1]_, with Lasagne's placement of epsilon.
+
+    Parameters
+    ----------
+    loss_or_grads : symbolic expression or list of expressions
+        A scalar loss expression, or a list of gradient expressions
+    params : list of shared variables
+        The variables to generate update expressions for
+    learning_rate : float or symbolic scalar
+        Learning rate; a shared variable (or any scalar expression) lets a
+        schedule change it between calls of the compiled function
+    beta1 : float
+        Exponential decay rate for the first moment estimates, in [0, 1)
+    beta2 : float
+        Exponential decay rate for the second moment estimates, in [0, 1)
+    epsilon : float
+        Constant for numerical stability, > 0
+    bias_correction : bool
+        Whether to correct the moment estimates' bias towards zero in the
+        first steps (see Notes)
+
+    Returns
+    -------
+    OrderedDict
+        A dictionary mapping each parameter and each state variable (the time
+        step and the moment estimates) to its update expression
+
+    Notes
+    -----
+    With gradient :math:`g_t` at step :math:`t = 1, 2, \\dots`:
+
+    .. math::
+        m_t &= \\beta_1 m_{t-1} + (1 - \\beta_1) g_t \\\\
+        v_t &= \\beta_2 v_{t-1} + (1 - \\beta_2) g_t^2 \\\\
+        \\theta_t &= \\theta_{t-1} - \\alpha_t m_t / (\\sqrt{v_t} + \\epsilon)
+
+    where :math:`\\alpha_t = \\alpha \\sqrt{1 - \\beta_2^t} / (1 - \\beta_1^t)`
+    with bias correction and :math:`\\alpha_t = \\alpha` without.
+
+    References
+    ----------
+    .. [1] Kingma, Diederik, and Jimmy Ba (2014):
+           Adam: A Method for Stochastic Optimization.
+           arXiv preprint arXiv:1412.6980.
+    """
+    return _adaptive_moment_updates(loss_or_grads, params, learning_rate, beta1, beta2,
+                                    epsilon, bias_correction, max_second_moment=False)
+
+
+def amsgrad(loss_or_grads, params, learning_rate=0.001, beta1=0.9, beta2=0.999,
+            epsilon=1e-8, bias_correction=True):
+    """AMSGrad updates
+
+    AMSGrad updates implemented as in [1]_: Adam whose second moment estimate
+    in the denominator is the running maximum of all estimates so far, so the
+    effective step size never grows.
+
+    Parameters
+    ----------
+    loss_or_grads : symbolic expression or list of expressions
+        A scalar loss expression, or a list of gradient expressions
+    params : list of shared variables
+        The variables to generate update expressions for
+    learning_rate : float or symbolic scalar
+        Learning rate; a shared variable (or any scalar expression) lets a
+        schedule change it between calls of the compiled function
+    beta1 : float
+        Exponential decay rate for the first moment estimates, in [0, 1)
+    beta2 : float
+        Exponential decay rate for the second moment estimates, in [0, 1)
+    epsilon : float
+        Constant for numerical stability, > 0
+    bias_correction : bool
+        Whether to scale the learning rate by Adam's bias correction (see Notes);
+        the paper's algorithm has none
+
+    Returns
+    -------
+    OrderedDict
+        A dictionary mapping each parameter and each state variable (the time
+        step, the moment estimates and their running maximum) to its update
+        expression
+
+    Notes
+    -----
+    With gradient :math:`g_t` at step :math:`t = 1, 2, \\dots`:
+
+    .. math::
+        m_t &= \\beta_1 m_{t-1} + (1 - \\beta_1) g_t \\\\
+        v_t &= \\beta_2 v_{t-1} + (1 - \\beta_2) g_t^2 \\\\
+        \\hat{v}_t &= \\max(\\hat{v}_{t-1}, v_t) \\\\
+        \\theta_t &= \\theta_{t-1} - \\alpha_t m_t / (\\sqrt{\\hat{v}_t} + \\epsilon)
+
+    where :math:`\\alpha_t = \\alpha \\sqrt{1 - \\beta_2^t} / (1 - \\beta_1^t)`
+    with bias correction and :math:`\\alpha_t = \\alpha` without, as in the
+    blog post [2]_.
+
+    References
+    ----------
+    .. [1] Reddi, Sashank J., Satyen Kale, and Sanjiv Kumar (2018):
+           On the Convergence of Adam and Beyond. ICLR 2018.
+    .. [2] Korzeniowski, Filip (2017): Experiments with AMSGrad.
+           https://fdlm.github.io/post/amsgrad/
+    """
+    return _adaptive_moment_updates(loss_or_grads, params, learning_rate, beta1, beta2,
+                                    epsilon, bias_correction, max_second_moment=True)

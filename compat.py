@@ -1,0 +1,156 @@
+"""
+Make Lasagne 0.1 (2015) import and run on Theano-PyMC 1.1.2 (2021).
+
+Import this module before ``import lasagne`` (every module of this project that
+needs Lasagne does ``import compat`` first).  It does two things:
+
+1. Sets Theano's flags before Theano is first imported: float32, CPU, the
+   BLAS link flags, and a compile cache outside the repository.  Flags the
+   user gives in ``THEANO_FLAGS`` win over these defaults.
+2. Puts back the names Lasagne 0.1 imports from Theano that Theano-PyMC
+   renamed or removed (see :func:`install_shims`).
+
+Examples
+--------
+>>> import compat  # noqa: F401  (before lasagne)
+>>> import lasagne
+>>> lasagne.layers.DenseLayer((None, 3), 2).output_shape
+(None, 2)
+"""
+import ctypes.util
+import os
+import shlex
+import sys
+import types
+import warnings
+
+__all__ = ["theano_defaults", "theano_flags", "install_shims", "theano_cache_dir"]
+
+
+def theano_cache_dir():
+    """Directory for Theano's compiled C modules (kept out of the repository).
+
+    ``AMSGRAD_THEANO_CACHE`` if set, else ``$XDG_CACHE_HOME/amsgrad-experiments/theano``
+    (``~/.cache/...`` by default).  Shared by all runs, so a grid compiles each
+    function once.
+    """
+    if os.environ.get("AMSGRAD_THEANO_CACHE"):
+        return os.path.abspath(os.environ["AMSGRAD_THEANO_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "amsgrad-experiments", "theano")
+
+
+def _blas_ldflags():
+    # Without an explicit value Theano-PyMC asks numpy.distutils for the BLAS
+    # configuration, which fails under numpy 1.23 on many systems; an empty value
+    # makes Theano fall back to its own (slow) GEMM instead of crashing.
+    for name in ("openblas", "blas"):
+        if ctypes.util.find_library(name):
+            return "-l" + name
+    return ""
+
+
+def theano_defaults():
+    """The Theano flags this project sets, as a dict (before user overrides)."""
+    return {
+        "floatX": "float32",
+        "device": "cpu",
+        "blas__ldflags": _blas_ldflags(),
+        "base_compiledir": theano_cache_dir(),
+    }
+
+
+def _normalize_key(key):
+    # Old-style Theano flags use '.', Theano-PyMC uses '__' (both are accepted).
+    return key.strip().replace(".", "__")
+
+
+def theano_flags(user_flags=None):
+    """The ``THEANO_FLAGS`` string: project defaults, then the user's flags.
+
+    Parameters
+    ----------
+    user_flags : str or None
+        The user's ``THEANO_FLAGS`` (default: the environment's).
+
+    Returns
+    -------
+    str
+        Comma-separated ``key=value`` pairs.  Theano lets later pairs override
+        earlier ones; defaults whose key the user sets are left out altogether.
+    """
+    if user_flags is None:
+        user_flags = os.environ.get("THEANO_FLAGS", "")
+    splitter = shlex.shlex(user_flags, posix=True)
+    splitter.whitespace = ","
+    splitter.whitespace_split = True
+    user_keys = {_normalize_key(kv.split("=", 1)[0]) for kv in splitter if "=" in kv}
+    defaults = ["%s=%s" % (k, v) for k, v in theano_defaults().items()
+                if _normalize_key(k) not in user_keys]
+    return ",".join(defaults + ([user_flags] if user_flags.strip() else []))
+
+
+def install_shims():
+    """Add the Theano names Lasagne 0.1 imports, where Theano-PyMC lacks them.
+
+    Idempotent.  Each shim says why it is needed.
+    """
+    import theano
+    import theano.graph.basic
+    import theano.sandbox.rng_mrg
+    import theano.tensor.signal
+    import theano.tensor.signal.pool
+
+    # lasagne.utils: ``isinstance(x, theano.gof.Variable)``.  Theano-PyMC moved
+    # the graph classes from ``theano.gof`` to ``theano.graph``.
+    if "theano.gof" not in sys.modules:
+        gof = types.ModuleType("theano.gof", "Lasagne 0.1 shim: theano.graph under its old name.")
+        gof.Variable = theano.graph.basic.Variable
+        gof.Apply = theano.graph.basic.Apply
+        gof.Constant = theano.graph.basic.Constant
+        sys.modules["theano.gof"] = gof
+        theano.gof = gof
+
+    # lasagne.layers.noise imports ``MRG_RandomStreams``; Theano-PyMC dropped
+    # the trailing 's' (same class, same generator).
+    rng_mrg = theano.sandbox.rng_mrg
+    if not hasattr(rng_mrg, "MRG_RandomStreams"):
+        rng_mrg.MRG_RandomStreams = rng_mrg.MRG_RandomStream
+
+    # lasagne.layers.pool calls ``downsample.max_pool_2d(input, ds, st,
+    # ignore_border, padding, mode)``; Theano renamed the module to ``pool``
+    # and the function to ``pool_2d(input, ws, ignore_border, stride, pad, mode)``.
+    if "theano.tensor.signal.downsample" not in sys.modules:
+        downsample = types.ModuleType(
+            "theano.tensor.signal.downsample",
+            "Lasagne 0.1 shim: theano.tensor.signal.pool under its old name.")
+
+        def max_pool_2d(input, ds, ignore_border=None, st=None, padding=(0, 0), mode="max"):
+            return theano.tensor.signal.pool.pool_2d(
+                input, ws=ds, ignore_border=ignore_border, stride=st, pad=padding, mode=mode)
+
+        downsample.max_pool_2d = max_pool_2d
+        sys.modules["theano.tensor.signal.downsample"] = downsample
+        theano.tensor.signal.downsample = downsample
+
+
+def _configure():
+    if "theano" in sys.modules:
+        # Too late to set flags; say so once instead of failing later in odd ways.
+        import theano
+        if theano.config.floatX != "float32":
+            warnings.warn("compat: theano was imported before compat with floatX=%s; "
+                          "the experiments expect float32" % theano.config.floatX)
+    else:
+        os.environ["THEANO_FLAGS"] = theano_flags()
+        os.makedirs(theano_cache_dir(), exist_ok=True)
+    # Theano 1.1 and Lasagne 0.1 still call numpy and setuptools APIs that warn.
+    for module in ("theano", "lasagne", "pkg_resources"):
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=module)
+    # Lasagne 0.1 passes conv2d's old keyword ``image_shape`` (renamed ``input_shape``,
+    # same meaning); Theano warns at every conv layer.
+    warnings.filterwarnings("ignore", message="The `image_shape` keyword argument")
+    install_shims()
+
+
+_configure()

@@ -1,0 +1,29 @@
+"""Installs amsgrad-experiments: the update rules, the models, the data loaders,
+the experiments and the plots of "Experiments with AMSGrad" on Theano-PyMC + Lasagne 0.1.
+
+The pins are the versions that work together on Python 3.11: Theano-PyMC 1.1.2 uses numpy
+aliases removed in numpy 1.24, and newer scipy/matplotlib releases require numpy 2.
+`constraints.txt` pins the whole tree for `make setup`.
+"""
+from setuptools import setup
+
+setup(
+    name="amsgrad-experiments",
+    version="0.1.0",
+    description="A runnable port of the Theano/Lasagne experiments behind 'Experiments with AMSGrad'",
+    python_requires=">=3.11",
+    py_modules=["amsgrad", "compat", "errors"],
+    packages=["models", "experiments", "data", "plots"],
+    install_requires=[
+        "theano-pymc==1.1.2",
+        "lasagne==0.1",
+        "numpy>=1.23,<1.24",
+        "scipy==1.10.1",
+        "matplotlib==3.9.4",
+        "tqdm>=4.60",
+        "requests>=2.28",
+        # lasagne 0.1 imports pkg_resources at import time
+        "setuptools<81",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+)
