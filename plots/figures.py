@@ -1,0 +1,233 @@
+"""
+The blog's figures: training and validation curves of every run of a setup.
+
+.. autosummary::
+    :nosignatures:
+
+    draw_metric
+    draw_setup
+    save_figure
+
+One figure per setup and curve (training loss, validation loss, training
+accuracy, validation accuracy).  Rows are learning rates; each beta2 has two
+columns, all epochs and a zoom on the last ones.  Every run is one line: Adam
+blue, AMSGrad red, the lighter shade without bias correction.  Behind them, in
+the same colour, the band between the lowest and the highest of the original
+runs of the same cell, where the original has that cell.
+
+Figures are drawn on :class:`matplotlib.figure.Figure` objects with the Agg
+canvas, never through ``pyplot``: nothing global, nothing shown.
+
+Examples
+--------
+>>> from plots.results import find_runs, load_reference
+>>> from plots.figures import draw_setup
+>>> runs, _ = find_runs("results")                                   # doctest: +SKIP
+>>> reference, _ = load_reference()                                  # doctest: +SKIP
+>>> draw_setup("logreg", runs, reference.get("logreg", []), "figures")  # doctest: +SKIP
+['figures/logreg_loss.png', 'figures/logreg_loss.pdf', ...]
+"""
+import math
+import os
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+__all__ = ["draw_metric", "draw_setup", "save_figure", "colour", "METRIC_LABELS",
+           "ZOOM_FRACTION"]
+
+#: Curve name -> axis label, in the order the figures are drawn.
+METRIC_LABELS = {
+    "loss": "training loss (cross-entropy)",
+    "val_loss": "validation loss (cross-entropy)",
+    "acc": "training accuracy",
+    "val_acc": "validation accuracy",
+}
+#: The zoom panels show the last this fraction of the epochs run so far (at least 2 epochs).
+ZOOM_FRACTION = 0.2
+_COLOURS = {
+    ("adam", True): "#1f4fb4",
+    ("adam", False): "#8cb4ec",
+    ("amsgrad", True): "#c0221d",
+    ("amsgrad", False): "#f29b97",
+}
+_OPTIMIZER_NAMES = {"adam": "Adam", "amsgrad": "AMSGrad"}
+
+
+def colour(optimizer, bias_correction):
+    """Line colour of a variant: Adam blue, AMSGrad red, lighter without bias correction."""
+    return _COLOURS[optimizer, bool(bias_correction)]
+
+
+def _variant_label(optimizer, bias_correction):
+    return "%s, bias correction %s" % (_OPTIMIZER_NAMES[optimizer],
+                                       "on" if bias_correction else "off")
+
+
+def _variant(config):
+    return config.optimizer, config.bias_correction
+
+
+def _variant_order(variant):
+    optimizer, bias_correction = variant
+    return optimizer, not bias_correction
+
+
+def _finite_or_nan(values):
+    # Infinite values (a diverged loss) would wreck the autoscaling; NaN leaves a gap.
+    return np.where(np.isfinite(values), values, np.nan)
+
+
+def _original_band(reference_runs, config, metric):
+    """(epochs, lowest, highest, number of runs) of the original runs of ``config``'s cell.
+
+    None where the original has no such cell.
+    """
+    curves = [run.curves[metric] for run in reference_runs
+              if (run.config.optimizer, run.config.lr, run.config.beta2,
+                  run.config.bias_correction)
+              == (config.optimizer, config.lr, config.beta2, config.bias_correction)]
+    if not curves:
+        return None
+    length = min(len(curve) for curve in curves)
+    stacked = np.stack([curve[:length] for curve in curves])
+    return (np.arange(1, length + 1), np.nanmin(stacked, axis=0), np.nanmax(stacked, axis=0),
+            len(curves))
+
+
+def _zoom_limits(first, last, series):
+    """y limits that fit every (x, y) series between epochs ``first`` and ``last``, or None."""
+    values = [y[(x >= first) & (x <= last)] for x, y in series]
+    values = np.concatenate(values) if values else np.array([])
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return None
+    low, high = values.min(), values.max()
+    pad = 0.05 * (high - low) or 0.01 * max(abs(high), 1e-3)
+    return low - pad, high + pad
+
+
+def draw_metric(setup, metric, runs, reference_runs=()):
+    """Draw one curve of every run of a setup, with the original runs' bands.
+
+    Parameters
+    ----------
+    setup : str
+        Name in the title
+    metric : str
+        ``loss``, ``val_loss``, ``acc`` or ``val_acc``
+    runs : list of plots.results.Run
+        Runs of any status (running ones show the epochs done); those of
+        other setups are left out
+    reference_runs : list of plots.results.Run
+        The original runs of the setup (may be empty)
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Rows: learning rates, ascending; columns: for each beta2, ascending,
+        all epochs then the last ones.  Each run's line has the run directory
+        as ``gid``; each band is a ``fill_between`` collection with ``gid``
+        ``"original " + cell name``.
+    """
+    runs = [run for run in runs if run.config.setup == setup]
+    lrs = sorted({run.config.lr for run in runs})
+    beta2s = sorted({run.config.beta2 for run in runs})
+    figure = Figure(figsize=(3.6 * 2 * len(beta2s), 2.9 * len(lrs) + 1.2), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(len(lrs), 2 * len(beta2s), squeeze=False)
+    variants_drawn, band_sizes = set(), set()
+    for row, lr in enumerate(lrs):
+        for column, beta2 in enumerate(beta2s):
+            panel = [run for run in runs if (run.config.lr, run.config.beta2) == (lr, beta2)]
+            panel.sort(key=lambda run: (_variant_order(_variant(run.config)), run.config.run,
+                                        run.source))
+            full, zoom = axes[row, 2 * column], axes[row, 2 * column + 1]
+            if not panel:
+                for ax in (full, zoom):
+                    ax.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax.transAxes)
+                    ax.set_title("lr=%g, β2=%g" % (lr, beta2))
+                continue
+            # x range of the full panel: the runs' planned length; of the zoom: the
+            # last epochs done so far.
+            planned = max(run.config.epochs for run in panel)
+            done = max([1] + [run.epochs_done for run in panel])
+            zoom_first = max(1, done - max(2, math.ceil(ZOOM_FRACTION * done)) + 1)
+            series = []
+            for variant in sorted({_variant(run.config) for run in panel}, key=_variant_order):
+                config = next(run.config for run in panel if _variant(run.config) == variant)
+                band = _original_band(reference_runs, config, metric)
+                if band is None:
+                    continue
+                epochs, lowest, highest, size = band
+                band_sizes.add(size)
+                series += [(epochs, lowest), (epochs, highest)]
+                for ax in (full, zoom):
+                    ax.fill_between(epochs, lowest, highest, color=colour(*variant), alpha=0.3,
+                                    linewidth=0, zorder=1, gid="original " + config.cell_name)
+            for run in panel:
+                epochs = np.arange(1, run.epochs_done + 1)
+                values = _finite_or_nan(run.curves[metric])
+                series.append((epochs, values))
+                variants_drawn.add(_variant(run.config))
+                for ax in (full, zoom):
+                    ax.plot(epochs, values, color=colour(*_variant(run.config)), linewidth=1.0,
+                            marker="." if run.epochs_done == 1 else None, zorder=2, gid=run.source)
+            full.set_xlim(0.5, planned + 0.5)
+            full.set_title("lr=%g, β2=%g" % (lr, beta2))
+            zoom.set_xlim(zoom_first - 0.5, done + 0.5)
+            zoom.set_title("zoom: epochs %d-%d" % (zoom_first, done))
+            limits = _zoom_limits(zoom_first, done, series)
+            if limits is not None:
+                zoom.set_ylim(*limits)
+    for ax in axes[-1, :]:
+        ax.set_xlabel("epoch")
+    for ax in axes[:, 0::2].flat:
+        ax.set_ylabel(METRIC_LABELS[metric])
+    for ax in axes.flat:
+        ax.grid(True, alpha=0.3)
+    handles = [Line2D([], [], color=colour(*variant), label=_variant_label(*variant))
+               for variant in sorted(variants_drawn, key=_variant_order)]
+    if band_sizes:
+        handles.append(Patch(color="0.6", alpha=0.4, label="original runs, lowest to highest of %s"
+                             % "/".join(map(str, sorted(band_sizes)))))
+    figure.legend(handles=handles, loc="outside lower center", ncol=len(handles))
+    figure.suptitle("%s: %s, one line per run" % (setup, METRIC_LABELS[metric]))
+    return figure
+
+
+def save_figure(figure, out_dir, stem):
+    """Write ``figure`` as ``out_dir/stem.png`` and ``.pdf``; returns the two paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    paths = [os.path.join(out_dir, stem + suffix) for suffix in (".png", ".pdf")]
+    for path in paths:
+        figure.savefig(path, dpi=110)
+    return paths
+
+
+def draw_setup(setup, runs, reference_runs, out_dir):
+    """Draw and save the four figures of a setup.
+
+    Parameters
+    ----------
+    setup : str
+    runs : list of plots.results.Run
+        Runs of any setup (others than ``setup`` are left out)
+    reference_runs : list of plots.results.Run
+        The original runs of this setup (may be empty)
+    out_dir : str
+
+    Returns
+    -------
+    list of str
+        ``out_dir/SETUP_METRIC.png`` and ``.pdf`` for each curve of
+        :data:`METRIC_LABELS`
+    """
+    paths = []
+    for metric in METRIC_LABELS:
+        paths += save_figure(draw_metric(setup, metric, runs, reference_runs), out_dir,
+                             "%s_%s" % (setup, metric))
+    return paths

@@ -1,0 +1,100 @@
+#!/usr/bin/env python
+"""Draw the blog's figures and write the reproduction report from a results directory.
+
+    python plots/make_figures.py [--results-dir results] [--out figures] [--reference FILE]
+
+For every setup with runs in the results directory: training and validation loss and
+accuracy, one line per run, with the original runs' band where the original has the cell
+(``SETUP_METRIC.png`` and ``.pdf``); the synthetic experiment's figure when
+``RESULTS/synthetic/summary.json`` exists; ``REPORT.md`` and ``report.csv`` comparing the
+runs with the original ones.  Files that cannot be read are listed (on stderr and in the
+report) and skipped.
+"""
+import argparse
+import os
+import sys
+
+# Run as a script, Python puts plots/ first on the path; the project root is
+# what the imports below need (also when the project is not installed).
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if sys.path and os.path.abspath(sys.path[0]) == _HERE:
+    sys.path[0] = os.path.dirname(_HERE)
+
+from tqdm import tqdm  # noqa: E402
+
+from errors import UserError, run_cli  # noqa: E402
+from plots.figures import draw_setup  # noqa: E402
+from plots.report import write_report  # noqa: E402
+from plots.results import (DEFAULT_REFERENCE, SYNTHETIC_DIR, Problem, find_runs,  # noqa: E402
+                           load_reference, read_synthetic_summary)
+
+PROG = "make_figures.py"
+
+
+def draw_synthetic(results_dir, out_dir, problems):
+    """The synthetic section of the report, drawing its figure; None without synthetic results.
+
+    Problems (an unreadable summary, a missing ``plots/synthetic.py``) are appended to
+    ``problems``.
+    """
+    synthetic_dir = os.path.join(results_dir, SYNTHETIC_DIR)
+    summary_path = os.path.join(synthetic_dir, "summary.json")
+    if not os.path.isfile(summary_path):
+        return None
+    try:
+        summary = read_synthetic_summary(summary_path)
+    except ValueError as exc:
+        problems.append(Problem(summary_path, "%s; skipped" % exc))
+        return None
+    try:
+        from plots.synthetic import plot_synthetic
+    except ModuleNotFoundError as exc:
+        if exc.name != "plots.synthetic":
+            raise
+        problems.append(Problem(synthetic_dir, "plots/synthetic.py is missing; figure not drawn"))
+        return {"summary": summary, "figures": []}
+    try:
+        figures = list(plot_synthetic(synthetic_dir, out_dir))
+    except (UserError, OSError, ValueError) as exc:
+        problems.append(Problem(synthetic_dir, "figure not drawn: %s" % exc))
+        figures = []
+    return {"summary": summary, "figures": figures}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results-dir", default="results",
+                        help="results of experiments/run.py (default: results)")
+    parser.add_argument("--out", default="figures",
+                        help="where figures, REPORT.md and report.csv go (default: figures)")
+    parser.add_argument("--reference", default=DEFAULT_REFERENCE,
+                        help="the original runs' curves (default: reference/original_runs.json)")
+    args = parser.parse_args(argv)
+
+    runs, problems = find_runs(args.results_dir)
+    reference, reference_problems = load_reference(args.reference)
+    problems += reference_problems
+    synthetic = draw_synthetic(args.results_dir, args.out, problems)
+    for problem in problems:
+        print("%s: warning: %s" % (PROG, problem), file=sys.stderr)
+    if not runs and synthetic is None:
+        raise UserError("no runs in %s%s: expected SETUP/OPTIMIZER_lr=LR_b2=B2_bc=on|off/run=K/"
+                        "{config.json,history.json} or synthetic/summary.json; run "
+                        "experiments/run.py first, or pass --results-dir"
+                        % (args.results_dir, " (%d files skipped, listed above)" % len(problems)
+                                             if problems else ""))
+    figures = []
+    for setup in tqdm(sorted({run.config.setup for run in runs}), desc="figures", unit="setup",
+                      disable=None):
+        figures += draw_setup(setup, runs, reference.get(setup, []), args.out)
+    report, table = write_report(args.out, runs, reference, problems,
+                                 figures + (synthetic["figures"] if synthetic else []), synthetic,
+                                 sources=(args.results_dir, args.reference))
+    print("%s: %d runs, %d figure files, %s, %s" % (PROG, len(runs), len(figures)
+                                                   + len(synthetic["figures"] if synthetic else []),
+                                                   report, table))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main, sys.argv[1:], prog=PROG))

@@ -1,0 +1,591 @@
+"""
+The reproduction report: reproduced runs against the original runs, cell by cell.
+
+.. autosummary::
+    :nosignatures:
+
+    run_measures
+    group_runs
+    compare_cells
+    evaluate_claims
+    write_report
+
+For every setup and cell, five measures per run (final and best validation
+loss and accuracy, final training loss) are summarised as mean and standard
+deviation over the runs, set next to the original runs' and compared in units
+of the pooled standard deviation; a cell *agrees* when every measure is within
+:data:`AGREE_WITHIN` of them.  Then the blog's claims are evaluated on both
+sides, on the cells both have.  :func:`write_report` writes ``REPORT.md`` and
+``report.csv``.
+
+Examples
+--------
+>>> from plots.results import find_runs, load_reference
+>>> from plots.report import write_report
+>>> runs, problems = find_runs("results")                      # doctest: +SKIP
+>>> reference, _ = load_reference()                            # doctest: +SKIP
+>>> write_report("figures", runs, reference, problems)          # doctest: +SKIP
+('figures/REPORT.md', 'figures/report.csv')
+"""
+import csv
+import dataclasses
+import io
+import math
+import os
+
+import numpy as np
+
+from plots.results import group_key
+
+__all__ = ["MEASURES", "AGREE_WITHIN", "MIN_POOLED_STD", "run_measures", "Group", "group_runs",
+           "mean_std", "pooled_std", "effect_size", "CellComparison", "compare_cells",
+           "evaluate_claims", "write_report"]
+
+#: Measure -> (curve, how it is taken from the curve, whether lower is better).
+MEASURES = {
+    "final_val_loss": ("val_loss", "final", True),
+    "best_val_loss": ("val_loss", "best", True),
+    "final_val_acc": ("val_acc", "final", False),
+    "best_val_acc": ("val_acc", "best", False),
+    "final_train_loss": ("loss", "final", True),
+}
+#: A cell agrees with the original when |d| <= this for every measure (d in pooled std).
+AGREE_WITHIN = 2.0
+#: Pooled standard deviations below this are raised to it: the 4-decimal tables cannot show
+#: smaller differences, and cells whose runs all end on the same value (stuck at ln 10) would
+#: otherwise "differ" over float rounding.
+MIN_POOLED_STD = 1e-4
+_CELL_FIELDS = ("setup", "optimizer", "lr", "beta2", "bias_correction")
+
+
+def _measure_name(measure):
+    return (measure.replace("_", " ").replace("val", "validation").replace("acc", "accuracy")
+            .replace("train", "training"))
+
+
+def run_measures(run):
+    """The five :data:`MEASURES` of a run, as a dict of floats.
+
+    ``final``: the value after the last epoch done; ``best``: the lowest loss
+    or highest accuracy over the epochs done (NaN epochs ignored).
+    """
+    measures = {}
+    for measure, (curve, kind, lower_is_better) in MEASURES.items():
+        values = run.curves[curve]
+        if kind == "final":
+            measures[measure] = float(values[-1]) if len(values) else math.nan
+        elif np.isfinite(values).any():
+            finite = values[np.isfinite(values)]
+            measures[measure] = float(finite.min() if lower_is_better else finite.max())
+        else:
+            measures[measure] = math.nan
+    return measures
+
+
+@dataclasses.dataclass
+class Group:
+    """The runs of one cell under one protocol (equal :func:`plots.results.group_key`).
+
+    Attributes
+    ----------
+    key : experiments.config.RunConfig
+        The shared config, with ``run`` and ``seed`` 0
+    finished : list of dict
+        :func:`run_measures` of the complete runs whose measures are all finite
+    diverged : int
+        Runs with status ``diverged``, or complete with a non-finite measure
+    running : int
+        Runs still in progress (not in the statistics)
+    """
+    key: object
+    finished: list = dataclasses.field(default_factory=list)
+    diverged: int = 0
+    running: int = 0
+
+    def values(self, measure):
+        """The measure over the finished runs, as an array."""
+        return np.array([measures[measure] for measures in self.finished], dtype=np.float64)
+
+    @property
+    def cell(self):
+        return tuple(getattr(self.key, name) for name in _CELL_FIELDS[1:])
+
+
+def group_runs(runs):
+    """Sort runs into :class:`Group` s.
+
+    Returns
+    -------
+    dict of RunConfig -> Group
+        Ordered by setup, lr, beta2, bias correction (on first), optimizer.
+    """
+    groups = {}
+    for run in runs:
+        group = groups.setdefault(group_key(run.config), Group(group_key(run.config)))
+        measures = run_measures(run)
+        if run.status == "running":
+            group.running += 1
+        elif run.status == "diverged" or not all(map(math.isfinite, measures.values())):
+            group.diverged += 1
+        else:
+            group.finished.append(measures)
+    order = sorted(groups, key=lambda key: (key.setup, key.lr, key.beta2, not key.bias_correction,
+                                            key.optimizer, key.epochs, repr(key)))
+    return {key: groups[key] for key in order}
+
+
+def mean_std(values):
+    """Mean and sample standard deviation (n - 1 in the denominator; NaN for fewer than 2)."""
+    values = np.asarray(values, dtype=np.float64)
+    if not values.size:
+        return math.nan, math.nan
+    return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else math.nan
+
+
+def pooled_std(a, b):
+    """sqrt(((n_a - 1) s_a^2 + (n_b - 1) s_b^2) / (n_a + n_b - 2)); NaN when n_a + n_b <= 2."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    dof = a.size + b.size - 2
+    if dof <= 0 or not a.size or not b.size:
+        return math.nan
+    squares = ((a - a.mean()) ** 2).sum() + ((b - b.mean()) ** 2).sum()
+    return float(math.sqrt(squares / dof))
+
+
+def effect_size(a, b):
+    """``mean(a) - mean(b)``, and the same in units of the pooled std raised to MIN_POOLED_STD.
+
+    NaN where a side is empty, and d is NaN where the pooled std is (one run a side).
+    """
+    difference, pooled = mean_std(a)[0] - mean_std(b)[0], pooled_std(a, b)
+    if math.isnan(pooled):
+        return difference, math.nan
+    return difference, difference / max(pooled, MIN_POOLED_STD)
+
+
+@dataclasses.dataclass
+class CellComparison:
+    """A reproduced group next to the original group of the same key.
+
+    ``rows`` maps each measure to a dict with ``n, mean, std, original_n,
+    original_mean, original_std, pooled_std, difference, d`` (NaN where there
+    is nothing to compare); ``verdict`` is ``agrees``, ``differs`` or ``n/a``
+    and ``reason`` says why.
+    """
+    group: Group
+    original: object
+    rows: dict
+    verdict: str
+    reason: str
+
+
+def _protocol_text(config):
+    return ("%d epochs, batch %d, %s learning rate schedule, %s cross-entropy, beta1 %g, "
+            "epsilon %g" % (config.epochs, config.batch_size, config.lr_schedule, config.loss,
+                            config.beta1, config.epsilon))
+
+
+def _no_original_reason(group, reference_groups):
+    same_setup = [key for key in reference_groups if key.setup == group.key.setup]
+    if not same_setup:
+        return "no original runs of %s" % group.key.setup
+    same_cell = [key for key in same_setup
+                 if tuple(getattr(key, name) for name in _CELL_FIELDS[1:]) == group.cell]
+    if not same_cell:
+        return "the original has no such cell"
+    return "protocol differs from the original's (%s)" % _protocol_text(same_cell[0])
+
+
+def compare_cells(groups, reference_groups):
+    """Compare every reproduced group with the original group of the same key.
+
+    Parameters
+    ----------
+    groups, reference_groups : dict of RunConfig -> Group
+        From :func:`group_runs` of the reproduced and of the original runs
+
+    Returns
+    -------
+    list of CellComparison
+        In the order of ``groups``
+    """
+    comparisons = []
+    for key, group in groups.items():
+        original = reference_groups.get(key)
+        rows, beyond = {}, []
+        for measure in MEASURES:
+            ours = group.values(measure)
+            theirs = original.values(measure) if original else np.array([])
+            difference, d = effect_size(ours, theirs)
+            rows[measure] = dict(zip(("n", "mean", "std"), (ours.size,) + mean_std(ours)))
+            rows[measure].update(zip(("original_n", "original_mean", "original_std"),
+                                     (theirs.size,) + mean_std(theirs)))
+            rows[measure].update(pooled_std=pooled_std(ours, theirs), difference=difference, d=d)
+            if abs(d) > AGREE_WITHIN:
+                beyond.append("%s d=%+.1f" % (_measure_name(measure), d))
+        if original is None:
+            verdict, reason = "n/a", _no_original_reason(group, reference_groups)
+        elif group.diverged:
+            verdict, reason = ("differs", "%d run(s) diverged, none of the original's did"
+                               % group.diverged)
+        elif not group.finished:
+            verdict, reason = "n/a", "no finished runs yet"
+        elif math.isnan(rows["final_val_loss"]["d"]):
+            verdict, reason = "n/a", "too few runs for a standard deviation"
+        elif beyond:
+            verdict, reason = "differs", ", ".join(beyond)
+        else:
+            verdict, reason = "agrees", "every d within ±%g" % AGREE_WITHIN
+        comparisons.append(CellComparison(group, original, rows, verdict, reason))
+    return comparisons
+
+
+# -- the blog's claims ---------------------------------------------------------------------
+
+def _better(measure, difference):
+    """Whether ``difference`` (first minus second) favours the first."""
+    return difference < 0 if MEASURES[measure][2] else difference > 0
+
+
+def _pairs(cells, vary, first, second):
+    """Pairs of cells equal but for field ``vary`` (values ``first``, ``second``), both finished.
+
+    ``cells`` maps ``(optimizer, lr, beta2, bias_correction)`` to a Group.
+    """
+    index = ("optimizer", "lr", "beta2", "bias_correction").index(vary)
+    pairs = []
+    for cell, group in cells.items():
+        if cell[index] != first:
+            continue
+        other = cells.get(cell[:index] + (second,) + cell[index + 1:])
+        if other is not None and group.finished and other.finished:
+            pairs.append((cell, group, other))
+    return pairs
+
+
+def _compare_pairs(pairs, measure, first_name, second_name):
+    """Counts and effect sizes of ``first - second`` over pairs, as a sentence."""
+    if not pairs:
+        return "no pairs with finished runs on both sides"
+    differences, ds = zip(*(effect_size(a.values(measure), b.values(measure))
+                            for _, a, b in pairs))
+    wins = sum(_better(measure, difference) for difference in differences)
+    clear_wins = sum(_better(measure, difference) and abs(d) > AGREE_WITHIN
+                     for difference, d in zip(differences, ds))
+    clear_losses = sum(not _better(measure, difference) and abs(d) > AGREE_WITHIN
+                       for difference, d in zip(differences, ds))
+    return ("%s better in %d of %d pairs (by > %g pooled std: %s %d, %s %d); "
+            "mean difference %s - %s %+.4f, median d %s"
+            % (first_name, wins, len(pairs), AGREE_WITHIN, first_name, clear_wins, second_name,
+               clear_losses, first_name, second_name, np.mean(differences), _median_text(ds)))
+
+
+def _carries_over(pairs, from_measure, to_measure):
+    """Of the pairs where AMSGrad is better on ``from_measure``, how many also on ``to_measure``."""
+    def amsgrad_better(measure, amsgrad, adam):
+        return _better(measure, mean_std(amsgrad.values(measure))[0]
+                       - mean_std(adam.values(measure))[0])
+
+    better = [(a, b) for _, a, b in pairs if amsgrad_better(from_measure, a, b)]
+    also = sum(amsgrad_better(to_measure, a, b) for a, b in better)
+    return "of the %d pairs where AMSGrad has the lower %s, AMSGrad has the higher %s in %d" % (
+        len(better), _measure_name(from_measure), _measure_name(to_measure), also)
+
+
+def _median_text(ds):
+    finite = [d for d in ds if math.isfinite(d)]
+    return "%+.1f" % np.median(finite) if finite else "- (one run a side)"
+
+
+def _cell_text(cell):
+    """``optimizer lr=.. b2=.. bc=on|off`` of a full cell, without bc for a shorter tuple."""
+    text = "%s lr=%g b2=%g" % cell[:3]
+    return text + (" bc=%s" % ("on" if cell[3] else "off") if len(cell) > 3 else "")
+
+
+def _best_cell(cells, measure):
+    """The best cell by mean, and its margin over the other optimizer's best cell."""
+    lower_is_better = MEASURES[measure][2]
+    means = {cell: mean_std(group.values(measure))[0] for cell, group in cells.items()
+             if group.finished}
+    if not means:
+        return "no finished runs"
+    pick = min if lower_is_better else max
+    best = pick(means, key=means.get)
+    text = "%s (%s) %.4f" % (best[0], _cell_text(best)[len(best[0]) + 1:], means[best])
+    rivals = {cell: mean for cell, mean in means.items() if cell[0] != best[0]}
+    if rivals:
+        rival = pick(rivals, key=rivals.get)
+        difference, d = effect_size(cells[best].values(measure), cells[rival].values(measure))
+        text += "; best %s (%s) %.4f; difference %+.4f, d %s" % (
+            rival[0], _cell_text(rival)[len(rival[0]) + 1:], means[rival], difference,
+            _number(d, "%+.1f"))
+    return text
+
+
+def _bias_correction_effect(pairs, measure):
+    """Size of on - off over pairs: mean and largest |difference|, counts."""
+    if not pairs:
+        return "no pairs with finished runs on both sides"
+    effects = [(cell,) + effect_size(on.values(measure), off.values(measure))
+               for cell, on, off in pairs]
+    largest = max(effects, key=lambda effect: abs(effect[1]))
+    on_better = sum(_better(measure, difference) for _, difference, _ in effects)
+    clear = sum(abs(d) > AGREE_WITHIN for _, _, d in effects)
+    return ("on better in %d of %d pairs, d beyond ±%g in %d; mean absolute on - off %.4f, "
+            "largest %+.4f (%s, d %s)"
+            % (on_better, len(effects), AGREE_WITHIN, clear,
+               np.mean([abs(difference) for _, difference, _ in effects]), largest[1],
+               _cell_text(largest[0][:3]), _number(largest[2], "%+.1f")))
+
+
+def evaluate_claims(cells):
+    """Evaluate the blog's claims on the cells of one setup and protocol.
+
+    Parameters
+    ----------
+    cells : dict of (optimizer, lr, beta2, bias_correction) -> Group
+
+    Returns
+    -------
+    list of (claim, measure, text)
+        Counts and effect sizes (differences and d in pooled std), in the
+        order: AMSGrad reaches lower validation loss than Adam; that carries
+        over to validation accuracy; the best cell; how much bias correction
+        matters.
+    """
+    optimizer_pairs = _pairs(cells, "optimizer", "amsgrad", "adam")
+    bias_pairs = _pairs(cells, "bias_correction", True, False)
+    lower_loss = "AMSGrad reaches lower validation loss than Adam"
+    carries = "... and that carries over to validation accuracy"
+    claims = [(lower_loss, measure, _compare_pairs(optimizer_pairs, measure, "AMSGrad", "Adam"))
+              for measure in ("best_val_loss", "final_val_loss")]
+    claims += [(carries, measure, _compare_pairs(optimizer_pairs, measure, "AMSGrad", "Adam"))
+               for measure in ("best_val_acc", "final_val_acc")]
+    claims += [(carries, "%s -> %s" % (kind, kind.replace("loss", "acc")),
+                _carries_over(optimizer_pairs, kind, kind.replace("loss", "acc")))
+               for kind in ("best_val_loss", "final_val_loss")]
+    claims += [("Which optimizer has the best cell", measure, _best_cell(cells, measure))
+               for measure in ("best_val_acc", "best_val_loss")]
+    claims += [("How much bias correction matters", measure,
+                _bias_correction_effect(bias_pairs, measure))
+               for measure in ("best_val_loss", "best_val_acc")]
+    return claims
+
+
+# -- writing -----------------------------------------------------------------------------
+
+def _number(value, form="%.4f"):
+    return "-" if value is None or math.isnan(value) else form % value
+
+
+def _mean_std_text(mean, std):
+    if math.isnan(mean):
+        return "-"
+    return _number(mean) + ("" if math.isnan(std) else " (%s)" % _number(std))
+
+
+def _runs_text(group):
+    extra = [text % count for text, count in (("%d diverged", group.diverged),
+                                              ("%d running", group.running)) if count]
+    return "%d" % len(group.finished) + (" (+%s)" % ", ".join(extra) if extra else "")
+
+
+def _cell_rows(comparisons):
+    header = (["optimizer", "lr", "b2", "bc", "runs"] + [_measure_name(m) for m in MEASURES]
+              + ["verdict"])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for comparison in comparisons:
+        key = comparison.group.key
+        cells = [key.optimizer, "%g" % key.lr, "%g" % key.beta2,
+                 "on" if key.bias_correction else "off", _runs_text(comparison.group)]
+        for measure in MEASURES:
+            row = comparison.rows[measure]
+            text = _mean_std_text(row["mean"], row["std"])
+            if comparison.original is not None:
+                text += " vs %s, d %s" % (
+                    _mean_std_text(row["original_mean"], row["original_std"]),
+                    _number(row["d"], "%+.1f"))
+            cells.append(text)
+        cells.append("**%s**: %s" % (comparison.verdict, comparison.reason))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _protocol_sections(comparisons):
+    """Comparisons split by setup and protocol (the key without the cell), in order."""
+    sections = {}
+    for comparison in comparisons:
+        protocol = tuple(value for name, value in dataclasses.asdict(comparison.group.key).items()
+                         if name not in _CELL_FIELDS[1:])
+        sections.setdefault(protocol, []).append(comparison)
+    return list(sections.values())
+
+
+def _introduction(reference_groups, sources):
+    original_runs = sorted({len(group.finished) for group in reference_groups.values()})
+    original_epochs = sorted({key.epochs for key in reference_groups})
+    return [
+        "# Reproduction report: Experiments with AMSGrad", "",
+        "Reproduced runs read from `%s`; original runs from `%s` (the logs published with the "
+        "blog post: %s; %s runs per cell, %s epochs)." % (
+            sources + (", ".join(sorted({key.setup for key in reference_groups})) or "none",
+                       "/".join(map(str, original_runs)) or "0",
+                       "/".join(map(str, original_epochs)) or "0")), "",
+        "## How to read it", "",
+        "- A *cell* is optimizer, learning rate (lr), beta2 (b2) and bias correction (bc); "
+        "*runs* are its repetitions. Only runs that finished (status `complete`) enter the "
+        "statistics; running and diverged runs are counted beside them.",
+        "- *final*: the value after the last epoch; *best*: the lowest loss or highest accuracy "
+        "over all epochs. Losses are mean cross-entropies, accuracies fractions; *better* "
+        "means lower loss or higher accuracy.",
+        "- Each measure reads `mean (std) vs original mean (std), d ±x.x`: mean and sample "
+        "standard deviation (n - 1) over runs; d as below. `reference/summary.md` divides by n "
+        "instead: its std is ours times sqrt((n-1)/n) (0.894 for 5 runs).",
+        "- d = (reproduced mean - original mean) / pooled std, pooled std = "
+        "sqrt(((n1-1) s1^2 + (n2-1) s2^2) / (n1+n2-2)), raised to %g where smaller "
+        "(cells whose runs all end on the same value)." % MIN_POOLED_STD,
+        "- Verdict **agrees** when |d| <= %g for all five measures, **differs** otherwise or "
+        "when a reproduced run diverged (the original runs never stopped), **n/a** when there "
+        "is nothing to compare (no original cell or protocol, too few runs). With 5 runs a "
+        "side, |d| > 2 has a chance of about 1.3%% per measure when both sides draw from the "
+        "same distribution." % AGREE_WITHIN,
+        "- The claims are evaluated on the cells with finished runs, on both sides on the same "
+        "cells. A *pair* is two cells that differ only in the optimizer (or only in bias "
+        "correction); differences are AMSGrad - Adam (or on - off), d in pooled std.", ""]
+
+
+def _setup_section(section, reference_groups, figures):
+    """Cells table and claims of one setup and protocol."""
+    protocol = section[0].group.key
+    setup = protocol.setup
+    lines = ["## %s" % setup, "", "Protocol: %s." % _protocol_text(protocol)]
+    names = [os.path.basename(path) for path in figures]
+    names = [name for name in names if name.startswith(setup + "_") and name.endswith(".png")]
+    if names:
+        lines.append("Figures: %s." % ", ".join("[%s](%s)" % (name[:-4], name) for name in names))
+    verdicts = [comparison.verdict for comparison in section]
+    lines += ["", "### Cells", "", "%d cells: %d agree, %d differ, %d n/a." % (
+        len(verdicts), verdicts.count("agrees"), verdicts.count("differs"),
+        verdicts.count("n/a")), ""]
+    lines += _cell_rows(section)
+
+    cells = {c.group.cell: c.group for c in section if c.group.finished}
+    # The original has one protocol per setup; its claims are evaluated on the same cells.
+    original_cells = {group.cell: group for key, group in reference_groups.items()
+                      if key.setup == setup and group.cell in cells}
+    lines += ["", "### The blog's claims", ""]
+    if original_cells:
+        other_protocol = not any(comparison.original for comparison in section)
+        lines += ["Original evaluated on the same %d cells (of %d reproduced)%s." % (
+            len(original_cells), len(cells),
+            ", which it ran with another protocol (%s)"
+            % _protocol_text(next(iter(original_cells.values())).key) if other_protocol else ""),
+            ""]
+    theirs = evaluate_claims(original_cells) if original_cells else None
+    lines += ["| claim | measure | reproduced | original |", "|---|---|---|---|"]
+    for index, (claim, measure, text) in enumerate(evaluate_claims(cells)):
+        original = theirs[index][2] if theirs else "no original runs"
+        lines.append("| %s | %s | %s | %s |" % (claim, _measure_name(measure), text, original))
+    return lines + [""]
+
+
+def _synthetic_section(synthetic):
+    lines = ["## Synthetic problem (Reddi et al.)", "",
+             "The optimum is x = -1; Adam is expected near +1, AMSGrad near -1.", "",
+             "| setting | optimizer | steps | final x | average regret |", "|---|---|---|---|---|"]
+    for setting, optimizers in synthetic["summary"].items():
+        for optimizer, values in optimizers.items():
+            lines.append("| %s | %s | %d | %.4f | %.4g |" % (
+                setting, optimizer, values["steps"], values["final_x"], values["avg_regret"]))
+    lines.append("")
+    for path in synthetic["figures"]:
+        if path.endswith(".png"):
+            lines.append("Figure: [%s](%s)" % (os.path.basename(path), os.path.basename(path)))
+    return lines + [""]
+
+
+def _markdown(comparisons, reference_groups, problems, figures, synthetic, sources):
+    lines = _introduction(reference_groups, sources)
+    for section in _protocol_sections(comparisons):
+        lines += _setup_section(section, reference_groups, figures)
+    if synthetic:
+        lines += _synthetic_section(synthetic)
+    lines += ["## Skipped files", ""]
+    lines += ["- `%s`: %s" % (problem.path, problem.reason) for problem in problems] or ["None."]
+    return "\n".join(lines) + "\n"
+
+
+def _csv_rows(comparisons):
+    fields = ["setup", "optimizer", "lr", "beta2", "bias_correction", "epochs", "batch_size",
+              "lr_schedule", "loss", "measure", "n", "diverged", "running", "mean", "std",
+              "original_n", "original_mean", "original_std", "pooled_std", "difference", "d",
+              "verdict", "reason"]
+    rows = []
+    for comparison in comparisons:
+        key, group = comparison.group.key, comparison.group
+        for measure, row in comparison.rows.items():
+            rows.append(dict(row, setup=key.setup, optimizer=key.optimizer, lr=key.lr,
+                             beta2=key.beta2, bias_correction=key.bias_correction,
+                             epochs=key.epochs, batch_size=key.batch_size,
+                             lr_schedule=key.lr_schedule, loss=key.loss, measure=measure,
+                             diverged=group.diverged, running=group.running,
+                             verdict=comparison.verdict, reason=comparison.reason))
+    return fields, rows
+
+
+def _write_atomically(path, text):
+    # A reader (or a second make_figures) never sees half a report.
+    with open(path + ".tmp", "w", newline="") as handle:
+        handle.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def write_report(out_dir, runs, reference, problems=(), figures=(), synthetic=None,
+                 sources=("results", "reference/original_runs.json")):
+    """Write ``REPORT.md`` and ``report.csv`` to ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str
+    runs : list of plots.results.Run
+        The reproduced runs
+    reference : dict of str -> list of plots.results.Run
+        The original runs per setup (:func:`plots.results.load_reference`)
+    problems : list of plots.results.Problem
+        Skipped files, listed at the end of the report
+    figures : list of str
+        Paths of the figures written to ``out_dir`` (linked from the report)
+    synthetic : dict or None
+        ``{"summary": {setting: {optimizer: {"final_x", "avg_regret",
+        "steps"}}}, "figures": [paths]}`` for the synthetic section
+    sources : (str, str)
+        The results directory and reference file, as named in the report
+
+    Returns
+    -------
+    (str, str)
+        The paths of ``REPORT.md`` and ``report.csv``
+
+    Notes
+    -----
+    ``report.csv`` has one row per cell, protocol and measure, with the
+    numbers of ``REPORT.md`` at full precision (empty where there is nothing).
+    """
+    reference_groups = group_runs([run for runs_of_setup in reference.values()
+                                   for run in runs_of_setup])
+    comparisons = compare_cells(group_runs(runs), reference_groups)
+    os.makedirs(out_dir, exist_ok=True)
+    report_path = os.path.join(out_dir, "REPORT.md")
+    csv_path = os.path.join(out_dir, "report.csv")
+    _write_atomically(report_path, _markdown(comparisons, reference_groups, problems, figures,
+                                             synthetic, tuple(sources)))
+    fields, rows = _csv_rows(comparisons)
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=fields)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({name: "" if isinstance(value, float) and math.isnan(value) else value
+                         for name, value in row.items()})
+    _write_atomically(csv_path, table.getvalue())
+    return report_path, csv_path

@@ -1,0 +1,301 @@
+"""
+Reading the training runs of a results directory and the original runs' curves.
+
+.. autosummary::
+    :nosignatures:
+
+    find_runs
+    load_reference
+    group_key
+    read_synthetic_summary
+
+A run is read from ``R/SETUP/OPTIMIZER_lr=LR_b2=B2_bc=on|off/run=K/``, its
+``config.json`` and ``history.json``.  Whatever cannot be read (a half-written
+JSON file, a directory that is not a run, a config that does not match its
+directory) becomes a :class:`Problem` naming the file and why, and is skipped;
+the caller reports the problems and goes on with the rest.  The original runs
+(``reference/original_runs.json``) are read into the same :class:`Run` type, so
+figures and report treat both alike.
+
+Examples
+--------
+>>> from plots.results import find_runs, load_reference
+>>> runs, problems = find_runs("results")                      # doctest: +SKIP
+>>> reference, reference_problems = load_reference()           # doctest: +SKIP
+>>> [run.config.cell_name for run in runs if run.config.setup == "logreg"]  # doctest: +SKIP
+['adam_lr=0.001_b2=0.99_bc=on', ...]
+"""
+import dataclasses
+import json
+import math
+import os
+from numbers import Real
+
+import numpy as np
+
+from errors import UserError
+from experiments.config import RunConfig
+
+__all__ = ["Run", "Problem", "find_runs", "load_reference", "read_synthetic_summary", "group_key",
+           "CURVES", "DEFAULT_REFERENCE", "SYNTHETIC_DIR"]
+
+#: The per-epoch curves every run has, in ``history.json`` and in the reference file.
+CURVES = ("loss", "acc", "val_loss", "val_acc")
+STATUSES = ("running", "complete", "diverged")
+#: The synthetic experiment's directory inside a results directory (not a training setup).
+SYNTHETIC_DIR = "synthetic"
+DEFAULT_REFERENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                 "reference", "original_runs.json")
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """A file or directory that was skipped, and why."""
+    path: str
+    reason: str
+
+    def __str__(self):
+        return "%s: %s" % (self.path, self.reason)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Run:
+    """One run's configuration and curves.
+
+    Attributes
+    ----------
+    config : experiments.config.RunConfig
+    curves : dict of str -> numpy.ndarray
+        ``loss``, ``acc``, ``val_loss``, ``val_acc``, float64, one value per
+        finished epoch (NaN where the file held ``NaN`` or ``null``)
+    status : str
+        ``running``, ``complete`` or ``diverged``
+    source : str
+        Where it was read from (a directory, or ``FILE#setup[index]``)
+    """
+    config: RunConfig
+    curves: dict
+    status: str
+    source: str
+
+    @property
+    def epochs_done(self):
+        return len(self.curves["val_loss"])
+
+
+def group_key(config):
+    """The config of a run with the repetition index and seed set to 0.
+
+    Runs with equal keys are repetitions of the same experiment: same setup,
+    cell (optimizer, lr, beta2, bias correction) and protocol (epochs, batch
+    size, schedule, loss, beta1, epsilon).  Statistics are taken over them, and
+    a reproduced group is compared with the original group of equal key.
+    """
+    return dataclasses.replace(config, run=0, seed=0)
+
+
+def _read_json(path):
+    """The parsed contents of ``path``, or raise ValueError saying why not."""
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except OSError as exc:
+        raise ValueError("cannot be read (%s)" % exc.strerror)
+    except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
+        raise ValueError("is not valid JSON, probably half-written (%s)" % exc)
+
+
+def _curve(values, name):
+    """``values`` as a float64 array; ``null`` becomes NaN; anything else non-numeric is refused."""
+    if not isinstance(values, list):
+        raise ValueError("%r is not a list" % name)
+    for value in values:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, Real)):
+            raise ValueError("%r holds %r, not a number" % (name, value))
+    return np.array([math.nan if value is None else value for value in values], dtype=np.float64)
+
+
+def _curves(history):
+    """The curves of a history dict, checked to be there and of equal length."""
+    if not isinstance(history, dict):
+        raise ValueError("is not a JSON object")
+    missing = [name for name in CURVES if name not in history]
+    if missing:
+        raise ValueError("lacks %s" % ", ".join(map(repr, missing)))
+    curves = {name: _curve(history[name], name) for name in CURVES}
+    lengths = {len(curve) for curve in curves.values()}
+    if len(lengths) != 1:
+        raise ValueError("curves of unequal lengths %s, probably half-written"
+                         % {name: len(curve) for name, curve in curves.items()})
+    return curves
+
+
+class _Unreadable(Exception):
+    def __init__(self, path, reason):
+        super().__init__(path, reason)
+        self.problem = Problem(path, reason + "; skipped")
+
+
+def _read_run(run_dir):
+    """The :class:`Run` in ``run_dir``; raises :class:`_Unreadable` naming the file otherwise."""
+    config_path = os.path.join(run_dir, "config.json")
+    history_path = os.path.join(run_dir, "history.json")
+    for path in (config_path, history_path):
+        if not os.path.isfile(path):
+            raise _Unreadable(path, "missing (run not started yet, or not a run directory)")
+    try:
+        values = _read_json(config_path)
+        if not isinstance(values, dict):
+            raise ValueError("is not a JSON object")
+        config = RunConfig.from_dict(values)
+    except (ValueError, TypeError, UserError) as exc:
+        # TypeError: a required field is missing; UserError: a value out of range.
+        raise _Unreadable(config_path, str(exc))
+    # The directory name is derived from the config, never parsed back: a run
+    # whose directory does not match its config was moved or is foreign.
+    expected = config.run_dir("")
+    actual = os.path.join(*os.path.normpath(run_dir).split(os.sep)[-3:])
+    if expected != actual:
+        raise _Unreadable(config_path, "describes %s, but lies in %s (moved or copied?)"
+                          % (expected, actual))
+    try:
+        history = _read_json(history_path)
+        curves = _curves(history)
+        status = history.get("status")
+        if status not in STATUSES:
+            raise ValueError("status %r is none of %s" % (status, ", ".join(STATUSES)))
+        done = len(curves["val_loss"])
+        if done > config.epochs or (status == "complete" and done != config.epochs):
+            raise ValueError("has %d epochs with status %r, config.json asks for %d"
+                             % (done, status, config.epochs))
+    except ValueError as exc:
+        raise _Unreadable(history_path, str(exc))
+    return Run(config=config, curves=curves, status=status, source=run_dir)
+
+
+def _entries(directory):
+    """Sorted entries of ``directory`` except hidden files and lock files."""
+    return sorted(name for name in os.listdir(directory)
+                  if not name.startswith(".") and not name.endswith(".lock"))
+
+
+def find_runs(results_dir):
+    """Read every run in a results directory.
+
+    Parameters
+    ----------
+    results_dir : str
+        A directory laid out as ``SETUP/CELL/run=K/{config.json, history.json}``
+        (``synthetic/`` is skipped: it is not a training setup)
+
+    Returns
+    -------
+    runs : list of Run
+        The runs that could be read, in directory order
+    problems : list of Problem
+        Everything skipped, with the reason
+
+    Raises
+    ------
+    errors.UserError
+        If ``results_dir`` is not a directory.
+    """
+    if not os.path.isdir(results_dir):
+        raise UserError("results directory %s does not exist; train some runs first "
+                        "(experiments/run.py) or pass --results-dir" % results_dir)
+    runs, problems = [], []
+    not_a_run = "not part of the results layout SETUP/CELL/run=K/; skipped"
+    for setup in _entries(results_dir):
+        setup_dir = os.path.join(results_dir, setup)
+        if setup == SYNTHETIC_DIR:
+            continue
+        if not os.path.isdir(setup_dir):
+            problems.append(Problem(setup_dir, not_a_run))
+            continue
+        for cell in _entries(setup_dir):
+            cell_dir = os.path.join(setup_dir, cell)
+            if not os.path.isdir(cell_dir):
+                problems.append(Problem(cell_dir, not_a_run))
+                continue
+            for run in _entries(cell_dir):
+                run_dir = os.path.join(cell_dir, run)
+                if not os.path.isdir(run_dir):
+                    problems.append(Problem(run_dir, not_a_run))
+                    continue
+                try:
+                    runs.append(_read_run(run_dir))
+                except _Unreadable as exc:
+                    problems.append(exc.problem)
+    return runs, problems
+
+
+def load_reference(path=DEFAULT_REFERENCE):
+    """Read the original runs' curves.
+
+    Parameters
+    ----------
+    path : str
+        ``reference/original_runs.json`` of this repository by default; the
+        format is ``{setup: [{"optimizer", "lr", "beta2", "bias_correction",
+        "run", "epochs", "curves": {...}}, ...]}`` (see ``reference/README.md``)
+
+    Returns
+    -------
+    reference : dict of str -> list of Run
+        The original runs per setup, status ``complete``, with the original
+        protocol (batch 128, linear decay, categorical cross-entropy, beta1 0.9,
+        epsilon 1e-8; the defaults of :class:`experiments.config.RunConfig`)
+    problems : list of Problem
+        Entries that could not be read (or the whole file if it is missing)
+    """
+    try:
+        contents = _read_json(path)
+        if not isinstance(contents, dict):
+            raise ValueError("is not a JSON object {setup: [run, ...]}")
+    except ValueError as exc:
+        return {}, [Problem(path, "%s; figures and report go on without the original runs" % exc)]
+    reference, problems = {}, []
+    fields = ("optimizer", "lr", "beta2", "bias_correction", "run")
+    for setup, entries in sorted(contents.items()):
+        for index, entry in enumerate(entries if isinstance(entries, list) else [entries]):
+            source = "%s#%s[%d]" % (path, setup, index)
+            try:
+                if not isinstance(entry, dict) or not isinstance(entry.get("curves"), dict):
+                    raise ValueError("is not a run with 'curves'")
+                curves = _curves(entry["curves"])
+                config = RunConfig(setup=setup, epochs=len(curves["val_loss"]),
+                                   **{name: entry[name] for name in fields})
+            except (ValueError, KeyError, UserError) as exc:
+                problems.append(Problem(source, "%s; skipped" % exc))
+                continue
+            reference.setdefault(setup, []).append(
+                Run(config=config, curves=curves, status="complete", source=source))
+    return reference, problems
+
+
+def read_synthetic_summary(path):
+    """The synthetic experiment's ``summary.json``, checked.
+
+    Returns
+    -------
+    dict
+        ``{setting: {optimizer: {"final_x": float, "avg_regret": float, "steps": int}}}``
+
+    Raises
+    ------
+    ValueError
+        Saying what is wrong with the file (half-written, another format).
+    """
+    summary = _read_json(path)
+    if not isinstance(summary, dict) or not summary:
+        raise ValueError("is not a JSON object {setting: {optimizer: {...}}}")
+    for setting, optimizers in summary.items():
+        if not isinstance(optimizers, dict):
+            raise ValueError("%r is not an object {optimizer: {...}}" % setting)
+        for optimizer, values in optimizers.items():
+            if not isinstance(values, dict) or not all(
+                    isinstance(values.get(name), Real) and not isinstance(values.get(name), bool)
+                    for name in ("final_x", "avg_regret", "steps")):
+                raise ValueError("%s/%s lacks the numbers final_x, avg_regret, steps"
+                                 % (setting, optimizer))
+    return summary

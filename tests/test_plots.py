@@ -1,0 +1,503 @@
+"""Figures and reproduction report, from small fake result sets and the real reference curves.
+
+Expected numbers are computed here by hand or from ``reference/summary.md`` (made from the
+original logs independently of this code), never from the code under test.
+"""
+import csv
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+from matplotlib.colors import to_rgb
+
+from errors import run_cli
+from experiments.config import RunConfig
+from plots import make_figures
+from plots.figures import draw_metric, draw_setup
+from plots.report import compare_cells, evaluate_claims, group_runs, write_report
+from plots.results import DEFAULT_REFERENCE, find_runs, load_reference
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def curves(val_loss, val_acc=None, loss=None, acc=None):
+    """A history's four curves; the ones not given are derived from val_loss."""
+    val_loss = list(val_loss)
+    return {"val_loss": val_loss,
+            "val_acc": list(val_acc) if val_acc is not None else [1 - v / 4 for v in val_loss],
+            "loss": list(loss) if loss is not None else [v / 2 for v in val_loss],
+            "acc": list(acc) if acc is not None else [1 - v / 8 for v in val_loss]}
+
+
+def write_run(results, history, setup="logreg", optimizer="adam", lr=0.001, beta2=0.99,
+              bias_correction=True, run=0, status="complete", epochs=None):
+    """Write a run as experiments/run.py lays it out; returns its directory."""
+    config = RunConfig(setup=setup, optimizer=optimizer, lr=lr, beta2=beta2,
+                       bias_correction=bias_correction, run=run,
+                       epochs=epochs or len(history["val_loss"]))
+    run_dir = config.run_dir(str(results))
+    os.makedirs(run_dir)
+    with open(os.path.join(run_dir, "config.json"), "w") as handle:
+        json.dump(dict(config.to_dict(), versions={}, theano_flags=""), handle)
+    with open(os.path.join(run_dir, "history.json"), "w") as handle:
+        json.dump(dict(history, lr=[lr] * len(history["val_loss"]),
+                       epoch_time=[1.0] * len(history["val_loss"]), status=status,
+                       diverged_epoch=None), handle)
+    return run_dir
+
+
+def write_reference(path, entries):
+    """A reference file in the format of reference/original_runs.json."""
+    contents = {}
+    for setup, fields, history in entries:
+        epochs = len(history["val_loss"])
+        with_lr = dict(history, lr=[fields["lr"]] * epochs)
+        contents.setdefault(setup, []).append(dict(fields, dataset="mnist", epochs=epochs,
+                                                   curves=with_lr))
+    with open(path, "w") as handle:
+        json.dump(contents, handle)
+    return str(path)
+
+
+def cell(optimizer="adam", lr=0.001, beta2=0.99, bias_correction=True, run=0):
+    return dict(optimizer=optimizer, lr=lr, beta2=beta2, bias_correction=bias_correction, run=run)
+
+
+# -- reading ------------------------------------------------------------------------------
+
+def test_find_runs_reads_good_runs_and_reports_bad_files(tmp_path):
+    good = [write_run(tmp_path, curves([1.0, 0.5]), run=run) for run in (0, 1)]
+    half = write_run(tmp_path, curves([1.0, 0.5]), run=2)
+    with open(os.path.join(half, "history.json")) as handle:
+        text = handle.read()
+    with open(os.path.join(half, "history.json"), "w") as handle:
+        handle.write(text[:len(text) // 2])
+    unequal = write_run(tmp_path, dict(curves([1.0, 0.5]), acc=[0.5]), run=3)
+    unknown_status = write_run(tmp_path, curves([1.0, 0.5]), run=4, status="paused")
+    short = write_run(tmp_path, curves([1.0, 0.5]), run=5, epochs=3)  # "complete" after 2 of 3
+    moved = write_run(tmp_path, curves([1.0, 0.5]), run=6)
+    os.makedirs(os.path.dirname(moved.replace("lr=0.001", "lr=0.01")))
+    os.rename(moved, moved.replace("lr=0.001", "lr=0.01"))
+    moved = moved.replace("lr=0.001", "lr=0.01")
+    started = os.path.join(tmp_path, "logreg", "adam_lr=0.001_b2=0.99_bc=on", "run=7")
+    os.makedirs(started)
+    bad_config = write_run(tmp_path, curves([1.0]), run=8)
+    with open(os.path.join(bad_config, "config.json"), "w") as handle:
+        json.dump({"setup": "logreg", "optimizer": "sgd", "lr": 0.001, "beta2": 0.99,
+                   "bias_correction": True, "run": 8}, handle)
+    (tmp_path / "notes.txt").write_text("foreign")
+    (tmp_path / "logreg" / ".DS_Store").write_text("hidden, ignored")
+
+    runs, problems = find_runs(str(tmp_path))
+
+    assert sorted(run.source for run in runs) == sorted(good)
+    assert [run.curves["val_loss"].tolist() for run in runs] == [[1.0, 0.5]] * 2
+    reasons = {problem.path: problem.reason for problem in problems}
+    assert set(reasons) == {
+        os.path.join(half, "history.json"), os.path.join(unequal, "history.json"),
+        os.path.join(unknown_status, "history.json"), os.path.join(short, "history.json"),
+        os.path.join(moved, "config.json"), os.path.join(started, "config.json"),
+        os.path.join(bad_config, "config.json"), str(tmp_path / "notes.txt")}
+    assert "half-written" in reasons[os.path.join(half, "history.json")]
+    assert "unequal lengths" in reasons[os.path.join(unequal, "history.json")]
+    assert "'paused'" in reasons[os.path.join(unknown_status, "history.json")]
+    assert "asks for 3" in reasons[os.path.join(short, "history.json")]
+    assert "lies in logreg/adam_lr=0.01" in reasons[os.path.join(moved, "config.json")]
+    assert "missing" in reasons[os.path.join(started, "config.json")]
+    assert "optimizer" in reasons[os.path.join(bad_config, "config.json")]
+    assert all(reason.endswith("skipped") for reason in reasons.values())
+
+
+def test_load_reference_matches_the_file():
+    reference, problems = load_reference()
+    assert problems == []
+    with open(DEFAULT_REFERENCE) as handle:
+        raw = json.load(handle)
+    assert {setup: len(runs) for setup, runs in reference.items()} == {
+        setup: len(entries) for setup, entries in raw.items()}
+    entry, run = raw["cifarnet"][17], reference["cifarnet"][17]
+    assert (run.config.optimizer, run.config.lr, run.config.beta2, run.config.bias_correction,
+            run.config.run, run.config.epochs) == (
+        entry["optimizer"], entry["lr"], entry["beta2"], entry["bias_correction"], entry["run"],
+        150)
+    for name in ("loss", "acc", "val_loss", "val_acc"):
+        assert run.curves[name].tolist() == entry["curves"][name]
+
+
+# -- figures ------------------------------------------------------------------------------
+
+def luminance(colour):
+    red, green, blue = to_rgb(colour)
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def test_draw_metric_plots_every_run_and_the_original_band(tmp_path):
+    # Panel lr=0.001: two Adam runs with bias correction, one AMSGrad without; lr=0.01: one Adam.
+    adam_curves = [[2.0, 1.5, 1.2, 1.1, 1.0, 0.9, 0.85, 0.8, 0.78, 0.77],
+                   [2.1, 1.6, 1.3, 1.2, 1.1, 1.0, 0.95, 0.9, 0.88, 0.86]]
+    adam_dirs = [write_run(tmp_path / "R", curves(values), run=run)
+                 for run, values in enumerate(adam_curves)]
+    amsgrad_dir = write_run(tmp_path / "R", curves([2.0, 1.0, 0.9, 0.8, 0.7, 0.6]),
+                            optimizer="amsgrad", bias_correction=False, epochs=10,
+                            status="running")
+    write_run(tmp_path / "R", curves([3.0, 2.0, float("nan"), 1.0]), lr=0.01, epochs=10,
+              status="running")
+    original = [[2.2, 1.4, 1.25, 1.0, 1.05, 0.8, 0.9, 0.7, 0.75, 0.6, 0.5],
+                [1.9, 1.7, 1.1, 1.15, 0.95, 0.95, 0.8, 0.85, 0.7, 0.65, 0.55],
+                [2.0, 1.5, 1.2, 1.1, 1.0, 0.9, 0.85, 0.8, 0.78, 0.77, 0.52]]
+    reference_file = write_reference(tmp_path / "original.json", [
+        ("logreg", cell(run=run), curves(values)) for run, values in enumerate(original)])
+    runs, problems = find_runs(str(tmp_path / "R"))
+    reference, _ = load_reference(reference_file)
+    assert problems == [] and len(runs) == 4
+
+    figure = draw_metric("logreg", "val_loss", runs, reference["logreg"])
+
+    axes = np.array(figure.axes[:4]).reshape(2, 2)  # rows lr 0.001, 0.01; columns full, zoom
+    assert [ax.get_title() for ax in axes[:, 0]] == ["lr=0.001, β2=0.99", "lr=0.01, β2=0.99"]
+    full, zoom = axes[0]
+    for ax in (full, zoom):
+        lines = {line.get_gid(): line for line in ax.lines}
+        assert set(lines) == set(adam_dirs) | {amsgrad_dir}
+        for run_dir, values in zip(adam_dirs, adam_curves):
+            assert lines[run_dir].get_xdata().tolist() == list(range(1, 11))
+            assert lines[run_dir].get_ydata().tolist() == values
+        adam, amsgrad_off = lines[adam_dirs[0]].get_color(), lines[amsgrad_dir].get_color()
+        assert to_rgb(adam)[2] > to_rgb(adam)[0] and to_rgb(amsgrad_off)[0] > to_rgb(amsgrad_off)[2]
+        # The band: between the lowest and highest original run at every epoch, only where
+        # the original has the cell (Adam with bias correction), behind the lines.
+        (band,) = ax.collections
+        assert band.get_gid() == "original adam_lr=0.001_b2=0.99_bc=on"
+        assert band.get_zorder() < min(line.get_zorder() for line in ax.lines)
+        assert to_rgb(band.get_facecolor()[0][:3]) == pytest.approx(to_rgb(adam))
+        vertices = band.get_paths()[0].vertices
+        lowest, highest = np.min(original, axis=0), np.max(original, axis=0)
+        for x, y in vertices:
+            epoch = int(round(x))
+            assert y == pytest.approx(lowest[epoch - 1]) or y == pytest.approx(highest[epoch - 1])
+        assert sorted({round(x) for x, _ in vertices}) == list(range(1, 12))
+    assert full.get_xlim() == (0.5, 10.5)
+    # Zoom: the last 20% (at least 2) of the 10 epochs done, y fitted to what is visible there.
+    assert zoom.get_xlim() == (8.5, 10.5)
+    visible = [0.78, 0.77, 0.88, 0.86] + list(lowest[8:10]) + list(highest[8:10])
+    low, high = zoom.get_ylim()
+    assert low < min(visible) and high > max(visible)
+    assert high - low < 1.5 * (max(visible) - min(visible))
+    # lr = 0.01: one running run, NaN left as a gap, no original cell there.
+    (line,) = axes[1, 0].lines
+    assert np.isnan(line.get_ydata()[2]) and line.get_ydata()[3] == 1.0
+    assert len(axes[1, 0].collections) == 0
+    labels = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert labels[:2] == ["Adam, bias correction on", "AMSGrad, bias correction off"]
+    assert "original runs" in labels[2]
+
+
+def test_lighter_colours_without_bias_correction(tmp_path):
+    for optimizer in ("adam", "amsgrad"):
+        for bias_correction in (True, False):
+            write_run(tmp_path, curves([1.0, 0.5]), optimizer=optimizer,
+                      bias_correction=bias_correction)
+    runs, _ = find_runs(str(tmp_path))
+    figure = draw_metric("logreg", "loss", runs)
+    colours = {(run.config.optimizer, run.config.bias_correction): line.get_color()
+               for run in runs for line in figure.axes[0].lines if line.get_gid() == run.source}
+    for optimizer in ("adam", "amsgrad"):
+        assert luminance(colours[optimizer, False]) > luminance(colours[optimizer, True]) + 0.15
+    for bias_correction in (True, False):
+        red, _, blue = to_rgb(colours["adam", bias_correction])
+        assert blue > red + 0.2  # Adam blue
+        red, _, blue = to_rgb(colours["amsgrad", bias_correction])
+        assert red > blue + 0.2  # AMSGrad red
+
+
+def test_draw_setup_writes_png_and_pdf(tmp_path):
+    write_run(tmp_path / "R", curves([1.0, 0.5, 0.4]), setup="cifarnet")
+    runs, _ = find_runs(str(tmp_path / "R"))
+    paths = draw_setup("cifarnet", runs, [], str(tmp_path / "out"))
+    assert sorted(os.path.basename(path) for path in paths) == sorted(
+        "cifarnet_%s.%s" % (metric, kind) for metric in ("loss", "acc", "val_loss", "val_acc")
+        for kind in ("png", "pdf"))
+    for path in paths:
+        with open(path, "rb") as handle:
+            assert handle.read(5) in (b"\x89PNG\r", b"%PDF-")
+
+
+# -- report -------------------------------------------------------------------------------
+
+def two_point(final_val_loss, final_val_acc, final_loss):
+    """Curves of 2 epochs whose best values are the final ones (first epoch worse)."""
+    return curves([5.0, final_val_loss], [0.0, final_val_acc], [5.0, final_loss])
+
+
+def read_csv(path):
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_report_numbers_against_hand_computation(tmp_path):
+    # Reproduced: Adam finals 0.5 and 0.7 (val loss), 0.80 and 0.84 (val acc), 0.3 and 0.3.
+    # Original: 1.0 and 1.2, 0.81 and 0.83, 0.29 and 0.31.
+    write_run(tmp_path / "R", two_point(0.5, 0.80, 0.3), run=0)
+    write_run(tmp_path / "R", two_point(0.7, 0.84, 0.3), run=1)
+    # AMSGrad cell: equal to the original's, so it agrees.
+    write_run(tmp_path / "R", two_point(1.0, 0.9, 0.2), optimizer="amsgrad", run=0)
+    write_run(tmp_path / "R", two_point(1.2, 0.8, 0.4), optimizer="amsgrad", run=1)
+    reference_file = write_reference(tmp_path / "original.json", [
+        ("logreg", cell(run=0), two_point(1.0, 0.81, 0.29)),
+        ("logreg", cell(run=1), two_point(1.2, 0.83, 0.31)),
+        ("logreg", cell("amsgrad", run=0), two_point(1.0, 0.9, 0.2)),
+        ("logreg", cell("amsgrad", run=1), two_point(1.2, 0.8, 0.4))])
+    runs, _ = find_runs(str(tmp_path / "R"))
+    reference, _ = load_reference(reference_file)
+
+    report, table = write_report(str(tmp_path / "out"), runs, reference)
+
+    rows = {(row["optimizer"], row["measure"]): row for row in read_csv(table)}
+    adam = rows["adam", "final_val_loss"]
+    # mean 0.6, sample std sqrt(0.02) = 0.141421; original 1.1 (same std);
+    # pooled sqrt((0.02 + 0.02) / 2) = 0.141421; d = -0.5 / 0.141421 = -3.5355
+    assert float(adam["mean"]) == pytest.approx(0.6)
+    assert float(adam["std"]) == pytest.approx(0.141421, abs=1e-6)
+    assert float(adam["original_mean"]) == pytest.approx(1.1)
+    assert float(adam["pooled_std"]) == pytest.approx(0.141421, abs=1e-6)
+    assert float(adam["d"]) == pytest.approx(-3.5355, abs=1e-4)
+    assert rows["adam", "best_val_loss"]["mean"] == adam["mean"]  # epoch 1 (5.0) is worse
+    # val acc: 0.82 vs 0.82, d 0; train loss: std 0 against 0.014142 -> pooled 0.01, d 0
+    assert float(rows["adam", "final_val_acc"]["d"]) == pytest.approx(0.0, abs=1e-9)
+    assert float(rows["adam", "final_train_loss"]["pooled_std"]) == pytest.approx(0.01)
+    verdicts = {optimizer: {row["verdict"] for (name, _), row in rows.items() if name == optimizer}
+                for optimizer in ("adam", "amsgrad")}
+    assert verdicts == {"adam": {"differs"}, "amsgrad": {"agrees"}}
+    assert "validation loss d=-3.5" in adam["reason"]
+
+    text = open(report).read()
+    assert "0.6000 (0.1414) vs 1.1000 (0.1414), d -3.5" in text
+    assert "**differs**" in text and "**agrees**" in text
+    assert "|d| <= 2" in text  # the threshold is stated
+    assert "None." in text.split("## Skipped files")[1]
+
+
+def test_claims_against_hand_computation(tmp_path):
+    # Two pairs (bias correction on, off). On: AMSGrad final val loss 0.4/0.6 vs Adam 0.5/0.7
+    # (difference -0.1, pooled std 0.141421, d -0.7071); off: AMSGrad 0.9/0.9 vs Adam
+    # 0.55/0.55 (difference +0.35, pooled std 0 -> raised to 1e-4, d +3500).
+    # Val acc = 1 - val loss, and best = final (the first epoch is worse).
+    values = {("adam", True): (0.5, 0.7), ("amsgrad", True): (0.4, 0.6),
+              ("adam", False): (0.55, 0.55), ("amsgrad", False): (0.9, 0.9)}
+    for (optimizer, bias_correction), finals in values.items():
+        for run, final in enumerate(finals):
+            write_run(tmp_path, two_point(final, 1 - final, final), optimizer=optimizer,
+                      bias_correction=bias_correction, run=run)
+    runs, _ = find_runs(str(tmp_path))
+    cells = {group.cell: group for group in group_runs(runs).values()}
+
+    claims = {(claim, measure): text for claim, measure, text in evaluate_claims(cells)}
+
+    lower = claims["AMSGrad reaches lower validation loss than Adam", "final_val_loss"]
+    assert lower.startswith("AMSGrad better in 1 of 2 pairs (by > 2 pooled std: AMSGrad 0, Adam 1)")
+    # mean difference (-0.1 + 0.35) / 2 = +0.125; median d (-0.7071 + 3500) / 2 = 1749.65
+    assert "mean difference AMSGrad - Adam +0.1250, median d +1749.6" in lower
+    accuracy = claims["... and that carries over to validation accuracy", "final_val_acc"]
+    assert accuracy.startswith(
+        "AMSGrad better in 1 of 2 pairs (by > 2 pooled std: AMSGrad 0, Adam 1)")
+    carried = claims["... and that carries over to validation accuracy",
+                     "final_val_loss -> final_val_acc"]
+    assert carried.endswith("the 1 pairs where AMSGrad has the lower final validation loss, "
+                            "AMSGrad has the higher final validation accuracy in 1")
+    # Highest mean val acc: AMSGrad on 0.5; the best Adam cell: off, 0.45 (on: 0.4).
+    # Pooled std of (0.6, 0.4) and (0.45, 0.45): sqrt(0.02 / 2) = 0.1, d = 0.05 / 0.1.
+    best = claims["Which optimizer has the best cell", "best_val_acc"]
+    assert best == ("amsgrad (lr=0.001 b2=0.99 bc=on) 0.5000; best adam (lr=0.001 b2=0.99 "
+                    "bc=off) 0.4500; difference +0.0500, d +0.5")
+    # on - off: Adam 0.6 - 0.55 = +0.05 (pooled 0.1, d +0.5); AMSGrad 0.5 - 0.9 = -0.4 (d -4.0)
+    bias = claims["How much bias correction matters", "best_val_loss"]
+    assert bias == ("on better in 1 of 2 pairs, d beyond ±2 in 1; mean absolute on - off "
+                    "0.2250, largest -0.4000 (amsgrad lr=0.001 b2=0.99, d -4.0)")
+
+
+def parse_summary_md(path):
+    """{(setup, optimizer, lr, beta2, bias_correction): {measure: (mean, std)}} from summary.md."""
+    table, setup = {}, None
+    columns = ("final_train_loss", "final_val_loss", "best_val_loss", "final_val_acc",
+               "best_val_acc")
+    for line in open(path):
+        if line.startswith("## "):
+            setup = line[3:].strip()
+        elif re.match(r"\| (adam|amsgrad) \|", line):
+            fields = [field.strip() for field in line.strip().strip("|").split("|")]
+            key = (setup, fields[0], float(fields[1]), float(fields[2]), fields[3] == "True")
+            table[key] = {name: tuple(map(float, re.findall(r"[-\d.]+", value)))
+                          for name, value in zip(columns, fields[4:])}
+    return table
+
+
+def test_original_side_matches_reference_summary():
+    """The original side of the report against reference/summary.md (std there divides by n)."""
+    expected = parse_summary_md(os.path.join(REPO, "reference", "summary.md"))
+    reference, _ = load_reference()
+    groups = group_runs([run for runs in reference.values() for run in runs])
+    comparisons = compare_cells(groups, groups)
+    assert len(expected) == len(comparisons) == 72
+    for comparison in comparisons:
+        group = comparison.group
+        assert len(group.finished) == 5 and group.diverged == group.running == 0
+        for measure, (mean, std) in expected[(group.key.setup,) + group.cell].items():
+            row = comparison.rows[measure]
+            assert row["original_mean"] == pytest.approx(mean, abs=5.1e-5)
+            assert row["original_std"] * math.sqrt(4 / 5) == pytest.approx(std, abs=5.1e-5)
+
+
+def test_copy_of_the_original_runs_agrees_everywhere(tmp_path):
+    """Reproduced = original: every cell agrees with d = 0 and both claim columns are equal."""
+    reference, _ = load_reference()
+    for run in reference["logreg"]:
+        write_run(tmp_path / "R", {name: run.curves[name].tolist() for name in run.curves},
+                  **{name: getattr(run.config, name) for name in
+                     ("optimizer", "lr", "beta2", "bias_correction", "run")})
+    runs, problems = find_runs(str(tmp_path / "R"))
+    assert problems == [] and len(runs) == 120
+
+    report, table = write_report(str(tmp_path / "out"), runs, reference)
+
+    rows = read_csv(table)
+    assert len(rows) == 24 * 5
+    assert {row["verdict"] for row in rows} == {"agrees"}
+    assert {float(row["d"]) for row in rows} == {0.0}
+    claims = [line for line in open(report)
+              if line.startswith("| ") and line.count(" | ") == 3 and "claim" not in line]
+    assert len(claims) == 10
+    for line in claims:
+        reproduced, original = line.strip().strip("|").strip().split(" | ")[2:]
+        assert reproduced == original
+
+
+def test_diverged_running_and_other_protocols(tmp_path):
+    write_run(tmp_path / "R", two_point(0.5, 0.8, 0.3), run=0)
+    write_run(tmp_path / "R", curves([1.0, float("nan")]), run=1, status="diverged", epochs=2)
+    write_run(tmp_path / "R", curves([1.0]), run=2, status="running", epochs=2)
+    write_run(tmp_path / "R", two_point(0.5, 0.8, 0.3), optimizer="amsgrad", epochs=2)
+    write_run(tmp_path / "R", curves([0.5, 0.4, 0.3]), optimizer="amsgrad", lr=0.01)
+    reference_file = write_reference(tmp_path / "original.json", [
+        ("logreg", cell(run=run), two_point(0.5, 0.8, 0.3)) for run in (0, 1)] + [
+        ("logreg", cell("amsgrad", run=run), two_point(0.5, 0.8, 0.3)) for run in (0, 1)])
+    runs, _ = find_runs(str(tmp_path / "R"))
+    reference, _ = load_reference(reference_file)
+
+    report, table = write_report(str(tmp_path / "out"), runs, reference)
+
+    rows = {(row["optimizer"], row["lr"], row["measure"]): row for row in read_csv(table)}
+    adam = rows["adam", "0.001", "final_val_loss"]
+    assert (adam["n"], adam["diverged"], adam["running"]) == ("1", "1", "1")
+    assert adam["verdict"] == "differs" and "diverged" in adam["reason"]
+    # One run against two equal ones: pooled std 0, raised to 1e-4; d 0.
+    amsgrad = rows["amsgrad", "0.001", "final_val_loss"]
+    assert (amsgrad["verdict"], float(amsgrad["d"]), amsgrad["original_n"]) == ("agrees", 0.0, "2")
+    lr01 = rows["amsgrad", "0.01", "final_val_loss"]
+    assert lr01["verdict"] == "n/a" and "no such cell" in lr01["reason"]
+    text = open(report).read()
+    assert "| 1 (+1 diverged, 1 running) |" in text
+
+
+def test_protocol_that_differs_from_the_original_is_not_compared(tmp_path):
+    reference, _ = load_reference()
+    write_run(tmp_path / "R", curves([1.0, 0.8, 0.7]), setup="cifarnet", run=0)
+    write_run(tmp_path / "R", curves([1.1, 0.9, 0.6]), setup="cifarnet", run=1)
+    runs, _ = find_runs(str(tmp_path / "R"))
+    _, table = write_report(str(tmp_path / "out"), runs, reference)
+    rows = read_csv(table)
+    assert {row["verdict"] for row in rows} == {"n/a"}
+    assert all("protocol differs from the original's (150 epochs" in row["reason"] for row in rows)
+    assert all(row["original_n"] == "0" for row in rows)
+
+
+# -- command line -------------------------------------------------------------------------
+
+def test_empty_results_directory_exits_2(tmp_path, capsys):
+    assert run_cli(make_figures.main, ["--results-dir", str(tmp_path), "--out",
+                                       str(tmp_path / "out")], prog="make_figures.py") == 2
+    error = capsys.readouterr().err
+    assert error.startswith("make_figures.py: error: no runs in %s" % tmp_path)
+    assert error.count("\n") == 1
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_only_unreadable_runs_exits_2_and_lists_them(tmp_path, capsys):
+    run_dir = write_run(tmp_path, curves([1.0]))
+    with open(os.path.join(run_dir, "history.json"), "w") as handle:
+        handle.write('{"loss": [1.0, ')
+    assert run_cli(make_figures.main, ["--results-dir", str(tmp_path), "--out",
+                                       str(tmp_path / "out")], prog="make_figures.py") == 2
+    error = capsys.readouterr().err
+    assert "warning: %s" % os.path.join(run_dir, "history.json") in error
+    assert "1 files skipped, listed above" in error
+
+
+def test_missing_results_directory_exits_2(tmp_path, capsys):
+    assert run_cli(make_figures.main, ["--results-dir", str(tmp_path / "nope")],
+                   prog="make_figures.py") == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_synthetic_section_and_figure(tmp_path, monkeypatch, capsys):
+    synthetic_dir = tmp_path / "R" / "synthetic"
+    synthetic_dir.mkdir(parents=True)
+    summary = {"online": {"adam": {"final_x": 0.99, "avg_regret": 0.25, "steps": 1000},
+                          "amsgrad": {"final_x": -0.98, "avg_regret": 0.01, "steps": 1000}}}
+    (synthetic_dir / "summary.json").write_text(json.dumps(summary))
+    calls = []
+
+    def plot_synthetic(directory, out_dir):
+        calls.append((directory, out_dir))
+        os.makedirs(out_dir, exist_ok=True)
+        path = os.path.join(out_dir, "synthetic.png")
+        open(path, "wb").close()
+        return [path]
+
+    monkeypatch.setitem(sys.modules, "plots.synthetic",
+                        types.SimpleNamespace(plot_synthetic=plot_synthetic))
+    out = tmp_path / "out"
+    assert make_figures.main(["--results-dir", str(tmp_path / "R"), "--out", str(out)]) == 0
+    assert calls == [(str(synthetic_dir), str(out))]
+    text = (out / "REPORT.md").read_text()
+    assert "| online | adam | 1000 | 0.9900 | 0.25 |" in text
+    assert "| online | amsgrad | 1000 | -0.9800 | 0.01 |" in text
+    assert "[synthetic.png](synthetic.png)" in text
+
+    # A half-written summary: reported, and with nothing else to draw, exit 2.
+    (synthetic_dir / "summary.json").write_text('{"online": {"adam": ')
+    assert run_cli(make_figures.main, ["--results-dir", str(tmp_path / "R"), "--out", str(out)],
+                   prog="make_figures.py") == 2
+    assert "summary.json: is not valid JSON" in capsys.readouterr().err
+
+
+def test_script_draws_figures_and_report_without_theano(tmp_path):
+    results = tmp_path / "R"
+    for optimizer in ("adam", "amsgrad"):
+        for run in range(2):
+            write_run(results, curves([1.0, 0.7 + 0.1 * run, 0.6]), optimizer=optimizer, run=run,
+                      setup="cifarnet")
+    half = write_run(results, curves([1.0]), optimizer="amsgrad", run=2, setup="cifarnet")
+    with open(os.path.join(half, "config.json"), "w") as handle:
+        handle.write('{"setup": "cifarnet", "optim')
+    out = tmp_path / "figs"
+    # From another directory, as a script: the path fix must find the project.
+    script = subprocess.run([sys.executable, os.path.join(REPO, "plots", "make_figures.py"),
+                             "--results-dir", str(results), "--out", str(out)],
+                            cwd=str(tmp_path), capture_output=True, text=True)
+    assert script.returncode == 0, script.stderr
+    assert os.path.join(half, "config.json") in script.stderr
+    assert len(list(out.glob("cifarnet_*.png"))) == len(list(out.glob("cifarnet_*.pdf"))) == 4
+    text = (out / "REPORT.md").read_text()
+    assert "[cifarnet_val_loss](cifarnet_val_loss.png)" in text
+    assert "`%s`: is not valid JSON" % os.path.join(half, "config.json") in text
+    imports = subprocess.run(
+        [sys.executable, "-c", "import sys, plots.make_figures, plots.figures, plots.report, "
+         "plots.results; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+         "('theano', 'lasagne')))"], capture_output=True, text=True, cwd=REPO)
+    assert imports.stdout.strip() == "[]", imports.stderr
