@@ -15,6 +15,10 @@ def run_cli(main, argv=None, prog="run.py"):
     Returns the exit code (``main``'s return value, 0 for None).
     """
     import sys
+    import warnings
+    # Warnings meant for users (e.g. a local data file that is not the official one):
+    # one line each, without the source line Python prints by default.
+    warnings.formatwarning = lambda message, *args, **kwargs: "warning: %s\n" % message
     try:
         return main(argv) or 0
     except UserError as exc:
