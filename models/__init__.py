@@ -59,6 +59,6 @@ def build(name, input_shape, num_classes):
         For an unknown name, or an input shape or number of classes the
         network cannot take (the message lists what is accepted)
     """
-    if name not in MODELS:
+    if not isinstance(name, str) or name not in MODELS:
         raise UserError("unknown model %r; choose one of: %s" % (name, ", ".join(MODELS)))
     return MODELS[name](input_shape, num_classes)
