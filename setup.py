@@ -25,5 +25,9 @@ setup(
         # lasagne 0.1 imports pkg_resources at import time
         "setuptools<81",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={
+        # --scheduler ADDRESS of experiments/grid.py: runs on a Dask distributed cluster
+        "dask": ["dask[distributed]==2024.12.1"],
+        "test": ["pytest>=7", "dask[distributed]==2024.12.1"],
+    },
 )

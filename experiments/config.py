@@ -1,0 +1,207 @@
+"""
+The configuration of one training run, and where its results live.
+
+.. autosummary::
+    :nosignatures:
+
+    RunConfig
+    run_seeds
+
+A :class:`RunConfig` names one run of one cell of the grid: the ``setup``
+(network and data set), the ``cell`` (optimizer, learning rate, beta2, bias
+correction) and the ``run`` (the repetition index), plus the protocol
+(epochs, batch size, schedule, loss, seed).  It is frozen, checked when it is
+made, serialised as the run's ``config.json`` and names the run's directory::
+
+    R/SETUP/OPTIMIZER_lr=LR_b2=B2_bc=on|off/run=K/
+
+Examples
+--------
+>>> from experiments.config import RunConfig
+>>> config = RunConfig(setup="logreg", optimizer="amsgrad", lr=0.001, beta2=0.99,
+...                    bias_correction=False, run=0)
+>>> config.cell_name
+'amsgrad_lr=0.001_b2=0.99_bc=off'
+>>> config.run_dir("results")
+'results/logreg/amsgrad_lr=0.001_b2=0.99_bc=off/run=0'
+"""
+import dataclasses
+import math
+import numbers
+import os
+
+import numpy as np
+
+from errors import UserError
+
+__all__ = ["RunConfig", "run_seeds", "SETUPS", "DATASET_OF_SETUP", "OPTIMIZERS",
+           "LR_SCHEDULES", "LOSSES"]
+
+#: The data set each setup trains on.
+DATASET_OF_SETUP = {
+    "logreg": "mnist",
+    "ffnn": "mnist",
+    "cifarnet": "cifar10",
+    "small_vgg": "cifar10",
+    "vgg": "cifar10",
+}
+SETUPS = tuple(DATASET_OF_SETUP)
+OPTIMIZERS = ("adam", "amsgrad")
+LR_SCHEDULES = ("linear", "inv-sqrt", "constant")
+LOSSES = ("categorical", "binary")
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """One training run: setup, cell, run index and protocol.
+
+    Parameters
+    ----------
+    setup : str
+        Network and data set: ``logreg``, ``ffnn`` (MNIST), ``cifarnet``,
+        ``small_vgg``, ``vgg`` (CIFAR-10)
+    optimizer : str
+        ``adam`` or ``amsgrad``
+    lr : float
+        Initial learning rate, > 0
+    beta2 : float
+        Decay rate of the second moment estimates, in (0, 1)
+    bias_correction : bool
+        Whether the optimizer corrects the moment estimates' initial bias
+    run : int
+        Repetition index, >= 0; with ``seed`` it determines all randomness
+        (see :func:`run_seeds`)
+    epochs : int
+        Length of the run (and of the learning rate schedule), >= 1
+    batch_size : int
+        Training minibatch size, >= 1
+    lr_schedule : str
+        ``linear`` (decay to 0 over ``epochs``, lowered by lr/epochs after
+        each epoch), ``inv-sqrt`` (lr / sqrt(t), t counted in updates) or
+        ``constant``
+    seed : int
+        Base seed, >= 0
+    loss : str
+        ``categorical`` (mean categorical cross-entropy) or ``binary`` (mean
+        over examples of the sum over classes of binary cross-entropies)
+    beta1, epsilon : float
+        The optimizer's other constants (the blog's 0.9 and 1e-8)
+
+    Raises
+    ------
+    errors.UserError
+        For a value outside its range; the message names the option.
+    """
+    setup: str
+    optimizer: str
+    lr: float
+    beta2: float
+    bias_correction: bool
+    run: int = 0
+    epochs: int = 150
+    batch_size: int = 128
+    lr_schedule: str = "linear"
+    seed: int = 0
+    loss: str = "categorical"
+    beta1: float = 0.9
+    epsilon: float = 1e-8
+
+    def __post_init__(self):
+        def choice(name, options):
+            value = getattr(self, name)
+            if value not in options:
+                raise UserError("%s must be one of %s, got %r"
+                                % (name.replace("_", "-"), ", ".join(options), value))
+
+        choice("setup", SETUPS)
+        choice("optimizer", OPTIMIZERS)
+        choice("lr_schedule", LR_SCHEDULES)
+        choice("loss", LOSSES)
+        if not _is_real(self.lr) or not math.isfinite(self.lr) or self.lr <= 0:
+            raise UserError("--lr must be a number > 0, got %r" % (self.lr,))
+        if not _is_real(self.beta2) or not 0 < self.beta2 < 1:
+            raise UserError("--beta2 must be a number in (0, 1), got %r" % (self.beta2,))
+        if not _is_real(self.beta1) or not 0 <= self.beta1 < 1:
+            raise UserError("beta1 must be a number in [0, 1), got %r" % (self.beta1,))
+        if not _is_real(self.epsilon) or not self.epsilon > 0:
+            raise UserError("epsilon must be a number > 0, got %r" % (self.epsilon,))
+        if not isinstance(self.bias_correction, (bool, np.bool_)):
+            raise UserError("bias_correction must be True or False, got %r"
+                            % (self.bias_correction,))
+        for name, minimum in (("run", 0), ("epochs", 1), ("batch_size", 1), ("seed", 0)):
+            value = getattr(self, name)
+            if not _is_int(value) or value < minimum:
+                raise UserError("--%s must be an integer >= %d, got %r"
+                                % (name.replace("_", "-"), minimum, value))
+        # Canonical types, so that equal configurations compare and serialise equal.
+        for name in ("lr", "beta2", "beta1", "epsilon"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        for name in ("run", "epochs", "batch_size", "seed"):
+            object.__setattr__(self, name, int(getattr(self, name)))
+        object.__setattr__(self, "bias_correction", bool(self.bias_correction))
+
+    @property
+    def dataset(self):
+        """Name of the data set the setup trains on (``mnist`` or ``cifar10``)."""
+        return DATASET_OF_SETUP[self.setup]
+
+    @property
+    def cell_name(self):
+        """``OPTIMIZER_lr=LR_b2=B2_bc=on|off``, numbers written with Python's ``repr``."""
+        return "%s_lr=%r_b2=%r_bc=%s" % (self.optimizer, self.lr, self.beta2,
+                                          "on" if self.bias_correction else "off")
+
+    def run_dir(self, results_dir):
+        """The run's directory: ``results_dir/SETUP/CELL/run=K``."""
+        return os.path.join(results_dir, self.setup, self.cell_name, "run=%d" % self.run)
+
+    def to_dict(self):
+        """The fields as a plain dict (the identity part of ``config.json``)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        """The config of a ``config.json``; keys that are not fields (versions, flags) are ignored."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+    def differences(self, other):
+        """Fields whose values differ from ``other``'s, as ``name: (ours, theirs)``."""
+        ours, theirs = self.to_dict(), other.to_dict()
+        return {k: (ours[k], theirs[k]) for k in ours if ours[k] != theirs[k]}
+
+
+def run_seeds(config):
+    """The seeds of a run's two random generators, derived from ``(seed, run)``.
+
+    Parameters
+    ----------
+    config : RunConfig
+
+    Returns
+    -------
+    model_seed, batch_seed : numpy.ndarray of uint32
+        ``model_seed`` seeds ``lasagne.random``'s generator before the
+        network is built (initial weights, and through them the seeds of the
+        dropout layers' MRG streams); ``batch_seed`` seeds the
+        ``numpy.random.RandomState`` the training batches draw from (shuffling,
+        filling up the last batch, flips).
+
+    Notes
+    -----
+    The seeds come from ``numpy.random.SeedSequence([seed, run])`` and do not
+    depend on the cell: run K of every cell of a setup starts from the same
+    weights and sees the examples in the same order (the batch iterator's
+    draws do not depend on the model), so optimizers are compared on common
+    random numbers; different runs (or seeds) are independent draws.
+    """
+    model_sequence, batch_sequence = np.random.SeedSequence([config.seed, config.run]).spawn(2)
+    return model_sequence.generate_state(4), batch_sequence.generate_state(4)

@@ -1,0 +1,425 @@
+#!/usr/bin/env python
+"""
+Run the blog's grid for one setup, on this machine or on a Dask cluster.
+
+.. autosummary::
+    :nosignatures:
+
+    grid_configs
+    run_grid
+    main
+
+::
+
+    python experiments/grid.py SETUP [--lr LR ...] [--beta2 B2 ...]
+        [--optimizer adam|amsgrad|both] [--bias-correction on|off|both]
+        [--runs N | --run K ...] [--epochs 150] [--seed S]
+        [--workers N | --scheduler ADDRESS] [--results-dir R] [--data-dir D]
+
+The grid of a setup is adam and amsgrad x beta2 {0.99, 0.999} x lr {0.01,
+0.001, 0.0001} x bias correction {on, off} x runs 0-4: 120 runs.  Each one is
+a :class:`~experiments.config.RunConfig` trained by
+:func:`experiments.training.train_run`, the code behind
+``experiments/run.py``, into the same results layout, so a grid's run and
+the same run started by ``experiments/run.py`` are identical.  Finished runs
+(``complete`` or ``diverged``) are skipped; interrupted ones resume from their
+last checkpoint.
+
+**Where the runs train.**  By default in ``--workers N`` local processes
+(started with ``spawn``); each one limits its BLAS to cores // N threads so
+that the workers do not oversubscribe the cores.  With ``--scheduler
+ADDRESS`` the runs go to an existing Dask distributed cluster (``dask
+scheduler`` and ``dask worker ADDRESS`` processes; ``pip install
+'dask[distributed]'``), one task per run.  The results and data directories
+must then be the same paths on every machine (a shared file system), and
+the project must be installed where the workers run.  Start the workers with
+``--nthreads 1`` (a process trains one run at a time; use ``--nworkers`` for
+several per machine); their nanny already sets the BLAS threads to 1.  A
+run whose worker dies is rescheduled by Dask on another worker and resumes
+from its checkpoint.
+
+**Two commands on one results directory.**  A process holds a run's lock
+(:func:`experiments.checkpoint.run_lock`) while it trains it.  A run that
+another process holds is put back at the end of the queue; once the other
+runs are done, its task waits for the lock, then finds the run finished (or
+resumes what the other process left).  So no run is trained twice at once,
+and a command returns when all of its grid's runs are finished.
+
+**Output.**  One progress bar (runs done / total, time left; on a terminal)
+and one line per finished run.  A run that fails with a user error (a
+corrupt checkpoint, say) is reported and the others go on; the command then
+ends with exit code 2 and the list.
+
+Examples
+--------
+>>> from experiments.grid import grid_configs, run_grid
+>>> configs = grid_configs("logreg", lrs=[0.001], runs=[0], epochs=2)
+>>> len(configs)
+4
+>>> summaries = run_grid(configs, "results", workers=2)   # doctest: +SKIP
+
+From the shell, the same four runs, then the whole grid on a Dask cluster::
+
+    python experiments/grid.py logreg --lr 0.001 --runs 1 --epochs 2 --workers 2
+    python experiments/grid.py vgg --scheduler tcp://10.0.0.1:8786
+"""
+import argparse
+import concurrent.futures
+import contextlib
+import multiprocessing
+import os
+import sys
+import uuid
+
+# Run as a script, Python puts experiments/ first on the path; the project root is
+# what the imports below need (also when the project is not installed).
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if sys.path and os.path.abspath(sys.path[0]) == _HERE:
+    sys.path[0] = os.path.dirname(_HERE)
+
+# Nothing imported at the top may load NumPy: local worker processes re-import this
+# module (as __mp_main__) before they set their BLAS thread count.
+from errors import UserError, run_cli  # noqa: E402
+from experiments.grid_worker import limit_blas_threads, run_grid_task  # noqa: E402
+
+__all__ = ["grid_configs", "run_grid", "main", "build_parser", "BLOG_LRS", "BLOG_BETA2S",
+           "BLOG_RUNS", "DASK_PIN"]
+
+#: The blog's grid: learning rates, beta2 values and number of runs per cell.
+BLOG_LRS = (0.01, 0.001, 0.0001)
+BLOG_BETA2S = (0.99, 0.999)
+BLOG_RUNS = 5
+#: The Dask release the grid was tested with.
+DASK_PIN = "dask[distributed]==2024.12.1"
+#: Dask reschedules a task whose worker died by itself (up to the scheduler's
+#: ``allowed-failures``, 3); retries also rerun a task that raised (a file system hiccup).
+DASK_RETRIES = 2
+DASK_CONNECT_TIMEOUT = "20s"
+FINISHED = ("complete", "diverged")
+BOTH = "both"
+
+
+def build_parser(prog="grid.py"):
+    """The ``argparse`` parser of the grid's command line."""
+    from experiments.config import OPTIMIZERS, SETUPS
+
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Train the blog's grid of a setup (resumable): adam and amsgrad "
+        "x beta2 x lr x bias correction x runs, locally or on a Dask cluster.")
+    parser.add_argument("setup", metavar="SETUP", choices=SETUPS,
+                        help="network and data set: %s" % ", ".join(SETUPS))
+    parser.add_argument("--lr", type=float, nargs="+", default=BLOG_LRS, metavar="LR",
+                        help="initial learning rates (default: %s)"
+                             % " ".join(map(repr, BLOG_LRS)))
+    parser.add_argument("--beta2", type=float, nargs="+", default=BLOG_BETA2S, metavar="B2",
+                        help="beta2 values (default: %s)" % " ".join(map(repr, BLOG_BETA2S)))
+    parser.add_argument("--optimizer", choices=OPTIMIZERS + (BOTH,), default=BOTH,
+                        help="default: both")
+    parser.add_argument("--bias-correction", choices=("on", "off", BOTH), default=BOTH,
+                        help="default: both")
+    runs = parser.add_mutually_exclusive_group()
+    runs.add_argument("--runs", type=int, default=BLOG_RUNS, metavar="N",
+                      help="runs 0..N-1 of each cell (default: %d)" % BLOG_RUNS)
+    runs.add_argument("--run", type=int, nargs="+", metavar="K", help="only these runs")
+    parser.add_argument("--epochs", type=int, default=150,
+                        help="length of each run and of its schedule (default: 150)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="base seed; each run's seeds derive from (seed, run) (default: 0)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="local worker processes, each training one run at a time with "
+                            "cores/N BLAS threads (default: 1)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="send the runs to this Dask scheduler (e.g. tcp://host:8786) "
+                            "instead; results and data directories must be shared paths")
+    parser.add_argument("--results-dir", metavar="R", default="results",
+                        help="where runs are written (default: ./results)")
+    parser.add_argument("--data-dir", metavar="D",
+                        help="data directory (default: $AMSGRAD_DATA or the download cache)")
+    # Test hook, not for users: "module:function" giving each run's data and model.
+    parser.add_argument("--test-problem", help=argparse.SUPPRESS)
+    return parser
+
+
+def _unique(values):
+    return list(dict.fromkeys(values))
+
+
+def grid_configs(setup, lrs=BLOG_LRS, beta2s=BLOG_BETA2S, optimizers=("adam", "amsgrad"),
+                 bias_corrections=(True, False), runs=range(BLOG_RUNS), epochs=150, seed=0):
+    """The runs of a (narrowed) grid, run index outermost.
+
+    Parameters
+    ----------
+    setup : str
+        ``logreg``, ``ffnn``, ``cifarnet``, ``small_vgg`` or ``vgg``
+    lrs, beta2s : sequences of float
+        Learning rates and beta2 values (repeats are dropped)
+    optimizers : sequence of str
+        ``adam`` and/or ``amsgrad``
+    bias_corrections : sequence of bool
+    runs : sequence of int
+        Run indices
+    epochs, seed : int
+        As in :class:`~experiments.config.RunConfig`; the other fields keep
+        the blog's protocol (batch size 128, linear decay, cross-entropy)
+
+    Returns
+    -------
+    list of RunConfig
+        Every cell's run 0 before any run 1, so the first comparable results
+        arrive early.
+
+    Raises
+    ------
+    errors.UserError
+        For an invalid value; the message names the option.
+    """
+    from experiments.config import RunConfig
+
+    return [RunConfig(setup=setup, optimizer=optimizer, lr=lr, beta2=beta2,
+                      bias_correction=correction, run=run, epochs=epochs, seed=seed)
+            for run in _unique(runs) for lr in _unique(lrs) for beta2 in _unique(beta2s)
+            for optimizer in _unique(optimizers) for correction in _unique(bias_corrections)]
+
+
+def _available_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def _local_pool(workers, task_arguments):
+    """``(submit, wait_first, lost_worker_errors)`` of a pool of local processes."""
+    threads = max(1, _available_cores() // workers)
+    pool = concurrent.futures.ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+        initializer=limit_blas_threads, initargs=(threads,))
+
+    def submit(config, wait_if_busy):
+        return pool.submit(run_grid_task, config, wait_if_busy=wait_if_busy, **task_arguments)
+
+    def wait_first(futures):
+        return concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED)
+
+    try:
+        yield submit, wait_first, (concurrent.futures.BrokenExecutor,)
+    except BaseException:
+        # Stop the runs in progress rather than wait hours for them: every finished epoch
+        # is checkpointed and the kernel releases a killed process's run lock.  (No
+        # public API for this before Python 3.14's terminate_workers.)
+        processes = list((pool._processes or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def _dask_cluster(address, task_arguments, say):
+    """``(submit, wait_first, lost_worker_errors)`` of a Dask distributed client."""
+    try:
+        import distributed
+    except ImportError:
+        raise UserError("--scheduler needs Dask: pip install '%s' (or run locally without "
+                        "--scheduler)" % DASK_PIN)
+    try:
+        client = distributed.Client(address, timeout=DASK_CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise UserError("cannot connect to the Dask scheduler at %s (%s); start one with "
+                        "'dask scheduler' and pass the address it prints" % (address, exc))
+    if not client.scheduler_info().get("workers"):
+        say("the Dask scheduler at %s has no workers yet; the runs start when "
+            "'dask worker %s --nthreads 1' processes connect" % (address, address))
+
+    def submit(config, wait_if_busy):
+        key = "%s/%s/run=%d-%s" % (config.setup, config.cell_name, config.run, uuid.uuid4().hex)
+        return client.submit(run_grid_task, config, wait_if_busy=wait_if_busy, key=key,
+                             pure=False, retries=DASK_RETRIES, **task_arguments)
+
+    def wait_first(futures):
+        return distributed.wait(list(futures), return_when="FIRST_COMPLETED")
+
+    try:
+        yield submit, wait_first, (distributed.KilledWorker,)
+    finally:
+        # Unfinished tasks are cancelled once no client wants them; a run being
+        # trained keeps its worker until it ends.
+        client.close()
+
+
+def _finished_runs(configs, results_dir):
+    """Check every run directory before touching any; return the set of finished runs."""
+    from experiments.checkpoint import read_json
+    from experiments.training import HISTORY_FILE, check_run_dir
+
+    finished = set()
+    for config in configs:
+        check_run_dir(config, results_dir)
+        history = read_json(os.path.join(config.run_dir(results_dir), HISTORY_FILE))
+        if history and history.get("status") in FINISHED:
+            finished.add(config)
+    return finished
+
+
+def _run_name(config):
+    return "%s %s run=%d" % (config.setup, config.cell_name, config.run)
+
+
+def _finished_line(config, summary, done, total):
+    from tqdm import tqdm
+
+    line = "[%d/%d] %s: %s, %d epochs done (%d trained in %s on %s)" % (
+        done, total, _run_name(config), summary["status"], summary["epochs_done"] or 0,
+        summary["epochs_trained"], tqdm.format_interval(summary["seconds"]), summary["worker"])
+    if summary["val_loss"] is not None:
+        line += ", val_loss %.4f val_acc %.4f" % (summary["val_loss"], summary["val_acc"])
+    return line
+
+
+def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, problem=None):
+    """Train runs in parallel, skipping finished ones and resuming interrupted ones.
+
+    Parameters
+    ----------
+    configs : list of RunConfig
+        The runs, e.g. from :func:`grid_configs`; started in this order
+    results_dir : str
+        Root of the results
+    data_dir : str or None
+        Where the data set is; ``data.load_dataset``'s default when None
+    workers : int
+        Local worker processes (ignored with ``scheduler``)
+    scheduler : str or None
+        Address of a Dask scheduler to send the runs to instead
+    problem : str or None
+        Test hook (see :func:`experiments.grid_worker.run_grid_task`)
+
+    Returns
+    -------
+    dict
+        Run directory -> summary (see :func:`~experiments.grid_worker.run_grid_task`)
+        of each run this call trained or checked; runs finished before the
+        call are not in it.
+
+    Raises
+    ------
+    errors.UserError
+        Before anything runs: bad arguments, an unwritable results directory,
+        a run directory holding another configuration, missing data.  After
+        all runs ended: the runs that failed with a user error, with their
+        messages.  Also when a worker process dies or Dask loses a run's
+        workers too often (running the command again resumes).
+    """
+    from tqdm import tqdm
+
+    from experiments.cli import _check_writable
+
+    if scheduler is None and (not isinstance(workers, int) or workers < 1):
+        raise UserError("--workers must be an integer >= 1, got %r" % (workers,))
+    results_dir = os.path.abspath(results_dir)
+    data_dir = None if data_dir is None else os.path.abspath(data_dir)
+    _check_writable(results_dir)
+    finished = _finished_runs(configs, results_dir)
+    todo = [config for config in configs if config not in finished]
+    if finished:
+        tqdm.write("%d of %d runs already finished (complete or diverged); skipping them"
+                   % (len(finished), len(configs)))
+    if not todo:
+        return {}
+    if scheduler is None and problem is None:
+        # Loaded (downloaded, verified) once here: missing data stops the grid before
+        # any worker starts, and the workers do not download it side by side.
+        import data
+        for dataset_name in _unique(config.dataset for config in todo):
+            data.load_dataset(dataset_name, data_dir=data_dir)
+
+    task_arguments = dict(results_dir=results_dir, data_dir=data_dir, problem=problem)
+    if scheduler is None:
+        backend = _local_pool(workers, task_arguments)
+    else:
+        backend = _dask_cluster(scheduler, task_arguments, tqdm.write)
+    summaries, failures = {}, []
+    # A bar only on a terminal (tqdm's disable=None); the numbered lines go to logs too.
+    bar = tqdm(total=len(configs), initial=len(finished), unit="run", disable=None,
+               desc=" ".join(_unique(config.setup for config in todo)))
+    done = len(finished)
+    with bar, backend as (submit, wait_first, lost_worker_errors):
+        pending = {submit(config, False): config for config in todo}
+        while pending:
+            for future in wait_first(pending).done:
+                config = pending.pop(future)
+                summary = error = None
+                try:
+                    summary = future.result()
+                except UserError as exc:
+                    error = exc
+                except lost_worker_errors as exc:
+                    raise UserError("the worker training %s died (%s: %s); finished epochs "
+                                    "are checkpointed, run the same command again to resume "
+                                    "(fewer workers need less memory)"
+                                    % (_run_name(config), type(exc).__name__, exc))
+                except ImportError as exc:
+                    raise UserError("a worker cannot import %s (%s); install the project "
+                                    "where the workers run (pip install -e .)"
+                                    % (exc.name, exc))
+                if error is None and summary["status"] == "busy":
+                    tqdm.write("%s: another process is training it; waiting for it after "
+                               "the other runs" % _run_name(config))
+                    pending[submit(config, True)] = config
+                    continue
+                done += 1
+                bar.update(1)
+                if error is not None:
+                    failures.append("%s: %s" % (config.run_dir(results_dir), error))
+                    tqdm.write("[%d/%d] %s: failed: %s" % (done, len(configs), _run_name(config),
+                                                           error))
+                else:
+                    summaries[summary["run_dir"]] = summary
+                    tqdm.write(_finished_line(config, summary, done, len(configs)))
+    if failures:
+        raise UserError("%d of %d runs failed: %s; fix that and run the same command again "
+                        "(finished runs are skipped)"
+                        % (len(failures), len(configs), "; ".join(failures)))
+    return summaries
+
+
+def main(argv=None, prog="grid.py"):
+    """Train the grid a command line asks for; see the module docstring.
+
+    Returns
+    -------
+    int
+        0 (diverged runs are results, not errors)
+    """
+    args = build_parser(prog).parse_args(argv)
+    if args.run is not None:
+        runs = args.run
+    elif args.runs < 1:
+        raise UserError("--runs must be >= 1, got %d" % args.runs)
+    else:
+        runs = range(args.runs)
+    both = {"on": (True,), "off": (False,), BOTH: (True, False)}
+    configs = grid_configs(
+        args.setup, lrs=args.lr, beta2s=args.beta2,
+        optimizers=("adam", "amsgrad") if args.optimizer == BOTH else (args.optimizer,),
+        bias_corrections=both[args.bias_correction], runs=runs, epochs=args.epochs,
+        seed=args.seed)
+    summaries = run_grid(configs, args.results_dir, data_dir=args.data_dir,
+                         workers=1 if args.workers is None else args.workers,
+                         scheduler=args.scheduler, problem=args.test_problem)
+    statuses = [summary["status"] for summary in summaries.values()]
+    print("%s: %d runs in the grid, %d finished now (%d complete, %d diverged), results in %s"
+          % (args.setup, len(configs), len(statuses), statuses.count("complete"),
+             statuses.count("diverged"), os.path.abspath(args.results_dir)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main, sys.argv[1:], prog="grid.py"))

@@ -1,0 +1,132 @@
+"""
+What a grid's worker process does: limit its BLAS threads, then train one run.
+
+.. autosummary::
+    :nosignatures:
+
+    limit_blas_threads
+    run_grid_task
+
+:func:`run_grid_task` is the task that :mod:`experiments.grid` sends to a
+local worker process or a Dask worker: it calls
+:func:`experiments.training.train_run` (the code ``experiments/run.py``
+runs) with one :class:`~experiments.config.RunConfig` and returns a small
+summary of what happened.
+
+This module imports nothing that loads NumPy: a local worker process runs
+:func:`limit_blas_threads` first, and OpenBLAS reads its thread count only
+once, when NumPy (or Theano's compiled code) loads it.
+
+Examples
+--------
+>>> from experiments.config import RunConfig
+>>> from experiments.grid_worker import run_grid_task
+>>> config = RunConfig(setup="logreg", optimizer="adam", lr=0.001, beta2=0.99,
+...                    bias_correction=True, run=0, epochs=1)
+>>> run_grid_task(config, "/tmp/results")["status"]   # doctest: +SKIP
+'complete'
+"""
+import importlib
+import os
+import socket
+import sys
+import threading
+import time
+import warnings
+
+__all__ = ["limit_blas_threads", "run_grid_task", "BLAS_THREAD_VARIABLES", "BUSY_POLL_SECONDS"]
+
+#: The variables OpenMP, OpenBLAS and MKL read their thread counts from.
+BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+#: How often a task that waits for a run another process holds tries its lock again.
+BUSY_POLL_SECONDS = 2.0
+
+# train_run seeds Lasagne's global generator before building the model: two runs
+# in threads of one process (a Dask worker with --nthreads > 1) must not interleave.
+_ONE_RUN_PER_PROCESS = threading.Lock()
+
+
+def limit_blas_threads(threads):
+    """Set the BLAS thread count of this process; call it before NumPy is imported.
+
+    Parameters
+    ----------
+    threads : int
+        Threads for OpenMP, OpenBLAS and MKL (the cores divided by the
+        number of worker processes, so that workers do not oversubscribe them)
+
+    Notes
+    -----
+    Used as the ``initializer`` of the local process pool.  When NumPy is
+    already loaded the limit comes too late for it; a ``RuntimeWarning``
+    says so instead of failing silently.
+    """
+    for name in BLAS_THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    if "numpy" in sys.modules:
+        warnings.warn("NumPy was loaded before the BLAS thread limit; its BLAS may use more "
+                      "than %d threads (set OPENBLAS_NUM_THREADS yourself)" % threads,
+                      RuntimeWarning)
+
+
+def _load_problem(problem):
+    # "module:function", the test-only replacement of the run's data and model.
+    module_name, _, function_name = problem.partition(":")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, problem=None):
+    """Train one run of a grid with :func:`experiments.training.train_run`.
+
+    Parameters
+    ----------
+    config : RunConfig
+        The run
+    results_dir : str
+        Root of the results (an absolute path: Dask workers have their own
+        working directory)
+    data_dir : str or None
+        Where the data set is; ``data.load_dataset``'s default when None
+    wait_if_busy : bool
+        When another process holds the run's lock: False returns at once with
+        status ``busy``; True waits until the lock is free (that process
+        finished the run, or died and left it to resume) and then trains
+        whatever is left
+    problem : str or None
+        Test hook: ``"module:function"`` of a function ``f(config) ->
+        (dataset, build_model)`` replacing the setup's data and model
+
+    Returns
+    -------
+    dict
+        ``status`` (``complete``, ``diverged`` or ``busy``), ``run_dir``,
+        ``epochs_done``, ``epochs_trained``, ``seconds`` (wall time of the
+        task), ``val_loss`` and ``val_acc`` (last finished epoch's, or None),
+        ``worker`` (``host:pid``)
+
+    Raises
+    ------
+    errors.UserError
+        As :func:`~experiments.training.train_run` does.
+    """
+    # Imported here, not at the top: see the module docstring.
+    from experiments.checkpoint import read_json
+    from experiments.training import HISTORY_FILE, train_run
+
+    start = time.time()
+    dataset = build_model = None
+    if problem is not None:
+        dataset, build_model = _load_problem(problem)(config)
+    with _ONE_RUN_PER_PROCESS:
+        while True:
+            outcome = train_run(config, results_dir, data_dir=data_dir, dataset=dataset,
+                                build_model=build_model, progress=False)
+            if outcome.status != "busy" or not wait_if_busy:
+                break
+            time.sleep(BUSY_POLL_SECONDS)
+    history = read_json(os.path.join(outcome.run_dir, HISTORY_FILE)) or {}
+    val_loss, val_acc = history.get("val_loss") or [None], history.get("val_acc") or [None]
+    return {"status": outcome.status, "run_dir": outcome.run_dir,
+            "epochs_done": outcome.epochs_done, "epochs_trained": outcome.epochs_trained,
+            "seconds": time.time() - start, "val_loss": val_loss[-1], "val_acc": val_acc[-1],
+            "worker": "%s:%d" % (socket.gethostname(), os.getpid())}

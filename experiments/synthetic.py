@@ -1,0 +1,212 @@
+"""
+``python experiments/run.py synthetic``: the synthetic convex experiments of Reddi et al.
+
+Adam and AMSGrad (the builders of ``amsgrad.py``, through Theano) on the
+paper's online and stochastic linear problems over [-1, 1], and on the
+Theorem 1 variant with a constant C (see :mod:`experiments.synthetic_problems`).
+It prints a table of the final iterate and the average regret of every run,
+and writes ``RESULTS/synthetic/``:
+
+- ``summary.json``: ``{setting: {optimizer: {"final_x", "avg_regret", "steps"}}}``,
+  exact final values;
+- ``trajectories.json``: ``{setting: {optimizer: {"step", "x", "loss", "avg_regret"}}}``,
+  about 1000 points per run (values to 7 significant digits);
+- ``config.json``: every option, the problems, versions and Theano flags;
+- ``synthetic.png`` and ``synthetic.pdf``: the figure (:func:`plots.synthetic.plot_synthetic`).
+
+.. autosummary::
+    :nosignatures:
+
+    main
+    build_parser
+    make_runs
+    format_table
+    write_results
+
+Examples
+--------
+From the repository root::
+
+    python experiments/run.py synthetic                      # online and stochastic, 9e6 steps
+    python experiments/run.py synthetic --setting online-c --c 3 --steps 1e6
+"""
+import argparse
+import json
+import os
+import platform
+
+import numpy as np
+
+from errors import UserError
+from experiments.synthetic_problems import (SETTINGS, online_c_problem, online_problem,
+                                            stochastic_problem)
+from experiments.synthetic_runner import LR_SCHEDULES, OPTIMIZERS, RunSpec, simulate
+
+__all__ = ["main", "build_parser", "make_runs", "format_table", "write_results"]
+
+#: --setting values beyond the single settings.
+SETTING_GROUPS = {"both": ("online", "stochastic"), "all": SETTINGS}
+#: The original code's decay rates (online and stochastic settings).
+ORIGINAL_BETA1, ORIGINAL_BETA2 = 0.9, 0.99
+#: Digits kept in trajectories.json (float32 iterates carry about 7).
+TRAJECTORY_DIGITS = 7
+
+
+def _step_count(text):
+    # Accept 9000000, 9_000_000 and 9e6; positivity is checked later (UserError).
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a number: %r" % text)
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError("not a whole number of steps: %r" % text)
+    return int(value)
+
+
+def build_parser():
+    """The argument parser of ``run.py synthetic``."""
+    parser = argparse.ArgumentParser(
+        prog="run.py synthetic",
+        description="Adam vs AMSGrad on the synthetic convex problems of Reddi et al. (2018): "
+                    "online (1010x when t mod 101 = 1, else -10x), stochastic (1010x with "
+                    "probability 0.01, else -10x) and online-c (Cx when t mod 3 = 1, else -x), "
+                    "on [-1, 1] from x = 0.")
+    parser.add_argument("--setting", default="both",
+                        choices=list(SETTINGS) + list(SETTING_GROUPS),
+                        help="problem(s) to run; both = online + stochastic (default), "
+                             "all = the three")
+    parser.add_argument("--steps", type=_step_count, default=9000000,
+                        help="steps per run, e.g. 9e6 (default: 9000000, as the original)")
+    parser.add_argument("--lr", type=float, default=0.001, help="learning rate (default: 0.001)")
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
+                        help="constant (default) or inv-sqrt: lr / sqrt(t)")
+    parser.add_argument("--beta1", type=float, default=None,
+                        help="default: 0.9; 0 for online-c (Theorem 1)")
+    parser.add_argument("--beta2", type=float, default=None,
+                        help="default: 0.99; 1 / (1 + C^2) for online-c (Theorem 1)")
+    parser.add_argument("--bias-correction", choices=("on", "off"), default="off",
+                        help="Adam's bias correction, for both optimizers (default: off)")
+    parser.add_argument("--seed", type=int, default=4711,
+                        help="seed of the stochastic draws (default: 4711, the original's)")
+    parser.add_argument("--probability", type=float, default=0.01,
+                        help="stochastic: probability of the 1010x loss (default: 0.01)")
+    parser.add_argument("--c", type=float, default=3.0,
+                        help="online-c: the constant C > 2 (default: 3)")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                        help="type of the iterates and optimizer state (default: float32, "
+                             "as the original)")
+    parser.add_argument("--results-dir", default="results",
+                        help="results root; writes RESULTS_DIR/synthetic/ (default: results)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def make_runs(args):
+    """The :class:`RunSpec` of every (setting, optimizer) the parsed ``args`` ask for.
+
+    Raises
+    ------
+    errors.UserError
+        For C <= 2, a probability outside (0, 1) or a bad seed.
+    """
+    runs = []
+    for setting in SETTING_GROUPS.get(args.setting, (args.setting,)):
+        if setting == "online":
+            problem, betas = online_problem(), (ORIGINAL_BETA1, ORIGINAL_BETA2)
+        elif setting == "stochastic":
+            problem = stochastic_problem(args.probability, args.seed)
+            betas = (ORIGINAL_BETA1, ORIGINAL_BETA2)
+        else:
+            problem = online_c_problem(args.c)
+            betas = (0.0, 1.0 / (1.0 + problem.large ** 2))  # Reddi et al., Theorem 1
+        beta1 = betas[0] if args.beta1 is None else args.beta1
+        beta2 = betas[1] if args.beta2 is None else args.beta2
+        runs += [RunSpec(problem, optimizer, beta1, beta2) for optimizer in OPTIMIZERS]
+    return runs
+
+
+def format_table(trajectories):
+    """A text table: setting, optimizer, final x, average regret, steps."""
+    lines = ["%-11s %-9s %10s %14s %10s" % ("setting", "optimizer", "final x",
+                                             "avg regret", "steps")]
+    for trajectory in trajectories:
+        run = trajectory.run
+        lines.append("%-11s %-9s %+10.5f %14.6f %10d" % (
+            run.problem.setting, run.optimizer, trajectory.final_x,
+            trajectory.final_avg_regret, trajectory.steps))
+    return "\n".join(lines)
+
+
+def _rounded(values):
+    return [float("%.*g" % (TRAJECTORY_DIGITS, value)) for value in values]
+
+
+def _write_json(path, data, compact=False):
+    # Write to a temporary name and rename, so no half-written file is left behind.
+    with open(path + ".tmp", "w") as f:
+        json.dump(data, f, **({"separators": (",", ":")} if compact else {"indent": 1}))
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+
+
+def write_results(out_dir, args, trajectories):
+    """Write summary.json, trajectories.json and config.json into ``out_dir``.
+
+    Returns the paths written.
+    """
+    import theano
+
+    os.makedirs(out_dir, exist_ok=True)
+    summary, curves, settings = {}, {}, {}
+    for trajectory in trajectories:
+        run = trajectory.run
+        setting, optimizer = run.problem.setting, run.optimizer
+        summary.setdefault(setting, {})[optimizer] = {
+            "final_x": trajectory.final_x, "avg_regret": trajectory.final_avg_regret,
+            "steps": trajectory.steps}
+        curves.setdefault(setting, {})[optimizer] = {
+            "step": [int(t) for t in trajectory.step], "x": _rounded(trajectory.x),
+            "loss": _rounded(trajectory.loss), "avg_regret": _rounded(trajectory.avg_regret)}
+        problem = run.problem
+        settings[setting] = {
+            "large": problem.large, "small": problem.small, "period": problem.period,
+            "probability": problem.probability, "seed": problem.seed,
+            "optimum": problem.optimum, "beta1": run.beta1, "beta2": run.beta2}
+    config = {
+        "setup": "synthetic", "settings": settings, "optimizers": list(OPTIMIZERS),
+        "steps": args.steps, "lr": args.lr, "lr_schedule": args.lr_schedule,
+        "bias_correction": args.bias_correction == "on", "dtype": args.dtype,
+        "epsilon": 1e-8, "x0": 0.0,
+        "versions": {"python": platform.python_version(), "theano": theano.__version__,
+                     "numpy": np.__version__},
+        "theano_flags": os.environ.get("THEANO_FLAGS", "")}
+    paths = [os.path.join(out_dir, name)
+             for name in ("summary.json", "trajectories.json", "config.json")]
+    _write_json(paths[0], summary)
+    _write_json(paths[1], curves, compact=True)
+    _write_json(paths[2], config)
+    return paths
+
+
+def main(argv=None):
+    """Run the synthetic experiments; return the exit code (0).
+
+    Raises
+    ------
+    errors.UserError
+        For bad input (a non-positive step count or learning rate, C <= 2, a
+        probability outside (0, 1), decay rates outside [0, 1)).
+    """
+    args = build_parser().parse_args(argv)
+    runs = make_runs(args)
+    trajectories = simulate(runs, args.steps, lr=args.lr, lr_schedule=args.lr_schedule,
+                            bias_correction=args.bias_correction == "on", dtype=args.dtype,
+                            progress=not args.no_progress)
+    out_dir = os.path.join(args.results_dir, "synthetic")
+    written = write_results(out_dir, args, trajectories)
+
+    from plots.synthetic import plot_synthetic  # the job's figure (plots/ never imports Theano)
+    written += plot_synthetic(out_dir, out_dir)
+    print(format_table(trajectories))
+    print("wrote " + ", ".join(written))
+    return 0

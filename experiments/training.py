@@ -1,0 +1,358 @@
+"""
+The training loop: one function trains one run, from its start or its last checkpoint.
+
+.. autosummary::
+    :nosignatures:
+
+    train_run
+    compile_functions
+    RunOutcome
+
+:func:`train_run` is the only code that trains: the command line
+(``experiments/run.py``), grids and workers all call it with a
+:class:`~experiments.config.RunConfig`.  It writes the run's directory
+``R/SETUP/CELL/run=K/``:
+
+- ``config.json``: the config's fields, plus ``versions`` (Python and
+  package versions) and ``theano_flags``;
+- ``history.json``: per finished epoch, the lists ``loss``, ``acc`` (means of
+  the training minibatches' values, computed in the update's pass), ``val_loss``,
+  ``val_acc`` (after the epoch, deterministic pass, mean over validation
+  batches of 1024), ``lr`` (the learning rate of the epoch's first update) and
+  ``epoch_time`` (seconds of wall time, validation included); ``status``
+  (``running``, ``complete`` or ``diverged``) and ``diverged_epoch`` (the
+  1-based number of the epoch in which the training loss became NaN or
+  infinite, or null; the lists hold only the epochs before it);
+- ``checkpoint.npz``: everything needed to continue (see
+  :mod:`experiments.checkpoint`), written after every epoch;
+- ``.lock``: held while a process trains the run.
+
+A run resumed from its checkpoint produces exactly the curves of an
+uninterrupted run: the checkpoint holds every shared variable of the compiled
+functions and the batch generator's state, and the model is rebuilt from the
+same seeds before they are restored.
+
+Examples
+--------
+>>> from experiments.config import RunConfig
+>>> from experiments.training import train_run
+>>> config = RunConfig(setup="logreg", optimizer="amsgrad", lr=0.001, beta2=0.99,
+...                    bias_correction=False, run=0)
+>>> outcome = train_run(config, "results", stop_after=2)   # doctest: +SKIP
+>>> outcome.status                                          # doctest: +SKIP
+'stopped'
+"""
+import collections
+import os
+import platform
+import time
+
+import compat  # noqa: F401  (Theano flags and Lasagne shims before lasagne)
+import lasagne
+import numpy as np
+import theano
+import theano.tensor as T
+from tqdm import tqdm
+
+import amsgrad
+import data
+import models
+from errors import UserError
+from experiments.checkpoint import (RunLocked, load_checkpoint, read_json, run_lock,
+                                    save_checkpoint, write_json)
+from experiments.config import RunConfig, run_seeds
+from experiments.schedule import epoch_learning_rate, learning_rate_expression
+
+__all__ = ["train_run", "check_run_dir", "compile_functions", "RunOutcome", "CLIP"]
+
+#: Predictions are clipped to [CLIP, 1 - CLIP] before the logarithm, as in the original.
+CLIP = 1e-7
+VAL_BATCH_SIZE = 1024
+CONFIG_FILE, HISTORY_FILE, CHECKPOINT_FILE = "config.json", "history.json", "checkpoint.npz"
+CURVES = ("loss", "acc", "val_loss", "val_acc", "lr", "epoch_time")
+
+RunOutcome = collections.namedtuple("RunOutcome", "status run_dir epochs_done epochs_trained")
+RunOutcome.__doc__ = """What :func:`train_run` did.
+
+status : ``complete``, ``diverged``, ``stopped`` (reached ``stop_after``, can be
+    continued) or ``busy`` (another process holds the run's lock; nothing done)
+run_dir : the run's directory
+epochs_done : finished epochs in the run's history
+epochs_trained : epochs trained by this call
+"""
+
+
+def _loss_and_accuracy(prediction, targets, loss, num_classes):
+    clipped = T.clip(prediction, CLIP, 1 - CLIP)
+    if loss == "categorical":
+        loss_expr = T.nnet.categorical_crossentropy(clipped, targets).mean()
+    else:
+        # The reproduction study's multiclass log-loss: a binary cross-entropy per class.
+        one_hot = T.extra_ops.to_one_hot(targets, num_classes, dtype=theano.config.floatX)
+        loss_expr = T.nnet.binary_crossentropy(clipped, one_hot).sum(axis=1).mean()
+    accuracy = T.mean(T.eq(T.argmax(prediction, axis=1), targets), dtype=theano.config.floatX)
+    return loss_expr, accuracy
+
+
+def compile_functions(output_layer, config, num_classes):
+    """Compile a run's training and validation functions.
+
+    Parameters
+    ----------
+    output_layer : lasagne layer
+        The network, ending in softmax probabilities
+    config : RunConfig
+        Optimizer, its constants, learning rate schedule and loss
+    num_classes : int
+
+    Returns
+    -------
+    train_fn : theano function
+        ``train_fn(x, y) -> (loss, accuracy)`` of the minibatch, computed with
+        the parameters before the update it applies
+    val_fn : theano function
+        ``val_fn(x, y) -> (loss, accuracy)``, deterministic pass, no update
+    base_rate : shared scalar
+        The learning rate the schedule sets before each epoch
+    """
+    input_layer = lasagne.layers.get_all_layers(output_layer)[0]
+    inputs = T.TensorType(theano.config.floatX, (False,) * len(input_layer.shape))("inputs")
+    targets = T.ivector("targets")
+
+    train_prediction = lasagne.layers.get_output(output_layer, inputs, deterministic=False)
+    train_loss, train_accuracy = _loss_and_accuracy(train_prediction, targets, config.loss,
+                                                    num_classes)
+    base_rate = theano.shared(np.asarray(config.lr, dtype=theano.config.floatX),
+                              name="learning_rate")
+    rate, schedule_updates = learning_rate_expression(config.lr_schedule, base_rate)
+    params = lasagne.layers.get_all_params(output_layer, trainable=True)
+    update_rule = getattr(amsgrad, config.optimizer)
+    updates = update_rule(train_loss, params, learning_rate=rate, beta1=config.beta1,
+                          beta2=config.beta2, epsilon=config.epsilon,
+                          bias_correction=config.bias_correction)
+    updates.update(schedule_updates)
+    train_fn = theano.function([inputs, targets], [train_loss, train_accuracy], updates=updates)
+
+    val_prediction = lasagne.layers.get_output(output_layer, inputs, deterministic=True)
+    val_loss, val_accuracy = _loss_and_accuracy(val_prediction, targets, config.loss, num_classes)
+    val_fn = theano.function([inputs, targets], [val_loss, val_accuracy])
+    return train_fn, val_fn, base_rate
+
+
+def _state_variables(*functions):
+    # Every shared variable a function reads or updates, each once, in graph order:
+    # rebuilding the same model gives the same order.
+    seen, variables = set(), []
+    for function in functions:
+        for variable in function.get_shared():
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                variables.append(variable)
+    return variables
+
+
+def _versions():
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "theano": theano.__version__, "lasagne": lasagne.__version__}
+
+
+def _theano_flags():
+    return {name: str(getattr(theano.config, name))
+            for name in ("floatX", "device", "mode", "optimizer", "blas__ldflags")}
+
+
+def _new_history():
+    history = {name: [] for name in CURVES}
+    history.update(status="running", diverged_epoch=None)
+    return history
+
+
+def check_run_dir(config, results_dir):
+    """Check that the run's directory holds no run with another configuration.
+
+    Returns
+    -------
+    bool
+        Whether the directory already holds this run's ``config.json``
+
+    Raises
+    ------
+    errors.UserError
+        When it holds a different (or unreadable) configuration
+    """
+    run_dir = config.run_dir(results_dir)
+    saved = read_json(os.path.join(run_dir, CONFIG_FILE))
+    if saved is None:
+        return False
+    try:
+        differences = config.differences(RunConfig.from_dict(saved))
+    except (TypeError, UserError) as exc:
+        raise UserError("%s holds an unreadable config (%s); delete that run directory or "
+                        "use another --results-dir" % (run_dir, exc))
+    if differences:
+        raise UserError(
+            "%s holds a run with a different configuration (%s); use another --results-dir "
+            "or delete that run directory" % (run_dir, ", ".join(
+                "%s=%r there, %r here" % (name, theirs, ours)
+                for name, (ours, theirs) in sorted(differences.items()))))
+    return True
+
+
+def _make_run_dir(run_dir):
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+    except OSError as exc:
+        raise UserError("cannot create the run directory %s (%s); choose a writable "
+                        "--results-dir" % (run_dir, exc.strerror or exc))
+
+
+def _mean_of_batches(function, batches):
+    values = np.array([function(x, y) for x, y in batches], dtype=np.float64)
+    return values.mean(axis=0)
+
+
+def _epoch_line(config, epoch, history):
+    return ("%s %s run=%d epoch %d/%d: loss %.4f acc %.4f val_loss %.4f val_acc %.4f "
+            "lr %.3g (%.1f s)" % (config.setup, config.cell_name, config.run, epoch + 1,
+                                  config.epochs, history["loss"][-1], history["acc"][-1],
+                                  history["val_loss"][-1], history["val_acc"][-1],
+                                  history["lr"][-1], history["epoch_time"][-1]))
+
+
+def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
+              build_model=None, progress=True):
+    """Train one run from its start or its last checkpoint, up to its end or ``stop_after``.
+
+    Parameters
+    ----------
+    config : RunConfig
+        The run
+    results_dir : str
+        Root of the results; the run lives in ``config.run_dir(results_dir)``
+    data_dir : str or None
+        Where the data set is (``data.load_dataset``'s default when None);
+        unused when ``dataset`` is given
+    stop_after : int or None
+        Stop once this many epochs of the ``config.epochs``-long schedule are
+        done; calling again with a larger value (or None) continues the run
+    dataset : data.Dataset or None
+        The data to train on, already loaded (the command line loads it once
+        for all its runs; tests pass small arrays); by default
+        ``data.load_dataset(config.dataset, data_dir)``
+    build_model : callable or None
+        ``build_model(input_shape, num_classes) -> output layer``; by default
+        ``models.build(config.setup, ...)``
+    progress : bool
+        Show a progress bar per epoch and print one line per epoch
+
+    Returns
+    -------
+    RunOutcome
+
+    Raises
+    ------
+    errors.UserError
+        When the run directory cannot be written, holds a run with a different
+        configuration, or its checkpoint does not match the model
+
+    Notes
+    -----
+    A run whose history says ``complete`` or ``diverged`` is not trained
+    again.  A run whose lock another process holds is skipped (status
+    ``busy``), so several commands can work through the same grid.  Seeds come
+    from :func:`experiments.config.run_seeds`.
+    """
+    run_dir = config.run_dir(results_dir)
+    _make_run_dir(run_dir)
+    try:
+        with run_lock(run_dir):
+            return _train_locked(config, results_dir, data_dir, stop_after, dataset, build_model,
+                                 progress)
+    except RunLocked:
+        if progress:
+            tqdm.write("%s: another process is training this run; skipping it" % run_dir)
+        return RunOutcome("busy", run_dir, None, 0)
+
+
+def _train_locked(config, results_dir, data_dir, stop_after, dataset, build_model, progress):
+    run_dir = config.run_dir(results_dir)
+    config_path = os.path.join(run_dir, CONFIG_FILE)
+    history_path = os.path.join(run_dir, HISTORY_FILE)
+    checkpoint_path = os.path.join(run_dir, CHECKPOINT_FILE)
+    say = tqdm.write if progress else (lambda line: None)
+
+    has_config = check_run_dir(config, results_dir)
+    history = read_json(history_path) or _new_history()
+    last_epoch = config.epochs if stop_after is None else min(stop_after, config.epochs)
+    done = len(history["loss"])
+    if history["status"] in ("complete", "diverged") or done >= last_epoch:
+        status = "stopped" if history["status"] == "running" else history["status"]
+        say("%s: %s after %d epochs; nothing to do" % (run_dir, status, done))
+        return RunOutcome(status, run_dir, done, 0)
+    if not has_config:
+        write_json(config_path, dict(config.to_dict(), versions=_versions(),
+                                     theano_flags=_theano_flags()))
+
+    if dataset is None:
+        dataset = data.load_dataset(config.dataset, data_dir=data_dir)
+    model_seed, batch_seed = run_seeds(config)
+    lasagne.random.set_rng(np.random.RandomState(model_seed))
+    if build_model is None:
+        network = models.build(config.setup, dataset.input_shape, dataset.num_classes)
+    else:
+        network = build_model(dataset.input_shape, dataset.num_classes)
+    train_fn, val_fn, base_rate = compile_functions(network, config, dataset.num_classes)
+    state = _state_variables(train_fn, val_fn)
+    batch_rng = np.random.RandomState(batch_seed)
+    if os.path.exists(checkpoint_path):
+        history = load_checkpoint(checkpoint_path, state, batch_rng)
+    else:
+        history = _new_history()
+    # history.json may lag the checkpoint by one epoch (killed between the two writes).
+    write_json(history_path, history)
+
+    flip_lr = dataset.name == "cifar10"
+    batches_per_epoch = data.num_batches(len(dataset.train_y), config.batch_size)
+    first_epoch = len(history["loss"])
+    for epoch in range(first_epoch, last_epoch):
+        start = time.time()
+        lr = epoch_learning_rate(config.lr_schedule, config.lr, epoch, config.epochs,
+                                 batches_per_epoch)
+        if config.lr_schedule == "linear":
+            base_rate.set_value(np.asarray(lr, dtype=base_rate.dtype))
+        losses, accuracies, loss_sum = [], [], 0.0
+        bar = tqdm(data.iterate_train_batches(dataset.train_x, dataset.train_y,
+                                              config.batch_size, batch_rng, flip_lr=flip_lr),
+                   total=batches_per_epoch, disable=not progress, leave=False, unit="batch",
+                   desc="%s %s run=%d epoch %d/%d" % (config.setup, config.cell_name,
+                                                       config.run, epoch + 1, config.epochs))
+        for inputs, targets in bar:
+            loss, accuracy = train_fn(inputs, targets)
+            if not np.isfinite(loss):
+                bar.close()
+                history.update(status="diverged", diverged_epoch=epoch + 1)
+                write_json(history_path, history)
+                say("%s: the training loss became %s in epoch %d; marked diverged"
+                    % (run_dir, loss, epoch + 1))
+                return RunOutcome("diverged", run_dir, epoch, epoch - first_epoch)
+            losses.append(loss)
+            accuracies.append(accuracy)
+            loss_sum += float(loss)
+            if len(losses) % 20 == 0:  # formatting every batch would cost more than it shows
+                bar.set_postfix(loss="%.4f" % (loss_sum / len(losses)), refresh=False)
+        bar.close()
+        val_loss, val_accuracy = _mean_of_batches(
+            val_fn, data.iterate_val_batches(dataset.val_x, dataset.val_y, VAL_BATCH_SIZE))
+        for name, value in (("loss", np.mean(losses, dtype=np.float64)),
+                            ("acc", np.mean(accuracies, dtype=np.float64)),
+                            ("val_loss", val_loss), ("val_acc", val_accuracy), ("lr", lr),
+                            ("epoch_time", time.time() - start)):
+            history[name].append(float(value))
+        if epoch + 1 == config.epochs:
+            history["status"] = "complete"
+        # The checkpoint first: it is what a resumed run trusts.
+        save_checkpoint(checkpoint_path, state, batch_rng, history)
+        write_json(history_path, history)
+        say(_epoch_line(config, epoch, history))
+    status = "complete" if history["status"] == "complete" else "stopped"
+    return RunOutcome(status, run_dir, last_epoch, last_epoch - first_epoch)

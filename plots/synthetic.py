@@ -1,0 +1,99 @@
+"""
+The figure of the synthetic experiments, in the style of Reddi et al.'s Figure 1.
+
+.. autosummary::
+    :nosignatures:
+
+    plot_synthetic
+
+One column per setting: the average regret :math:`R_t / t` on top, the
+iterate :math:`x_t` below, Adam and AMSGrad in each panel.  Reads what
+``python experiments/run.py synthetic`` writes (``trajectories.json``,
+``config.json``); imports matplotlib (Agg, without pyplot) and never Theano.
+
+Examples
+--------
+>>> from plots.synthetic import plot_synthetic
+>>> plot_synthetic("results/synthetic", "figures")  # doctest: +SKIP
+['figures/synthetic.png', 'figures/synthetic.pdf']
+"""
+import json
+import os
+
+from matplotlib.figure import Figure
+
+from errors import UserError
+from plots.figures import colour
+
+__all__ = ["plot_synthetic"]
+
+#: One colour per optimizer, the blog's: Adam blue, AMSGrad red.
+COLORS = {optimizer: colour(optimizer, True) for optimizer in ("adam", "amsgrad")}
+FIGURE_NAME = "synthetic"
+
+
+def _load(synthetic_dir, name):
+    path = os.path.join(synthetic_dir, name)
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise UserError("%s not found; run `python experiments/run.py synthetic "
+                        "--results-dir %s` first" % (path, os.path.dirname(synthetic_dir) or "."))
+    except json.JSONDecodeError as exc:
+        raise UserError("%s is not valid JSON (%s); run the synthetic experiment again"
+                        % (path, exc))
+
+
+def plot_synthetic(synthetic_dir, out_dir):
+    """Draw the synthetic experiments' figure as PNG and PDF.
+
+    Parameters
+    ----------
+    synthetic_dir : str
+        The directory the experiment wrote (``RESULTS/synthetic``).
+    out_dir : str
+        Where to write ``synthetic.png`` and ``synthetic.pdf`` (created if needed).
+
+    Returns
+    -------
+    list of str
+        The paths written.
+
+    Raises
+    ------
+    errors.UserError
+        If ``synthetic_dir`` lacks the experiment's files.
+    """
+    curves = _load(synthetic_dir, "trajectories.json")
+    config = _load(synthetic_dir, "config.json")
+    settings = list(curves)
+    figure = Figure(figsize=(4.5 * len(settings), 6.5), layout="constrained")
+    axes = figure.subplots(2, len(settings), sharex="col", squeeze=False)
+    for column, setting in enumerate(settings):
+        regret_axes, x_axes = axes[:, column]
+        for optimizer, curve in curves[setting].items():
+            style = dict(color=COLORS.get(optimizer), label=optimizer, linewidth=1.2)
+            regret_axes.plot(curve["step"], curve["avg_regret"], **style)
+            x_axes.plot(curve["step"], curve["x"], **style)
+        problem = config["settings"][setting]
+        regret_axes.set_title("%s  (beta1=%g, beta2=%.4g)" % (setting, problem["beta1"],
+                                                               problem["beta2"]))
+        regret_axes.set_ylabel("average regret $R_t / t$")
+        regret_axes.axhline(0, color="0.6", linewidth=0.8)
+        x_axes.axhline(problem["optimum"], color="0.4", linestyle="--", linewidth=0.8,
+                       label="$x^*$")
+        x_axes.set_ylim(-1.08, 1.08)
+        x_axes.set_ylabel("$x_t$")
+        x_axes.set_xlabel("step $t$")
+        x_axes.legend(loc="best")
+    figure.suptitle("Adam vs AMSGrad on the synthetic problems of Reddi et al. "
+                    "(lr=%g, %s, bias correction %s)"
+                    % (config["lr"], config["lr_schedule"],
+                       "on" if config["bias_correction"] else "off"))
+
+    os.makedirs(out_dir, exist_ok=True)
+    paths = [os.path.join(out_dir, FIGURE_NAME + ext) for ext in (".png", ".pdf")]
+    for path in paths:
+        figure.savefig(path, dpi=150)
+    return paths

@@ -1,0 +1,156 @@
+"""The training command line (experiments/cli.py, through experiments/run.py)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from errors import run_cli
+from experiments import cli
+from experiments.config import RunConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def parse(*argv):
+    return cli.build_parser().parse_args(["logreg", "--lr", "0.001", "--beta2", "0.99"]
+                                         + list(argv))
+
+
+def test_defaults_are_the_blogs_protocol_for_all_four_variants():
+    configs = cli.configs_from_args(parse())
+    assert [(c.optimizer, c.bias_correction) for c in configs] == [
+        ("adam", True), ("adam", False), ("amsgrad", True), ("amsgrad", False)]
+    for config in configs:
+        assert (config.epochs, config.batch_size, config.lr_schedule, config.loss,
+                config.beta1, config.epsilon, config.run) == (
+            150, 128, "linear", "categorical", 0.9, 1e-8, 0)
+
+
+def test_run_selection_puts_the_run_index_outermost():
+    configs = cli.configs_from_args(parse("--runs", "3", "--optimizer", "amsgrad"))
+    assert [(c.run, c.bias_correction) for c in configs] == [
+        (0, True), (0, False), (1, True), (1, False), (2, True), (2, False)]
+    [config] = cli.configs_from_args(parse("--run", "4", "--optimizer", "adam",
+                                           "--bias-correction", "off", "--epochs", "7",
+                                           "--lr-schedule", "inv-sqrt", "--seed", "3"))
+    assert config == RunConfig(setup="logreg", optimizer="adam", lr=0.001, beta2=0.99,
+                               bias_correction=False, run=4, epochs=7,
+                               lr_schedule="inv-sqrt", seed=3)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lr", "0"], "--lr must be a number > 0"),
+    (["--lr", "-0.1"], "--lr must be a number > 0"),
+    (["--lr", "nan"], "--lr must be a number > 0"),
+    (["--beta2", "1"], "--beta2 must be a number in (0, 1)"),
+    (["--beta2", "0"], "--beta2 must be a number in (0, 1)"),
+    (["--epochs", "0"], "--epochs must be an integer >= 1"),
+    (["--batch-size", "0"], "--batch-size must be an integer >= 1"),
+    (["--runs", "0"], "--runs must be >= 1"),
+    (["--run", "-1"], "--run must be >= 0"),
+    (["--stop-after", "0"], "--stop-after must be >= 1"),
+])
+def test_bad_values_exit_2_with_one_line(tmp_path, capsys, argv, message):
+    results = tmp_path / "results"
+    args = {"--lr": "0.001", "--beta2": "0.99"}
+    rest = []
+    for key, value in zip(argv[::2], argv[1::2]):
+        if key in args:
+            args[key] = value
+        else:
+            rest += [key, value]
+    full = ["logreg", "--lr", args["--lr"], "--beta2", args["--beta2"],
+            "--results-dir", str(results)] + rest
+    assert run_cli(cli.main, full) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not results.exists()
+
+
+def test_unknown_setup_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["resnet", "--lr", "0.001", "--beta2", "0.99"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'resnet'" in capsys.readouterr().err
+
+
+def test_unwritable_results_dir(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    argv = ["logreg", "--lr", "0.001", "--beta2", "0.99", "--results-dir", str(blocker / "R")]
+    assert run_cli(cli.main, argv) == 2
+    assert "cannot create --results-dir" in capsys.readouterr().err
+
+
+def test_conflicting_run_stops_the_command_before_any_run_starts(tmp_path, capsys):
+    results = str(tmp_path)
+    other = RunConfig(setup="logreg", optimizer="amsgrad", lr=0.001, beta2=0.99,
+                      bias_correction=False, run=1, epochs=20)
+    os.makedirs(other.run_dir(results))
+    config_path = os.path.join(other.run_dir(results), "config.json")
+    with open(config_path, "w") as f:
+        json.dump(other.to_dict(), f)
+    argv = ["logreg", "--lr", "0.001", "--beta2", "0.99", "--runs", "2",
+            "--results-dir", results]
+    assert run_cli(cli.main, argv) == 2
+    err = capsys.readouterr().err
+    assert "different configuration" in err and "epochs=20 there, 150 here" in err
+    # Nothing written: not the conflicting run, not the runs that would have come first.
+    assert json.load(open(config_path)) == other.to_dict()
+    assert sorted(os.listdir(os.path.join(results, "logreg"))) == [other.cell_name]
+    assert os.listdir(other.run_dir(results)) == ["config.json"]
+
+
+def test_run_py_reports_errors_as_one_line_and_exit_2(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, os.path.join(REPO, "experiments", "run.py"), "ffnn", "--lr", "0.001",
+         "--beta2", "1.5", "--results-dir", str(tmp_path / "R")],
+        capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 2
+    assert completed.stderr == "run.py: error: --beta2 must be a number in (0, 1), got 1.5\n"
+
+
+def run_py(*argv):
+    return subprocess.Popen([sys.executable, os.path.join(REPO, "experiments", "run.py")]
+                            + list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def mnist_args(shared_data, results):
+    if not os.path.isdir(os.path.join(shared_data, "mnist")):
+        pytest.skip("MNIST not found in %s/mnist" % shared_data)
+    return ["logreg", "--lr", "0.001", "--beta2", "0.99", "--optimizer", "amsgrad",
+            "--bias-correction", "off", "--data-dir", shared_data, "--results-dir", results]
+
+
+@pytest.mark.slow
+def test_stop_after_then_continue_on_mnist(tmp_path, shared_data):
+    results = str(tmp_path)
+    args = mnist_args(shared_data, results)
+    out, err = run_py(*args, "--stop-after", "1").communicate(timeout=600)
+    assert "epoch 1/150: loss" in out and "val_acc" in out, err
+    run_dir = os.path.join(results, "logreg", "amsgrad_lr=0.001_b2=0.99_bc=off", "run=0")
+    assert out.strip().endswith("%s: stopped, 1 epochs done" % run_dir)
+    out, err = run_py(*args, "--stop-after", "2").communicate(timeout=600)
+    assert "epoch 2/150: loss" in out and "epoch 1/150: loss" not in out, err
+    with open(os.path.join(run_dir, "history.json")) as f:
+        history = json.load(f)
+    assert len(history["loss"]) == 2 and history["status"] == "running"
+    out, err = run_py(*args, "--stop-after", "2").communicate(timeout=600)
+    assert "nothing to do" in out and "/150: loss" not in out, out  # nothing trained again
+
+
+@pytest.mark.slow
+def test_two_commands_on_one_results_dir_train_each_run_once(tmp_path, shared_data):
+    args = mnist_args(shared_data, str(tmp_path)) + ["--runs", "2", "--stop-after", "2"]
+    first, second = run_py(*args), run_py(*args)
+    outputs = [process.communicate(timeout=600)[0] for process in (first, second)]
+    assert first.returncode == second.returncode == 0
+    epoch_lines = [line for out in outputs for line in out.splitlines()
+                   if "/150: loss" in line]
+    for run in (0, 1):
+        for epoch in (1, 2):
+            assert sum("run=%d epoch %d/150" % (run, epoch) in line
+                       for line in epoch_lines) == 1

@@ -1,0 +1,487 @@
+"""The grid runner (experiments/grid.py, grid_worker.py).
+
+The grids here are narrow (2 to 4 runs of a few epochs) and train a tiny network on
+small in-test arrays: :func:`tiny_problem`, which the workers import by the dotted path
+``test_grid:tiny_problem`` given through the grid's hidden ``--test-problem`` option.
+Every grid's curves are compared with the same runs trained directly in this process by
+:func:`experiments.training.train_run`.  Worker processes report through environment
+variables what they did (which runs they built a model for, their BLAS thread count), and
+can be made to pause in a chosen epoch of a chosen run (to be killed, or to hold its lock).
+
+Fast tier: the grid's configs, bad input, a local grid (resuming, skipping, a failed run, BLAS
+threads), a bug stopping the workers.  Slow tier (``-m slow``, subprocesses): two grid commands
+on one results directory, a Dask scheduler with two workers one of which is killed, and one
+real MNIST run against ``experiments/run.py``'s.
+"""
+import ctypes
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import errors
+from experiments import grid
+from experiments.checkpoint import write_json
+from experiments.grid_worker import limit_blas_threads
+from experiments.training import train_run
+from test_training import curves, read, tiny_dataset, tiny_net
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.join(REPO, "tests")
+GRID_SCRIPT = os.path.join(REPO, "experiments", "grid.py")
+PROBLEM = "test_grid:tiny_problem"
+EPOCHS = 3
+#: A narrow grid of four runs: both optimizers, with and without bias correction.
+NARROW = ["logreg", "--lr", "0.01", "--beta2", "0.99", "--runs", "1", "--epochs", str(EPOCHS)]
+#: How long a test waits for a worker before it fails.
+TIMEOUT = 240
+
+
+# ---------------------------------------------------------------- what the workers run
+
+def _openblas_threads():
+    """Threads of the OpenBLAS that NumPy loaded, asked from the library itself."""
+    paths = {line.split()[-1] for line in open("/proc/self/maps") if "openblas" in line.lower()}
+    for path in sorted(paths):
+        library = ctypes.CDLL(path)
+        for symbol in ("openblas_get_num_threads64_", "openblas_get_num_threads"):
+            if hasattr(library, symbol):
+                return getattr(library, symbol)()
+    return None
+
+
+def _pause_in_epoch(train_x, epoch):
+    """Pause in the given (1-based) epoch of the run training on ``train_x``, once.
+
+    The pause writes this process's id to ``$GRID_TEST_PAUSE_MARKER`` (created only if it
+    does not exist: a resumed run does not pause again) and lasts until the file
+    ``$GRID_TEST_RELEASE`` exists (or TIMEOUT seconds).
+    """
+    import data
+
+    original = getattr(data.iterate_train_batches, "original", data.iterate_train_batches)
+    epochs_seen = []
+
+    def batches(x, *args, **kwargs):
+        if x is train_x:
+            epochs_seen.append(1)
+        for index, batch in enumerate(original(x, *args, **kwargs)):
+            if x is train_x and len(epochs_seen) == epoch and index == 2:
+                try:
+                    fd = os.open(os.environ["GRID_TEST_PAUSE_MARKER"],
+                                 os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+                except FileExistsError:
+                    pass
+                else:
+                    os.write(fd, str(os.getpid()).encode())
+                    os.close(fd)
+                    release = os.environ.get("GRID_TEST_RELEASE", "")
+                    deadline = time.time() + TIMEOUT
+                    while not os.path.exists(release) and time.time() < deadline:
+                        time.sleep(0.05)
+            yield batch
+
+    batches.original = original
+    data.iterate_train_batches = batches
+
+
+def tiny_problem(config):
+    """The grid's test problem: every run trains ``tiny_net`` on ``tiny_dataset()``.
+
+    ``$GRID_TEST_LOG``: a JSON line per model built (per run this process trains, resumes
+    or tries to resume): run name, process id, OpenBLAS threads.  ``$GRID_TEST_PAUSE_RUN``
+    (``CELL/run=K``) and ``$GRID_TEST_PAUSE_EPOCH``: see :func:`_pause_in_epoch`.
+    ``$GRID_TEST_FAIL_RUN``: that run raises a RuntimeError (a bug) once the pause began.
+    """
+    dataset = tiny_dataset()
+    name = "%s/run=%d" % (config.cell_name, config.run)
+    if os.environ.get("GRID_TEST_FAIL_RUN") == name:
+        wait_for(lambda: os.path.exists(os.environ["GRID_TEST_PAUSE_MARKER"]), "the pause")
+        raise RuntimeError("a bug in " + name)
+    if os.environ.get("GRID_TEST_PAUSE_RUN") == name:
+        _pause_in_epoch(dataset.train_x, int(os.environ["GRID_TEST_PAUSE_EPOCH"]))
+
+    def build_model(input_shape, num_classes):
+        if os.environ.get("GRID_TEST_LOG"):
+            with open(os.environ["GRID_TEST_LOG"], "a") as log:
+                log.write(json.dumps({"run": name, "pid": os.getpid(),
+                                      "blas_threads": _openblas_threads()}) + "\n")
+        return tiny_net(input_shape, num_classes)
+
+    return dataset, build_model
+
+
+# ---------------------------------------------------------------- helpers of the tests
+
+def narrow_configs(epochs=EPOCHS):
+    return grid.grid_configs("logreg", lrs=[0.01], beta2s=[0.99], runs=[0], epochs=epochs)
+
+
+@pytest.fixture(scope="module")
+def direct_curves(tmp_path_factory):
+    """The narrow grid's curves, each run trained directly in this process."""
+    results = str(tmp_path_factory.mktemp("direct"))
+    found = {}
+    for config in narrow_configs():
+        dataset, build_model = tiny_problem(config)
+        outcome = train_run(config, results, dataset=dataset, build_model=build_model,
+                            progress=False)
+        found[config] = curves(read(outcome.run_dir, "history.json"))
+    return found
+
+
+def check_curves(results_dir, expected):
+    for config, expected_curves in expected.items():
+        history = read(config.run_dir(str(results_dir)), "history.json")
+        assert history["status"] == "complete" and len(history["loss"]) == EPOCHS
+        assert curves(history) == expected_curves, config.cell_name  # exactly
+
+
+def read_log(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def run_name(config):
+    return "%s/run=%d" % (config.cell_name, config.run)
+
+
+def cli(argv, capsys):
+    code = errors.run_cli(grid.main, argv, prog="grid.py")
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def wait_for(condition, what, processes=()):
+    deadline = time.time() + TIMEOUT
+    while not condition():
+        for process in processes:
+            assert process.poll() is None, "%s ended early (waiting for %s)" % (process.args, what)
+        assert time.time() < deadline, "timed out waiting for " + what
+        time.sleep(0.1)
+
+
+def worker_environment(**variables):
+    env = dict(os.environ, **variables)
+    env["PYTHONPATH"] = os.pathsep.join([TESTS, REPO] + (
+        [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
+def stop(processes):
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+# ---------------------------------------------------------------- the grid's runs
+
+def test_blog_grid_has_120_runs_run_index_outermost():
+    configs = grid.grid_configs("vgg")
+    assert len(configs) == len(set(configs)) == 120
+    expected = itertools.product(range(5), [0.01, 0.001, 0.0001], [0.99, 0.999],
+                                 ["adam", "amsgrad"], [True, False])
+    assert [(c.run, c.lr, c.beta2, c.optimizer, c.bias_correction) for c in configs] == \
+        list(expected)
+    assert {(c.setup, c.epochs, c.batch_size, c.lr_schedule, c.seed, c.loss)
+            for c in configs} == {("vgg", 150, 128, "linear", 0, "categorical")}
+
+
+def test_narrowed_grid_and_repeats():
+    configs = grid.grid_configs("ffnn", lrs=[0.001, 0.001], beta2s=[0.999], runs=[3, 1, 3],
+                                optimizers=["amsgrad"], bias_corrections=[False], epochs=7,
+                                seed=2)
+    assert [(c.run, c.lr, c.beta2, c.optimizer, c.bias_correction, c.epochs, c.seed)
+            for c in configs] == [(3, 0.001, 0.999, "amsgrad", False, 7, 2),
+                                  (1, 0.001, 0.999, "amsgrad", False, 7, 2)]
+
+
+# ---------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("argv, message", [
+    (["logreg", "--lr", "0"], "--lr must be a number > 0"),
+    (["logreg", "--beta2", "0.99", "1"], "--beta2 must be a number in"),
+    (["logreg", "--runs", "0"], "--runs must be >= 1"),
+    (["logreg", "--run", "2", "-1"], "--run must be an integer >= 0"),
+    (["logreg", "--epochs", "0"], "--epochs must be an integer >= 1"),
+    (["logreg", "--workers", "0"], "--workers must be an integer >= 1"),
+])
+def test_bad_values_are_user_errors(argv, message, tmp_path, capsys):
+    code, out, err = cli(argv + ["--results-dir", str(tmp_path / "R")], capsys)
+    assert code == 2 and err.startswith("grid.py: error: ") and message in err
+    assert len(err.strip().splitlines()) == 1
+    assert not os.path.exists(tmp_path / "R" / "logreg")
+
+
+@pytest.mark.parametrize("argv", [["synthetic"], ["logreg", "--workers", "2", "--scheduler", "x"],
+                                  ["logreg", "--runs", "2", "--run", "1"]])
+def test_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exited:
+        grid.main(argv)
+    assert exited.value.code == 2 and "usage: grid.py" in capsys.readouterr().err
+
+
+def test_test_hook_is_not_in_the_help(capsys):
+    with pytest.raises(SystemExit):
+        grid.main(["--help"])
+    help_text = capsys.readouterr().out
+    assert "--scheduler" in help_text and "--workers" in help_text
+    assert "problem" not in help_text
+
+
+def test_unwritable_results_dir(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    code, _, err = cli(NARROW + ["--results-dir", str(blocker / "R")], capsys)
+    assert code == 2 and "cannot create --results-dir" in err
+
+
+def test_run_with_another_configuration_stops_the_grid_before_it_starts(tmp_path, capsys):
+    other = grid.grid_configs("logreg", lrs=[0.01], beta2s=[0.99], runs=[0], epochs=5)[2]
+    run_dir = other.run_dir(str(tmp_path))
+    os.makedirs(run_dir)
+    write_json(os.path.join(run_dir, "config.json"), other.to_dict())
+    code, _, err = cli(NARROW + ["--results-dir", str(tmp_path), "--test-problem", PROBLEM],
+                       capsys)
+    assert code == 2 and "different configuration (epochs=5 there, 3 here)" in err
+    assert sorted(os.listdir(tmp_path / "logreg")) == [other.cell_name]
+
+
+def test_scheduler_without_dask_says_how_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import fails
+    code, _, err = cli(NARROW + ["--results-dir", str(tmp_path), "--scheduler", "tcp://x:1"],
+                       capsys)
+    assert code == 2 and "pip install 'dask[distributed]==" in err
+
+
+def test_unreachable_scheduler(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("distributed")
+    monkeypatch.setattr(grid, "DASK_CONNECT_TIMEOUT", "1s")
+    code, _, err = cli(NARROW + ["--results-dir", str(tmp_path), "--scheduler",
+                                 "tcp://127.0.0.1:1"], capsys)
+    assert code == 2 and "cannot connect to the Dask scheduler at tcp://127.0.0.1:1" in err
+
+
+def test_limit_blas_threads_warns_when_too_late(monkeypatch):
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.warns(RuntimeWarning, match="NumPy was loaded before"):
+        limit_blas_threads(3)  # NumPy is loaded in this process
+    assert os.environ["OPENBLAS_NUM_THREADS"] == os.environ["OMP_NUM_THREADS"] == "3"
+
+
+# ---------------------------------------------------------------- local processes
+
+def test_local_grid_trains_resumes_skips_and_reports(tmp_path, capsys, monkeypatch,
+                                                      direct_curves):
+    results, log = tmp_path / "R", str(tmp_path / "log")
+    monkeypatch.setenv("GRID_TEST_LOG", log)
+    argv = NARROW + ["--results-dir", str(results), "--workers", "2", "--test-problem", PROBLEM]
+    interrupted, corrupt, *others = narrow_configs()
+    # One run stopped after its first epoch, one with an unreadable checkpoint.
+    dataset, build_model = tiny_problem(interrupted)
+    train_run(interrupted, str(results), dataset=dataset, build_model=build_model,
+              stop_after=1, progress=False)
+    corrupt_dir = corrupt.run_dir(str(results))
+    os.makedirs(corrupt_dir)
+    write_json(os.path.join(corrupt_dir, "config.json"), corrupt.to_dict())
+    write_json(os.path.join(corrupt_dir, "history.json"), {
+        "loss": [1.0], "acc": [0.5], "val_loss": [1.0], "val_acc": [0.5], "lr": [0.01],
+        "epoch_time": [1.0], "status": "running", "diverged_epoch": None})
+    with open(os.path.join(corrupt_dir, "checkpoint.npz"), "wb") as f:
+        f.write(b"not a checkpoint")
+    os.remove(log)
+
+    code, out, err = cli(argv, capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and "1 of 4 runs failed: %s: cannot read checkpoint" % (
+        os.path.abspath(corrupt_dir)) in err
+    assert "%s run=0: failed: cannot read checkpoint" % corrupt.cell_name in out
+    built = read_log(log)
+    # (The corrupt run's model is built before its checkpoint is read.)
+    assert sorted(entry["run"] for entry in built) == sorted(map(run_name, narrow_configs()))
+    # Each worker's BLAS got cores // workers threads (NumPy's default would be all cores).
+    assert {entry["blas_threads"] for entry in built} == {max(1, grid._available_cores() // 2)}
+    assert "logreg %s run=0: complete, 3 epochs done (2 trained in" % interrupted.cell_name in out
+    for config in others:
+        assert "logreg %s run=0: complete, 3 epochs done (3 trained in" % config.cell_name in out
+    assert sorted(line[:5] for line in out.splitlines() if line.startswith("[")) == [
+        "[1/4]", "[2/4]", "[3/4]", "[4/4]"]
+
+    # The user deletes the corrupt run as told: only that run is trained now.
+    for name in os.listdir(corrupt_dir):
+        os.remove(os.path.join(corrupt_dir, name))
+    code, out, err = cli(argv, capsys)
+    assert code == 0 and err == ""
+    assert "3 of 4 runs already finished" in out
+    assert [entry["run"] for entry in read_log(log)[len(built):]] == [run_name(corrupt)]
+    assert "[4/4] logreg %s run=0: complete" % corrupt.cell_name in out
+    assert "4 runs in the grid, 1 finished now (1 complete, 0 diverged)" in out
+    check_curves(results, direct_curves)
+
+    # Everything finished: nothing is trained, nothing changes.
+    before = {c: open(os.path.join(c.run_dir(str(results)), "history.json")).read()
+              for c in direct_curves}
+    code, out, _ = cli(argv, capsys)
+    assert code == 0 and "4 of 4 runs already finished" in out
+    assert len(read_log(log)) == len(built) + 1
+    assert before == {c: open(os.path.join(c.run_dir(str(results)), "history.json")).read()
+                      for c in direct_curves}
+
+
+def test_a_bug_in_a_run_stops_the_runs_in_progress(tmp_path, monkeypatch):
+    held, failing = narrow_configs()[:2]
+    marker = str(tmp_path / "held")
+    for name, value in (("GRID_TEST_PAUSE_RUN", run_name(held)), ("GRID_TEST_PAUSE_EPOCH", "1"),
+                        ("GRID_TEST_PAUSE_MARKER", marker),
+                        ("GRID_TEST_FAIL_RUN", run_name(failing))):
+        monkeypatch.setenv(name, value)
+    start = time.time()
+    with pytest.raises(RuntimeError, match="a bug in " + run_name(failing)):
+        grid.run_grid([held, failing], str(tmp_path), workers=2, problem=PROBLEM)
+    assert time.time() - start < TIMEOUT / 2  # did not wait for the paused run
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(open(marker).read()), 0)  # its worker was stopped and reaped
+    # It stopped in its first epoch: nothing finished, it resumes from the start.
+    assert read(held.run_dir(str(tmp_path)), "history.json")["loss"] == []
+
+
+@pytest.mark.slow
+def test_two_grid_commands_do_not_train_a_run_twice(tmp_path, direct_curves):
+    results, log = str(tmp_path / "R"), str(tmp_path / "log")
+    held, *others = narrow_configs()
+    marker, release = str(tmp_path / "held"), str(tmp_path / "release")
+    env = worker_environment(GRID_TEST_LOG=log, GRID_TEST_PAUSE_RUN=run_name(held),
+                             GRID_TEST_PAUSE_EPOCH="1", GRID_TEST_PAUSE_MARKER=marker,
+                             GRID_TEST_RELEASE=release)
+
+    def start(name, workers):
+        out = open(str(tmp_path / (name + ".out")), "w+")
+        return out, subprocess.Popen(
+            [sys.executable, GRID_SCRIPT] + NARROW + ["--results-dir", results, "--workers",
+                                                      str(workers), "--test-problem", PROBLEM],
+            env=env, cwd=str(tmp_path), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+
+    processes = []
+    try:
+        first_out, first = start("first", 1)
+        processes.append(first)
+        # The first command holds the first run's lock, paused in its first epoch ...
+        wait_for(lambda: os.path.exists(marker) and open(marker).read(), "the held run",
+                 processes)
+        second_out, second = start("second", 2)
+        processes.append(second)
+        # ... while the second trains the three others, then waits for that run.
+        wait_for(lambda: all(os.path.exists(os.path.join(c.run_dir(results), "history.json"))
+                             and read(c.run_dir(results), "history.json")["status"] == "complete"
+                             for c in others), "the second command's runs", processes)
+        open(release, "w").close()
+        assert first.wait(TIMEOUT) == 0 and second.wait(TIMEOUT) == 0
+    finally:
+        stop(processes)
+    first_out.seek(0)
+    second_out.seek(0)
+    first_text, second_text = first_out.read(), second_out.read()
+
+    built = read_log(log)
+    assert sorted(entry["run"] for entry in built) == sorted(map(run_name, [held] + others))
+    held_by = int(open(marker).read())
+    assert [entry["pid"] for entry in built if entry["run"] == run_name(held)] == [held_by]
+    assert "logreg %s run=0: another process is training it" % held.cell_name in second_text
+    assert "logreg %s run=0: complete, 3 epochs done (0 trained in" % held.cell_name \
+        in second_text
+    for config in others:
+        assert "logreg %s run=0: complete, 3 epochs done (0 trained in" % config.cell_name \
+            in first_text
+    # The second command ran two workers: one BLAS thread each on two cores.
+    assert {e["blas_threads"] for e in built if e["pid"] != held_by} == {
+        max(1, grid._available_cores() // 2)}
+    check_curves(results, direct_curves)
+
+
+# ---------------------------------------------------------------- Dask
+
+@pytest.mark.slow
+def test_dask_grid_survives_a_killed_worker(tmp_path, direct_curves):
+    pytest.importorskip("distributed")
+    results, log = str(tmp_path / "R"), str(tmp_path / "log")
+    victim = narrow_configs()[1]
+    marker, scheduler_file = str(tmp_path / "victim"), str(tmp_path / "scheduler.json")
+    env = worker_environment(GRID_TEST_LOG=log, GRID_TEST_PAUSE_RUN=run_name(victim),
+                             GRID_TEST_PAUSE_EPOCH="2", GRID_TEST_PAUSE_MARKER=marker)
+    dask = os.path.join(os.path.dirname(sys.executable), "dask")
+    processes = []
+
+    def start(name, command):
+        out = open(str(tmp_path / (name + ".out")), "w")
+        process = subprocess.Popen(command, env=env, cwd=str(tmp_path), stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        processes.append(process)
+        return process
+
+    try:
+        start("scheduler", [dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                            "--no-dashboard", "--scheduler-file", scheduler_file])
+        wait_for(lambda: os.path.exists(scheduler_file), "the scheduler", processes)
+        with open(scheduler_file) as f:
+            address = json.load(f)["address"]
+        for name in ("worker1", "worker2"):
+            start(name, [dask, "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
+                         "--no-dashboard", "--name", name])
+        grid_command = start("grid", [sys.executable, GRID_SCRIPT] + NARROW + [
+            "--results-dir", results, "--scheduler", address, "--test-problem", PROBLEM])
+        wait_for(lambda: os.path.exists(marker) and open(marker).read(), "the victim run",
+                 processes)
+        killed_pid = int(open(marker).read())
+        assert len(read(victim.run_dir(results), "history.json")["loss"]) == 1
+        os.kill(killed_pid, signal.SIGKILL)
+        assert grid_command.wait(TIMEOUT) == 0
+    finally:
+        stop(processes)
+    grid_text = open(str(tmp_path / "grid.out")).read()
+
+    built = read_log(log)
+    runs = [entry["run"] for entry in built]
+    assert sorted(runs) == sorted(map(run_name, narrow_configs() + [victim]))
+    assert [entry["pid"] for entry in built if entry["run"] == run_name(victim)][0] == killed_pid
+    assert killed_pid not in [e["pid"] for e in built if e["run"] == run_name(victim)][1:]
+    # Every run is reported once; the victim's second attempt trained what was left.
+    for config in narrow_configs():
+        assert grid_text.count("logreg %s run=0: complete" % config.cell_name) == 1
+    assert "logreg %s run=0: complete, 3 epochs done (2 trained in" % victim.cell_name \
+        in grid_text
+    check_curves(results, direct_curves)
+
+
+# ---------------------------------------------------------------- the real data
+
+@pytest.mark.slow
+def test_grid_run_equals_run_py_on_mnist(tmp_path, shared_data):
+    import data
+    if not hasattr(data, "load_dataset"):
+        pytest.skip("data.load_dataset is not there yet")
+    common = ["--lr", "0.001", "--beta2", "0.99", "--epochs", "1", "--data-dir", shared_data]
+    grid_command = [sys.executable, GRID_SCRIPT, "logreg", "--runs", "1", "--optimizer",
+                    "amsgrad", "--bias-correction", "off", "--results-dir",
+                    str(tmp_path / "grid")] + common
+    run_command = [sys.executable, os.path.join(REPO, "experiments", "run.py"), "logreg",
+                   "--optimizer", "amsgrad", "--bias-correction", "off", "--results-dir",
+                   str(tmp_path / "run")] + common
+    for command in (grid_command, run_command):
+        subprocess.run(command, check=True, cwd=str(tmp_path), timeout=600,
+                       stdout=subprocess.DEVNULL)
+    config = grid.grid_configs("logreg", lrs=[0.001], beta2s=[0.99], runs=[0],
+                               optimizers=["amsgrad"], bias_corrections=[False], epochs=1)[0]
+    assert curves(read(config.run_dir(str(tmp_path / "grid")), "history.json")) == \
+        curves(read(config.run_dir(str(tmp_path / "run")), "history.json"))
+    assert np.isfinite(read(config.run_dir(str(tmp_path / "grid")), "history.json")["loss"][0])

@@ -1,0 +1,599 @@
+"""The training runs (experiments/config.py, schedule.py, training.py).
+
+Fast tier: configs, schedules, the loss and one training step against float64 NumPy,
+resuming (also after ``kill -9`` of a subprocess) against an uninterrupted run, on small
+in-test arrays.  Slow tier (``-m slow``): training on the real MNIST / CIFAR-10 look-alike
+against the original curves in ``reference/original_runs.json``.
+"""
+import collections
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import types
+
+import lasagne
+import numpy as np
+import pytest
+import theano
+import theano.tensor as T
+
+from errors import UserError
+from experiments import training
+from experiments.checkpoint import run_lock
+from experiments.config import RunConfig, run_seeds
+from experiments.schedule import epoch_learning_rate, learning_rate_expression
+from experiments.training import compile_functions, train_run
+from models.batch_norm import batch_norm
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.join(REPO, "tests")
+with open(os.path.join(REPO, "reference", "original_runs.json")) as _f:
+    ORIGINAL_RUNS = json.load(_f)
+
+
+# ---------------------------------------------------------------- small data and model
+
+def tiny_dataset(n_train=300, n_val=2100, num_classes=3, input_shape=(1, 4, 4), seed=0,
+                 name="tiny"):
+    """Gaussian blobs, one per class: learnable in a few epochs of a tiny network."""
+    rng = np.random.RandomState(seed)
+    dim = int(np.prod(input_shape))
+    centres = 1.5 * rng.randn(num_classes, dim)
+
+    def draw(n):
+        y = rng.randint(0, num_classes, n).astype("int32")
+        x = (centres[y] + rng.randn(n, dim)).astype("float32").reshape((n,) + input_shape)
+        return x, y
+
+    (train_x, train_y), (val_x, val_y) = draw(n_train), draw(n_val)
+    return types.SimpleNamespace(name=name, train_x=train_x, train_y=train_y, val_x=val_x,
+                                 val_y=val_y, test_x=val_x, test_y=val_y,
+                                 num_classes=num_classes, input_shape=input_shape)
+
+
+def tiny_logreg(input_shape, num_classes):
+    layer = lasagne.layers.InputLayer((None,) + tuple(input_shape))
+    return lasagne.layers.DenseLayer(layer, num_classes, name="out",
+                                     nonlinearity=lasagne.nonlinearities.softmax)
+
+
+def tiny_net(input_shape, num_classes):
+    """Batch norm and dropout: their running averages and MRG generator state are part
+    of what a checkpoint keeps."""
+    layer = lasagne.layers.InputLayer((None,) + tuple(input_shape))
+    layer = lasagne.layers.DenseLayer(layer, 16, name="hidden")
+    layer = batch_norm(layer)
+    layer = lasagne.layers.DropoutLayer(layer, p=0.5)
+    return lasagne.layers.DenseLayer(layer, num_classes, name="out",
+                                     nonlinearity=lasagne.nonlinearities.softmax)
+
+
+def tiny_config(**overrides):
+    values = dict(setup="logreg", optimizer="amsgrad", lr=0.01, beta2=0.99,
+                  bias_correction=True, run=0, epochs=3, batch_size=32)
+    values.update(overrides)
+    return RunConfig(**values)
+
+
+def read(run_dir, name):
+    with open(os.path.join(run_dir, name)) as f:
+        return json.load(f)
+
+
+def curves(history):
+    return {k: v for k, v in history.items() if k != "epoch_time"}
+
+
+# ---------------------------------------------------------------- configuration
+
+@pytest.mark.parametrize("field, value, option", [
+    ("lr", 0.0, "--lr"), ("lr", -1e-3, "--lr"), ("lr", float("nan"), "--lr"),
+    ("lr", float("inf"), "--lr"), ("beta2", 0.0, "--beta2"), ("beta2", 1.0, "--beta2"),
+    ("beta2", 1.5, "--beta2"), ("epochs", 0, "--epochs"), ("batch_size", 0, "--batch-size"),
+    ("run", -1, "--run"), ("seed", -3, "--seed"), ("epochs", 2.5, "--epochs"),
+    ("optimizer", "sgd", "optimizer"), ("setup", "resnet", "setup"),
+    ("lr_schedule", "cosine", "lr-schedule"), ("loss", "hinge", "loss"),
+    ("bias_correction", "off", "bias_correction"),
+])
+def test_config_rejects_bad_values(field, value, option):
+    with pytest.raises(UserError, match=option):
+        tiny_config(**{field: value})
+
+
+def test_config_names_and_serialisation():
+    config = tiny_config(lr=1e-4, beta2=0.999, bias_correction=False, run=3)
+    assert config.cell_name == "amsgrad_lr=0.0001_b2=0.999_bc=off"
+    assert tiny_config(lr=1e-05).cell_name == "amsgrad_lr=1e-05_b2=0.99_bc=on"
+    assert config.run_dir("R") == os.path.join("R", "logreg", config.cell_name, "run=3")
+    assert config.dataset == "mnist" and tiny_config(setup="vgg").dataset == "cifar10"
+    saved = json.loads(json.dumps(dict(config.to_dict(), versions={"numpy": "x"})))
+    assert RunConfig.from_dict(saved) == config
+    # Integers given for floats are the same configuration.
+    assert tiny_config(lr=1, beta2=0.5) == tiny_config(lr=1.0, beta2=0.5)
+    assert config.differences(tiny_config()) == {
+        "lr": (1e-4, 0.01), "beta2": (0.999, 0.99), "bias_correction": (False, True),
+        "run": (3, 0)}
+
+
+def test_run_seeds_depend_on_seed_and_run_only():
+    def seeds(**overrides):
+        return [tuple(s) for s in run_seeds(tiny_config(**overrides))]
+
+    assert seeds() == seeds(optimizer="adam", lr=0.1, bias_correction=False, epochs=9)
+    assert len(set(seeds()[0] + seeds()[1])) == 8  # the two generators differ
+    assert seeds(run=1) != seeds() != seeds(seed=1)
+    assert seeds(run=1, seed=0) != seeds(run=0, seed=1)
+
+
+# ---------------------------------------------------------------- schedules
+
+def test_linear_schedule_reproduces_original_learning_rates():
+    # The original curves' ``lr`` lists are rounded to 6 decimals.
+    checked = 0
+    for runs in ORIGINAL_RUNS.values():
+        for run in runs:
+            ours = [epoch_learning_rate("linear", run["lr"], epoch, run["epochs"], 391)
+                    for epoch in range(run["epochs"])]
+            np.testing.assert_allclose(ours, run["curves"]["lr"], rtol=0, atol=5e-7 + 1e-12)
+            checked += 1
+    assert checked == 360
+
+
+def test_other_schedules():
+    assert epoch_learning_rate("constant", 0.01, 7, 10, 5) == 0.01
+    assert epoch_learning_rate("inv-sqrt", 0.01, 0, 10, 5) == 0.01
+    assert epoch_learning_rate("inv-sqrt", 0.01, 3, 10, 5) == pytest.approx(0.01 / 4)  # t = 16
+    assert epoch_learning_rate("linear", 0.01, 9, 10, 5) == pytest.approx(0.001)
+
+
+def test_inv_sqrt_rate_falls_with_every_update():
+    base = theano.shared(np.float32(0.5))
+    rate, updates = learning_rate_expression("inv-sqrt", base)
+    step = theano.function([], rate, updates=updates)
+    observed = [float(step()) for _ in range(5)]
+    np.testing.assert_allclose(observed, [0.5, 0.5 / math.sqrt(2), 0.5 / math.sqrt(3), 0.25,
+                                          0.5 / math.sqrt(5)], rtol=1e-6)
+    rate, updates = learning_rate_expression("linear", base)
+    assert rate is base and updates == []
+
+
+# ---------------------------------------------------------------- loss and one update vs NumPy
+
+def numpy_losses(probabilities, targets, num_classes):
+    """Float64: mean categorical and mean summed-binary cross-entropy of clipped predictions.
+
+    The clipping bounds are float32 numbers, as in a float32 Theano graph: 1 - 1e-7
+    rounds to 1 - 2**-23, so a prediction of 0 for the wrong class costs -log(2**-23).
+    """
+    low, high = float(np.float32(1e-7)), float(np.float32(1 - 1e-7))
+    p = np.clip(probabilities.astype(np.float64), low, high)
+    one_hot = np.eye(num_classes)[targets]
+    categorical = -np.mean(np.log(p[np.arange(len(targets)), targets]))
+    binary = -np.mean(np.sum(one_hot * np.log(p) + (1 - one_hot) * np.log(1 - p), axis=1))
+    accuracy = np.mean(np.argmax(probabilities, axis=1) == targets)
+    return categorical, binary, accuracy
+
+
+def test_loss_expressions_match_numpy():
+    # Rows with exact 0 and 1 exercise the clipping.
+    probabilities = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.2, 0.3, 0.5],
+                              [0.6, 0.1, 0.3], [0.0, 0.0, 1.0]], dtype="float32")
+    targets = np.array([0, 2, 2, 1, 0], dtype="int32")
+    expected = numpy_losses(probabilities, targets, 3)
+    p, y = T.matrix("p"), T.ivector("y")
+    for loss, reference in (("categorical", expected[0]), ("binary", expected[1])):
+        value, accuracy = theano.function([p, y], training._loss_and_accuracy(p, y, loss, 3))(
+            probabilities, targets)
+        assert float(value) == pytest.approx(reference, rel=1e-5)
+        assert float(accuracy) == pytest.approx(expected[2])
+
+
+def numpy_logreg_loss(W, b, x, y, loss):
+    z = x.reshape(len(x), -1) @ W + b
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    categorical, binary, accuracy = numpy_losses(p, y, W.shape[1])
+    return (categorical if loss == "categorical" else binary), accuracy
+
+
+def numeric_gradient(f, value, h=1e-6):
+    grad = np.zeros_like(value)
+    for index in np.ndindex(*value.shape):
+        plus, minus = value.copy(), value.copy()
+        plus[index] += h
+        minus[index] -= h
+        grad[index] = (f(plus) - f(minus)) / (2 * h)
+    return grad
+
+
+@pytest.mark.parametrize("optimizer, bias_correction, schedule, loss", [
+    ("amsgrad", True, "linear", "categorical"),
+    ("adam", False, "inv-sqrt", "categorical"),
+    ("amsgrad", False, "constant", "binary"),
+])
+def test_training_steps_match_numpy(optimizer, bias_correction, schedule, loss):
+    config = tiny_config(optimizer=optimizer, bias_correction=bias_correction,
+                         lr_schedule=schedule, loss=loss, lr=0.05, beta2=0.99)
+    dataset = tiny_dataset(n_train=16, n_val=8)
+    lasagne.random.set_rng(np.random.RandomState(1))
+    network = tiny_logreg(dataset.input_shape, dataset.num_classes)
+    train_fn, val_fn, base_rate = compile_functions(network, config, dataset.num_classes)
+    params = [p.get_value().astype(np.float64) for p in lasagne.layers.get_all_params(network)]
+    state = {"m": [np.zeros_like(p) for p in params], "v": [np.zeros_like(p) for p in params],
+             "v_hat": [np.zeros_like(p) for p in params]}
+    batches = [(dataset.train_x[:8], dataset.train_y[:8]), (dataset.train_x[8:], dataset.train_y[8:])]
+    for t, (x, y) in enumerate(batches * 2, start=1):
+        W, b = params
+        x64 = x.astype(np.float64)
+        expected_loss, expected_acc = numpy_logreg_loss(W, b, x64, y, loss)
+        grads = [numeric_gradient(lambda W_: numpy_logreg_loss(W_, b, x64, y, loss)[0], W),
+                 numeric_gradient(lambda b_: numpy_logreg_loss(W, b_, x64, y, loss)[0], b)]
+        got_loss, got_acc = train_fn(x, y)  # computed before this step's update
+        assert float(got_loss) == pytest.approx(expected_loss, rel=1e-4)  # float32 log(1 - p)
+        assert float(got_acc) == pytest.approx(expected_acc)
+        lr = 0.05 / math.sqrt(t) if schedule == "inv-sqrt" else 0.05
+        alpha = lr * math.sqrt(1 - 0.99 ** t) / (1 - 0.9 ** t) if bias_correction else lr
+        for i, g in enumerate(grads):
+            state["m"][i] = 0.9 * state["m"][i] + 0.1 * g
+            state["v"][i] = 0.99 * state["v"][i] + 0.01 * g * g
+            state["v_hat"][i] = np.maximum(state["v_hat"][i], state["v"][i])
+            second = state["v_hat"][i] if optimizer == "amsgrad" else state["v"][i]
+            params[i] = params[i] - alpha * state["m"][i] / (np.sqrt(second) + 1e-8)
+        # Adam's steps are normalised: a float32 gradient's relative error e moves a
+        # parameter by about lr * e, hence an absolute tolerance of lr / 1000.
+        for got, expected in zip(lasagne.layers.get_all_param_values(network), params):
+            np.testing.assert_allclose(got, expected, rtol=1e-4, atol=5e-5)
+    val_loss, val_acc = val_fn(dataset.val_x, dataset.val_y)
+    expected_loss, expected_acc = numpy_logreg_loss(params[0], params[1],
+                                                    dataset.val_x.astype(np.float64),
+                                                    dataset.val_y, loss)
+    assert float(val_loss) == pytest.approx(expected_loss, rel=1e-4)
+    assert float(val_acc) == pytest.approx(expected_acc)
+
+
+# ---------------------------------------------------------------- whole runs on small arrays
+
+def run_tiny(results_dir, config=None, build_model=tiny_logreg, **kwargs):
+    return train_run(config or tiny_config(), str(results_dir), dataset=tiny_dataset(),
+                     build_model=build_model, progress=False, **kwargs)
+
+
+def test_run_writes_config_history_and_checkpoint(tmp_path):
+    config = tiny_config()
+    outcome = run_tiny(tmp_path, config)
+    run_dir = config.run_dir(str(tmp_path))
+    assert outcome == training.RunOutcome("complete", run_dir, 3, 3)
+    saved = read(run_dir, "config.json")
+    assert RunConfig.from_dict(saved) == config
+    assert {"setup", "optimizer", "lr", "beta2", "bias_correction", "run", "epochs",
+            "batch_size", "lr_schedule", "seed", "versions", "theano_flags"} <= set(saved)
+    assert saved["bias_correction"] is True and saved["theano_flags"]["floatX"] == "float32"
+    history = read(run_dir, "history.json")
+    assert history["status"] == "complete" and history["diverged_epoch"] is None
+    for name in ("loss", "acc", "val_loss", "val_acc", "lr", "epoch_time"):
+        assert len(history[name]) == 3
+    assert history["lr"] == pytest.approx([0.01, 0.01 * 2 / 3, 0.01 / 3])
+    assert all(t > 0 for t in history["epoch_time"])
+    assert history["loss"][-1] < history["loss"][0] and history["val_acc"][-1] > 0.8
+
+    # Validation = mean over batches of 1024 of the batch means (2100 = 1024 + 1024 + 52),
+    # recomputed in float64 from the parameters in the checkpoint.
+    with np.load(os.path.join(run_dir, "checkpoint.npz")) as checkpoint:
+        names = list(checkpoint["names"])
+        W = checkpoint["value_%d" % names.index("out.W")].astype(np.float64)
+        b = checkpoint["value_%d" % names.index("out.b")].astype(np.float64)
+    dataset = tiny_dataset()
+    batch_values = [numpy_logreg_loss(W, b, dataset.val_x[i:i + 1024].astype(np.float64),
+                                      dataset.val_y[i:i + 1024], "categorical")
+                    for i in range(0, 2100, 1024)]
+    assert history["val_loss"][-1] == pytest.approx(np.mean([v[0] for v in batch_values]),
+                                                     rel=1e-5)
+    assert history["val_acc"][-1] == pytest.approx(np.mean([v[1] for v in batch_values]),
+                                                    abs=1e-6)
+    assert np.mean([v[1] for v in batch_values]) != pytest.approx(
+        np.mean(np.concatenate([np.full(len(dataset.val_y[i:i + 1024]), v[1])
+                                for i, v in zip(range(0, 2100, 1024), batch_values)])))
+
+
+def test_complete_run_is_skipped(tmp_path):
+    config = tiny_config(epochs=1)
+    run_tiny(tmp_path, config)
+    history_path = os.path.join(config.run_dir(str(tmp_path)), "history.json")
+    before = open(history_path).read()
+    assert run_tiny(tmp_path, config).epochs_trained == 0
+    assert open(history_path).read() == before
+
+
+def test_resuming_reproduces_an_uninterrupted_run(tmp_path, monkeypatch):
+    config = tiny_config(epochs=4)
+    straight = run_tiny(tmp_path / "straight", config, build_model=tiny_net)
+    assert run_tiny(tmp_path / "pieces", config, build_model=tiny_net, stop_after=1) == \
+        training.RunOutcome("stopped", config.run_dir(str(tmp_path / "pieces")), 1, 1)
+    run_tiny(tmp_path / "pieces", config, build_model=tiny_net, stop_after=3)
+    resumed = run_tiny(tmp_path / "pieces", config, build_model=tiny_net)
+    assert resumed.epochs_trained == 1 and resumed.status == "complete"
+    expected = curves(read(straight.run_dir, "history.json"))
+    assert curves(read(resumed.run_dir, "history.json")) == expected  # exactly
+
+    # Controls: a checkpoint without the dropout generators' states (the integer-valued
+    # variables) or without the batch-norm averages does not reproduce the curves, so
+    # the comparison above can fail.
+    real_state = training._state_variables
+    for name, keep, changed in (
+            ("no-dropout-state", lambda v: v.dtype.startswith("float"), "loss"),
+            ("no-batch-norm-averages", lambda v: not str(v.name).endswith((".mean", ".inv_std")),
+             "val_loss")):
+        monkeypatch.setattr(training, "_state_variables",
+                            lambda *fns: [v for v in real_state(*fns) if keep(v)])
+        run_tiny(tmp_path / name, config, build_model=tiny_net, stop_after=2)
+        control = run_tiny(tmp_path / name, config, build_model=tiny_net)
+        assert curves(read(control.run_dir, "history.json"))[changed][2] != \
+            expected[changed][2], name
+
+
+def test_different_configuration_is_refused_and_kept(tmp_path):
+    run_tiny(tmp_path, tiny_config(epochs=1))
+    run_dir = tiny_config().run_dir(str(tmp_path))
+    before = {name: open(os.path.join(run_dir, name), "rb").read()
+              for name in sorted(os.listdir(run_dir))}
+    with pytest.raises(UserError, match="different configuration.*epochs=1 there, 2 here"):
+        run_tiny(tmp_path, tiny_config(epochs=2))
+    after = {name: open(os.path.join(run_dir, name), "rb").read()
+             for name in sorted(os.listdir(run_dir))}
+    assert after == before
+
+
+def test_run_held_by_another_process_is_skipped(tmp_path):
+    config = tiny_config()
+    run_dir = config.run_dir(str(tmp_path))
+    os.makedirs(run_dir)
+    with run_lock(run_dir):
+        assert run_tiny(tmp_path, config) == training.RunOutcome("busy", run_dir, None, 0)
+    assert sorted(os.listdir(run_dir)) == [".lock"]
+
+
+def test_divergence_marks_the_run_and_returns(tmp_path):
+    config = tiny_config(epochs=3)
+    dataset = tiny_dataset()
+    dataset.train_x[17] = np.nan  # every epoch visits every example
+    outcome = train_run(config, str(tmp_path), dataset=dataset, build_model=tiny_logreg,
+                        progress=False)
+    assert outcome.status == "diverged"
+    history = read(outcome.run_dir, "history.json")
+    assert history["status"] == "diverged" and history["diverged_epoch"] == 1
+    assert history["loss"] == [] and history["val_loss"] == []
+    again = train_run(config, str(tmp_path), dataset=dataset, build_model=tiny_logreg,
+                      progress=False)
+    assert again == training.RunOutcome("diverged", outcome.run_dir, 0, 0)
+
+
+def test_unwritable_results_dir_is_a_user_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(UserError, match="cannot create the run directory"):
+        run_tiny(blocker / "results")
+
+
+KILLED_RUN = """
+import sys, time
+sys.path.insert(0, {tests!r})
+import compat  # noqa
+import data
+import test_training as t
+
+real_batches = data.iterate_train_batches
+calls = []
+
+def batches_that_hang(*args, **kwargs):
+    calls.append(1)
+    for index, batch in enumerate(real_batches(*args, **kwargs)):
+        if len(calls) == 2 and index == 3:  # in the middle of the second epoch
+            open({marker!r}, "w").close()
+            time.sleep(600)
+        yield batch
+
+data.iterate_train_batches = batches_that_hang
+t.train_run(t.tiny_config(epochs=4), {results!r}, dataset=t.tiny_dataset(),
+            build_model=t.tiny_net, progress=False)
+"""
+
+
+def test_run_killed_mid_epoch_resumes_to_the_same_curves(tmp_path):
+    config = tiny_config(epochs=4)
+    marker, results = str(tmp_path / "mid-epoch"), str(tmp_path / "killed")
+    script = tmp_path / "killed_run.py"
+    script.write_text(KILLED_RUN.format(tests=TESTS, marker=marker, results=results))
+    process = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.time() + 300
+        while not os.path.exists(marker):
+            assert process.poll() is None, "the run to be killed ended early"
+            assert time.time() < deadline, "the run to be killed never reached epoch 2"
+            time.sleep(0.2)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    run_dir = config.run_dir(results)
+    assert len(read(run_dir, "history.json")["loss"]) == 1  # killed after one epoch
+
+    resumed = run_tiny(results, config, build_model=tiny_net)
+    assert resumed.epochs_trained == 3
+    straight = run_tiny(tmp_path / "straight", config, build_model=tiny_net)
+    assert curves(read(run_dir, "history.json")) == curves(read(straight.run_dir,
+                                                               "history.json"))
+
+
+# ---------------------------------------------------------------- against the original curves
+
+METRICS = ("loss", "acc", "val_loss", "val_acc")
+
+
+def original_runs(setup, optimizer, lr, beta2, bias_correction):
+    runs = [r for r in ORIGINAL_RUNS[setup]
+            if (r["optimizer"], r["lr"], r["beta2"], r["bias_correction"])
+            == (optimizer, lr, beta2, bias_correction)]
+    assert len(runs) == 5
+    return runs
+
+
+def outside_band(history, reference_runs, epochs, tolerance):
+    """The values of ``history`` outside the band of ``reference_runs``, widened.
+
+    The band is [min, max] of the runs at each epoch, widened on both sides by
+    max(tolerance.widen * its width, tolerance.floor[metric]).
+    """
+    misses = []
+    for metric in METRICS:
+        band = np.array([r["curves"][metric][:epochs] for r in reference_runs])
+        low, high = band.min(axis=0), band.max(axis=0)
+        margin = np.maximum(tolerance.widen * (high - low), tolerance.floor[metric])
+        for epoch, value in enumerate(history[metric][:epochs]):
+            if not low[epoch] - margin[epoch] <= value <= high[epoch] + margin[epoch]:
+                misses.append("%s epoch %d: %.4f not in [%.4f, %.4f] widened by %.4f"
+                              % (metric, epoch + 1, value, low[epoch], high[epoch],
+                                 margin[epoch]))
+    return misses
+
+
+def train_real(tmp_path, setup, optimizer, lr, beta2, bias_correction, epochs, data_dir):
+    config = RunConfig(setup=setup, optimizer=optimizer, lr=lr, beta2=beta2,
+                       bias_correction=bias_correction, run=0, epochs=150)
+    outcome = train_run(config, str(tmp_path), data_dir=data_dir, stop_after=epochs,
+                        progress=False)
+    assert outcome.status == "stopped" and outcome.epochs_done == epochs
+    return read(outcome.run_dir, "history.json")
+
+
+def mnist_dir(shared_data):
+    if os.environ.get("AMSGRAD_DATA") and os.path.isdir(
+            os.path.join(os.environ["AMSGRAD_DATA"], "mnist")):
+        return os.environ["AMSGRAD_DATA"]
+    if not os.path.isdir(os.path.join(shared_data, "mnist")):
+        pytest.skip("MNIST not found in %s/mnist (set AMSGRAD_DATA or AMSGRAD_SHARED_DATA)"
+                    % shared_data)
+    return shared_data
+
+
+Tolerance = collections.namedtuple("Tolerance", "widen floor")
+
+#: The five original runs of a cell differ only in their random draws (initial weights,
+#: order of examples), as does ours; a sixth draw falls outside the range of five with
+#: probability 1/3, so the band must be widened.  This width was calibrated on the
+#: original runs themselves (test_tolerance_is_calibrated_on_the_original_runs): each of
+#: the 120 logreg runs lies inside the band of the other four of its cell, widened by 3
+#: times its width with floors of 0.01 in accuracy (100 of 10,000 validation images)
+#: and 0.025 in cross-entropy, over the first 3 epochs; it still tells apart cells with a
+#: different learning rate or bias correction.
+MNIST_TOLERANCE = Tolerance(widen=3.0, floor={"loss": 0.025, "acc": 0.01, "val_loss": 0.025,
+                                              "val_acc": 0.01})
+LOGREG_EPOCHS = 3
+LOGREG_CELLS = [
+    ("adam", 0.001, 0.999, False),
+    ("amsgrad", 0.001, 0.99, True),
+    ("adam", 0.01, 0.99, True),
+    ("amsgrad", 0.0001, 0.999, False),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer, lr, beta2, bias_correction", LOGREG_CELLS)
+def test_logreg_on_mnist_follows_the_original_runs(tmp_path, shared_data, optimizer, lr,
+                                                   beta2, bias_correction):
+    history = train_real(tmp_path, "logreg", optimizer, lr, beta2, bias_correction,
+                         LOGREG_EPOCHS, mnist_dir(shared_data))
+    reference = original_runs("logreg", optimizer, lr, beta2, bias_correction)
+    assert history["lr"] == pytest.approx(reference[0]["curves"]["lr"][:LOGREG_EPOCHS],
+                                          abs=5e-7)
+    assert outside_band(history, reference, LOGREG_EPOCHS, MNIST_TOLERANCE) == []
+
+
+def cells_of(setup):
+    cells = collections.defaultdict(list)
+    for run in ORIGINAL_RUNS[setup]:
+        cells[(run["optimizer"], run["lr"], run["beta2"], run["bias_correction"])].append(run)
+    return cells
+
+
+def test_tolerance_is_calibrated_on_the_original_runs():
+    cells = cells_of("logreg")
+    for cell, runs in cells.items():
+        for held_out in range(5):
+            others = runs[:held_out] + runs[held_out + 1:]
+            assert outside_band(runs[held_out]["curves"], others, LOGREG_EPOCHS,
+                                MNIST_TOLERANCE) == [], (cell, held_out)
+    # ... and it is narrow enough to fail: a different learning rate or bias correction
+    # gives curves outside the band of each tested cell.
+    for optimizer, lr, beta2, bias_correction in LOGREG_CELLS:
+        band = cells[(optimizer, lr, beta2, bias_correction)]
+        for other_lr, other_bc in ((lr * 10 if lr < 0.01 else lr / 10, bias_correction),
+                                   (lr, not bias_correction)):
+            if (lr, other_bc) == (0.01, False):
+                continue  # at lr 0.01 bias correction barely matters after the first steps
+            other = cells[(optimizer, other_lr, beta2, other_bc)][0]["curves"]
+            assert outside_band(other, band, LOGREG_EPOCHS, MNIST_TOLERANCE) != []
+
+
+with open(os.path.join(TESTS, "recorded", "ffnn_mnist.json")) as _f:
+    FFNN_RECORDED = json.load(_f)
+FFNN_EPOCHS = 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer, lr, beta2, bias_correction", [
+    ("amsgrad", 0.001, 0.99, False), ("adam", 0.001, 0.99, False)])
+def test_ffnn_on_mnist_follows_the_recorded_runs(tmp_path, shared_data, optimizer, lr, beta2,
+                                                 bias_correction):
+    """Run 0 against runs 1-5 recorded by tests/record_ffnn.py (no original ffnn curves
+    exist), with the tolerance calibrated on the original logreg runs; and against the
+    original logreg curves of the same cell: a hidden layer of 100 units must fit MNIST
+    better than the linear model did at every epoch."""
+    history = train_real(tmp_path, "ffnn", optimizer, lr, beta2, bias_correction,
+                         FFNN_EPOCHS, mnist_dir(shared_data))
+    recorded = [r for r in FFNN_RECORDED["runs"]
+                if (r["optimizer"], r["lr"], r["beta2"], r["bias_correction"])
+                == (optimizer, lr, beta2, bias_correction)]
+    assert len(recorded) == 5 and all(r["run"] != 0 for r in recorded)
+    assert outside_band(history, recorded, FFNN_EPOCHS, MNIST_TOLERANCE) == []
+    logreg = original_runs("logreg", optimizer, lr, beta2, bias_correction)
+    for epoch in range(FFNN_EPOCHS):
+        assert history["loss"][epoch] < min(r["curves"]["loss"][epoch] for r in logreg)
+        assert history["val_loss"][epoch] < min(r["curves"]["val_loss"][epoch] for r in logreg)
+        assert history["val_acc"][epoch] > max(r["curves"]["val_acc"][epoch] for r in logreg)
+
+
+def shared_cifar10_dir():
+    """The shared CIFAR-10 look-alike, decoded by scripts/prepare_shared_data.py."""
+    directory = os.environ.get("AMSGRAD_SHARED_CIFAR10") or os.path.join(
+        os.path.expanduser("~"), ".cache", "amsgrad-experiments", "shared-cifar10")
+    if not os.path.isfile(os.path.join(directory, "cifar-10-batches-py", "test_batch")):
+        pytest.skip("the shared CIFAR-10 look-alike is not decoded in %s; run "
+                    "`python scripts/prepare_shared_data.py` (needs ../shared/data/cifar10-jpeg)"
+                    % directory)
+    return directory
+
+
+#: The CIFAR-10 look-alike is JPEG-compressed (quality 75): its images are not the ones the
+#: original runs saw, and the data's notes expect accuracies "a few points" lower.  Measured
+#: here (run 0, Adam, lr 0.001, beta2 0.99, no bias correction): after epoch 1, accuracy 6.4
+#: points (train) and 6.7 points (validation) below the original runs' mean, cross-entropy
+#: 0.15 higher.  So the floors are 0.08 in accuracy and 0.2 in cross-entropy on top of 3
+#: times the band's width: wide enough for the data's shift, narrow enough to catch a network
+#: that does not learn (accuracy 0.1, cross-entropy 2.3) or learns far slower.
+CIFAR_TOLERANCE = Tolerance(widen=3.0, floor={"loss": 0.2, "acc": 0.08, "val_loss": 0.2,
+                                              "val_acc": 0.08})
+CIFARNET_EPOCHS = 1
+
+
+@pytest.mark.slow
+def test_cifarnet_on_the_cifar10_look_alike_follows_the_original_runs(tmp_path):
+    cell = ("adam", 0.001, 0.99, False)
+    history = train_real(tmp_path, "cifarnet", *cell, epochs=CIFARNET_EPOCHS,
+                         data_dir=shared_cifar10_dir())
+    assert outside_band(history, original_runs("cifarnet", *cell), CIFARNET_EPOCHS,
+                        CIFAR_TOLERANCE) == []
