@@ -194,7 +194,9 @@ def draw_metric(setup, metric, runs, reference_runs=()):
     if band_sizes:
         handles.append(Patch(color="0.6", alpha=0.4, label="original runs, lowest to highest of %s"
                              % "/".join(map(str, sorted(band_sizes)))))
-    figure.legend(handles=handles, loc="outside lower center", ncol=len(handles))
+    # One row of entries fits under four panel columns; two columns under fewer.
+    figure.legend(handles=handles, loc="outside lower center",
+                  ncol=len(handles) if axes.shape[1] >= 4 else 2)
     figure.suptitle("%s: %s, one line per run" % (setup, METRIC_LABELS[metric]))
     return figure
 
