@@ -24,6 +24,10 @@ import sys
 import types
 import warnings
 
+from backends import numpy2_compat
+
+numpy2_compat.install()  # NumPy 2 only (the JAX backend on a GPU machine); see there
+
 __all__ = ["theano_defaults", "theano_flags", "install_shims", "theano_cache_dir"]
 
 

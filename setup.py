@@ -13,7 +13,7 @@ setup(
     description="A runnable port of the Theano/Lasagne experiments behind 'Experiments with AMSGrad'",
     python_requires=">=3.11",
     py_modules=["amsgrad", "compat", "errors"],
-    packages=["models", "experiments", "data", "plots"],
+    packages=["models", "experiments", "data", "plots", "backends"],
     install_requires=[
         "theano-pymc==1.1.2",
         "lasagne==0.1",
@@ -28,6 +28,11 @@ setup(
     extras_require={
         # --scheduler ADDRESS of experiments/grid.py: runs on a Dask distributed cluster
         "dask": ["dask[distributed]==2024.12.1"],
-        "test": ["pytest>=7", "dask[distributed]==2024.12.1"],
+        # --backend jax (CPU build; the last jax release that takes numpy 1.23)
+        "jax": ["jax==0.4.30", "jaxlib==0.4.30"],
+        # bench/backends.py's PyTorch peer; torch needs setuptools>=77, lasagne <81
+        "bench": ["torch==2.13.0", "setuptools>=77,<81"],
+        # the tests cover both backends and the Dask grid
+        "test": ["pytest>=7", "dask[distributed]==2024.12.1", "jax==0.4.30", "jaxlib==0.4.30"],
     },
 )

@@ -2,6 +2,7 @@
 """Time per epoch of each setup, so users can plan their runs.
 
     python bench/epoch_time.py [--setups logreg ffnn ...] [--batches 5] [--json OUT]
+        [--backend c|jax]
 
 For each setup this compiles the same training and validation functions as a
 run (``experiments.training.compile_functions``, AMSGrad), times a few
@@ -10,6 +11,8 @@ depend on the values), and extrapolates to one epoch of the protocol: 391
 training minibatches of 128 (50,000 examples) and 10 validation minibatches of
 1024 (10,000 examples), for MNIST and CIFAR-10 alike.  Prints a table (the
 median of the timed minibatches) with the machine's load before and after.
+``--backend`` picks what runs the functions (:mod:`backends`); the compile
+time of the JAX backend includes XLA's compilation at the first calls.
 """
 import argparse
 import json
@@ -46,14 +49,14 @@ def median_seconds(function, inputs, targets, repeats):
     return float(np.median(times))
 
 
-def time_setup(setup, repeats, rng):
+def time_setup(setup, repeats, rng, backend="c"):
     input_shape, num_classes = SHAPES[DATASET_OF_SETUP[setup]]
     lasagne.random.set_rng(rng)
     network = models.build(setup, input_shape, num_classes)
     config = RunConfig(setup=setup, optimizer="amsgrad", lr=0.001, beta2=0.99,
                        bias_correction=True)
     start = time.perf_counter()
-    train_fn, val_fn, _ = compile_functions(network, config, num_classes)
+    train_fn, val_fn, _ = compile_functions(network, config, num_classes, backend=backend)
     compile_seconds = time.perf_counter() - start
 
     def batch(size):
@@ -62,10 +65,13 @@ def time_setup(setup, repeats, rng):
 
     train_batch = median_seconds(train_fn, *batch(BATCH_SIZE), repeats=repeats)
     val_batch = median_seconds(val_fn, *batch(VAL_BATCH_SIZE), repeats=max(1, repeats // 2))
+    for function in (train_fn, val_fn):  # the JAX backend's first calls compile
+        compile_seconds += sum(getattr(function.fn, "compile_seconds", ()))
     train_batches = -(-TRAIN_EXAMPLES // BATCH_SIZE)
     val_batches = -(-VAL_EXAMPLES // VAL_BATCH_SIZE)
     epoch = train_batches * train_batch + val_batches * val_batch
-    return {"setup": setup, "params": lasagne.layers.count_params(network, trainable=True),
+    return {"setup": setup, "backend": backend,
+            "params": lasagne.layers.count_params(network, trainable=True),
             "compile_s": compile_seconds, "train_batch_s": train_batch,
             "val_batch_s": val_batch, "epoch_s": epoch, "run_150_h": 150 * epoch / 3600}
 
@@ -76,25 +82,30 @@ def main(argv=None):
     parser.add_argument("--batches", type=int, default=5,
                         help="training minibatches timed per setup (after one warm-up)")
     parser.add_argument("--json", metavar="OUT", help="also write the rows as JSON")
+    parser.add_argument("--backend", choices=("c", "jax"), default="c",
+                        help="what runs the compiled functions (default: c)")
     args = parser.parse_args(argv)
 
     load_before = os.getloadavg()
     rng = np.random.RandomState(0)
-    rows = [time_setup(setup, args.batches, rng) for setup in args.setups]
+    import backends
+    backends.check_backend(args.backend)
+    rows = [time_setup(setup, args.batches, rng, args.backend) for setup in args.setups]
     load_after = os.getloadavg()
 
-    print("machine: %s, %d CPUs, Theano device=%s floatX=%s blas=%s" % (
-        platform.processor() or platform.machine(), os.cpu_count(), theano.config.device,
-        theano.config.floatX, theano.config.blas__ldflags or "(none)"))
+    print("machine: %s, %d CPUs, backend %s, Theano device=%s floatX=%s blas=%s" % (
+        platform.processor() or platform.machine(), os.cpu_count(), args.backend,
+        theano.config.device, theano.config.floatX, theano.config.blas__ldflags or "(none)"))
     print("load average (1/5/15 min) before: %.2f %.2f %.2f, after: %.2f %.2f %.2f"
           % (load_before + load_after))
-    header = ("setup", "params", "train batch (s)", "val batch (s)", "epoch (s)",
+    header = ("setup", "params", "compile (s)", "train batch (s)", "val batch (s)", "epoch (s)",
               "150 epochs (h)")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:
-        print("| %s | %d | %.4f | %.4f | %.1f | %.2f |" % (
-            row["setup"], row["params"], row["train_batch_s"], row["val_batch_s"],
+        print("| %s | %d | %.1f | %.4f | %.4f | %.1f | %.2f |" % (
+            row["setup"], row["params"], row["compile_s"], row["train_batch_s"],
+            row["val_batch_s"],
             row["epoch_s"], row["run_150_h"]))
     if args.json:
         with open(args.json, "w") as f:

@@ -12,13 +12,14 @@ Command line of the training runs (``python experiments/run.py SETUP ...``).
     python experiments/run.py SETUP --lr LR --beta2 B2 [--optimizer adam|amsgrad|both]
         [--bias-correction on|off|both] [--runs N | --run K] [--epochs 150] [--batch-size 128]
         [--stop-after K] [--lr-schedule linear|inv-sqrt|constant] [--loss categorical|binary]
-        [--seed S] [--data-dir D] [--results-dir R]
+        [--seed S] [--data-dir D] [--results-dir R] [--backend c|jax]
 
 The defaults are the blog's protocol; ``python experiments/run.py vgg --lr
 0.001 --beta2 0.99`` trains run 0 of that cell for both optimizers, with and
-without bias correction.  ``experiments/run.py`` calls :func:`main` through
-``errors.run_cli``, which turns an :class:`errors.UserError` into one line on
-stderr and exit code 2.
+without bias correction.  ``--backend jax`` runs the compiled functions as one
+JAX program (:mod:`backends`) instead of Theano's C code.  ``experiments/run.py``
+calls :func:`main` through ``errors.run_cli``, which turns an
+:class:`errors.UserError` into one line on stderr and exit code 2.
 
 Examples
 --------
@@ -70,6 +71,10 @@ def build_parser(prog="run.py"):
                         help="data directory (default: $AMSGRAD_DATA or the download cache)")
     parser.add_argument("--results-dir", metavar="R", default="results",
                         help="where runs are written (default: ./results)")
+    parser.add_argument("--backend", choices=("c", "jax"), default="c",
+                        help="what runs the compiled Theano functions: Theano's C code "
+                             "(default) or one JAX program (CPU or GPU; needs jax); not part "
+                             "of a run's identity, so a run can be resumed with the other")
     return parser
 
 
@@ -124,6 +129,8 @@ def main(argv=None, prog="run.py"):
     if args.stop_after is not None and args.stop_after < 1:
         raise UserError("--stop-after must be >= 1, got %d" % args.stop_after)
     configs = configs_from_args(args)
+    import backends
+    backends.check_backend(args.backend)
     _check_writable(args.results_dir)
     # Imported here so that argument errors come back without Theano's start-up time.
     from experiments.training import check_run_dir, train_run
@@ -131,7 +138,7 @@ def main(argv=None, prog="run.py"):
     for config in configs:
         check_run_dir(config, args.results_dir)
     outcomes = [train_run(config, args.results_dir, data_dir=args.data_dir,
-                          stop_after=args.stop_after)
+                          stop_after=args.stop_after, backend=args.backend)
                 for config in configs]
     for outcome in outcomes:
         print("%s: %s, %d epochs done" % (outcome.run_dir, outcome.status,

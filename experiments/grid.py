@@ -15,6 +15,7 @@ Run the blog's grid for one setup, on this machine or on a Dask cluster.
         [--optimizer adam|amsgrad|both] [--bias-correction on|off|both]
         [--runs N | --run K ...] [--epochs 150] [--seed S]
         [--workers N | --scheduler ADDRESS] [--results-dir R] [--data-dir D]
+        [--backend c|jax]
 
 The grid of a setup is adam and amsgrad x beta2 {0.99, 0.999} x lr {0.01,
 0.001, 0.0001} x bias correction {on, off} x runs 0-4: 120 runs.  Each one is
@@ -37,6 +38,13 @@ the project must be installed where the workers run.  Start the workers with
 several per machine); their nanny already sets the BLAS threads to 1.  A
 run whose worker dies is rescheduled by Dask on another worker and resumes
 from its checkpoint.
+
+**Backend.**  ``--backend jax`` has every run's functions compiled into one
+JAX program (:mod:`backends`) instead of Theano's C code; it is not part of a
+run's identity.  The local workers share Theano's compile cache (compat's
+``base_compiledir``, one directory per machine and Python): the first worker
+compiles a model's C code, the others load it.  Each finished run's line says
+how long its compilation took.
 
 **Two commands on one results directory.**  A process holds a run's lock
 (:func:`experiments.checkpoint.run_lock`) while it trains it.  A run that
@@ -136,6 +144,9 @@ def build_parser(prog="grid.py"):
                         help="where runs are written (default: ./results)")
     parser.add_argument("--data-dir", metavar="D",
                         help="data directory (default: $AMSGRAD_DATA or the download cache)")
+    parser.add_argument("--backend", choices=("c", "jax"), default="c",
+                        help="what runs the compiled Theano functions: Theano's C code "
+                             "(default) or one JAX program (CPU or GPU; needs jax)")
     # Test hook, not for users: "module:function" giving each run's data and model.
     parser.add_argument("--test-problem", help=argparse.SUPPRESS)
     return parser
@@ -278,12 +289,15 @@ def _finished_line(config, summary, done, total):
     line = "[%d/%d] %s: %s, %d epochs done (%d trained in %s on %s)" % (
         done, total, _run_name(config), summary["status"], summary["epochs_done"] or 0,
         summary["epochs_trained"], tqdm.format_interval(summary["seconds"]), summary["worker"])
+    if summary.get("compile_seconds") is not None:
+        line += ", compiled in %.1f s" % summary["compile_seconds"]
     if summary["val_loss"] is not None:
         line += ", val_loss %.4f val_acc %.4f" % (summary["val_loss"], summary["val_acc"])
     return line
 
 
-def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, problem=None):
+def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, problem=None,
+             backend="c"):
     """Train runs in parallel, skipping finished ones and resuming interrupted ones.
 
     Parameters
@@ -300,6 +314,9 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, pro
         Address of a Dask scheduler to send the runs to instead
     problem : str or None
         Test hook (see :func:`experiments.grid_worker.run_grid_task`)
+    backend : {'c', 'jax'}
+        What runs each run's compiled functions (see
+        :func:`experiments.training.train_run`)
 
     Returns
     -------
@@ -323,6 +340,8 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, pro
 
     if scheduler is None and (not isinstance(workers, int) or workers < 1):
         raise UserError("--workers must be an integer >= 1, got %r" % (workers,))
+    import backends
+    backends.check_backend(backend)  # here: a missing JAX stops the grid before any run
     results_dir = os.path.abspath(results_dir)
     data_dir = None if data_dir is None else os.path.abspath(data_dir)
     _check_writable(results_dir)
@@ -340,17 +359,18 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, pro
         for dataset_name in _unique(config.dataset for config in todo):
             data.load_dataset(dataset_name, data_dir=data_dir)
 
-    task_arguments = dict(results_dir=results_dir, data_dir=data_dir, problem=problem)
+    task_arguments = dict(results_dir=results_dir, data_dir=data_dir, problem=problem,
+                          backend=backend)
     if scheduler is None:
-        backend = _local_pool(workers, task_arguments)
+        cluster = _local_pool(workers, task_arguments)
     else:
-        backend = _dask_cluster(scheduler, task_arguments, tqdm.write)
+        cluster = _dask_cluster(scheduler, task_arguments, tqdm.write)
     summaries, failures = {}, []
     # A bar only on a terminal (tqdm's disable=None); the numbered lines go to logs too.
     bar = tqdm(total=len(configs), initial=len(finished), unit="run", disable=None,
                desc=" ".join(_unique(config.setup for config in todo)))
     done = len(finished)
-    with bar, backend as (submit, wait_first, lost_worker_errors):
+    with bar, cluster as (submit, wait_first, lost_worker_errors):
         pending = {submit(config, False): config for config in todo}
         while pending:
             for future in wait_first(pending).done:
@@ -413,7 +433,8 @@ def main(argv=None, prog="grid.py"):
         seed=args.seed)
     summaries = run_grid(configs, args.results_dir, data_dir=args.data_dir,
                          workers=1 if args.workers is None else args.workers,
-                         scheduler=args.scheduler, problem=args.test_problem)
+                         scheduler=args.scheduler, problem=args.test_problem,
+                         backend=args.backend)
     statuses = [summary["status"] for summary in summaries.values()]
     print("%s: %d runs in the grid, %d finished now (%d complete, %d diverged), results in %s"
           % (args.setup, len(configs), len(statuses), statuses.count("complete"),

@@ -52,7 +52,7 @@ def limit_blas_threads(threads):
     Parameters
     ----------
     threads : int
-        Threads for OpenMP, OpenBLAS and MKL (the cores divided by the
+        Threads for OpenMP, OpenBLAS and MKL, and XLA's when 1 (the cores divided by the
         number of worker processes, so that workers do not oversubscribe them)
 
     Notes
@@ -63,6 +63,10 @@ def limit_blas_threads(threads):
     """
     for name in BLAS_THREAD_VARIABLES:
         os.environ[name] = str(threads)
+    if threads == 1:
+        # The JAX backend's XLA has its own thread pool; one switch turns it off.
+        os.environ["XLA_FLAGS"] = " ".join(filter(None, [
+            os.environ.get("XLA_FLAGS"), "--xla_cpu_multi_thread_eigen=false"]))
     if "numpy" in sys.modules:
         warnings.warn("NumPy was loaded before the BLAS thread limit; its BLAS may use more "
                       "than %d threads (set OPENBLAS_NUM_THREADS yourself)" % threads,
@@ -75,7 +79,8 @@ def _load_problem(problem):
     return getattr(importlib.import_module(module_name), function_name)
 
 
-def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, problem=None):
+def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, problem=None,
+                  backend="c"):
     """Train one run of a grid with :func:`experiments.training.train_run`.
 
     Parameters
@@ -95,6 +100,8 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, proble
     problem : str or None
         Test hook: ``"module:function"`` of a function ``f(config) ->
         (dataset, build_model)`` replacing the setup's data and model
+    backend : {'c', 'jax'}
+        What runs the run's compiled functions
 
     Returns
     -------
@@ -102,7 +109,8 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, proble
         ``status`` (``complete``, ``diverged`` or ``busy``), ``run_dir``,
         ``epochs_done``, ``epochs_trained``, ``seconds`` (wall time of the
         task), ``val_loss`` and ``val_acc`` (last finished epoch's, or None),
-        ``worker`` (``host:pid``)
+        ``worker`` (``host:pid``), ``compile_seconds`` (None when nothing was
+        trained)
 
     Raises
     ------
@@ -120,7 +128,7 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, proble
     with _ONE_RUN_PER_PROCESS:
         while True:
             outcome = train_run(config, results_dir, data_dir=data_dir, dataset=dataset,
-                                build_model=build_model, progress=False)
+                                build_model=build_model, progress=False, backend=backend)
             if outcome.status != "busy" or not wait_if_busy:
                 break
             time.sleep(BUSY_POLL_SECONDS)
@@ -129,4 +137,5 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, proble
     return {"status": outcome.status, "run_dir": outcome.run_dir,
             "epochs_done": outcome.epochs_done, "epochs_trained": outcome.epochs_trained,
             "seconds": time.time() - start, "val_loss": val_loss[-1], "val_acc": val_acc[-1],
-            "worker": "%s:%d" % (socket.gethostname(), os.getpid())}
+            "worker": "%s:%d" % (socket.gethostname(), os.getpid()),
+            "compile_seconds": outcome.compile_seconds}

@@ -55,6 +55,7 @@ import theano.tensor as T
 from tqdm import tqdm
 
 import amsgrad
+import backends
 import data
 import models
 from errors import UserError
@@ -71,15 +72,29 @@ VAL_BATCH_SIZE = 1024
 CONFIG_FILE, HISTORY_FILE, CHECKPOINT_FILE = "config.json", "history.json", "checkpoint.npz"
 CURVES = ("loss", "acc", "val_loss", "val_acc", "lr", "epoch_time")
 
-RunOutcome = collections.namedtuple("RunOutcome", "status run_dir epochs_done epochs_trained")
-RunOutcome.__doc__ = """What :func:`train_run` did.
 
-status : ``complete``, ``diverged``, ``stopped`` (reached ``stop_after``, can be
-    continued) or ``busy`` (another process holds the run's lock; nothing done)
-run_dir : the run's directory
-epochs_done : finished epochs in the run's history
-epochs_trained : epochs trained by this call
-"""
+class RunOutcome(collections.namedtuple("RunOutcome",
+                                        "status run_dir epochs_done epochs_trained")):
+    """What :func:`train_run` did.
+
+    status : ``complete``, ``diverged``, ``stopped`` (reached ``stop_after``, can be
+        continued) or ``busy`` (another process holds the run's lock; nothing done)
+    run_dir : the run's directory
+    epochs_done : finished epochs in the run's history
+    epochs_trained : epochs trained by this call
+
+    Also the attribute ``compile_seconds`` (not a field, so not compared): seconds
+    this call spent compiling the training and validation functions (for the JAX
+    backend including XLA's compilations at the first call of each batch shape,
+    that call's run included), or None when it compiled nothing.
+    """
+
+    compile_seconds = None
+
+    def with_compile_seconds(self, seconds):
+        """This outcome, with ``compile_seconds`` set."""
+        self.compile_seconds = seconds
+        return self
 
 
 def _loss_and_accuracy(prediction, targets, loss, num_classes):
@@ -94,7 +109,7 @@ def _loss_and_accuracy(prediction, targets, loss, num_classes):
     return loss_expr, accuracy
 
 
-def compile_functions(output_layer, config, num_classes):
+def compile_functions(output_layer, config, num_classes, backend="c"):
     """Compile a run's training and validation functions.
 
     Parameters
@@ -104,6 +119,8 @@ def compile_functions(output_layer, config, num_classes):
     config : RunConfig
         Optimizer, its constants, learning rate schedule and loss
     num_classes : int
+    backend : {'c', 'jax'}
+        What runs them (see :func:`backends.compile_function`)
 
     Returns
     -------
@@ -131,11 +148,13 @@ def compile_functions(output_layer, config, num_classes):
                           beta2=config.beta2, epsilon=config.epsilon,
                           bias_correction=config.bias_correction)
     updates.update(schedule_updates)
-    train_fn = theano.function([inputs, targets], [train_loss, train_accuracy], updates=updates)
+    train_fn = backends.compile_function([inputs, targets], [train_loss, train_accuracy],
+                                         updates=updates, backend=backend)
 
     val_prediction = lasagne.layers.get_output(output_layer, inputs, deterministic=True)
     val_loss, val_accuracy = _loss_and_accuracy(val_prediction, targets, config.loss, num_classes)
-    val_fn = theano.function([inputs, targets], [val_loss, val_accuracy])
+    val_fn = backends.compile_function([inputs, targets], [val_loss, val_accuracy],
+                                       backend=backend)
     return train_fn, val_fn, base_rate
 
 
@@ -220,7 +239,7 @@ def _epoch_line(config, epoch, history):
 
 
 def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
-              build_model=None, progress=True):
+              build_model=None, progress=True, backend="c"):
     """Train one run from its start or its last checkpoint, up to its end or ``stop_after``.
 
     Parameters
@@ -243,7 +262,12 @@ def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
         ``build_model(input_shape, num_classes) -> output layer``; by default
         ``models.build(config.setup, ...)``
     progress : bool
-        Show a progress bar per epoch and print one line per epoch
+        Show a progress bar per epoch and print one line per epoch (and one
+        with the compile time)
+    backend : {'c', 'jax'}
+        What runs the compiled functions (:func:`backends.compile_function`).
+        An execution choice, not part of the run's identity: a run started
+        with one backend can be continued with the other.
 
     Returns
     -------
@@ -253,7 +277,8 @@ def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
     ------
     errors.UserError
         When the run directory cannot be written, holds a run with a different
-        configuration, or its checkpoint does not match the model
+        configuration, or its checkpoint does not match the model; an unknown
+        backend, or ``"jax"`` without JAX installed
 
     Notes
     -----
@@ -262,19 +287,26 @@ def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
     ``busy``), so several commands can work through the same grid.  Seeds come
     from :func:`experiments.config.run_seeds`.
     """
+    backends.check_backend(backend)
     run_dir = config.run_dir(results_dir)
     _make_run_dir(run_dir)
     try:
         with run_lock(run_dir):
             return _train_locked(config, results_dir, data_dir, stop_after, dataset, build_model,
-                                 progress)
+                                 progress, backend)
     except RunLocked:
         if progress:
             tqdm.write("%s: another process is training this run; skipping it" % run_dir)
         return RunOutcome("busy", run_dir, None, 0)
 
 
-def _train_locked(config, results_dir, data_dir, stop_after, dataset, build_model, progress):
+def _jit_seconds(*functions):
+    # The JAX backend's functions time the calls that compiled (see backends.jax_linker).
+    return sum(sum(getattr(function.fn, "compile_seconds", ())) for function in functions)
+
+
+def _train_locked(config, results_dir, data_dir, stop_after, dataset, build_model, progress,
+                  backend):
     run_dir = config.run_dir(results_dir)
     config_path = os.path.join(run_dir, CONFIG_FILE)
     history_path = os.path.join(run_dir, HISTORY_FILE)
@@ -301,7 +333,14 @@ def _train_locked(config, results_dir, data_dir, stop_after, dataset, build_mode
         network = models.build(config.setup, dataset.input_shape, dataset.num_classes)
     else:
         network = build_model(dataset.input_shape, dataset.num_classes)
-    train_fn, val_fn, base_rate = compile_functions(network, config, dataset.num_classes)
+    compile_start = time.time()
+    train_fn, val_fn, base_rate = compile_functions(network, config, dataset.num_classes,
+                                                    backend)
+    graph_seconds = time.time() - compile_start
+    say("%s: compiled in %.1f s (%s backend%s)" % (
+        run_dir, graph_seconds, backend,
+        "; XLA compiles at the first calls"
+        if backend == "jax" else ""))
     state = _state_variables(train_fn, val_fn)
     batch_rng = np.random.RandomState(batch_seed)
     if os.path.exists(checkpoint_path):
@@ -334,7 +373,9 @@ def _train_locked(config, results_dir, data_dir, stop_after, dataset, build_mode
                 write_json(history_path, history)
                 say("%s: the training loss became %s in epoch %d; marked diverged"
                     % (run_dir, loss, epoch + 1))
-                return RunOutcome("diverged", run_dir, epoch, epoch - first_epoch)
+                outcome = RunOutcome("diverged", run_dir, epoch, epoch - first_epoch)
+                return outcome.with_compile_seconds(graph_seconds
+                                                    + _jit_seconds(train_fn, val_fn))
             losses.append(loss)
             accuracies.append(accuracy)
             loss_sum += float(loss)
@@ -353,6 +394,10 @@ def _train_locked(config, results_dir, data_dir, stop_after, dataset, build_mode
         # The checkpoint first: it is what a resumed run trusts.
         save_checkpoint(checkpoint_path, state, batch_rng, history)
         write_json(history_path, history)
+        if backend == "jax" and epoch == first_epoch:
+            say("%s: XLA compiled in %.1f s (first calls, their run included)"
+                % (run_dir, _jit_seconds(train_fn, val_fn)))
         say(_epoch_line(config, epoch, history))
     status = "complete" if history["status"] == "complete" else "stopped"
-    return RunOutcome(status, run_dir, last_epoch, last_epoch - first_epoch)
+    outcome = RunOutcome(status, run_dir, last_epoch, last_epoch - first_epoch)
+    return outcome.with_compile_seconds(graph_seconds + _jit_seconds(train_fn, val_fn))

@@ -154,3 +154,20 @@ def test_two_commands_on_one_results_dir_train_each_run_once(tmp_path, shared_da
         for epoch in (1, 2):
             assert sum("run=%d epoch %d/150" % (run, epoch) in line
                        for line in epoch_lines) == 1
+
+
+# ---------------------------------------------------------------- --backend
+
+def test_backend_defaults_to_c_and_accepts_jax():
+    assert parse().backend == "c" and parse("--backend", "jax").backend == "jax"
+
+
+def test_backend_jax_without_jax_says_how_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "jax", None)  # import jax raises ImportError
+    results = tmp_path / "results"
+    argv = ["logreg", "--lr", "0.001", "--beta2", "0.99", "--backend", "jax",
+            "--results-dir", str(results)]
+    assert run_cli(cli.main, argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install jax==" in err and "--backend c" in err
+    assert not results.exists()  # refused before anything is written

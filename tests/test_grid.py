@@ -222,6 +222,42 @@ def test_bad_values_are_user_errors(argv, message, tmp_path, capsys):
     assert not os.path.exists(tmp_path / "R" / "logreg")
 
 
+def test_backend_jax_without_jax_stops_the_grid_before_it_starts(tmp_path, capsys,
+                                                                 monkeypatch):
+    monkeypatch.setitem(sys.modules, "jax", None)  # import jax raises ImportError
+    assert grid.build_parser().parse_args(["logreg"]).backend == "c"
+    code, out, err = cli(["logreg", "--backend", "jax", "--results-dir", str(tmp_path / "R")],
+                         capsys)
+    assert code == 2 and "pip install jax==" in err and len(err.strip().splitlines()) == 1
+    assert not os.path.exists(tmp_path / "R")
+
+
+def test_grid_task_trains_on_the_backend_it_is_given(tmp_path, capsys):
+    pytest.importorskip("jax", reason="the JAX backend needs jax (pip install jax)")
+    from experiments.grid_worker import run_grid_task
+    config = narrow_configs(epochs=1)[0]
+    summary = run_grid_task(config, str(tmp_path), problem=PROBLEM, backend="jax")
+    assert summary["status"] == "complete" and summary["compile_seconds"] > 0
+    line = grid._finished_line(config, summary, 1, 1)
+    assert "compiled in %.1f s" % summary["compile_seconds"] in line
+    expected = train_run(config, str(tmp_path / "c"), dataset=tiny_dataset(),
+                         build_model=tiny_net, progress=False)
+    jax_loss = read(summary["run_dir"], "history.json")["loss"]
+    c_loss = read(expected.run_dir, "history.json")["loss"]
+    assert jax_loss != c_loss and np.allclose(jax_loss, c_loss, rtol=1e-3)
+
+
+@pytest.mark.slow
+def test_grid_with_jax_backend_workers(tmp_path, capsys):
+    pytest.importorskip("jax", reason="the JAX backend needs jax (pip install jax)")
+    argv = NARROW[:-1] + ["1", "--optimizer", "amsgrad", "--bias-correction", "on",
+                          "--backend", "jax", "--results-dir", str(tmp_path / "R"),
+                          "--workers", "1", "--test-problem", PROBLEM]
+    code, out, err = cli(argv, capsys)
+    assert code == 0, err
+    assert "compiled in" in out + err and "1 finished now (1 complete" in out
+
+
 @pytest.mark.parametrize("argv", [["synthetic"], ["logreg", "--workers", "2", "--scheduler", "x"],
                                   ["logreg", "--runs", "2", "--run", "1"]])
 def test_bad_arguments_exit_2(argv, capsys):

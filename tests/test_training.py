@@ -336,6 +336,43 @@ def test_resuming_reproduces_an_uninterrupted_run(tmp_path, monkeypatch):
             expected[changed][2], name
 
 
+def assert_curves_close(history, expected):
+    # The JAX backend sums float32 in another order: 1e-3 relative over 30 steps.
+    for name in ("loss", "val_loss", "lr"):
+        np.testing.assert_allclose(history[name], expected[name], rtol=1e-3, err_msg=name)
+    for name in ("acc", "val_acc"):  # a borderline example may flip
+        np.testing.assert_allclose(history[name], expected[name], atol=0.01, err_msg=name)
+
+
+def test_jax_backend_trains_alike_and_continues_a_c_run(tmp_path, capsys):
+    pytest.importorskip("jax", reason="the JAX backend needs jax (pip install jax)")
+    config = tiny_config(epochs=3)
+    expected = curves(read(run_tiny(tmp_path / "c", config, build_model=tiny_net).run_dir,
+                           "history.json"))
+    outcome = run_tiny(tmp_path / "jax", config, build_model=tiny_net, backend="jax")
+    assert outcome.status == "complete" and outcome.compile_seconds > 0
+    jax_curves = curves(read(outcome.run_dir, "history.json"))
+    assert_curves_close(jax_curves, expected)
+    assert jax_curves["loss"] != expected["loss"]  # it did run on the other backend
+
+    # The backend is no part of the run's identity: started on C, continued on JAX.
+    run_tiny(tmp_path / "mixed", config, build_model=tiny_net, stop_after=1)
+    mixed = train_run(config, str(tmp_path / "mixed"), dataset=tiny_dataset(),
+                      build_model=tiny_net, backend="jax")
+    assert mixed.epochs_trained == 2 and mixed.status == "complete"
+    mixed_curves = curves(read(mixed.run_dir, "history.json"))
+    assert mixed_curves["loss"][0] == expected["loss"][0]
+    assert_curves_close(mixed_curves, expected)
+    printed = "".join(capsys.readouterr())
+    assert "compiled in" in printed and "XLA compiled in" in printed  # progress=True
+
+
+def test_unknown_backend_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(UserError, match="unknown backend 'gpu'"):
+        run_tiny(tmp_path, backend="gpu")
+    assert not os.listdir(tmp_path)
+
+
 def test_different_configuration_is_refused_and_kept(tmp_path):
     run_tiny(tmp_path, tiny_config(epochs=1))
     run_dir = tiny_config().run_dir(str(tmp_path))
