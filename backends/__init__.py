@@ -10,8 +10,9 @@ Compile Theano functions for a backend: Theano's own C code, or one JAX program.
 
 ``compile_function`` takes the arguments of ``theano.function`` and a backend
 name, and returns a function called exactly like one made by
-``theano.function``.  ``"c"`` is Theano's C backend (its convolutions with
-OpenMP, :mod:`backends.c_openmp`), ``"jax"`` traces the whole
+``theano.function``.  ``"c"`` is Theano's C backend (its convolutions,
+elementwise ops and max-pooling gradients with OpenMP,
+:mod:`backends.c_openmp`), ``"jax"`` traces the whole
 graph into one ``jax.jit`` program (:mod:`backends.jax_linker`, with the ops of
 :mod:`backends.jax_ops`), which also runs on a GPU.  JAX is optional: this
 package imports it only when the JAX backend is asked for.

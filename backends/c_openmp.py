@@ -1,21 +1,40 @@
 """
-Theano's C backend with OpenMP in its convolutions (``CorrMM`` and its gradients).
+Theano's C backend with OpenMP in its convolutions, elementwise ops and pooling gradients.
 
 .. autosummary::
     :nosignatures:
 
     c_mode
     corrmm_openmp
+    elemwise_openmp
+    OpenMPElemwise
+    tiled_maxpoolgrad
+    TiledMaxPoolGrad
 
 Theano's ``CorrMM`` ops parallelise their per-image loop (im2col and the
-products) with OpenMP when built with ``openmp=True``, but take that from the
-global ``openmp`` flag, which also switches OpenMP on in Theano-PyMC 1.1's
-elementwise ops, whose OpenMP C code does not compile (an unformatted
+products) with OpenMP when built with ``openmp=True``, and so do its
+elementwise ops, but both take that from the global ``openmp`` flag, and
+Theano-PyMC 1.1's elementwise OpenMP C code does not compile (an unformatted
 ``{int(config.openmp_elemwise_minsize)}`` in a pragma).  :func:`c_mode` is
-Theano's default mode plus one rewrite, :func:`corrmm_openmp`, that rebuilds
-only the convolution ops with OpenMP, after the convolutions were lowered to
-``CorrMM`` and before the in-place rewrites.  OpenMP's thread count is
-``OMP_NUM_THREADS`` (a grid's workers set it to their share of the cores).
+Theano's default mode plus three rewrites:
+
+- :func:`corrmm_openmp` rebuilds the convolution ops with OpenMP (after the
+  convolutions were lowered to ``CorrMM``, before the in-place rewrites);
+- :func:`tiled_maxpoolgrad` replaces the gradient of max-pooling whose windows
+  tile the input (the 2x2 pooling of the networks here) by
+  :class:`TiledMaxPoolGrad`, a direct C loop with OpenMP (Theano's own op takes
+  ~20% of CifarNet's step);
+- :func:`elemwise_openmp` replaces every elementwise op, after fusion and the
+  in-place rewrites, by an :class:`OpenMPElemwise`, whose C code has the
+  pragma fixed.  Loops run in parallel only from
+  ``config.openmp_elemwise_minsize`` elements on (Theano's default 200,000),
+  so small graphs stay serial.
+
+All give the values of Theano's serial ops (each element is computed by one
+thread); only the convolutions' weight gradients sum per-thread partial sums.
+OpenMP's thread count is ``OMP_NUM_THREADS`` (a grid's workers set it to their
+share of the cores).  Theano's ``Pool``/``MaxPoolGrad`` with ``openmp=True`` did
+not pay (measured in ``bench/RESULTS.md``).
 
 Examples
 --------
@@ -27,17 +46,31 @@ Examples
 >>> [node.op.openmp for node in f.maker.fgraph.toposort()]   # doctest: +SKIP
 [True]
 """
+import numpy as np
+from theano import config
+from theano import tensor as T
 from theano.compile.mode import get_default_mode
+from theano.graph.basic import Apply
+from theano.graph.op import OpenMPOp
 from theano.graph.opt import in2out, local_optimizer
+from theano.tensor.elemwise import Elemwise
 from theano.tensor.nnet import corr
+from theano.tensor.signal import pool
 
-__all__ = ["c_mode", "corrmm_openmp", "POSITION"]
+__all__ = ["c_mode", "corrmm_openmp", "elemwise_openmp", "OpenMPElemwise", "tiled_maxpoolgrad",
+           "TiledMaxPoolGrad", "POSITION", "ELEMWISE_POSITION", "MAXPOOLGRAD_POSITION"]
 
 _CORRMM_OPS = (corr.CorrMM, corr.CorrMM_gradWeights, corr.CorrMM_gradInputs)
-#: Where the rewrite runs in Theano's optimizer database: after ``merge2`` (49),
-#: by which the convolutions are ``CorrMM`` ops, before ``add_destroy_handler``
-#: and the in-place rewrites (49.5 and later).
+#: Where the convolution rewrite runs in Theano's optimizer database:
+#: after ``merge2`` (49), by which the convolutions are ``CorrMM`` ops, before
+#: ``add_destroy_handler`` and the in-place rewrites (49.5 and later).
 POSITION = 49.1
+#: Where the elementwise rewrite runs: after fusion (49) and the in-place
+#: rewrites (75), which build plain ``Elemwise`` ops, before ``merge3`` (100).
+ELEMWISE_POSITION = 99
+#: Where the pooling gradient rewrite runs: after the convolution lowering
+#: (48.7), before elementwise fusion (49).
+MAXPOOLGRAD_POSITION = 48.8
 
 
 @local_optimizer(list(_CORRMM_OPS))
@@ -55,6 +88,182 @@ def corrmm_openmp(fgraph, node):
     return parallel(*inputs, return_list=True)
 
 
-def c_mode():
-    """Theano's default mode with :func:`corrmm_openmp` (the ``"c"`` backend's mode)."""
-    return get_default_mode().register((in2out(corrmm_openmp), POSITION))
+class OpenMPElemwise(Elemwise):
+    """``Elemwise`` whose OpenMP C code compiles (Theano-PyMC 1.1's does not).
+
+    Theano-PyMC 1.1 writes the pragma of its contiguous loop as a plain string
+    that still holds the f-string field ``{int(config.openmp_elemwise_minsize)}``;
+    this class substitutes the number.  Each element is computed by one thread,
+    so the values are those of the serial loop.
+    """
+
+    _BROKEN = "{int(config.openmp_elemwise_minsize)}"
+
+    def __init__(self, scalar_op, inplace_pattern=None, name=None, nfunc_spec=None):
+        super().__init__(scalar_op, inplace_pattern=inplace_pattern, name=name,
+                         nfunc_spec=nfunc_spec, openmp=True)
+
+    def c_code(self, node, nodename, inames, onames, sub):
+        code = super().c_code(node, nodename, inames, onames, sub)
+        return code.replace(self._BROKEN, str(int(config.openmp_elemwise_minsize)))
+
+    def c_code_cache_version_apply(self, node):
+        version = super().c_code_cache_version_apply(node)
+        # The fixed pragma is new C code: keep it apart from cached modules.
+        return version + (("pragma_fixed", 1),) if version else version
+
+
+@local_optimizer([Elemwise])
+def elemwise_openmp(fgraph, node):
+    """The same elementwise op (in-place pattern included) as an :class:`OpenMPElemwise`."""
+    op = node.op
+    if type(op) is not Elemwise:
+        return False
+    parallel = OpenMPElemwise(op.scalar_op, inplace_pattern=dict(op.inplace_pattern),
+                              name=op.name, nfunc_spec=op.nfunc_spec)
+    return parallel(*node.inputs, return_list=True)
+
+
+class TiledMaxPoolGrad(OpenMPOp):
+    """Gradient of 2-D max-pooling whose windows tile the input, in C with OpenMP.
+
+    Inputs ``x, z, gz`` (the pooling's input, output and output gradient, 4-D);
+    output ``gx`` of ``x``'s shape.  For windows that tile the input (stride equal
+    to the window, no padding, ``ignore_border``) Theano's ``MaxPoolGrad`` adds
+    ``gz`` to every input equal to its window's maximum (ties included) in a
+    zeroed ``gx``; this op computes the same ``0 + gz`` or ``0`` per element, in
+    one pass over contiguous rows, images and channels in parallel (each element
+    written by one thread: the same values as serially).  Inputs beyond the
+    last whole window get 0, as there.
+
+    Parameters
+    ----------
+    ws : pair of int
+        The window (and stride)
+    """
+    __props__ = ("ws",)
+
+    def __init__(self, ws, openmp=True):
+        super().__init__(openmp=openmp)
+        self.ws = tuple(int(w) for w in ws)
+
+    def make_node(self, x, z, gz):
+        x, z, gz = (T.as_tensor_variable(v) for v in (x, z, gz))
+        if not x.ndim == z.ndim == gz.ndim == 4 or not x.dtype == z.dtype == gz.dtype:
+            raise TypeError("TiledMaxPoolGrad takes three 4-D tensors of one dtype")
+        return Apply(self, [x, z, gz], [x.type()])
+
+    def infer_shape(self, fgraph, node, shapes):
+        return [shapes[0]]
+
+    def perform(self, node, inputs, output_storage):
+        # NumPy version (Theano's Python mode): the same values as the C code.
+        x, z, gz = inputs
+        p, q = self.ws
+        rows, cols = z.shape[2] * p, z.shape[3] * q
+        z, gz = (a.repeat(p, axis=2).repeat(q, axis=3) for a in (z, gz))
+        gx = np.zeros_like(x)
+        gx[:, :, :rows, :cols] = np.where(x[:, :, :rows, :cols] == z, gz.dtype.type(0) + gz, 0)
+        output_storage[0][0] = gx
+
+    def c_code_cache_version(self):
+        return (3, self.openmp)
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        x, z, gz = inputs
+        (gx,) = outputs
+        p, q = self.ws
+        dtype = "dtype_%s" % x
+        fail = sub["fail"]
+        omp = "#pragma omp parallel for schedule(static)" if self.openmp else ""
+        return """
+        {
+        PyArrayObject *xc = PyArray_GETCONTIGUOUS(%(x)s);
+        PyArrayObject *zc = PyArray_GETCONTIGUOUS(%(z)s);
+        PyArrayObject *gzc = PyArray_GETCONTIGUOUS(%(gz)s);
+        if (!xc || !zc || !gzc) {
+            Py_XDECREF(xc); Py_XDECREF(zc); Py_XDECREF(gzc);
+            %(fail)s
+        }
+        const npy_intp *dims = PyArray_DIMS(xc);
+        const npy_intp *zdims = PyArray_DIMS(zc);
+        int bad = (PyArray_DIMS(gzc)[0] != zdims[0] || PyArray_DIMS(gzc)[1] != zdims[1]
+                   || PyArray_DIMS(gzc)[2] != zdims[2] || PyArray_DIMS(gzc)[3] != zdims[3]
+                   || zdims[0] != dims[0] || zdims[1] != dims[1]
+                   || zdims[2] != dims[2] / %(p)d || zdims[3] != dims[3] / %(q)d);
+        if (!bad) {
+            Py_XDECREF(%(gx)s);
+            %(gx)s = (PyArrayObject*) PyArray_EMPTY(4, (npy_intp*)dims, PyArray_TYPE(xc), 0);
+        }
+        if (bad || !%(gx)s) {
+            Py_DECREF(xc); Py_DECREF(zc); Py_DECREF(gzc);
+            if (bad) PyErr_SetString(PyExc_ValueError, "TiledMaxPoolGrad: shapes do not match");
+            %(fail)s
+        }
+        const npy_intp planes = dims[0] * dims[1], rows = dims[2], cols = dims[3];
+        const npy_intp zrows = zdims[2], zcols = zdims[3];
+        const %(dtype)s *xd = (const %(dtype)s*) PyArray_DATA(xc);
+        const %(dtype)s *zd = (const %(dtype)s*) PyArray_DATA(zc);
+        const %(dtype)s *gzd = (const %(dtype)s*) PyArray_DATA(gzc);
+        %(dtype)s *gxd = (%(dtype)s*) PyArray_DATA(%(gx)s);
+        %(omp)s
+        for (npy_intp plane = 0; plane < planes; plane++) {
+            for (npy_intp i = 0; i < rows; i++) {
+                const %(dtype)s *xrow = xd + (plane * rows + i) * cols;
+                %(dtype)s *gxrow = gxd + (plane * rows + i) * cols;
+                const npy_intp zoff = (plane * zrows + i / %(p)d) * zcols;
+                npy_intp j = 0;
+                if (i < zrows * %(p)d) {
+                    for (; j < zcols * %(q)d; j++) {
+                        // As MaxPoolGrad: 0 + gz where the input equals the maximum.
+                        gxrow[j] = (xrow[j] == zd[zoff + j / %(q)d])
+                            ? (%(dtype)s)0 + gzd[zoff + j / %(q)d] : (%(dtype)s)0;
+                    }
+                }
+                // Inputs beyond the last whole window: 0, as there.
+                for (; j < cols; j++) gxrow[j] = 0;
+            }
+        }
+        Py_DECREF(xc); Py_DECREF(zc); Py_DECREF(gzc);
+        }
+        """ % locals()
+
+
+@local_optimizer([pool.MaxPoolGrad])
+def tiled_maxpoolgrad(fgraph, node):
+    """``MaxPoolGrad`` of 2-D windows that tile the input as a :class:`TiledMaxPoolGrad`.
+
+    Theano's own op walks each window with indexed array access, serially (its
+    OpenMP variant is slower still); this one is several times faster.
+    """
+    op = node.op
+    if type(op) is not pool.MaxPoolGrad or op.ndim != 2 or not op.ignore_border:
+        return False
+    x, z, gz, ws, stride, pad = node.inputs
+    if x.ndim != 4 or not all(isinstance(v, T.TensorConstant) for v in (ws, stride, pad)):
+        return False
+    ws, stride, pad = (tuple(int(v) for v in c.data) for c in (ws, stride, pad))
+    if ws != stride or any(pad) or not x.dtype == z.dtype == gz.dtype:
+        return False
+    return [TiledMaxPoolGrad(ws)(x, z, gz)]
+
+
+def c_mode(elemwise=True, tiled_pool_grad=True):
+    """Theano's default mode with the rewrites of this module (the ``"c"`` backend's mode).
+
+    Parameters
+    ----------
+    elemwise : bool
+        Elementwise ops with OpenMP (:func:`elemwise_openmp`)
+    tiled_pool_grad : bool
+        :class:`TiledMaxPoolGrad` for max-pooling gradients of tiling windows
+        (:func:`tiled_maxpoolgrad`)
+
+    The convolutions always get OpenMP (:func:`corrmm_openmp`).
+    """
+    mode = get_default_mode().register((in2out(corrmm_openmp), POSITION))
+    if tiled_pool_grad:
+        mode = mode.register((in2out(tiled_maxpoolgrad), MAXPOOLGRAD_POSITION))
+    if elemwise:
+        mode = mode.register((in2out(elemwise_openmp), ELEMWISE_POSITION))
+    return mode

@@ -286,6 +286,75 @@ def test_pooling_gradient_matches_c_backend(jax, mode, ws, stride, pad, ignore_b
         np.testing.assert_allclose(jax_fn(x_value, gz_value), expected, rtol=1e-6, atol=1e-6)
 
 
+
+@pytest.mark.parametrize("ws, shape", [((2, 2), (3, 5, 9, 8)), ((2, 3), (2, 3, 7, 10)),
+                                       ((3, 3), (1, 2, 6, 6))])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_tiled_max_pool_gradient_matches_theano_and_numpy(ws, shape, dtype):
+    from backends.c_openmp import TiledMaxPoolGrad
+    from theano.compile.mode import Mode
+    # Integer-valued inputs: tied maxima in most windows; a NaN, an inf and -0.0 gradients.
+    rng = np.random.RandomState(6)
+    x_value = rng.randint(0, 3, shape).astype(dtype)
+    x_value[0, 0, 0, 0] = np.nan
+    x, gz = T.tensor4("x", dtype=dtype), T.tensor4("gz", dtype=dtype)
+    out = theano.tensor.signal.pool.pool_2d(x, ws=ws, ignore_border=True)
+    gz_value = rng.randn(*theano.function([x], out.shape)(x_value)).astype(dtype)
+    gz_value[0, 0, -1, -1], gz_value[-1, -1, 0, 0] = np.inf, -0.0
+    grad = theano.grad((out * gz).sum(), x)
+    c_fn = backends.compile_function([x, gz], grad, backend="c")
+    assert any(isinstance(node.op, TiledMaxPoolGrad) for node in c_fn.maker.fgraph.toposort())
+    theano_fn = theano.function([x, gz], grad)  # Theano's own MaxPoolGrad
+    assert not any(isinstance(node.op, TiledMaxPoolGrad)
+                   for node in theano_fn.maker.fgraph.toposort())
+    z = theano.function([x], out)(x_value)
+    z_var = T.tensor4("z", dtype=dtype)
+    tiled = [theano.function([x, z_var, gz], TiledMaxPoolGrad(ws, openmp=openmp)(x, z_var, gz),
+                             mode=Mode(linker=linker))(x_value, z, gz_value)
+             for openmp, linker in [(True, "c"), (False, "c"), (False, "py")]]
+    expected = theano_fn(x_value, gz_value)
+    for result in [c_fn(x_value, gz_value)] + tiled:
+        assert result.dtype == dtype
+        np.testing.assert_array_equal(result, expected)  # bit for bit (NaN where NaN)
+    finite = np.isfinite(x_value).all(axis=(-2, -1)) & np.isfinite(z).all(axis=(-2, -1))
+    reference = numpy_max_pool_grad(x_value.astype("float64"), gz_value.astype("float64"),
+                                    ws, ws)
+    np.testing.assert_allclose(expected[finite], reference[finite])
+
+
+def test_overlapping_or_padded_pooling_keeps_theanos_gradient():
+    from backends.c_openmp import TiledMaxPoolGrad
+    x = T.tensor4("x")
+    for kwargs in [dict(ws=(3, 3), stride=(2, 2)), dict(ws=(2, 2), pad=(1, 1)),
+                   dict(ws=(2, 2), ignore_border=False)]:
+        out = theano.tensor.signal.pool.pool_2d(x, **dict(dict(ignore_border=True), **kwargs))
+        fn = backends.compile_function([x], theano.grad(out.sum(), x), backend="c")
+        ops = [type(node.op) for node in fn.maker.fgraph.toposort()]
+        assert theano.tensor.signal.pool.MaxPoolGrad in ops and TiledMaxPoolGrad not in ops
+
+
+def test_c_backend_runs_elementwise_ops_with_openmp():
+    from backends.c_openmp import OpenMPElemwise
+    from theano.tensor.elemwise import Elemwise
+    # Above Theano's openmp_elemwise_minsize (200,000): contiguous, broadcast
+    # and transposed (strided) loops, fused composites.
+    rng = np.random.RandomState(7)
+    a_value = rng.randn(64, 70, 50).astype("float32")
+    b_value = rng.randn(70, 1).astype("float32")
+    a, b = T.tensor3("a"), T.col("b")
+    outputs = [T.exp(a) * 2 + b ** 0.75, (a.dimshuffle(2, 1, 0) + 1) ** 2,
+               T.switch(a > 0, a, 0.1 * a).sum(axis=0), abs(a) + b]
+    parallel = backends.compile_function([a, b], outputs, backend="c")
+    serial = theano.function([a, b], outputs)
+    elemwise = [node.op for node in parallel.maker.fgraph.toposort()
+                if isinstance(node.op, Elemwise)]
+    assert elemwise and all(type(op) is OpenMPElemwise and op.openmp for op in elemwise)
+    assert not any(getattr(node.op, "openmp", False) for node in serial.maker.fgraph.toposort())
+    for fast, slow in zip(parallel(a_value, b_value), serial(a_value, b_value)):
+        np.testing.assert_array_equal(fast, slow)
+    expected = np.exp(a_value.astype("float64")) * 2 + np.float64(1) * b_value ** 0.75
+    np.testing.assert_allclose(parallel(a_value, b_value)[0], expected, rtol=1e-5)
+
 # -- classifier ops ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("clip", [True, False], ids=["clipped", "fused"])
