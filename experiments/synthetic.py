@@ -38,6 +38,7 @@ import platform
 import numpy as np
 
 from errors import UserError
+from experiments.checkpoint import atomic_write_bytes, write_json
 from experiments.synthetic_problems import (SETTINGS, online_c_problem, online_problem,
                                             stochastic_problem)
 from experiments.synthetic_runner import LR_SCHEDULES, OPTIMIZERS, RunSpec, simulate
@@ -141,14 +142,6 @@ def _rounded(values):
     return [float("%.*g" % (TRAJECTORY_DIGITS, value)) for value in values]
 
 
-def _write_json(path, data, compact=False):
-    # Write to a temporary name and rename, so no half-written file is left behind.
-    with open(path + ".tmp", "w") as f:
-        json.dump(data, f, **({"separators": (",", ":")} if compact else {"indent": 1}))
-        f.write("\n")
-    os.replace(path + ".tmp", path)
-
-
 def write_results(out_dir, args, trajectories):
     """Write summary.json, trajectories.json and config.json into ``out_dir``.
 
@@ -182,9 +175,10 @@ def write_results(out_dir, args, trajectories):
         "theano_flags": os.environ.get("THEANO_FLAGS", "")}
     paths = [os.path.join(out_dir, name)
              for name in ("summary.json", "trajectories.json", "config.json")]
-    _write_json(paths[0], summary)
-    _write_json(paths[1], curves, compact=True)
-    _write_json(paths[2], config)
+    write_json(paths[0], summary)
+    # Compact: the trajectories are the bulk of the results.
+    atomic_write_bytes(paths[1], (json.dumps(curves, separators=(",", ":")) + "\n").encode())
+    write_json(paths[2], config)
     return paths
 
 

@@ -35,6 +35,7 @@ import os
 
 import numpy as np
 
+from experiments.checkpoint import atomic_write_bytes
 from plots.results import group_key
 
 __all__ = ["MEASURES", "AGREE_WITHIN", "MIN_POOLED_STD", "run_measures", "Group", "group_runs",
@@ -534,13 +535,6 @@ def _csv_rows(comparisons):
     return fields, rows
 
 
-def _write_atomically(path, text):
-    # A reader (or a second make_figures) never sees half a report.
-    with open(path + ".tmp", "w", newline="") as handle:
-        handle.write(text)
-    os.replace(path + ".tmp", path)
-
-
 def write_report(out_dir, runs, reference, problems=(), figures=(), synthetic=None,
                  sources=("results", "reference/original_runs.json")):
     """Write ``REPORT.md`` and ``report.csv`` to ``out_dir``.
@@ -578,8 +572,10 @@ def write_report(out_dir, runs, reference, problems=(), figures=(), synthetic=No
     os.makedirs(out_dir, exist_ok=True)
     report_path = os.path.join(out_dir, "REPORT.md")
     csv_path = os.path.join(out_dir, "report.csv")
-    _write_atomically(report_path, _markdown(comparisons, reference_groups, problems, figures,
-                                             synthetic, tuple(sources)))
+    # Atomic: a reader (or a second make_figures) never sees half a report.
+    markdown = _markdown(comparisons, reference_groups, problems, figures, synthetic,
+                         tuple(sources))
+    atomic_write_bytes(report_path, markdown.encode("utf-8"))
     fields, rows = _csv_rows(comparisons)
     table = io.StringIO()
     writer = csv.DictWriter(table, fieldnames=fields)
@@ -587,5 +583,5 @@ def write_report(out_dir, runs, reference, problems=(), figures=(), synthetic=No
     for row in rows:
         writer.writerow({name: "" if isinstance(value, float) and math.isnan(value) else value
                          for name, value in row.items()})
-    _write_atomically(csv_path, table.getvalue())
+    atomic_write_bytes(csv_path, table.getvalue().encode("utf-8"))
     return report_path, csv_path
