@@ -32,7 +32,7 @@ import os
 from errors import UserError
 from experiments.config import LOSSES, LR_SCHEDULES, OPTIMIZERS, SETUPS, RunConfig
 
-__all__ = ["main", "configs_from_args", "build_parser"]
+__all__ = ["main", "configs_from_args", "build_parser", "check_writable"]
 
 BOTH = "both"
 
@@ -106,7 +106,8 @@ def configs_from_args(args):
             for run in run_indices for optimizer in optimizers for correction in corrections]
 
 
-def _check_writable(results_dir):
+def check_writable(results_dir):
+    """Create ``results_dir`` if needed; raise errors.UserError when it cannot be written."""
     try:
         os.makedirs(results_dir, exist_ok=True)
     except OSError as exc:
@@ -131,7 +132,7 @@ def main(argv=None, prog="run.py"):
     configs = configs_from_args(args)
     import backends
     backends.check_backend(args.backend)
-    _check_writable(args.results_dir)
+    check_writable(args.results_dir)
     # Imported here so that argument errors come back without Theano's start-up time.
     from experiments.training import check_run_dir, train_run
     # Every run directory is checked before any is touched: a conflict changes nothing.

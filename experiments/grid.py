@@ -336,7 +336,7 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, pro
     """
     from tqdm import tqdm
 
-    from experiments.cli import _check_writable
+    from experiments.cli import check_writable
 
     if scheduler is None and (not isinstance(workers, int) or workers < 1):
         raise UserError("--workers must be an integer >= 1, got %r" % (workers,))
@@ -344,7 +344,7 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, pro
     backends.check_backend(backend)  # here: a missing JAX stops the grid before any run
     results_dir = os.path.abspath(results_dir)
     data_dir = None if data_dir is None else os.path.abspath(data_dir)
-    _check_writable(results_dir)
+    check_writable(results_dir)
     finished = _finished_runs(configs, results_dir)
     todo = [config for config in configs if config not in finished]
     if finished:
