@@ -30,6 +30,7 @@ import lasagne  # noqa: E402
 import numpy as np  # noqa: E402
 import theano  # noqa: E402
 
+import backends  # noqa: E402
 import models  # noqa: E402
 from experiments.config import DATASET_OF_SETUP, SETUPS, RunConfig  # noqa: E402
 from experiments.training import VAL_BATCH_SIZE, compile_functions  # noqa: E402
@@ -82,13 +83,12 @@ def main(argv=None):
     parser.add_argument("--batches", type=int, default=5,
                         help="training minibatches timed per setup (after one warm-up)")
     parser.add_argument("--json", metavar="OUT", help="also write the rows as JSON")
-    parser.add_argument("--backend", choices=("c", "jax"), default="c",
+    parser.add_argument("--backend", choices=backends.BACKENDS, default="c",
                         help="what runs the compiled functions (default: c)")
     args = parser.parse_args(argv)
 
     load_before = os.getloadavg()
     rng = np.random.RandomState(0)
-    import backends
     backends.check_backend(args.backend)
     rows = [time_setup(setup, args.batches, rng, args.backend) for setup in args.setups]
     load_after = os.getloadavg()

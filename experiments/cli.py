@@ -29,6 +29,7 @@ Examples
 import argparse
 import os
 
+import backends
 from errors import UserError
 from experiments.config import LOSSES, LR_SCHEDULES, OPTIMIZERS, SETUPS, RunConfig
 
@@ -71,7 +72,7 @@ def build_parser(prog="run.py"):
                         help="data directory (default: $AMSGRAD_DATA or the download cache)")
     parser.add_argument("--results-dir", metavar="R", default="results",
                         help="where runs are written (default: ./results)")
-    parser.add_argument("--backend", choices=("c", "jax"), default="c",
+    parser.add_argument("--backend", choices=backends.BACKENDS, default="c",
                         help="what runs the compiled Theano functions: Theano's C code "
                              "(default) or one JAX program (CPU or GPU; needs jax); not part "
                              "of a run's identity, so a run can be resumed with the other")
@@ -130,7 +131,6 @@ def main(argv=None, prog="run.py"):
     if args.stop_after is not None and args.stop_after < 1:
         raise UserError("--stop-after must be >= 1, got %d" % args.stop_after)
     configs = configs_from_args(args)
-    import backends
     backends.check_backend(args.backend)
     check_writable(args.results_dir)
     # Imported here so that argument errors come back without Theano's start-up time.

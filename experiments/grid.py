@@ -87,6 +87,7 @@ if sys.path and os.path.abspath(sys.path[0]) == _HERE:
 
 # Nothing imported at the top may load NumPy: local worker processes re-import this
 # module (as __mp_main__) before they set their BLAS thread count.
+import backends  # noqa: E402  (imports no NumPy)
 from errors import UserError, run_cli  # noqa: E402
 from experiments.grid_worker import limit_blas_threads, run_grid_task  # noqa: E402
 
@@ -144,7 +145,7 @@ def build_parser(prog="grid.py"):
                         help="where runs are written (default: ./results)")
     parser.add_argument("--data-dir", metavar="D",
                         help="data directory (default: $AMSGRAD_DATA or the download cache)")
-    parser.add_argument("--backend", choices=("c", "jax"), default="c",
+    parser.add_argument("--backend", choices=backends.BACKENDS, default="c",
                         help="what runs the compiled Theano functions: Theano's C code "
                              "(default) or one JAX program (CPU or GPU; needs jax)")
     # Test hook, not for users: "module:function" giving each run's data and model.
@@ -340,7 +341,6 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, pro
 
     if scheduler is None and (not isinstance(workers, int) or workers < 1):
         raise UserError("--workers must be an integer >= 1, got %r" % (workers,))
-    import backends
     backends.check_backend(backend)  # here: a missing JAX stops the grid before any run
     results_dir = os.path.abspath(results_dir)
     data_dir = None if data_dir is None else os.path.abspath(data_dir)
