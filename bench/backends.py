@@ -33,13 +33,14 @@ import lasagne  # noqa: E402
 import numpy as np  # noqa: E402
 
 import backends  # noqa: E402
+import data  # noqa: E402
 import models  # noqa: E402
 from experiments.config import DATASET_OF_SETUP, SETUPS, RunConfig  # noqa: E402
 from experiments.training import compile_functions  # noqa: E402
 
 SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 BATCH_SIZE, NUM_CLASSES = 128, 10
-EPOCH_STEPS = -(-50000 // BATCH_SIZE)
+EPOCH_STEPS = data.num_batches(50000, BATCH_SIZE)
 
 
 def _interleaved_medians(steps_by_name, steps, warmup):

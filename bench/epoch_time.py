@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 import theano  # noqa: E402
 
 import backends  # noqa: E402
+import data  # noqa: E402
 import models  # noqa: E402
 from experiments.config import DATASET_OF_SETUP, SETUPS, RunConfig  # noqa: E402
 from experiments.training import VAL_BATCH_SIZE, compile_functions  # noqa: E402
@@ -68,8 +69,8 @@ def time_setup(setup, repeats, rng, backend="c"):
     val_batch = median_seconds(val_fn, *batch(VAL_BATCH_SIZE), repeats=max(1, repeats // 2))
     for function in (train_fn, val_fn):  # the JAX backend's first calls compile
         compile_seconds += sum(getattr(function.fn, "compile_seconds", ()))
-    train_batches = -(-TRAIN_EXAMPLES // BATCH_SIZE)
-    val_batches = -(-VAL_EXAMPLES // VAL_BATCH_SIZE)
+    train_batches = data.num_batches(TRAIN_EXAMPLES, BATCH_SIZE)
+    val_batches = data.num_batches(VAL_EXAMPLES, VAL_BATCH_SIZE)
     epoch = train_batches * train_batch + val_batches * val_batch
     return {"setup": setup, "backend": backend,
             "params": lasagne.layers.count_params(network, trainable=True),
