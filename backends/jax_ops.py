@@ -13,6 +13,8 @@ or implements against an older JAX:
     jax_funcify_Pool
     jax_funcify_MaxPoolGrad
     jax_funcify_AveragePoolGrad
+    jax_funcify_LocalResponseNorm
+    jax_funcify_LocalResponseNormGrad
     jax_funcify_mrg_uniform
     mrg31k3p_uniform
 
@@ -21,6 +23,8 @@ or implements against an older JAX:
   the gradients are its exact linear transposes;
 - pooling (``Pool``, ``MaxPoolGrad`` with Theano's tie rule, ``AveragePoolGrad``)
   through ``lax.reduce_window`` and strided slices;
+- the project's local response normalization and its gradient
+  (:mod:`models.lrn`), with the formulas of their C code;
 - the classifier ops (``SoftmaxWithBias``, ``SoftmaxGrad``, ``LogSoftmax``,
   ``CrossentropyCategorical1Hot(Grad)``, ``CrossentropySoftmaxArgmax1HotWithBias``,
   ``CrossentropySoftmax1HotWithBiasDx``);
@@ -60,6 +64,8 @@ from theano.tensor.nnet import abstract_conv, corr, nnet
 from theano.tensor.opt import Assert
 from theano.tensor.signal import pool
 from theano.tensor import subtensor
+
+from models.lrn import LocalResponseNorm, LocalResponseNormGrad
 
 __all__ = ["jax_funcify", "mrg31k3p_uniform", "conv_padding", "is_tracer"]
 
@@ -555,6 +561,45 @@ def jax_funcify_AveragePoolGrad(op):
         return transpose(gz)[0]
 
     return average_pool_grad
+
+
+# -- local response normalization ------------------------------------------------------
+
+def _window_sum(values, op, first=0):
+    """Sum over each channel's window of ``op.n`` channels (zeros beyond the edges)."""
+    half, channels = op.n // 2, values.shape[1]
+    padded = jnp.pad(values, [(0, 0), (half, half)] + [(0, 0)] * (values.ndim - 2))
+    total = first
+    for i in range(op.n):  # in the C code's (and Lasagne's) order
+        total = total + padded[:, i:i + channels]
+    return total
+
+
+def _lrn_scale(x, op):
+    # k + alpha * x**2 summed over the window, with the op's constants in x's dtype
+    return _window_sum(np.array(op.alpha, x.dtype) * (x * x), op,
+                       first=np.array(op.k, x.dtype))
+
+
+@jax_funcify.register(LocalResponseNorm)
+def jax_funcify_LocalResponseNorm(op):
+    """``x / scale ** beta`` (see :class:`models.lrn.LocalResponseNorm`)."""
+    def local_response_norm(x):
+        return x / _lrn_scale(x, op) ** np.array(op.beta, x.dtype)
+
+    return local_response_norm
+
+
+@jax_funcify.register(LocalResponseNormGrad)
+def jax_funcify_LocalResponseNormGrad(op):
+    """The gradient formula of :class:`models.lrn.LocalResponseNormGrad`."""
+    def local_response_norm_grad(x, gy):
+        scale = _lrn_scale(x, op)
+        scaled = gy / scale ** np.array(op.beta, x.dtype)
+        return scaled - np.array(2 * op.alpha * op.beta, x.dtype) * x * _window_sum(
+            scaled * x / scale, op)
+
+    return local_response_norm_grad
 
 
 # -- classifier ops --------------------------------------------------------------------

@@ -36,12 +36,12 @@ import numbers
 import compat  # noqa: F401  (Theano flags and Lasagne shims before lasagne)
 from lasagne.init import Constant, HeNormal
 from lasagne.layers import (Conv2DLayer, DenseLayer, DropoutLayer, GlobalPoolLayer, InputLayer,
-                            LocalResponseNormalization2DLayer, MaxPool2DLayer,
-                            NonlinearityLayer)
+                            MaxPool2DLayer, NonlinearityLayer)
 from lasagne.nonlinearities import rectify, softmax
 
 from errors import UserError
 from models.batch_norm import batch_norm
+from models.lrn import LocalResponseNormLayer
 
 __all__ = ["logreg", "ffnn", "cifarnet", "small_vgg", "vgg", "MIN_IMAGE_SIZE"]
 
@@ -159,7 +159,7 @@ def cifarnet(input_shape, num_classes):
     for block in (1, 2):
         network = Conv2DLayer(network, num_filters=64, filter_size=6, pad=0, W=weights,
                               b=Constant(0.), nonlinearity=rectify, name="conv%d" % block)
-        network = LocalResponseNormalization2DLayer(network, name="lrn%d" % block)
+        network = LocalResponseNormLayer(network, name="lrn%d" % block)
         network = MaxPool2DLayer(network, pool_size=2, name="pool%d" % block)
     network = DenseLayer(network, num_units=384, W=weights, b=Constant(0.),
                          nonlinearity=rectify, name="fc1")

@@ -507,10 +507,11 @@ def assert_backends_agree(build, input_shape, optimizer="amsgrad", bias_correcti
 def small_conv_net():
     """Every layer type of the five networks, at a small size."""
     from models import batch_norm
+    from models.lrn import LocalResponseNormLayer
     network = L.InputLayer((None, 3, 16, 16))
     network = batch_norm(L.Conv2DLayer(network, 6, 3, pad=1,
                                        W=lasagne.init.HeNormal(gain="relu")))
-    network = L.LocalResponseNormalization2DLayer(network)
+    network = LocalResponseNormLayer(network)
     network = L.MaxPool2DLayer(network, 3, stride=2)
     network = L.Conv2DLayer(network, 8, 3)
     network = L.MaxPool2DLayer(network, 2)
