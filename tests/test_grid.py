@@ -485,12 +485,15 @@ def test_dask_grid_survives_a_killed_worker(tmp_path, direct_curves):
     finally:
         stop(processes)
     grid_text = open(str(tmp_path / "grid.out")).read()
+    # What the scheduler, the workers and the grid said, shown when a check fails.
+    logs = "\n".join("--- %s\n%s" % (name, open(str(tmp_path / name)).read()[-6000:])
+                     for name in ("log", "grid.out", "scheduler.out", "worker1.out", "worker2.out"))
 
     built = read_log(log)
     runs = [entry["run"] for entry in built]
-    assert sorted(runs) == sorted(map(run_name, narrow_configs() + [victim]))
+    assert sorted(runs) == sorted(map(run_name, narrow_configs() + [victim])), logs
     assert [entry["pid"] for entry in built if entry["run"] == run_name(victim)][0] == killed_pid
-    assert killed_pid not in [e["pid"] for e in built if e["run"] == run_name(victim)][1:]
+    assert killed_pid not in [e["pid"] for e in built if e["run"] == run_name(victim)][1:], logs
     # Every run is reported once; the victim's second attempt trained what was left.
     for config in narrow_configs():
         assert grid_text.count("logreg %s run=0: complete" % config.cell_name) == 1
