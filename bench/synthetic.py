@@ -2,6 +2,7 @@
 """Steps per second of the synthetic experiment: the original's per-step loop vs ours.
 
     python bench/synthetic.py [--steps 9e6] [--loop-steps 20000] [--steps-per-call 16 ...]
+        [--backends c jax]
 
 Both are measured in the same run, on the same four runs (Adam and AMSGrad on
 the online and stochastic problems, the original's hyperparameters):
@@ -13,7 +14,8 @@ the online and stochastic problems, the original's hyperparameters):
 - unrolled: :func:`experiments.synthetic_runner.simulate`, all four runs,
   ``--steps`` steps, end to end (graph building, loading the compiled module,
   gradients, float64 bookkeeping); a ``--steps-per-call`` not compiled before
-  is compiled first, untimed.
+  is compiled first, untimed; on each of ``--backends`` (JAX compiles a new
+  program per call of ``simulate``: its time includes that compilation).
 """
 import argparse
 import os
@@ -27,6 +29,8 @@ import numpy as np  # noqa: E402
 
 import compat  # noqa: E402,F401  (Theano's flags, before theano is imported)
 import theano  # noqa: E402
+
+import backends  # noqa: E402
 
 from experiments.synthetic_problems import online_problem, stochastic_problem  # noqa: E402
 from experiments.synthetic_runner import (  # noqa: E402
@@ -57,6 +61,8 @@ def main(argv=None):
                         help="steps per run timed for the per-step loop (default: 20000)")
     parser.add_argument("--steps-per-call", type=int, nargs="+", default=[STEPS_PER_CALL],
                         help="steps per compiled call to measure (default: %d)" % STEPS_PER_CALL)
+    parser.add_argument("--backends", choices=backends.BACKENDS, nargs="+", default=["c"],
+                        help="backends of the unrolled version (default: c)")
     args = parser.parse_args(argv)
 
     runs = [RunSpec(problem, optimizer)
@@ -71,14 +77,16 @@ def main(argv=None):
           % ("per-step loop (original)", 4 * args.steps / loop_seconds, loop_seconds,
              args.loop_steps))
 
-    for steps_per_call in args.steps_per_call:
-        simulate(runs, steps_per_call, steps_per_call=steps_per_call, progress=False)  # compile
-        start = time.perf_counter()
-        simulate(runs, args.steps, steps_per_call=steps_per_call, progress=False)
-        seconds = time.perf_counter() - start
-        print("%-28s %16.0f %20.1f s  (%.0fx)"
-              % ("unrolled, %d steps per call" % steps_per_call, 4 * args.steps / seconds,
-                 seconds, loop_seconds / seconds))
+    for backend in args.backends:
+        for steps_per_call in args.steps_per_call:
+            kwargs = dict(steps_per_call=steps_per_call, progress=False, backend=backend)
+            simulate(runs, steps_per_call, **kwargs)  # C: compiles the module (cached)
+            start = time.perf_counter()
+            simulate(runs, args.steps, **kwargs)
+            seconds = time.perf_counter() - start
+            print("%-28s %16.0f %20.1f s  (%.0fx)"
+                  % ("unrolled %s, %d per call" % (backend, steps_per_call),
+                     4 * args.steps / seconds, seconds, loop_seconds / seconds))
     return 0
 
 

@@ -29,6 +29,7 @@ From the repository root::
 
     python experiments/run.py synthetic                      # online and stochastic, 9e6 steps
     python experiments/run.py synthetic --setting online-c --c 3 --steps 1e6
+    python experiments/run.py synthetic --backend jax        # the steps as one JAX program
 """
 import argparse
 import json
@@ -37,6 +38,7 @@ import platform
 
 import numpy as np
 
+import backends
 from errors import UserError
 from experiments.checkpoint import atomic_write_bytes, write_json
 from experiments.synthetic_problems import (SETTINGS, online_c_problem, online_problem,
@@ -98,6 +100,9 @@ def build_parser():
                              "as the original)")
     parser.add_argument("--results-dir", default="results",
                         help="results root; writes RESULTS_DIR/synthetic/ (default: results)")
+    parser.add_argument("--backend", choices=backends.BACKENDS, default="c",
+                        help="what runs the compiled steps: Theano's C code (default, the "
+                             "faster for these tiny steps) or one JAX program")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -169,7 +174,7 @@ def write_results(out_dir, args, trajectories):
         "setup": "synthetic", "settings": settings, "optimizers": list(OPTIMIZERS),
         "steps": args.steps, "lr": args.lr, "lr_schedule": args.lr_schedule,
         "bias_correction": args.bias_correction == "on", "dtype": args.dtype,
-        "epsilon": 1e-8, "x0": 0.0,
+        "epsilon": 1e-8, "x0": 0.0, "backend": args.backend,
         "versions": {"python": platform.python_version(), "theano": theano.__version__,
                      "numpy": np.__version__},
         "theano_flags": os.environ.get("THEANO_FLAGS", "")}
@@ -195,7 +200,7 @@ def main(argv=None):
     runs = make_runs(args)
     trajectories = simulate(runs, args.steps, lr=args.lr, lr_schedule=args.lr_schedule,
                             bias_correction=args.bias_correction == "on", dtype=args.dtype,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, backend=args.backend)
     out_dir = os.path.join(args.results_dir, "synthetic")
     written = write_results(out_dir, args, trajectories)
 

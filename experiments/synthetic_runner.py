@@ -40,6 +40,7 @@ import theano.tensor as T
 from theano.compile.mode import Mode, get_mode
 from tqdm import tqdm
 
+import backends
 from amsgrad import adam, amsgrad
 from errors import UserError
 
@@ -201,9 +202,12 @@ class UnrolledSteps:
     through shared variables, whose updates cost Python time per variable and
     call; :meth:`initial_state` reads it from the shared variables and
     :meth:`store` writes it back.
+
+    With ``backend="jax"`` the same unrolled graph is compiled by
+    :func:`backends.compile_function` into one ``jax.jit`` program instead.
     """
 
-    def __init__(self, step, steps_per_call=STEPS_PER_CALL):
+    def __init__(self, step, steps_per_call=STEPS_PER_CALL, backend="c"):
         self.variables = list(step.updates.keys())
         placeholders = [variable.type() for variable in self.variables]
         inputs = placeholders + step.gradients + [step.learning_rate]
@@ -231,6 +235,11 @@ class UnrolledSteps:
                                    replace=dict(zip(graph.inputs, replace + [rates[k]])))
         iterates = T.stack(iterates).reshape((steps_per_call, len(step.params)))
         next_state = T.stack([T.cast(v, self.state_dtype) for v in current])
+        if backend != "c":
+            self._function = backends.compile_function([gradients, rates, state],
+                                                       [iterates, next_state], backend=backend)
+            return
+        self._function = None
         function = theano.function(
             [gradients, rates, state], [theano.Out(iterates, borrow=True), next_state],
             mode=Mode(linker="c", optimizer="merge"))
@@ -269,6 +278,8 @@ class UnrolledSteps:
         state : ndarray
             The state after the last step.
         """
+        if self._function is not None:
+            return tuple(self._function(gradients, learning_rates, state))
         for cell, value in zip(self._inputs, (gradients, learning_rates, state)):
             cell[0] = value
         self._run()
@@ -301,7 +312,7 @@ def _check_simulation(steps, lr, schedule):
 
 def simulate(runs, steps, lr=0.001, lr_schedule="constant", bias_correction=False,
              dtype="float32", steps_per_call=STEPS_PER_CALL, record_points=RECORD_POINTS,
-             progress=True):
+             progress=True, backend="c"):
     """Run every :class:`RunSpec` for ``steps`` steps from x = 0; record their trajectories.
 
     All runs advance together, one compiled call per ``steps_per_call`` steps;
@@ -326,6 +337,9 @@ def simulate(runs, steps, lr=0.001, lr_schedule="constant", bias_correction=Fals
         About how many points of each trajectory to keep.
     progress : bool
         Show a progress bar (tqdm, on stderr).
+    backend : {'c', 'jax'}
+        What runs the compiled steps (:mod:`backends`); the C code is the
+        faster here (the steps are tiny, Python's cost per call dominates).
 
     Returns
     -------
@@ -341,8 +355,9 @@ def simulate(runs, steps, lr=0.001, lr_schedule="constant", bias_correction=Fals
     float32 sum of 9e6 terms of size ~10 would lose the digits that matter).
     """
     _check_simulation(steps, lr, lr_schedule)
+    backends.check_backend(backend)
     step = build_step(runs, bias_correction=bias_correction, dtype=dtype)
-    unrolled = UnrolledSteps(step, steps_per_call)
+    unrolled = UnrolledSteps(step, steps_per_call, backend)
     single = None  # compiled if the steps do not divide into calls
     state = unrolled.initial_state()
     param_index = [unrolled.variables.index(param) for param in step.params]
@@ -375,7 +390,7 @@ def simulate(runs, steps, lr=0.001, lr_schedule="constant", bias_correction=Fals
                 end = k + steps_per_call
                 iterates[k:end], state = unrolled(grads[k:end], rates[k:end], state)
             for k in range(whole, count):
-                single = single or UnrolledSteps(step, 1)
+                single = single or UnrolledSteps(step, 1, backend)
                 iterates[k:k + 1], state = single(grads[k:k + 1], rates[k:k + 1], state)
 
             # float64 bookkeeping of the block; one column per run

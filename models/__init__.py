@@ -10,7 +10,9 @@ The networks of the experiments, and the layers Lasagne 0.1 lacks.
 ``MODELS`` maps each setup's network name to its builder ``f(input_shape,
 num_classes)`` in :mod:`models.networks`; :mod:`models.batch_norm` has
 :class:`~models.batch_norm.BatchNormLayer` and
-:func:`~models.batch_norm.batch_norm`.
+:func:`~models.batch_norm.batch_norm`; :mod:`models.lrn` has CifarNet's local
+response normalization as one op with C code,
+:class:`~models.lrn.LocalResponseNormLayer`.
 
 Examples
 --------

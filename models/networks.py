@@ -149,7 +149,8 @@ def cifarnet(input_shape, num_classes):
     -----
     All weights He-normal with the ReLU gain :math:`\\sqrt{2}`, biases 0.
     Local response normalization with Lasagne's defaults (``alpha=1e-4,
-    k=2, beta=0.75, n=5``).  623,946 parameters for CIFAR-10.
+    k=2, beta=0.75, n=5``), Lasagne's layer computed by one op
+    (:class:`models.lrn.LocalResponseNormLayer`).  623,946 parameters for CIFAR-10.
 
     A side of size s becomes ``((s - 5) // 2 - 5) // 2`` before the dense
     layers, which is at least 1 for s >= 19.

@@ -134,15 +134,18 @@ def test_unrolled_steps_equal_the_per_step_function(bias_correction, lr, schedul
     assert (np.abs(per_step_x) == 1).any(), "the projection was not exercised"
 
 
+@pytest.mark.parametrize("backend", ["c", "jax"])
 @pytest.mark.parametrize("dtype,steps_per_call,tolerance", [
     # float32: x and the moments round at ~6e-8 relative each step; measured drift over
     # these 20011 steps ~3e-5 (float64 Theano: ~2e-8, from lr rounded to float32)
     ("float32", None, 2e-4), ("float64", 4, 1e-6)])
-def test_simulate_matches_float64_numpy_reference(dtype, steps_per_call, tolerance):
+def test_simulate_matches_float64_numpy_reference(dtype, steps_per_call, tolerance, backend):
+    if backend == "jax":
+        pytest.importorskip("jax", reason="JAX is not installed")
     steps, lr = 20011, 0.01  # not a multiple of steps per call: the remainder path runs too
     kwargs = {"steps_per_call": steps_per_call} if steps_per_call else {}
     trajectories = simulate(default_runs(), steps, lr=lr, dtype=dtype, record_points=steps,
-                            progress=False, **kwargs)
+                            progress=False, backend=backend, **kwargs)
     for trajectory in trajectories:
         run = trajectory.run
         gradients = run.problem.gradient_stream().take(steps)
@@ -218,6 +221,33 @@ def test_bad_input_is_one_line_and_exit_code_2(argv, capsys, tmp_path):
     assert code == 2
     assert err.startswith("run.py synthetic: error: ") and err.count("\n") == 1
     assert not (tmp_path / "synthetic").exists()
+
+
+def test_backend_jax_without_jax_says_how_to_install(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "jax", None)  # import jax raises ImportError
+    code = run_main(["synthetic", "--steps", "100", "--backend", "jax", "--results-dir",
+                     str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install jax==" in err and err.count("\n") == 1
+    assert not (tmp_path / "synthetic").exists()
+
+
+def test_command_line_on_the_jax_backend(capsys, tmp_path):
+    pytest.importorskip("jax", reason="JAX is not installed")
+    results = {}
+    for backend in ("c", "jax"):
+        argv = ["synthetic", "--steps", "3001", "--no-progress", "--backend", backend,
+                "--results-dir", str(tmp_path / backend)]
+        assert run_main(argv) == 0
+        out = tmp_path / backend / "synthetic"
+        assert json.loads((out / "config.json").read_text())["backend"] == backend
+        results[backend] = json.loads((out / "summary.json").read_text())
+    capsys.readouterr()
+    for setting, optimizers in results["c"].items():
+        for optimizer, summary in optimizers.items():
+            # float32 steps rounded in a different order by XLA: ~1e-6 apart after 3001 steps
+            assert results["jax"][setting][optimizer]["final_x"] == pytest.approx(
+                summary["final_x"], abs=1e-4)
 
 
 def test_command_line_writes_results_table_and_figure(capsys, tmp_path):
