@@ -15,6 +15,8 @@ or implements against an older JAX:
     jax_funcify_AveragePoolGrad
     jax_funcify_LocalResponseNorm
     jax_funcify_LocalResponseNormGrad
+    jax_funcify_BatchNormTrain
+    jax_funcify_BatchNormTrainGrad
     jax_funcify_mrg_uniform
     mrg31k3p_uniform
 
@@ -24,7 +26,8 @@ or implements against an older JAX:
 - pooling (``Pool``, ``MaxPoolGrad`` with Theano's tie rule, ``AveragePoolGrad``)
   through ``lax.reduce_window`` and strided slices;
 - the project's local response normalization and its gradient
-  (:mod:`models.lrn`), with the formulas of their C code;
+  (:mod:`models.lrn`), and its batch normalization of a training pass and its
+  gradient (:mod:`models.batch_norm_op`), with the formulas of their C code;
 - the classifier ops (``SoftmaxWithBias``, ``SoftmaxGrad``, ``LogSoftmax``,
   ``CrossentropyCategorical1Hot(Grad)``, ``CrossentropySoftmaxArgmax1HotWithBias``,
   ``CrossentropySoftmax1HotWithBiasDx``);
@@ -65,6 +68,7 @@ from theano.tensor.opt import Assert
 from theano.tensor.signal import pool
 from theano.tensor import subtensor
 
+from models.batch_norm_op import BatchNormTrain, BatchNormTrainGrad
 from models.lrn import LocalResponseNorm, LocalResponseNormGrad
 
 __all__ = ["jax_funcify", "mrg31k3p_uniform", "conv_padding", "is_tracer"]
@@ -600,6 +604,50 @@ def jax_funcify_LocalResponseNormGrad(op):
             scaled * x / scale, op)
 
     return local_response_norm_grad
+
+
+# The batch normalization ops' statistics are summed in float64, as their C code
+# sums them; the per-element arithmetic stays in the input's dtype.
+_BN_AXES = (0, 2, 3)
+
+
+def _per_channel(vector, dtype):
+    return vector.astype(dtype)[None, :, None, None]
+
+
+@jax_funcify.register(BatchNormTrain)
+def jax_funcify_BatchNormTrain(op):
+    """``(y, mean, inv_std)`` (see :class:`models.batch_norm_op.BatchNormTrain`)."""
+    def batch_norm_train(x, gamma, beta):
+        x64 = x.astype(jnp.float64)
+        mean = jnp.mean(x64, axis=_BN_AXES)
+        variance = jnp.mean(jnp.square(x64 - mean[None, :, None, None]), axis=_BN_AXES)
+        inv_std = 1 / jnp.sqrt(variance + op.epsilon)
+        y = ((x - _per_channel(mean, x.dtype)) * _per_channel(inv_std * gamma, x.dtype)
+             + _per_channel(beta, x.dtype))
+        return y, mean.astype(x.dtype), inv_std.astype(x.dtype)
+
+    return batch_norm_train
+
+
+@jax_funcify.register(BatchNormTrainGrad)
+def jax_funcify_BatchNormTrainGrad(op):
+    """The gradient formula of :class:`models.batch_norm_op.BatchNormTrainGrad`."""
+    def batch_norm_train_grad(x, gamma, mean, inv_std, gy, gmean, ginv):
+        count = x.size // x.shape[1]
+        centred = x - _per_channel(mean, x.dtype)
+        gbeta = jnp.sum(gy.astype(jnp.float64), axis=_BN_AXES)
+        inv = inv_std.astype(jnp.float64)
+        ggamma = inv * jnp.sum(gy.astype(jnp.float64) * centred.astype(jnp.float64),
+                               axis=_BN_AXES)
+        a = inv * gamma
+        b = -inv * (a * ggamma + inv * inv * ginv) / count
+        k = (gmean - a * gbeta) / count
+        gx = (_per_channel(a, x.dtype) * gy + _per_channel(b, x.dtype) * centred
+              + _per_channel(k, x.dtype))
+        return gx, ggamma.astype(x.dtype), gbeta.astype(x.dtype)
+
+    return batch_norm_train_grad
 
 
 # -- classifier ops --------------------------------------------------------------------

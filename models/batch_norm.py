@@ -30,9 +30,12 @@ Examples
 """
 import compat  # noqa: F401  (Theano flags and Lasagne shims before lasagne)
 import lasagne
+import numpy as np
 import theano
 import theano.tensor as T
 from lasagne import init
+
+from models.batch_norm_op import BatchNormTrain
 
 __all__ = ["BatchNormLayer", "batch_norm"]
 
@@ -122,38 +125,55 @@ class BatchNormLayer(lasagne.layers.Layer):
 
     def get_output_for(self, input, deterministic=False, batch_norm_use_averages=None,
                        batch_norm_update_averages=None, **kwargs):
-        input_mean = input.mean(self.axes)
-        input_inv_std = T.inv(T.sqrt(input.var(self.axes) + self.epsilon))
-
         use_averages = (deterministic if batch_norm_use_averages is None
                         else batch_norm_use_averages)
         update_averages = (not deterministic if batch_norm_update_averages is None
                            else batch_norm_update_averages)
-        if use_averages:
-            mean, inv_std = self.mean, self.inv_std
-        else:
-            mean, inv_std = input_mean, input_inv_std
-
+        anchor = None
         if update_averages:
             # Clones share the stored arrays; giving the clones (not the
             # parameters) a default update means only functions built from
             # this pass update the averages, not every function reading them.
-            running_mean = theano.clone(self.mean, share_inputs=False)
-            running_inv_std = theano.clone(self.inv_std, share_inputs=False)
-            running_mean.default_update = self._moving_average(running_mean, input_mean)
-            running_inv_std.default_update = self._moving_average(running_inv_std,
-                                                                  input_inv_std)
-            # Put the clones into the graph without changing the result, so
-            # theano.function finds them and applies their default updates.
-            mean += 0 * running_mean
-            inv_std += 0 * running_inv_std
+            running = [theano.clone(p, share_inputs=False) for p in (self.mean, self.inv_std)]
+            # Zeros per channel that put the clones into the graph without changing
+            # the result, so theano.function finds them and applies their updates.
+            anchor = 0 * running[0] + 0 * running[1]
 
-        # Parameters hold the channel axis only: broadcast them over the others.
-        param_axes = iter(range(input.ndim - len(self.axes)))
-        pattern = ['x' if axis in self.axes else next(param_axes) for axis in range(input.ndim)]
-        beta = 0 if self.beta is None else self.beta.dimshuffle(pattern)
-        gamma = 1 if self.gamma is None else self.gamma.dimshuffle(pattern)
-        return (input - mean.dimshuffle(pattern)) * (gamma * inv_std.dimshuffle(pattern)) + beta
+        if not use_averages and input.ndim == 4 and self.axes == (0, 2, 3):
+            # A training pass over images (the networks' case): one op, see batch_norm_op.
+            beta = self._channel_param(self.beta, 0, input.dtype)
+            gamma = self._channel_param(self.gamma, 1, input.dtype)
+            if anchor is not None:
+                beta = beta + T.cast(anchor, input.dtype)
+            output, batch_mean, batch_inv_std = BatchNormTrain(self.epsilon)(input, gamma, beta)
+        else:
+            batch_mean = input.mean(self.axes)
+            batch_inv_std = T.inv(T.sqrt(input.var(self.axes) + self.epsilon))
+            if use_averages:
+                mean, inv_std = self.mean, self.inv_std
+            else:
+                mean, inv_std = batch_mean, batch_inv_std
+            if anchor is not None:
+                mean += anchor
+            # Parameters hold the channel axis only: broadcast them over the others.
+            param_axes = iter(range(input.ndim - len(self.axes)))
+            pattern = ['x' if axis in self.axes else next(param_axes)
+                       for axis in range(input.ndim)]
+            beta = 0 if self.beta is None else self.beta.dimshuffle(pattern)
+            gamma = 1 if self.gamma is None else self.gamma.dimshuffle(pattern)
+            output = ((input - mean.dimshuffle(pattern)) * (gamma * inv_std.dimshuffle(pattern))
+                      + beta)
+
+        if update_averages:
+            for clone, batch_value in zip(running, (batch_mean, batch_inv_std)):
+                clone.default_update = self._moving_average(clone, batch_value)
+        return output
+
+    def _channel_param(self, param, fill, dtype):
+        # beta or gamma as BatchNormTrain takes them: a vector of the input's dtype
+        if param is None:
+            return T.fill(self.mean, np.asarray(fill, dtype))
+        return T.cast(param, dtype)
 
     def _moving_average(self, running, batch_value):
         average = (1 - self.alpha) * running + self.alpha * batch_value
