@@ -14,6 +14,10 @@ The running averages are non-trainable parameters of the layer.  A
 non-deterministic pass gives them a Theano ``default_update``, so any
 function compiled from that pass (the training function) updates them as a
 side effect; a deterministic pass (validation) reads them and changes nothing.
+A training pass over 4-D input normalized over all axes but the channels (the
+networks' case) is computed by :class:`models.batch_norm_op.BatchNormTrain`,
+one op with C code, and its gradient by another; other passes by Theano's
+elementwise ops and sums.
 
 Examples
 --------
@@ -129,22 +133,20 @@ class BatchNormLayer(lasagne.layers.Layer):
                         else batch_norm_use_averages)
         update_averages = (not deterministic if batch_norm_update_averages is None
                            else batch_norm_update_averages)
-        anchor = None
         if update_averages:
             # Clones share the stored arrays; giving the clones (not the
             # parameters) a default update means only functions built from
             # this pass update the averages, not every function reading them.
             running = [theano.clone(p, share_inputs=False) for p in (self.mean, self.inv_std)]
-            # Zeros per channel that put the clones into the graph without changing
-            # the result, so theano.function finds them and applies their updates.
-            anchor = 0 * running[0] + 0 * running[1]
 
         if not use_averages and input.ndim == 4 and self.axes == (0, 2, 3):
             # A training pass over images (the networks' case): one op, see batch_norm_op.
             beta = self._channel_param(self.beta, 0, input.dtype)
             gamma = self._channel_param(self.gamma, 1, input.dtype)
-            if anchor is not None:
-                beta = beta + T.cast(anchor, input.dtype)
+            if update_averages:
+                # Put the clones into the graph without changing the result, so
+                # theano.function finds them and applies their default updates.
+                beta = beta + T.cast(0 * running[0] + 0 * running[1], input.dtype)
             output, batch_mean, batch_inv_std = BatchNormTrain(self.epsilon)(input, gamma, beta)
         else:
             batch_mean = input.mean(self.axes)
@@ -153,8 +155,9 @@ class BatchNormLayer(lasagne.layers.Layer):
                 mean, inv_std = self.mean, self.inv_std
             else:
                 mean, inv_std = batch_mean, batch_inv_std
-            if anchor is not None:
-                mean += anchor
+            if update_averages:
+                mean += 0 * running[0]  # as in the fused case above
+                inv_std += 0 * running[1]
             # Parameters hold the channel axis only: broadcast them over the others.
             param_axes = iter(range(input.ndim - len(self.axes)))
             pattern = ['x' if axis in self.axes else next(param_axes)
