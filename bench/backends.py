@@ -102,6 +102,16 @@ def torch_step(setup):
     return step, time.perf_counter() - start
 
 
+def import_torch():
+    """The ``torch`` module, or None (saying so) when PyTorch is not installed."""
+    try:
+        import torch
+    except ImportError:
+        print("PyTorch is not installed (pip install torch); timing without it")
+        return None
+    return torch
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--setups", nargs="+", choices=SETUPS, default=list(SETUPS))
@@ -114,13 +124,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     for backend in args.backends:
         backends.check_backend(backend)
-    with_torch = not args.no_torch
-    if with_torch:
-        try:
-            import torch
-        except ImportError:
-            print("PyTorch is not installed (pip install torch); timing without it")
-            with_torch = False
+    torch = None if args.no_torch else import_torch()
+    with_torch = torch is not None
 
     load_before = os.getloadavg()
     rows = []

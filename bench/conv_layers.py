@@ -38,7 +38,8 @@ import theano.tensor as T  # noqa: E402
 
 import models  # noqa: E402
 from backends import compile_function  # noqa: E402
-from bench.backends import BATCH_SIZE, NUM_CLASSES, SHAPES, _interleaved_medians  # noqa: E402
+from bench.backends import (BATCH_SIZE, NUM_CLASSES, SHAPES, _interleaved_medians,  # noqa: E402
+                            import_torch)
 from experiments.config import DATASET_OF_SETUP, SETUPS  # noqa: E402
 
 PASSES = ("fwd", "grad_in", "grad_w")
@@ -131,13 +132,8 @@ def main(argv=None):
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     parser.add_argument("--json", metavar="OUT", help="also write the rows as JSON")
     args = parser.parse_args(argv)
-    with_torch = not args.no_torch
-    if with_torch:
-        try:
-            import torch
-        except ImportError:
-            print("PyTorch is not installed (pip install torch); timing without it")
-            with_torch = False
+    torch = None if args.no_torch else import_torch()
+    with_torch = torch is not None
 
     load_before = os.getloadavg()
     gemm = gemm_rate(args.repeats)
