@@ -35,12 +35,13 @@ import numbers
 
 import compat  # noqa: F401  (Theano flags and Lasagne shims before lasagne)
 from lasagne.init import Constant, HeNormal
-from lasagne.layers import (Conv2DLayer, DenseLayer, DropoutLayer, GlobalPoolLayer, InputLayer,
+from lasagne.layers import (DenseLayer, DropoutLayer, GlobalPoolLayer, InputLayer,
                             MaxPool2DLayer, NonlinearityLayer)
 from lasagne.nonlinearities import rectify, softmax
 
 from errors import UserError
 from models.batch_norm import batch_norm
+from models.conv import Conv2DLayer
 from models.lrn import LocalResponseNormLayer
 
 __all__ = ["logreg", "ffnn", "cifarnet", "small_vgg", "vgg", "MIN_IMAGE_SIZE"]

@@ -360,6 +360,34 @@ def test_batch_norm_wrapper_drops_the_bias_and_moves_the_nonlinearity():
                       BatchNormLayer)
 
 
+# --- the convolution layer that pads in the op ---
+
+@pytest.mark.parametrize("pad, untie_biases", [(1, False), ((2, 1), True), (0, False)])
+def test_conv_layer_equals_lasagnes_bit_for_bit_without_the_padding_copy(pad, untie_biases):
+    from backends import compile_function
+    from models.conv import Conv2DLayer as PaddingConv2DLayer
+    seeded(11)
+    x, gy = T.tensor4("x"), T.tensor4("gy")
+    l_in = InputLayer((None, 5, 9, 8))
+    theirs = Conv2DLayer(l_in, 6, 3, pad=pad, untie_biases=untie_biases, b=lasagne.init.Normal())
+    ours = PaddingConv2DLayer(l_in, 6, 3, pad=pad, untie_biases=untie_biases, W=theirs.W,
+                              b=theirs.b)
+    assert ours.output_shape == theirs.output_shape
+    functions = []
+    for layer in (ours, theirs):
+        y = lasagne.layers.get_output(layer, x)
+        functions.append(compile_function(
+            [x, gy], [y] + theano.grad((y * gy).sum(), [x, layer.W, layer.b]), backend="c"))
+    ops = {type(node.op).__name__ for node in functions[0].maker.fgraph.toposort()}
+    if pad != 0:
+        assert not ops & {"Alloc", "IncSubtensor"}, ops  # no zero-padded copy
+    rng = np.random.RandomState(12)
+    x_value = rng.randn(7, 5, 9, 8).astype(FLOAT_X)
+    gy_value = rng.randn(7, *ours.output_shape[1:]).astype(FLOAT_X)
+    for got, want in zip(functions[0](x_value, gy_value), functions[1](x_value, gy_value)):
+        np.testing.assert_array_equal(got, want)
+
+
 # --- whole networks: deterministic forward pass against NumPy, dropout ---
 
 def numpy_layer(layer, x):
