@@ -13,7 +13,8 @@ num_classes)`` in :mod:`models.networks`; :mod:`models.batch_norm` has
 :func:`~models.batch_norm.batch_norm` (a training pass is one op with C code,
 :mod:`models.batch_norm_op`); :mod:`models.lrn` has CifarNet's local
 response normalization as one op with C code,
-:class:`~models.lrn.LocalResponseNormLayer`.
+:class:`~models.lrn.LocalResponseNormLayer`; :mod:`models.conv` has Lasagne's
+convolution layer padded by the convolution op.
 
 Examples
 --------
