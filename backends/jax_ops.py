@@ -621,7 +621,7 @@ def jax_funcify_BatchNormTrain(op):
     def batch_norm_train(x, gamma, beta):
         x64 = x.astype(jnp.float64)
         mean = jnp.mean(x64, axis=_BN_AXES)
-        variance = jnp.mean(jnp.square(x64 - mean[None, :, None, None]), axis=_BN_AXES)
+        variance = jnp.mean(jnp.square(x64 - _per_channel(mean, x64.dtype)), axis=_BN_AXES)
         inv_std = 1 / jnp.sqrt(variance + op.epsilon)
         y = ((x - _per_channel(mean, x.dtype)) * _per_channel(inv_std * gamma, x.dtype)
              + _per_channel(beta, x.dtype))

@@ -83,8 +83,7 @@ def theano_passes(conv, layer, rng):
     grad = T.tensor4("grad")
     grad_in, grad_w = theano.grad(None, [x, layer.W], known_grads={output: grad})
     inputs = rng.rand(*conv.input_shape).astype("float32")
-    output_shape = compile_function([x], output.shape)(inputs)
-    grads = rng.rand(*output_shape).astype("float32")
+    grads = rng.rand(*layer.get_output_shape_for(conv.input_shape)).astype("float32")
     functions = {"fwd": (compile_function([x], output), (inputs,)),
                  "grad_in": (compile_function([x, grad], grad_in), (inputs, grads)),
                  "grad_w": (compile_function([x, grad], grad_w), (inputs, grads))}
@@ -100,12 +99,7 @@ def torch_passes(conv, rng):
     inputs = torch.from_numpy(rng.rand(*conv.input_shape).astype("float32"))
     weights = torch.from_numpy(rng.rand(*conv.weight_shape).astype("float32"))
     grads = F.conv2d(inputs, weights, padding=conv.pad)
-
-    def no_grad(call):
-        def run():
-            with torch.no_grad():
-                return call()
-        return run
+    no_grad = torch.no_grad()  # as a decorator: the call runs without autograd
     return {"fwd": no_grad(lambda: F.conv2d(inputs, weights, padding=conv.pad)),
             "grad_in": no_grad(lambda: conv2d_input(inputs.shape, weights, grads,
                                                    padding=conv.pad)),

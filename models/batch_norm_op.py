@@ -120,7 +120,7 @@ class _BatchNormBase(OpenMPOp):
         return _SUPPORT_CODE
 
     def c_code_cache_version(self):
-        return (1, self.openmp)
+        return (2, self.openmp)
 
     def _c_values(self, node, sub, **names):
         return dict(names, dtype="npy_" + node.inputs[0].dtype, epsilon=repr(self.epsilon),
@@ -129,7 +129,8 @@ class _BatchNormBase(OpenMPOp):
 
 
 # Shared C: contiguous copies of the inputs (listed in `inputs`), checks that the
-# vectors have one value per channel, and the outputs: a tensor like x and two vectors.
+# vectors have one value per channel, the outputs (a tensor like x and two vectors),
+# and `scratch`: n_scratch float64 vectors of channels + 1 values, one after another.
 _C_PROLOGUE = """
         const int n_in = %(n_in)d;
         PyArrayObject *in[%(n_in)d] = {%(inputs)s};
@@ -165,6 +166,14 @@ _C_PROLOGUE = """
             %(out2)s = (PyArrayObject*) PyArray_EMPTY(1, vector_dims, PyArray_TYPE(c[0]), 0);
             if (!%(out0)s || !%(out1)s || !%(out2)s) bad = 1;
         }
+        double *scratch = NULL;
+        if (!bad) {
+            scratch = (double*) malloc(%(n_scratch)d * (channels + 1) * sizeof(double));
+            if (!scratch) {
+                PyErr_NoMemory();
+                bad = 1;
+            }
+        }
         if (bad) {
             for (int i = 0; i < n_in; i++) Py_XDECREF(c[i]);
             %(fail)s
@@ -173,6 +182,7 @@ _C_PROLOGUE = """
 """
 
 _C_EPILOGUE = """
+        free(scratch);
         for (int i = 0; i < n_in; i++) Py_DECREF(c[i]);
 """
 
@@ -223,7 +233,7 @@ class BatchNormTrain(_BatchNormBase):
 
     def c_code(self, node, name, inputs, outputs, sub):
         values = self._c_values(node, sub, y=outputs[0], mean=outputs[1], inv=outputs[2])
-        prologue = _C_PROLOGUE % dict(values, n_in=3, inputs=", ".join(inputs),
+        prologue = _C_PROLOGUE % dict(values, n_in=3, n_scratch=2, inputs=", ".join(inputs),
                                       op="BatchNormTrain", out0=outputs[0], out1=outputs[1],
                                       out2=outputs[2])
         return """
@@ -236,13 +246,7 @@ class BatchNormTrain(_BatchNormBase):
         %(dtype)s *meand = (%(dtype)s*) PyArray_DATA(%(mean)s);
         %(dtype)s *invd = (%(dtype)s*) PyArray_DATA(%(inv)s);
         // Per channel in float64: scale = s gamma and shift = beta - mean scale.
-        double *scale = (double*) malloc(2 * (channels + 1) * sizeof(double));
-        if (!scale) {
-            PyErr_NoMemory();
-            for (int i = 0; i < n_in; i++) Py_DECREF(c[i]);
-            %(fail)s
-        }
-        double *shift = scale + channels + 1;
+        double *scale = scratch, *shift = scratch + channels + 1;
         %(omp)s
         for (npy_intp ch = 0; ch < channels; ch++) {
             double sum = 0, squares = 0;
@@ -267,7 +271,6 @@ class BatchNormTrain(_BatchNormBase):
             %(dtype)s *yrow = yd + row * plane;
             for (npy_intp p = 0; p < plane; p++) yrow[p] = (%(dtype)s)((double)xrow[p] * a + b);
         }
-        free(scale);
         %(epilogue)s
         }
         """ % dict(values, prologue=prologue, epilogue=_C_EPILOGUE)
@@ -312,7 +315,7 @@ class BatchNormTrainGrad(_BatchNormBase):
         values = self._c_values(node, sub, gx=outputs[0], ggamma=outputs[1], gbeta=outputs[2])
         # The 4-D inputs first (x, gy), so that the prologue's c[0] is x and c[1] is gy.
         x, gamma, mean, inv_std, gy, gmean, ginv = inputs
-        prologue = _C_PROLOGUE % dict(values, n_in=7, op="BatchNormTrainGrad",
+        prologue = _C_PROLOGUE % dict(values, n_in=7, n_scratch=3, op="BatchNormTrainGrad",
                                       inputs=", ".join([x, gy, gamma, mean, inv_std, gmean,
                                                         ginv]),
                                       out0=outputs[0], out1=outputs[1], out2=outputs[2])
@@ -330,13 +333,7 @@ class BatchNormTrainGrad(_BatchNormBase):
         %(dtype)s *ggammad = (%(dtype)s*) PyArray_DATA(%(ggamma)s);
         %(dtype)s *gbetad = (%(dtype)s*) PyArray_DATA(%(gbeta)s);
         // Per channel in float64: gx = a gy + b (x - mean) + k.
-        double *a = (double*) malloc(3 * (channels + 1) * sizeof(double));
-        if (!a) {
-            PyErr_NoMemory();
-            for (int i = 0; i < n_in; i++) Py_DECREF(c[i]);
-            %(fail)s
-        }
-        double *b = a + channels + 1, *k = b + channels + 1;
+        double *a = scratch, *b = a + channels + 1, *k = b + channels + 1;
         %(omp)s
         for (npy_intp ch = 0; ch < channels; ch++) {
             const double mu = meand[ch], inv = invd[ch];
@@ -362,7 +359,6 @@ class BatchNormTrainGrad(_BatchNormBase):
             for (npy_intp p = 0; p < plane; p++)
                 gxrow[p] = (%(dtype)s)(ac * (double)gyrow[p] + bc * ((double)xrow[p] - mu) + kc);
         }
-        free(a);
         %(epilogue)s
         }
         """ % dict(values, prologue=prologue, epilogue=_C_EPILOGUE)
