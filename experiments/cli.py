@@ -12,7 +12,8 @@ Command line of the training runs (``python experiments/run.py SETUP ...``).
     python experiments/run.py SETUP --lr LR --beta2 B2 [--optimizer adam|amsgrad|both]
         [--bias-correction on|off|both] [--runs N | --run K] [--epochs 150] [--batch-size 128]
         [--stop-after K] [--lr-schedule linear|inv-sqrt|constant] [--loss categorical|binary]
-        [--seed S] [--data-dir D] [--results-dir R] [--backend c|jax]
+        [--seed S] [--cifar-centering on|off] [--data-dir D] [--results-dir R]
+        [--backend c|jax]
 
 The defaults are the blog's protocol; ``python experiments/run.py vgg --lr
 0.001 --beta2 0.99`` trains run 0 of that cell for both optimizers, with and
@@ -33,9 +34,13 @@ import backends
 from errors import UserError
 from experiments.config import LOSSES, LR_SCHEDULES, OPTIMIZERS, SETUPS, RunConfig
 
-__all__ = ["main", "configs_from_args", "build_parser", "check_writable"]
+__all__ = ["main", "configs_from_args", "build_parser", "check_writable",
+           "CIFAR_CENTERING_HELP"]
 
 BOTH = "both"
+CIFAR_CENTERING_HELP = ("CIFAR-10 setups: subtract the training images' per-pixel mean (on, "
+                        "default: the protocol of the original's logs) or not (off: the "
+                        "original's final commit); part of a run's identity and directory")
 
 
 def build_parser(prog="run.py"):
@@ -68,6 +73,8 @@ def build_parser(prog="run.py"):
                              "classes of binary cross-entropies (the reproduction study's)")
     parser.add_argument("--seed", type=int, default=0,
                         help="base seed; each run's seeds derive from (seed, run) (default: 0)")
+    parser.add_argument("--cifar-centering", choices=("on", "off"), default="on",
+                        help=CIFAR_CENTERING_HELP)
     parser.add_argument("--data-dir", metavar="D",
                         help="data directory (default: $AMSGRAD_DATA or the download cache)")
     parser.add_argument("--results-dir", metavar="R", default="results",
@@ -103,7 +110,8 @@ def configs_from_args(args):
     return [RunConfig(setup=args.setup, optimizer=optimizer, lr=args.lr, beta2=args.beta2,
                       bias_correction=correction, run=run, epochs=args.epochs,
                       batch_size=args.batch_size, lr_schedule=args.lr_schedule,
-                      seed=args.seed, loss=args.loss)
+                      seed=args.seed, loss=args.loss,
+                      cifar_centering=args.cifar_centering == "on")
             for run in run_indices for optimizer in optimizers for correction in corrections]
 
 

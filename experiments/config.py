@@ -15,6 +15,11 @@ made, serialised as the run's ``config.json`` and names the run's directory::
 
     R/SETUP/OPTIMIZER_lr=LR_b2=B2_bc=on|off/run=K/
 
+A CIFAR-10 run without input centring (``cifar_centering=False``, the code of
+the original's final commit rather than the one that wrote its logs) lives in
+``R/SETUP/CELL_centering=off/run=K/``: a centred and an uncentred run never
+share a directory.
+
 Examples
 --------
 >>> from experiments.config import RunConfig
@@ -94,6 +99,11 @@ class RunConfig:
         over examples of the sum over classes of binary cross-entropies)
     beta1, epsilon : float
         The optimizer's other constants (the blog's 0.9 and 1e-8)
+    cifar_centering : bool
+        CIFAR-10 setups: subtract the training set's per-pixel mean image from
+        the training and validation inputs (True, the protocol of the
+        original's logs; see :func:`data.load_dataset`).  MNIST is always
+        centred, as in the original, so MNIST setups take only True.
 
     Raises
     ------
@@ -113,6 +123,7 @@ class RunConfig:
     loss: str = "categorical"
     beta1: float = 0.9
     epsilon: float = 1e-8
+    cifar_centering: bool = True
 
     def __post_init__(self):
         def choice(name, options):
@@ -133,9 +144,14 @@ class RunConfig:
             raise UserError("beta1 must be a number in [0, 1), got %r" % (self.beta1,))
         if not _is_real(self.epsilon) or not self.epsilon > 0:
             raise UserError("epsilon must be a number > 0, got %r" % (self.epsilon,))
-        if not isinstance(self.bias_correction, (bool, np.bool_)):
-            raise UserError("bias_correction must be True or False, got %r"
-                            % (self.bias_correction,))
+        for name in ("bias_correction", "cifar_centering"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise UserError("%s must be True or False, got %r"
+                                % (name, getattr(self, name)))
+        if not self.cifar_centering and self.dataset != "cifar10":
+            raise UserError("--cifar-centering off applies to the CIFAR-10 setups only; %s "
+                            "trains on %s, which is always centred as in the original"
+                            % (self.setup, self.dataset))
         for name, minimum in (("run", 0), ("epochs", 1), ("batch_size", 1), ("seed", 0)):
             value = getattr(self, name)
             if not _is_int(value) or value < minimum:
@@ -147,6 +163,7 @@ class RunConfig:
         for name in ("run", "epochs", "batch_size", "seed"):
             object.__setattr__(self, name, int(getattr(self, name)))
         object.__setattr__(self, "bias_correction", bool(self.bias_correction))
+        object.__setattr__(self, "cifar_centering", bool(self.cifar_centering))
 
     @property
     def dataset(self):
@@ -155,9 +172,13 @@ class RunConfig:
 
     @property
     def cell_name(self):
-        """``OPTIMIZER_lr=LR_b2=B2_bc=on|off``, numbers written with Python's ``repr``."""
-        return "%s_lr=%r_b2=%r_bc=%s" % (self.optimizer, self.lr, self.beta2,
-                                          "on" if self.bias_correction else "off")
+        """``OPTIMIZER_lr=LR_b2=B2_bc=on|off``, numbers written with Python's ``repr``.
+
+        ``_centering=off`` is appended for an uncentred CIFAR-10 run.
+        """
+        return "%s_lr=%r_b2=%r_bc=%s%s" % (self.optimizer, self.lr, self.beta2,
+                                            "on" if self.bias_correction else "off",
+                                            "" if self.cifar_centering else "_centering=off")
 
     def run_dir(self, results_dir):
         """The run's directory: ``results_dir/SETUP/CELL/run=K``."""
@@ -169,9 +190,18 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values):
-        """The config of a ``config.json``; keys that are not fields (versions, flags) are ignored."""
+        """The config of a ``config.json``; keys that are not fields (versions, flags) are ignored.
+
+        A CIFAR-10 ``config.json`` without ``cifar_centering`` was written
+        before centring became the default (2026-11-30), by code that did not
+        centre: it is read as ``cifar_centering=False``.
+        """
         names = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
+        fields = {k: v for k, v in values.items() if k in names}
+        legacy_cifar = DATASET_OF_SETUP.get(fields.get("setup")) == "cifar10"
+        if legacy_cifar and "cifar_centering" not in fields:
+            fields["cifar_centering"] = False
+        return cls(**fields)
 
     def differences(self, other):
         """Fields whose values differ from ``other``'s, as ``name: (ours, theirs)``."""

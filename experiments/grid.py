@@ -13,7 +13,7 @@ Run the blog's grid for one setup, on this machine or on a Dask cluster.
 
     python experiments/grid.py SETUP [--lr LR ...] [--beta2 B2 ...]
         [--optimizer adam|amsgrad|both] [--bias-correction on|off|both]
-        [--runs N | --run K ...] [--epochs 150] [--seed S]
+        [--runs N | --run K ...] [--epochs 150] [--seed S] [--cifar-centering on|off]
         [--workers N | --scheduler ADDRESS] [--results-dir R] [--data-dir D]
         [--backend c|jax]
 
@@ -110,6 +110,7 @@ BOTH = "both"
 
 def build_parser(prog="grid.py"):
     """The ``argparse`` parser of the grid's command line."""
+    from experiments.cli import CIFAR_CENTERING_HELP
     from experiments.config import OPTIMIZERS, SETUPS
 
     parser = argparse.ArgumentParser(
@@ -134,6 +135,8 @@ def build_parser(prog="grid.py"):
                         help="length of each run and of its schedule (default: 150)")
     parser.add_argument("--seed", type=int, default=0,
                         help="base seed; each run's seeds derive from (seed, run) (default: 0)")
+    parser.add_argument("--cifar-centering", choices=("on", "off"), default="on",
+                        help=CIFAR_CENTERING_HELP)
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, metavar="N",
                        help="local worker processes, each training one run at a time with "
@@ -158,7 +161,8 @@ def _unique(values):
 
 
 def grid_configs(setup, lrs=BLOG_LRS, beta2s=BLOG_BETA2S, optimizers=("adam", "amsgrad"),
-                 bias_corrections=(True, False), runs=range(BLOG_RUNS), epochs=150, seed=0):
+                 bias_corrections=(True, False), runs=range(BLOG_RUNS), epochs=150, seed=0,
+                 cifar_centering=True):
     """The runs of a (narrowed) grid, run index outermost.
 
     Parameters
@@ -175,6 +179,8 @@ def grid_configs(setup, lrs=BLOG_LRS, beta2s=BLOG_BETA2S, optimizers=("adam", "a
     epochs, seed : int
         As in :class:`~experiments.config.RunConfig`; the other fields keep
         the blog's protocol (batch size 128, linear decay, cross-entropy)
+    cifar_centering : bool
+        As in :class:`~experiments.config.RunConfig` (CIFAR-10 setups)
 
     Returns
     -------
@@ -190,7 +196,8 @@ def grid_configs(setup, lrs=BLOG_LRS, beta2s=BLOG_BETA2S, optimizers=("adam", "a
     from experiments.config import RunConfig
 
     return [RunConfig(setup=setup, optimizer=optimizer, lr=lr, beta2=beta2,
-                      bias_correction=correction, run=run, epochs=epochs, seed=seed)
+                      bias_correction=correction, run=run, epochs=epochs, seed=seed,
+                      cifar_centering=cifar_centering)
             for run in _unique(runs) for lr in _unique(lrs) for beta2 in _unique(beta2s)
             for optimizer in _unique(optimizers) for correction in _unique(bias_corrections)]
 
@@ -430,7 +437,7 @@ def main(argv=None, prog="grid.py"):
         args.setup, lrs=args.lr, beta2s=args.beta2,
         optimizers=("adam", "amsgrad") if args.optimizer == BOTH else (args.optimizer,),
         bias_corrections=both[args.bias_correction], runs=runs, epochs=args.epochs,
-        seed=args.seed)
+        seed=args.seed, cifar_centering=args.cifar_centering == "on")
     summaries = run_grid(configs, args.results_dir, data_dir=args.data_dir,
                          workers=1 if args.workers is None else args.workers,
                          scheduler=args.scheduler, problem=args.test_problem,

@@ -43,6 +43,7 @@ Examples
 'stopped'
 """
 import collections
+import dataclasses
 import os
 import platform
 import time
@@ -209,11 +210,16 @@ def check_run_dir(config, results_dir):
         raise UserError("%s holds an unreadable config (%s); delete that run directory or "
                         "use another --results-dir" % (run_dir, exc))
     if differences:
+        hint = ""
+        if "cifar_centering" in differences and "cifar_centering" not in saved:
+            hint = ("; it was written before CIFAR-10 inputs were centred by default and is "
+                    "an uncentred run: rename its directory to %s to keep it as such"
+                    % dataclasses.replace(config, cifar_centering=False).run_dir(results_dir))
         raise UserError(
-            "%s holds a run with a different configuration (%s); use another --results-dir "
+            "%s holds a run with a different configuration (%s)%s; use another --results-dir "
             "or delete that run directory" % (run_dir, ", ".join(
                 "%s=%r there, %r here" % (name, theirs, ours)
-                for name, (ours, theirs) in sorted(differences.items()))))
+                for name, (ours, theirs) in sorted(differences.items())), hint))
     return True
 
 
@@ -257,7 +263,7 @@ def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
     dataset : data.Dataset or None
         The data to train on, already loaded (the command line loads it once
         for all its runs; tests pass small arrays); by default
-        ``data.load_dataset(config.dataset, data_dir)``
+        ``data.load_dataset(config.dataset, data_dir, cifar_centering=config.cifar_centering)``
     build_model : callable or None
         ``build_model(input_shape, num_classes) -> output layer``; by default
         ``models.build(config.setup, ...)``
@@ -326,7 +332,8 @@ def _train_locked(config, results_dir, data_dir, stop_after, dataset, build_mode
                                      theano_flags=_theano_flags()))
 
     if dataset is None:
-        dataset = data.load_dataset(config.dataset, data_dir=data_dir)
+        dataset = data.load_dataset(config.dataset, data_dir=data_dir,
+                                    cifar_centering=config.cifar_centering)
     model_seed, batch_seed = run_seeds(config)
     lasagne.random.set_rng(np.random.RandomState(model_seed))
     if build_model is None:

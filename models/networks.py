@@ -172,11 +172,19 @@ def cifarnet(input_shape, num_classes):
                       nonlinearity=softmax, name="output")
 
 
-def _conv_bn_relu(network, num_filters, filter_size, name, pad=0):
-    # He-normal with gain 1, as the original vgg code (``W=HeNormal()``).
+def _conv_bn_relu(network, num_filters, filter_size, name, gain, pad=0):
+    # A convolution without bias, batch normalization, then ReLU (Lasagne's batch_norm
+    # moves the nonlinearity behind the normalization and drops the bias).
     network = Conv2DLayer(network, num_filters=num_filters, filter_size=filter_size, pad=pad,
-                          W=HeNormal(), nonlinearity=rectify, name=name)
+                          W=HeNormal(gain=gain), nonlinearity=rectify, name=name)
     return batch_norm(network)
+
+
+#: He-normal gains of the convolutions, as in the code that wrote the original logs:
+#: small_vgg has always used ``HeNormal('relu')``; the vgg logs come from the first
+#: commit, whose vgg used ``HeNormal()`` (gain 1; later commits switched to 'relu').
+SMALL_VGG_GAIN = "relu"
+VGG_GAIN = 1.0
 
 
 def small_vgg(input_shape, num_classes):
@@ -203,7 +211,8 @@ def small_vgg(input_shape, num_classes):
 
     Notes
     -----
-    Convolution weights He-normal with gain 1, as in the original ``vgg``;
+    Convolution weights He-normal with the ReLU gain :math:`\\sqrt{2}`, as in
+    every version of the original ``small_vgg`` (std :math:`\\sqrt{2 / fan_{in}}`);
     no convolution has a bias (batch normalization's :math:`\\beta` replaces
     it).  The 3x3 convolutions are padded by 1 pixel, which equals Lasagne's
     ``pad='same'`` and runs faster in Lasagne 0.1 ('same' computes a full
@@ -215,14 +224,15 @@ def small_vgg(input_shape, num_classes):
     network = _input_layer("small_vgg", input_shape, num_classes)
     for block, num_filters in enumerate((32, 64, 128), start=1):
         for conv in (1, 2):
-            network = _conv_bn_relu(network, num_filters, 3, "conv%d_%d" % (block, conv), pad=1)
+            network = _conv_bn_relu(network, num_filters, 3, "conv%d_%d" % (block, conv),
+                                    SMALL_VGG_GAIN, pad=1)
         network = MaxPool2DLayer(network, pool_size=2, name="pool%d" % block)
         network = DropoutLayer(network, p=0.25, name="dropout%d" % block)
-    network = _conv_bn_relu(network, 512, 3, "conv4")
+    network = _conv_bn_relu(network, 512, 3, "conv4", SMALL_VGG_GAIN)
     network = DropoutLayer(network, p=0.5, name="dropout4")
-    network = _conv_bn_relu(network, 512, 1, "conv5")
+    network = _conv_bn_relu(network, 512, 1, "conv5", SMALL_VGG_GAIN)
     network = DropoutLayer(network, p=0.5, name="dropout5")
-    network = _conv_bn_relu(network, num_classes, 1, "conv6")
+    network = _conv_bn_relu(network, num_classes, 1, "conv6", SMALL_VGG_GAIN)
     network = GlobalPoolLayer(network, name="global_pool")
     return NonlinearityLayer(network, nonlinearity=softmax, name="output")
 
@@ -254,29 +264,33 @@ def vgg(input_shape, num_classes):
     -----
     Convolution weights He-normal with gain 1 (the original's ``HeNormal()``),
     the dense layer Glorot-uniform (Lasagne's default); biases 0, and none
-    on the convolutions followed by batch normalization.
+    on the convolutions followed by batch normalization.  Gain 1 is right
+    here although the original's final ``vgg`` uses the ReLU gain: the vgg
+    logs carry the configuration format of the original's first commit (no
+    ``l2`` or ``no_annealing`` keys), and that commit's ``vgg`` used gain 1
+    (``reference/README.md``).  Do not "fix" it to match ``small_vgg``.
 
     A side of size s becomes ``s // 8 - 2`` after the unpadded convolution,
     which is at least 1 for s >= 24.
     """
     network = _input_layer("vgg", input_shape, num_classes)
-    network = _conv_bn_relu(network, 64, 3, "conv1_1", pad=1)
-    network = _conv_bn_relu(network, 64, 3, "conv1_2", pad=1)
+    network = _conv_bn_relu(network, 64, 3, "conv1_1", VGG_GAIN, pad=1)
+    network = _conv_bn_relu(network, 64, 3, "conv1_2", VGG_GAIN, pad=1)
     network = MaxPool2DLayer(network, pool_size=2, name="pool1")
     network = DropoutLayer(network, p=0.25, name="dropout1")
-    network = Conv2DLayer(network, num_filters=128, filter_size=3, pad=1, W=HeNormal(),
-                          nonlinearity=rectify, name="conv2_1")
-    network = _conv_bn_relu(network, 128, 3, "conv2_2", pad=1)
+    network = Conv2DLayer(network, num_filters=128, filter_size=3, pad=1,
+                          W=HeNormal(gain=VGG_GAIN), nonlinearity=rectify, name="conv2_1")
+    network = _conv_bn_relu(network, 128, 3, "conv2_2", VGG_GAIN, pad=1)
     network = MaxPool2DLayer(network, pool_size=2, name="pool2")
     network = DropoutLayer(network, p=0.25, name="dropout2")
     for conv in (1, 2, 3, 4):
-        network = _conv_bn_relu(network, 256, 3, "conv3_%d" % conv, pad=1)
+        network = _conv_bn_relu(network, 256, 3, "conv3_%d" % conv, VGG_GAIN, pad=1)
     network = MaxPool2DLayer(network, pool_size=2, name="pool3")
     network = DropoutLayer(network, p=0.25, name="dropout3")
-    network = _conv_bn_relu(network, 1024, 3, "conv4")
+    network = _conv_bn_relu(network, 1024, 3, "conv4", VGG_GAIN)
     network = DropoutLayer(network, p=0.5, name="dropout4")
-    network = _conv_bn_relu(network, 1024, 1, "conv5")
+    network = _conv_bn_relu(network, 1024, 1, "conv5", VGG_GAIN)
     network = DropoutLayer(network, p=0.5, name="dropout5")
-    network = _conv_bn_relu(network, num_classes, 1, "conv6")
+    network = _conv_bn_relu(network, num_classes, 1, "conv6", VGG_GAIN)
     network = GlobalPoolLayer(network, name="global_pool")
     return DenseLayer(network, num_units=num_classes, nonlinearity=softmax, name="output")

@@ -181,9 +181,12 @@ class CellComparison:
 
 
 def _protocol_text(config):
-    return ("%d epochs, batch %d, %s learning rate schedule, %s cross-entropy, beta1 %g, "
+    text = ("%d epochs, batch %d, %s learning rate schedule, %s cross-entropy, beta1 %g, "
             "epsilon %g" % (config.epochs, config.batch_size, config.lr_schedule, config.loss,
                             config.beta1, config.epsilon))
+    if config.dataset == "cifar10":
+        text += ", inputs %s" % ("centred" if config.cifar_centering else "not centred")
+    return text
 
 
 def _no_original_reason(group, reference_groups):
@@ -519,9 +522,9 @@ def _markdown(comparisons, reference_groups, problems, figures, synthetic, sourc
 
 def _csv_rows(comparisons):
     fields = ["setup", "optimizer", "lr", "beta2", "bias_correction", "epochs", "batch_size",
-              "lr_schedule", "loss", "measure", "n", "diverged", "running", "mean", "std",
-              "original_n", "original_mean", "original_std", "pooled_std", "difference", "d",
-              "verdict", "reason"]
+              "lr_schedule", "loss", "cifar_centering", "measure", "n", "diverged", "running",
+              "mean", "std", "original_n", "original_mean", "original_std", "pooled_std",
+              "difference", "d", "verdict", "reason"]
     rows = []
     for comparison in comparisons:
         key, group = comparison.group.key, comparison.group
@@ -529,7 +532,8 @@ def _csv_rows(comparisons):
             rows.append(dict(row, setup=key.setup, optimizer=key.optimizer, lr=key.lr,
                              beta2=key.beta2, bias_correction=key.bias_correction,
                              epochs=key.epochs, batch_size=key.batch_size,
-                             lr_schedule=key.lr_schedule, loss=key.loss, measure=measure,
+                             lr_schedule=key.lr_schedule, loss=key.loss,
+                             cifar_centering=key.cifar_centering, measure=measure,
                              diverged=group.diverged, running=group.running,
                              verdict=comparison.verdict, reason=comparison.reason))
     return fields, rows

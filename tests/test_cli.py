@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from errors import run_cli
+from errors import UserError, run_cli
 from experiments import cli
 from experiments.config import RunConfig
 
@@ -38,6 +38,16 @@ def test_run_selection_puts_the_run_index_outermost():
     assert config == RunConfig(setup="logreg", optimizer="adam", lr=0.001, beta2=0.99,
                                bias_correction=False, run=4, epochs=7,
                                lr_schedule="inv-sqrt", seed=3)
+
+
+def test_cifar_centering_option():
+    def configs(setup, *argv):
+        return cli.configs_from_args(cli.build_parser().parse_args(
+            [setup, "--lr", "0.001", "--beta2", "0.99"] + list(argv)))
+    assert all(c.cifar_centering for c in configs("cifarnet") + configs("logreg"))
+    assert not any(c.cifar_centering for c in configs("vgg", "--cifar-centering", "off"))
+    with pytest.raises(UserError, match="applies to the CIFAR-10 setups only"):
+        configs("logreg", "--cifar-centering", "off")
 
 
 @pytest.mark.parametrize("argv, message", [

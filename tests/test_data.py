@@ -224,17 +224,79 @@ def test_name_subdirectory_wins_over_data_dir(tmp_path, tiny_sizes):
 
 @pytest.mark.parametrize("layout", ["archive", "extracted"])
 def test_cifar10_preprocessing_matches_float64_reference(tmp_path, tiny_sizes, layout):
+    """The protocol of the original's logs: pixels / 255 minus the per-pixel mean of the
+    training images, the *training* mean subtracted from the test images too."""
     arrays = fx.write_cifar(str(tmp_path / "cifar10"), per_batch=4, test_size=6, layout=layout)
     dataset = load_quietly("cifar10", str(tmp_path), download=False)
+    train_mean = (arrays["train_x"] / 255.0).mean(axis=0)
     for split, rows in [("train_x", arrays["train_x"]), ("test_x", arrays["test_x"])]:
         inputs = getattr(dataset, split)
         assert inputs.dtype == np.float32 and inputs.shape == (len(rows), 3, 32, 32)
-        np.testing.assert_allclose(inputs.reshape(len(rows), -1), rows / 255.0, rtol=0,
-                                   atol=1e-7)
+        np.testing.assert_allclose(inputs.reshape(len(rows), -1), rows / 255.0 - train_mean,
+                                   rtol=0, atol=1e-7)
+    # Centred: every pixel's mean over the training images is 0 (up to float32 rounding).
+    assert np.abs(dataset.train_x.mean(axis=0, dtype=np.float64)).max() < 1e-7
+    assert np.abs(dataset.test_x.mean(axis=0, dtype=np.float64)).max() > 0.01
     assert dataset.val_x is dataset.test_x  # the original validated on the test set
     np.testing.assert_array_equal(dataset.val_y, arrays["test_y"])
     np.testing.assert_array_equal(dataset.train_y, arrays["train_y"])
     assert dataset.train_y.dtype == np.int32 and dataset.input_shape == (3, 32, 32)
+
+
+def test_cifar10_without_centring_is_pixels_over_255(tmp_path, tiny_sizes):
+    arrays = fx.write_cifar(str(tmp_path / "cifar10"), per_batch=4, test_size=6,
+                            layout="extracted")
+    dataset = load_quietly("cifar10", str(tmp_path), download=False, cifar_centering=False)
+    for split, rows in [("train_x", arrays["train_x"]), ("test_x", arrays["test_x"])]:
+        np.testing.assert_allclose(getattr(dataset, split).reshape(len(rows), -1),
+                                   rows / 255.0, rtol=0, atol=1e-7)
+
+
+def test_cifar10_mean_image_is_the_originals_bit_for_bit():
+    """The mean is computed without a float64 copy of all images, yet equals the original's
+    ``(images / 255.).mean(axis=0)`` and its float32 cast exactly."""
+    images = np.random.RandomState(0).randint(0, 256, (1000, 3, 8, 8)).astype(np.uint8)
+    mean_image = datasets._training_mean_image(images)
+    reference = (images / 255.).mean(axis=0)
+    np.testing.assert_array_equal(mean_image, reference)
+    np.testing.assert_array_equal(datasets._centred(images, mean_image, chunk=300),
+                                  (images / 255. - reference).astype(np.float32))
+
+
+def test_cifar10_flips_mirror_the_centred_images(tmp_path, tiny_sizes):
+    """The flip comes after the centring (the original flipped the centred arrays): a
+    flipped training image is the mirror of (image / 255 - mean), which differs from
+    (mirrored image / 255 - mean) because the mean image is not symmetric."""
+    arrays = fx.write_cifar(str(tmp_path / "cifar10"), per_batch=4, test_size=6,
+                            layout="extracted")
+    dataset = load_quietly("cifar10", str(tmp_path), download=False)
+    images = arrays["train_x"].reshape(-1, 3, 32, 32) / 255.0
+    mean_image = images.mean(axis=0)
+    mirrored = 0
+    for xb, yb in data.iterate_train_batches(dataset.train_x, dataset.train_y, 4,
+                                             np.random.RandomState(1), flip_lr=True):
+        for inputs, index in zip(xb, _indices_of(dataset.train_x, xb)):
+            centred = images[index] - mean_image
+            if np.allclose(inputs, centred, rtol=0, atol=1e-6):
+                continue
+            np.testing.assert_allclose(inputs, centred[..., ::-1], rtol=0, atol=1e-6)
+            assert not np.allclose(inputs, images[index][..., ::-1] - mean_image, atol=1e-3)
+            mirrored += 1
+    assert mirrored > 0
+
+
+def _indices_of(train_x, batch):
+    """Index in ``train_x`` of each image of ``batch`` (as it is, or mirrored)."""
+    flat = train_x.reshape(len(train_x), -1)
+    found = []
+    for image in batch:
+        for candidate in (image, image[..., ::-1]):
+            hits = np.flatnonzero((flat == candidate.reshape(1, -1)).all(axis=1))
+            if len(hits):
+                found.append(hits[0])
+                break
+    assert len(found) == len(batch)
+    return found
 
 
 def test_file_with_the_official_checksum_loads_without_warning(tmp_path, tiny_sizes,
@@ -529,14 +591,20 @@ def test_shared_cifar10_look_alike_loads(shared_data):
         os.path.expanduser("~"), ".cache", "amsgrad-experiments", "shared-cifar10")
     if cifar10.find_cifar10(directory) is None:
         pytest.skip("run scripts/prepare_shared_data.py first")
-    cifar = load_quietly("cifar10", directory, download=False)
+    cifar = load_quietly("cifar10", directory, download=False, cifar_centering=False)
     assert cifar.train_x.shape == (50000, 3, 32, 32) and cifar.val_x.shape == (10000, 3, 32, 32)
     assert cifar.train_x.min() >= 0 and cifar.train_x.max() <= 1
     # CIFAR-10's known channel means; the JPEG look-alike is within 0.001 of them.
     means = cifar.train_x.mean(axis=(0, 2, 3), dtype=np.float64)
     np.testing.assert_allclose(means, [0.4914, 0.4822, 0.4465], atol=2e-3)
+    mean_image = cifar.train_x.mean(axis=0, dtype=np.float64)
     assert np.bincount(cifar.train_y).tolist() == [5000] * 10
     assert np.bincount(cifar.test_y).tolist() == [1000] * 10
+    uncentred_val = cifar.val_x
+    del cifar
+    centred = load_quietly("cifar10", directory, download=False)  # the default
+    assert np.abs(centred.train_x.mean(axis=0, dtype=np.float64)).max() < 1e-6
+    np.testing.assert_allclose(centred.val_x, uncentred_val - mean_image, rtol=0, atol=1e-6)
 
 
 # ---------------------------------------------------------------- python -m data

@@ -197,6 +197,14 @@ def test_blog_grid_has_120_runs_run_index_outermost():
             for c in configs} == {("vgg", 150, 128, "linear", 0, "categorical")}
 
 
+def test_grid_takes_the_cifar_centering_option():
+    args = grid.build_parser().parse_args(["small_vgg", "--cifar-centering", "off"])
+    assert args.cifar_centering == "off"
+    configs = grid.grid_configs("small_vgg", cifar_centering=False)
+    assert len(configs) == 120 and not any(c.cifar_centering for c in configs)
+    assert all(c.cifar_centering for c in grid.grid_configs("small_vgg"))
+
+
 def test_narrowed_grid_and_repeats():
     configs = grid.grid_configs("ffnn", lrs=[0.001, 0.001], beta2s=[0.999], runs=[3, 1, 3],
                                 optimizers=["amsgrad"], bias_corrections=[False], epochs=7,

@@ -176,24 +176,58 @@ def test_weights_are_reproducible_from_lasagnes_rng():
     assert not np.array_equal(first[0], other[0])
 
 
-@pytest.mark.parametrize("name, layer_name, gain", [
-    ("cifarnet", "conv1", np.sqrt(2)), ("cifarnet", "conv2", np.sqrt(2)),
-    ("cifarnet", "fc1", np.sqrt(2)), ("cifarnet", "output", np.sqrt(2)),
-    ("vgg", "conv1_1", 1.0), ("vgg", "conv2_1", 1.0), ("vgg", "conv4", 1.0),
-    ("small_vgg", "conv1_1", 1.0), ("small_vgg", "conv5", 1.0),
-])
-def test_he_normal_weights_and_zero_biases(name, layer_name, gain):
+# Initialization of every weight layer, written from the original's definitions: cifarnet's
+# and small_vgg's ``HeNormal('relu')`` (std sqrt(2 / fan_in)); the vgg of the first commit,
+# which wrote the vgg logs, ``HeNormal()`` (gain 1); Lasagne's default Glorot-uniform
+# (U(-a, a), a = sqrt(6 / (fan_in + fan_out))) for the dense layers that name no W.
+RELU_GAIN = np.sqrt(2)
+HE_RELU, HE_1, GLOROT = ("he", RELU_GAIN), ("he", 1.0), ("glorot", 1.0)
+SMALL_VGG_CONVS = ["conv%d_%d" % (b, c) for b in (1, 2, 3) for c in (1, 2)] + [
+    "conv4", "conv5", "conv6"]
+VGG_CONVS = ["conv1_1", "conv1_2", "conv2_1", "conv2_2"] + [
+    "conv3_%d" % c for c in (1, 2, 3, 4)] + ["conv4", "conv5", "conv6"]
+INITIALIZATION = {
+    "logreg": {"output": GLOROT},
+    "ffnn": {"hidden": GLOROT, "output": GLOROT},
+    "cifarnet": {name: HE_RELU for name in ("conv1", "conv2", "fc1", "fc2", "output")},
+    "small_vgg": {name: HE_RELU for name in SMALL_VGG_CONVS},
+    "vgg": dict({name: HE_1 for name in VGG_CONVS}, output=GLOROT),
+}
+
+
+def _fans(weights):
+    if weights.ndim == 4:  # (out, in, h, w)
+        receptive = np.prod(weights.shape[2:])
+        return weights.shape[1] * receptive, weights.shape[0] * receptive
+    return weights.shape  # dense: (in, out)
+
+
+@pytest.mark.parametrize("name", sorted(INITIALIZATION))
+def test_every_weight_layer_is_initialized_as_in_the_original(name):
     seeded(3)
-    network = models.build(name, CIFAR, 10)
-    layer = next(l for l in lasagne.layers.get_all_layers(network) if l.name == layer_name)
-    weights = layer.W.get_value()
-    fan_in = np.prod(weights.shape[1:]) if weights.ndim == 4 else weights.shape[0]
-    expected_std = gain / np.sqrt(fan_in)
-    # The standard error of a sample standard deviation is std / sqrt(2 n).
-    assert abs(weights.std() / expected_std - 1) < 6 / np.sqrt(2 * weights.size)
-    assert abs(weights.mean()) < 6 * expected_std / np.sqrt(weights.size)
-    if layer.b is not None:
-        assert not layer.b.get_value().any()
+    network = models.build(name, SHAPE_OF[name], 10)
+    layers = [l for l in lasagne.layers.get_all_layers(network) if hasattr(l, "W")]
+    assert sorted(l.name for l in layers) == sorted(INITIALIZATION[name])
+    for layer in layers:
+        kind, gain = INITIALIZATION[name][layer.name]
+        weights = layer.W.get_value().astype(np.float64)
+        fan_in, fan_out = _fans(weights)
+        if kind == "he":
+            expected_std = gain / np.sqrt(fan_in)
+        else:
+            limit = gain * np.sqrt(6.0 / (fan_in + fan_out))
+            assert np.abs(weights).max() <= limit * (1 + 1e-6), layer.name
+            expected_std = limit / np.sqrt(3)
+        # The standard error of a sample standard deviation is at most std * sqrt(1 / n)
+        # (normal: sqrt(1 / 2n)); 6 of them tell sqrt(2) from 1 for every layer here.
+        assert abs(weights.std() / expected_std - 1) < 6 / np.sqrt(weights.size), layer.name
+        assert abs(weights.mean()) < 6 * expected_std / np.sqrt(weights.size), layer.name
+        if layer.b is not None:
+            assert not layer.b.get_value().any(), layer.name
+    for layer in lasagne.layers.get_all_layers(network):
+        if isinstance(layer, BatchNormLayer):  # gamma 1, beta 0, averages at identity
+            assert (layer.gamma.get_value() == 1).all() and not layer.beta.get_value().any()
+            assert not layer.mean.get_value().any() and (layer.inv_std.get_value() == 1).all()
 
 
 # --- bad input ---

@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -121,6 +122,8 @@ def test_load_reference_matches_the_file():
         raw = json.load(handle)
     assert {setup: len(runs) for setup, runs in reference.items()} == {
         setup: len(entries) for setup, entries in raw.items()}
+    assert {setup: len(runs) for setup, runs in reference.items()} == {
+        "logreg": 120, "cifarnet": 120, "small_vgg": 120, "vgg": 120}
     entry, run = raw["cifarnet"][17], reference["cifarnet"][17]
     assert (run.config.optimizer, run.config.lr, run.config.beta2, run.config.bias_correction,
             run.config.run, run.config.epochs) == (
@@ -343,7 +346,7 @@ def test_original_side_matches_reference_summary():
     reference, _ = load_reference()
     groups = group_runs([run for runs in reference.values() for run in runs])
     comparisons = compare_cells(groups, groups)
-    assert len(expected) == len(comparisons) == 72
+    assert len(expected) == len(comparisons) == 96  # 4 setups x 24 cells, vgg included
     for comparison in comparisons:
         group = comparison.group
         assert len(group.finished) == 5 and group.diverged == group.running == 0
@@ -414,6 +417,44 @@ def test_protocol_that_differs_from_the_original_is_not_compared(tmp_path):
     assert {row["verdict"] for row in rows} == {"n/a"}
     assert all("protocol differs from the original's (150 epochs" in row["reason"] for row in rows)
     assert all(row["original_n"] == "0" for row in rows)
+
+
+def test_uncentred_cifar_runs_are_not_compared_with_the_centred_original(tmp_path):
+    """The original's CIFAR-10 logs were made on centred inputs: an uncentred run is another
+    protocol, and a run written before centring became the default (no cifar_centering in
+    its config.json) is read as uncentred and pointed to its new directory."""
+    reference, _ = load_reference()
+    original = reference["vgg"][0]
+    history = {name: original.curves[name].tolist() for name in original.curves}
+    fields = {name: getattr(original.config, name)
+              for name in ("optimizer", "lr", "beta2", "bias_correction", "run")}
+    centred = write_run(tmp_path / "R", history, setup="vgg", **fields)
+    uncentred_config = RunConfig(setup="vgg", cifar_centering=False, epochs=150, **fields)
+    uncentred = uncentred_config.run_dir(str(tmp_path / "R"))
+    shutil.copytree(centred, uncentred)
+    with open(os.path.join(uncentred, "config.json"), "w") as handle:
+        json.dump(uncentred_config.to_dict(), handle)
+    legacy = tmp_path / "L" / os.path.relpath(centred, tmp_path / "R")
+    shutil.copytree(centred, legacy)
+    values = uncentred_config.to_dict()
+    del values["cifar_centering"]
+    with open(os.path.join(legacy, "config.json"), "w") as handle:
+        json.dump(values, handle)
+
+    runs, problems = find_runs(str(tmp_path / "R"))
+    assert problems == [] and sorted(run.config.cifar_centering for run in runs) == [False, True]
+    _, table = write_report(str(tmp_path / "out"), runs, reference)
+    verdicts = {row["verdict"] for row in read_csv(table) if row["cifar_centering"] == "True"}
+    assert verdicts == {"agrees"}
+    other = [row for row in read_csv(table) if row["cifar_centering"] == "False"]
+    assert other and {row["verdict"] for row in other} == {"n/a"}
+    assert all(row["reason"].endswith("inputs centred)") for row in other)
+
+    runs, problems = find_runs(str(tmp_path / "L"))
+    assert runs == [] and len(problems) == 1
+    assert "uncentred CIFAR-10 run" in problems[0].reason
+    assert problems[0].reason.split("rename its directory to ")[1].startswith(
+        str(tmp_path / "L" / "vgg" / (uncentred_config.cell_name)))
 
 
 # -- command line -------------------------------------------------------------------------
