@@ -1,8 +1,10 @@
 """
 Batch normalization for Lasagne 0.1, with the semantics of later Lasagne.
 
-Lasagne 0.1 (the version the original experiments pin) has no batch
-normalization; the networks ``small_vgg`` and ``vgg`` need it.
+Lasagne 0.1, the last release on PyPI, has no batch normalization; the
+networks ``small_vgg`` and ``vgg`` need it.  The original experiments ran on
+Lasagne's development version (0.2.dev, which has ``batch_norm``); this layer
+and :func:`batch_norm` follow that version's semantics.
 
 .. autosummary::
     :nosignatures:
