@@ -84,12 +84,12 @@ def _finite_or_nan(values):
 def _original_band(reference_runs, config, metric):
     """(epochs, lowest, highest, number of runs) of the original runs of ``config``'s cell.
 
-    None where the original has no such cell.
+    None where the original has no such cell, or ran it on other inputs (the
+    original centred CIFAR-10; an uncentred run gets no band).
     """
+    cell = ("optimizer", "lr", "beta2", "bias_correction", "cifar_centering")
     curves = [run.curves[metric] for run in reference_runs
-              if (run.config.optimizer, run.config.lr, run.config.beta2,
-                  run.config.bias_correction)
-              == (config.optimizer, config.lr, config.beta2, config.bias_correction)]
+              if all(getattr(run.config, name) == getattr(config, name) for name in cell)]
     if not curves:
         return None
     length = min(len(curve) for curve in curves)

@@ -450,6 +450,11 @@ def test_uncentred_cifar_runs_are_not_compared_with_the_centred_original(tmp_pat
     assert other and {row["verdict"] for row in other} == {"n/a"}
     assert all(row["reason"].endswith("inputs centred)") for row in other)
 
+    # The figures draw the original band behind the centred run only.
+    for run in runs:
+        figure = draw_metric("vgg", "loss", [run], reference["vgg"])
+        assert len(figure.axes[0].collections) == int(run.config.cifar_centering)
+
     runs, problems = find_runs(str(tmp_path / "L"))
     assert runs == [] and len(problems) == 1
     assert "uncentred CIFAR-10 run" in problems[0].reason
