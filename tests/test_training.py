@@ -766,21 +766,57 @@ def shared_cifar10_dir():
 
 
 #: The CIFAR-10 look-alike is JPEG-compressed (quality 75): its images are not the ones the
-#: original runs saw, and the data's notes expect accuracies "a few points" lower.  Measured
-#: here (run 0, Adam, lr 0.001, beta2 0.99, no bias correction): after epoch 1, accuracy 6.4
-#: points (train) and 6.7 points (validation) below the original runs' mean, cross-entropy
-#: 0.15 higher.  So the floors are 0.08 in accuracy and 0.2 in cross-entropy on top of 3
-#: times the band's width: wide enough for the data's shift, narrow enough to catch a network
-#: that does not learn (accuracy 0.1, cross-entropy 2.3) or learns far slower.
-CIFAR_TOLERANCE = Tolerance(widen=3.0, floor={"loss": 0.2, "acc": 0.08, "val_loss": 0.2,
-                                              "val_acc": 0.08})
-CIFARNET_EPOCHS = 1
+#: original runs saw, and the data's notes expect accuracies "a few points" lower.  With the
+#: inputs centred as in the code that wrote the logs, CifarNet's first epoch (run 0 and 1,
+#: Adam, lr 0.001, beta2 0.99, no bias correction) lands inside the original band: train loss
+#: 1.550, 1.552 (original 1.531-1.570), validation accuracy 0.539, 0.533 (0.534-0.560); without
+#: centring it was 0.15 worse in loss and 6.7 points in accuracy, which the floors of 0.2 and
+#: 0.08 used to absorb.  The floors now are 0.05 in cross-entropy and 0.04 in accuracy, on
+#: top of 3 times the band's width (test_cifar_tolerance_is_calibrated_on_the_original_runs).
+CIFAR_TOLERANCE = Tolerance(widen=3.0, floor={"loss": 0.05, "acc": 0.04, "val_loss": 0.05,
+                                              "val_acc": 0.04})
+CIFAR_EPOCHS = 1
+CIFARNET_CELL = ("adam", 0.001, 0.99, False)
+#: A SmallVgg cell whose first epoch the five original runs agree on closely.
+SMALL_VGG_CELL = ("adam", 0.0001, 0.999, True)
+
+
+def test_cifar_tolerance_is_calibrated_on_the_original_runs():
+    """Of the 160 original runs of the cifarnet and small_vgg cells with lr <= 0.001, each
+    held out against the other four of its cell at the first epoch, one lies outside (a
+    validation loss 0.12 above its cell's other runs: a false alarm rate of 1 in 160); the
+    tested cells' bands exclude the cells with a 10 times smaller learning rate (cifarnet)
+    or without bias correction (small_vgg)."""
+    misses = []
+    for setup in ("cifarnet", "small_vgg"):
+        for cell, runs in cells_of(setup).items():
+            if cell[1] > 0.001:
+                continue  # lr 0.01: stuck or erratic runs, not tested against
+            for held_out in range(5):
+                others = runs[:held_out] + runs[held_out + 1:]
+                misses += [(setup, cell, held_out, miss) for miss in outside_band(
+                    runs[held_out]["curves"], others, CIFAR_EPOCHS, CIFAR_TOLERANCE)]
+    assert len(misses) <= 1, misses
+    cifarnet, small_vgg = cells_of("cifarnet"), cells_of("small_vgg")
+    slower = ("adam", 0.0001, 0.99, False)
+    for run in cifarnet[slower]:
+        assert outside_band(run["curves"], cifarnet[CIFARNET_CELL], 1, CIFAR_TOLERANCE)
+    for run in small_vgg[("adam", 0.0001, 0.999, False)]:
+        assert outside_band(run["curves"], small_vgg[SMALL_VGG_CELL], 1, CIFAR_TOLERANCE)
 
 
 @pytest.mark.slow
 def test_cifarnet_on_the_cifar10_look_alike_follows_the_original_runs(tmp_path):
-    cell = ("adam", 0.001, 0.99, False)
-    history = train_real(tmp_path, "cifarnet", *cell, epochs=CIFARNET_EPOCHS,
+    history = train_real(tmp_path, "cifarnet", *CIFARNET_CELL, epochs=CIFAR_EPOCHS,
                          data_dir=shared_cifar10_dir())
-    assert outside_band(history, original_runs("cifarnet", *cell), CIFARNET_EPOCHS,
+    assert outside_band(history, original_runs("cifarnet", *CIFARNET_CELL), CIFAR_EPOCHS,
+                        CIFAR_TOLERANCE) == []
+
+
+@pytest.mark.slow
+def test_small_vgg_on_the_cifar10_look_alike_follows_the_original_runs(tmp_path):
+    """About 3 minutes on two cores, a cell whose five original runs agree closely."""
+    history = train_real(tmp_path, "small_vgg", *SMALL_VGG_CELL, epochs=CIFAR_EPOCHS,
+                         data_dir=shared_cifar10_dir())
+    assert outside_band(history, original_runs("small_vgg", *SMALL_VGG_CELL), CIFAR_EPOCHS,
                         CIFAR_TOLERANCE) == []
