@@ -12,8 +12,8 @@ setup(
     version="0.1.0",
     description="A runnable port of the Theano/Lasagne experiments behind 'Experiments with AMSGrad'",
     python_requires=">=3.11",
-    py_modules=["amsgrad", "compat", "errors"],
-    packages=["models", "experiments", "data", "plots", "backends"],
+    py_modules=["amsgrad", "errors"],
+    packages=["compat", "models", "experiments", "data", "plots", "backends"],
     install_requires=[
         "theano-pymc==1.1.2",
         "lasagne==0.1",

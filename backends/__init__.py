@@ -16,7 +16,7 @@ elementwise ops and max-pooling gradients with OpenMP,
 graph into one ``jax.jit`` program (:mod:`backends.jax_linker`, with the ops of
 :mod:`backends.jax_ops`), which also runs on a GPU.  JAX is optional: this
 package imports it only when the JAX backend is asked for.
-:mod:`backends.numpy2_compat` lets Theano and Lasagne import under NumPy 2
+:mod:`compat.numpy2` lets Theano and Lasagne import under NumPy 2
 (where only the JAX backend runs), as on GPU machines with a current JAX.
 
 Examples

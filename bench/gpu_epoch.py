@@ -2,7 +2,7 @@
 Time one training epoch of a network with the JAX backend, and the same network in PyTorch.
 
 Made for a GPU machine (JAX and PyTorch with CUDA, NumPy 2: ``compat`` then
-loads Theano through :mod:`backends.numpy2_compat`, C compiler off), it runs on
+loads Theano through :mod:`compat.numpy2`, C compiler off), it runs on
 any machine with JAX.  Random data of CIFAR-10's shape (the data set need not
 be there).  The JAX side compiles the experiments' own training function
 (:func:`experiments.training.compile_functions`: the network, AMSGrad, the

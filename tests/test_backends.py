@@ -546,7 +546,7 @@ def test_network_trains_alike_on_both_backends(jax, name, input_shape):
 
 def test_numpy2_compat_is_a_no_op_under_numpy_1(monkeypatch):
     import importlib.metadata
-    from backends import numpy2_compat
+    from compat import numpy2 as numpy2_compat
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "1.23.5")
     assert not numpy2_compat.needed() and numpy2_compat.install() is False
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "2.0.1")
@@ -555,7 +555,7 @@ def test_numpy2_compat_is_a_no_op_under_numpy_1(monkeypatch):
 
 def test_numpy2_compat_aliases_and_stubs(monkeypatch):
     import types
-    from backends import numpy2_compat
+    from compat import numpy2 as numpy2_compat
     fake = types.ModuleType("numpy_without_removed_names")
     for name in ("prod", "cumprod", "all", "any", "dtype", "asarray", "get_include"):
         setattr(fake, name, getattr(np, name))
@@ -574,7 +574,7 @@ def test_numpy2_compat_aliases_and_stubs(monkeypatch):
 
 
 def test_numpy2_compat_turns_theano_compiler_off(monkeypatch):
-    from backends import numpy2_compat
+    from compat import numpy2 as numpy2_compat
     monkeypatch.setenv("THEANO_FLAGS", "floatX=float32")
     numpy2_compat._compiler_off()
     assert os.environ["THEANO_FLAGS"] == "cxx=,floatX=float32"

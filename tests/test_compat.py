@@ -1,4 +1,4 @@
-"""Lasagne 0.1 on Theano-PyMC through compat.py: flags, shims, and a conv net that trains."""
+"""Lasagne 0.1 on Theano-PyMC through compat: flags, shims, and a conv net that trains."""
 import os
 import subprocess
 import sys

@@ -19,13 +19,13 @@ backend is therefore ``jax``; Theano's own Python implementations
 (``perform``) run where the JAX linker evaluates shapes while tracing.
 
 It changes nothing under NumPy 1 (the project's pinned environment), and it
-imports NumPy only when NumPy 2 is installed.  ``compat`` calls it first, before
-Theano's flags are set.
+imports NumPy only when NumPy 2 is installed.  ``compat`` (this package)
+calls it first, before Theano's flags are set.
 
 Examples
 --------
->>> from backends import numpy2_compat
->>> numpy2_compat.install()   # no-op under NumPy 1; before theano is imported
+>>> from compat import numpy2
+>>> numpy2.install()   # no-op under NumPy 1; before theano is imported
 False
 """
 import importlib.metadata

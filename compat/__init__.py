@@ -10,6 +10,10 @@ needs Lasagne does ``import compat`` first).  It does two things:
 2. Puts back the names Lasagne 0.1 imports from Theano that Theano-PyMC
    renamed or removed (see :func:`install_shims`).
 
+Under NumPy 2 it first installs :mod:`compat.numpy2`, the names Theano-PyMC
+needs from older NumPy and Python (for the JAX backend on GPU machines).
+This package is the environment layer: it imports nothing of the project.
+
 Examples
 --------
 >>> import compat  # noqa: F401  (before lasagne)
@@ -24,7 +28,7 @@ import sys
 import types
 import warnings
 
-from backends import numpy2_compat
+from compat import numpy2 as numpy2_compat
 
 numpy2_compat.install()  # NumPy 2 only (the JAX backend on a GPU machine); see there
 
