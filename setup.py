@@ -13,7 +13,7 @@ setup(
     description="A runnable port of the Theano/Lasagne experiments behind 'Experiments with AMSGrad'",
     python_requires=">=3.11",
     py_modules=["amsgrad", "errors"],
-    packages=["compat", "models", "experiments", "data", "plots", "backends"],
+    packages=["compat", "ops", "models", "experiments", "data", "plots", "backends"],
     install_requires=[
         "theano-pymc==1.1.2",
         "lasagne==0.1",

@@ -12,14 +12,11 @@ site-packages:
 
     function
     jax_mode
-    GraphProgram
     JAXLinker
-    UnsupportedOpError
 
-- :class:`GraphProgram` evaluates a Theano graph node by node in topological
-  order, each node through ``jax_funcify`` (see :mod:`backends.jax_ops`);
-  nodes whose inputs are all known while tracing (shapes and constants) run
-  Theano's own Python code instead, so shape arithmetic stays concrete;
+- :class:`backends.jax_graph.GraphProgram` evaluates a Theano graph node by
+  node in topological order, each node through ``jax_funcify`` (registered by
+  :mod:`backends.jax_ops` and :mod:`ops`);
 - :class:`JAXLinker` traces the whole graph into one ``jax.jit`` program whose
   arguments are the inputs and the shared variables; the shared variables
   that the function updates are *donated* and their new values (device
@@ -55,12 +52,12 @@ import jax
 import numpy as np
 from theano.compile.function import function as theano_function
 from theano.compile.mode import Mode
-from theano.graph.basic import Constant
 from theano.graph.optdb import Query
 from theano.link.basic import Container, PerformLinker
 from theano.link.utils import map_storage
 
-from backends.jax_ops import is_tracer, jax_funcify
+from backends import jax_ops  # noqa: F401  (registers the JAX forms of Theano's ops)
+from backends.jax_graph import GraphProgram, UnsupportedOpError
 
 __all__ = ["function", "jax_mode", "GraphProgram", "JAXLinker", "UnsupportedOpError",
            "OPTIMIZER_EXCLUDES"]
@@ -71,93 +68,6 @@ __all__ = ["function", "jax_mode", "GraphProgram", "JAXLinker", "UnsupportedOpEr
 #: and reuses buffers itself.
 OPTIMIZER_EXCLUDES = ("cxx_only", "BlasOpt", "fusion", "inplace", "conv_opts",
                       "AbstractConvCheck")
-
-
-class UnsupportedOpError(NotImplementedError):
-    """A graph holds an op that has no JAX implementation; ``op`` names it."""
-
-    def __init__(self, op, reason):
-        self.op = op
-        super().__init__("no JAX implementation of the Theano op %s (%s)" % (op, reason))
-
-
-def _concrete(value):
-    return not is_tracer(value)
-
-
-def _small(variable):
-    # Shapes, sizes and scalars: cheap to compute in Python while tracing.
-    return getattr(variable.type, "ndim", 0) <= 1
-
-
-def _perform(node, values):
-    """Run a node through Theano's Python implementation (concrete inputs)."""
-    storage = {}
-    for variable, value in zip(node.inputs, values):
-        dtype = getattr(variable.type, "dtype", None)
-        storage[variable] = [np.asarray(value, dtype=dtype) if dtype else value]
-    for variable in node.outputs:
-        storage[variable] = [None]
-    compute = {variable: [True] for variable in node.inputs}
-    compute.update({variable: [False] for variable in node.outputs})
-    node.op.make_py_thunk(node, storage, compute, no_recycling=[])()
-    return [storage[variable][0] for variable in node.outputs]
-
-
-def _as_dtype(value, variable):
-    """``value`` in the variable's Theano dtype (JAX's promotion rules differ)."""
-    dtype = getattr(variable.type, "dtype", None)
-    if dtype is None or not hasattr(value, "dtype") or value.dtype == dtype:
-        return value
-    return value.astype(dtype)
-
-
-class GraphProgram:
-    """A Theano graph as a Python function of JAX arrays, to be traced by ``jax.jit``.
-
-    Parameters
-    ----------
-    fgraph : FunctionGraph
-        The (optimised) graph
-
-    Raises
-    ------
-    UnsupportedOpError
-        When a node's op has no JAX implementation
-    """
-
-    def __init__(self, fgraph):
-        self.inputs = list(fgraph.inputs)
-        self.outputs = list(fgraph.outputs)
-        self.steps = []
-        for node in fgraph.toposort():
-            try:
-                implementation = jax_funcify(node.op)
-            except NotImplementedError as exc:
-                raise UnsupportedOpError(node.op, exc) from None
-            self.steps.append((node, implementation))
-
-    def __call__(self, *input_values):
-        values = dict(zip(self.inputs, input_values))
-
-        def value_of(variable):
-            if variable in values:
-                return values[variable]
-            if isinstance(variable, Constant):
-                return variable.data
-            raise KeyError("the graph input %s has no value" % variable)
-
-        for node, implementation in self.steps:
-            arguments = [value_of(v) for v in node.inputs]
-            if all(_small(v) for v in node.outputs) and all(map(_concrete, arguments)):
-                results = _perform(node, arguments)
-            else:
-                results = implementation(*arguments)
-                if len(node.outputs) == 1:
-                    results = [results]
-            for variable, value in zip(node.outputs, results):
-                values[variable] = _as_dtype(value, variable)
-        return [value_of(v) for v in self.outputs]
 
 
 class _JitFunction:

@@ -13,10 +13,6 @@ or implements against an older JAX:
     jax_funcify_Pool
     jax_funcify_MaxPoolGrad
     jax_funcify_AveragePoolGrad
-    jax_funcify_LocalResponseNorm
-    jax_funcify_LocalResponseNormGrad
-    jax_funcify_BatchNormTrain
-    jax_funcify_BatchNormTrainGrad
     jax_funcify_mrg_uniform
     mrg31k3p_uniform
 
@@ -25,9 +21,9 @@ or implements against an older JAX:
   the gradients are its exact linear transposes;
 - pooling (``Pool``, ``MaxPoolGrad`` with Theano's tie rule, ``AveragePoolGrad``)
   through ``lax.reduce_window`` and strided slices;
-- the project's local response normalization and its gradient
-  (:mod:`models.lrn`), and its batch normalization of a training pass and its
-  gradient (:mod:`models.batch_norm_op`), with the formulas of their C code;
+- the project's own ops (local response normalization, batch normalization),
+  whose JAX forms live beside their C code in :mod:`ops` and are registered
+  here;
 - the classifier ops (``SoftmaxWithBias``, ``SoftmaxGrad``, ``LogSoftmax``,
   ``CrossentropyCategorical1Hot(Grad)``, ``CrossentropySoftmaxArgmax1HotWithBias``,
   ``CrossentropySoftmax1HotWithBiasDx``);
@@ -38,7 +34,8 @@ or implements against an older JAX:
   ``CAReduce``, ``Reshape``, ``Shape_i``, ``Argmax``, ``Dot``).
 
 Every implementation is a pure function of JAX arrays, traced once into the
-single ``jax.jit`` program of :mod:`backends.jax_linker`.  Shape arguments
+single ``jax.jit`` program of :mod:`backends.jax_linker` by
+:class:`backends.jax_graph.GraphProgram`.  Shape arguments
 (window sizes, reshape targets) arrive as concrete NumPy values there.
 
 Examples
@@ -68,8 +65,8 @@ from theano.tensor.opt import Assert
 from theano.tensor.signal import pool
 from theano.tensor import subtensor
 
-from models.batch_norm_op import BatchNormTrain, BatchNormTrainGrad
-from models.lrn import LocalResponseNorm, LocalResponseNormGrad
+import ops
+from backends.jax_graph import GraphProgram, is_tracer
 
 __all__ = ["jax_funcify", "mrg31k3p_uniform", "conv_padding", "is_tracer"]
 
@@ -77,16 +74,8 @@ __all__ = ["jax_funcify", "mrg31k3p_uniform", "conv_padding", "is_tracer"]
 # the JAX program computes in the same types as the C backend.
 jax.config.update("jax_enable_x64", True)
 
-
-try:  # public since JAX 0.1; a private fallback in case a later JAX drops the alias
-    _Tracer = jax.core.Tracer
-except AttributeError:
-    from jax._src.core import Tracer as _Tracer
-
-
-def is_tracer(value):
-    """Whether ``value`` is only known when the program runs (not while tracing)."""
-    return isinstance(value, _Tracer)
+# The project's own ops keep their JAX forms beside their C code (:mod:`ops`).
+ops.register_jax(jax_funcify)
 
 
 # -- scalar and elementwise ops ---------------------------------------------------------
@@ -94,7 +83,6 @@ def is_tracer(value):
 def _scalar_function(op):
     """The elementwise JAX function of a Theano scalar op."""
     if isinstance(op, scalar.Composite):
-        from backends.jax_linker import GraphProgram  # one evaluator for inner graphs too
         program = GraphProgram(op.fgraph)
         return lambda *args: program(*args)[0] if len(op.fgraph.outputs) == 1 \
             else tuple(program(*args))
@@ -565,89 +553,6 @@ def jax_funcify_AveragePoolGrad(op):
         return transpose(gz)[0]
 
     return average_pool_grad
-
-
-# -- local response normalization ------------------------------------------------------
-
-def _window_sum(values, op, first=0):
-    """Sum over each channel's window of ``op.n`` channels (zeros beyond the edges)."""
-    half, channels = op.n // 2, values.shape[1]
-    padded = jnp.pad(values, [(0, 0), (half, half)] + [(0, 0)] * (values.ndim - 2))
-    total = first
-    for i in range(op.n):  # in the C code's (and Lasagne's) order
-        total = total + padded[:, i:i + channels]
-    return total
-
-
-def _lrn_scale(x, op):
-    # k + alpha * x**2 summed over the window, with the op's constants in x's dtype
-    return _window_sum(np.array(op.alpha, x.dtype) * (x * x), op,
-                       first=np.array(op.k, x.dtype))
-
-
-@jax_funcify.register(LocalResponseNorm)
-def jax_funcify_LocalResponseNorm(op):
-    """``x / scale ** beta`` (see :class:`models.lrn.LocalResponseNorm`)."""
-    def local_response_norm(x):
-        return x / _lrn_scale(x, op) ** np.array(op.beta, x.dtype)
-
-    return local_response_norm
-
-
-@jax_funcify.register(LocalResponseNormGrad)
-def jax_funcify_LocalResponseNormGrad(op):
-    """The gradient formula of :class:`models.lrn.LocalResponseNormGrad`."""
-    def local_response_norm_grad(x, gy):
-        scale = _lrn_scale(x, op)
-        scaled = gy / scale ** np.array(op.beta, x.dtype)
-        return scaled - np.array(2 * op.alpha * op.beta, x.dtype) * x * _window_sum(
-            scaled * x / scale, op)
-
-    return local_response_norm_grad
-
-
-# The batch normalization ops' statistics are summed in float64, as their C code
-# sums them; the per-element arithmetic stays in the input's dtype.
-_BN_AXES = (0, 2, 3)
-
-
-def _per_channel(vector, dtype):
-    return vector.astype(dtype)[None, :, None, None]
-
-
-@jax_funcify.register(BatchNormTrain)
-def jax_funcify_BatchNormTrain(op):
-    """``(y, mean, inv_std)`` (see :class:`models.batch_norm_op.BatchNormTrain`)."""
-    def batch_norm_train(x, gamma, beta):
-        x64 = x.astype(jnp.float64)
-        mean = jnp.mean(x64, axis=_BN_AXES)
-        variance = jnp.mean(jnp.square(x64 - _per_channel(mean, x64.dtype)), axis=_BN_AXES)
-        inv_std = 1 / jnp.sqrt(variance + op.epsilon)
-        y = ((x - _per_channel(mean, x.dtype)) * _per_channel(inv_std * gamma, x.dtype)
-             + _per_channel(beta, x.dtype))
-        return y, mean.astype(x.dtype), inv_std.astype(x.dtype)
-
-    return batch_norm_train
-
-
-@jax_funcify.register(BatchNormTrainGrad)
-def jax_funcify_BatchNormTrainGrad(op):
-    """The gradient formula of :class:`models.batch_norm_op.BatchNormTrainGrad`."""
-    def batch_norm_train_grad(x, gamma, mean, inv_std, gy, gmean, ginv):
-        count = x.size // x.shape[1]
-        centred = x - _per_channel(mean, x.dtype)
-        gbeta = jnp.sum(gy.astype(jnp.float64), axis=_BN_AXES)
-        inv = inv_std.astype(jnp.float64)
-        ggamma = inv * jnp.sum(gy.astype(jnp.float64) * centred.astype(jnp.float64),
-                               axis=_BN_AXES)
-        a = inv * gamma
-        b = -inv * (a * ggamma + inv * inv * ginv) / count
-        k = (gmean - a * gbeta) / count
-        gx = (_per_channel(a, x.dtype) * gy + _per_channel(b, x.dtype) * centred
-              + _per_channel(k, x.dtype))
-        return gx, ggamma.astype(x.dtype), gbeta.astype(x.dtype)
-
-    return batch_norm_train_grad
 
 
 # -- classifier ops --------------------------------------------------------------------

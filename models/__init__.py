@@ -11,7 +11,7 @@ The networks of the experiments, and the layers Lasagne 0.1 lacks.
 num_classes)`` in :mod:`models.networks`; :mod:`models.batch_norm` has
 :class:`~models.batch_norm.BatchNormLayer` and
 :func:`~models.batch_norm.batch_norm` (a training pass is one op with C code,
-:mod:`models.batch_norm_op`); :mod:`models.lrn` has CifarNet's local
+:mod:`ops.batch_norm`); :mod:`models.lrn` has CifarNet's local
 response normalization as one op with C code,
 :class:`~models.lrn.LocalResponseNormLayer`; :mod:`models.conv` has Lasagne's
 convolution layer padded by the convolution op.

@@ -17,7 +17,7 @@ non-deterministic pass gives them a Theano ``default_update``, so any
 function compiled from that pass (the training function) updates them as a
 side effect; a deterministic pass (validation) reads them and changes nothing.
 A training pass over 4-D input normalized over all axes but the channels (the
-networks' case) is computed by :class:`models.batch_norm_op.BatchNormTrain`,
+networks' case) is computed by :class:`ops.batch_norm.BatchNormTrain`,
 one op with C code, and its gradient by another; other passes by Theano's
 elementwise ops and sums.
 
@@ -41,7 +41,7 @@ import theano
 import theano.tensor as T
 from lasagne import init
 
-from models.batch_norm_op import BatchNormTrain
+from ops.batch_norm import BatchNormTrain
 
 __all__ = ["BatchNormLayer", "batch_norm"]
 
@@ -142,7 +142,7 @@ class BatchNormLayer(lasagne.layers.Layer):
             running = [theano.clone(p, share_inputs=False) for p in (self.mean, self.inv_std)]
 
         if not use_averages and input.ndim == 4 and self.axes == (0, 2, 3):
-            # A training pass over images (the networks' case): one op, see batch_norm_op.
+            # A training pass over images (the networks' case): one op, see ops.batch_norm.
             beta = self._channel_param(self.beta, 0, input.dtype)
             gamma = self._channel_param(self.gamma, 1, input.dtype)
             if update_averages:

@@ -291,7 +291,7 @@ def test_pooling_gradient_matches_c_backend(jax, mode, ws, stride, pad, ignore_b
                                        ((3, 3), (1, 2, 6, 6))])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_tiled_max_pool_gradient_matches_theano_and_numpy(ws, shape, dtype):
-    from backends.c_openmp import TiledMaxPoolGrad
+    from ops.max_pool_grad import TiledMaxPoolGrad
     from theano.compile.mode import Mode
     # Integer-valued inputs: tied maxima in most windows; a NaN, an inf and -0.0 gradients.
     rng = np.random.RandomState(6)
@@ -323,7 +323,7 @@ def test_tiled_max_pool_gradient_matches_theano_and_numpy(ws, shape, dtype):
 
 
 def test_overlapping_or_padded_pooling_keeps_theanos_gradient():
-    from backends.c_openmp import TiledMaxPoolGrad
+    from ops.max_pool_grad import TiledMaxPoolGrad
     x = T.tensor4("x")
     for kwargs in [dict(ws=(3, 3), stride=(2, 2)), dict(ws=(2, 2), pad=(1, 1)),
                    dict(ws=(2, 2), ignore_border=False)]:

@@ -1,4 +1,4 @@
-"""The batch normalization ops (models/batch_norm_op.py) against float64 references.
+"""The batch normalization ops (ops/batch_norm.py) against float64 references.
 
 The outputs against the definition written out channel by channel, the
 gradients against the Jacobian written out as a matrix (and Theano's finite
@@ -16,7 +16,7 @@ import compat  # noqa: F401
 import lasagne
 import backends
 from models.batch_norm import BatchNormLayer
-from models.batch_norm_op import BatchNormTrain, BatchNormTrainGrad
+from ops.batch_norm import BatchNormTrain, BatchNormTrainGrad
 
 EPSILON = 1e-4
 #: (batch, channels, rows, columns): one image, one value per image, one channel.

@@ -14,7 +14,8 @@ from theano.compile.mode import Mode
 import compat  # noqa: F401
 import lasagne
 import backends
-from models.lrn import LocalResponseNorm, LocalResponseNormGrad, LocalResponseNormLayer
+from models.lrn import LocalResponseNormLayer
+from ops.lrn import LocalResponseNorm, LocalResponseNormGrad
 
 LASAGNE = dict(alpha=1e-4, k=2.0, beta=0.75, n=5)
 #: beta=0.75 takes the square-root path of the C code, other values pow().

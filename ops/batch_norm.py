@@ -7,6 +7,7 @@ Batch normalization of a training pass as one Theano op, with C code, and its gr
     BatchNormTrain
     BatchNormTrainGrad
     batch_norm_train_reference
+    register_jax
 
 Built from Theano's elementwise ops and sums, a training pass of
 :class:`models.batch_norm.BatchNormLayer` and its gradient are about fifteen
@@ -16,14 +17,14 @@ step.  :class:`BatchNormTrain` computes, per channel of a 4-D input
 and the normalized, scaled and shifted output in two passes;
 :class:`BatchNormTrainGrad` the gradients in two more.  Sums are taken in
 float64 (as Theano's ``Sum`` does for float32), channels and images in
-parallel with OpenMP.  The JAX backend computes both ops with ``jax.numpy``
-(:mod:`backends.jax_ops`).
+parallel with OpenMP.  The JAX backend computes both ops with ``jax.numpy``:
+their JAX forms are here, registered by :func:`register_jax`.
 
 Examples
 --------
 >>> import compat  # noqa: F401
 >>> import numpy as np, theano, theano.tensor as T
->>> from models.batch_norm_op import BatchNormTrain
+>>> from ops.batch_norm import BatchNormTrain
 >>> x, gamma, beta = T.tensor4("x"), T.vector("gamma"), T.vector("beta")
 >>> y, mean, inv_std = BatchNormTrain(epsilon=1e-4)(x, gamma, beta)
 >>> f = theano.function([x, gamma, beta], [mean, inv_std])
@@ -38,7 +39,8 @@ from theano.gradient import DisconnectedType
 from theano.graph.basic import Apply
 from theano.graph.op import OpenMPOp
 
-__all__ = ["BatchNormTrain", "BatchNormTrainGrad", "batch_norm_train_reference"]
+__all__ = ["BatchNormTrain", "BatchNormTrainGrad", "batch_norm_train_reference",
+           "register_jax"]
 
 _AXES = (0, 2, 3)
 
@@ -362,3 +364,54 @@ class BatchNormTrainGrad(_BatchNormBase):
         %(epilogue)s
         }
         """ % dict(values, prologue=prologue, epilogue=_C_EPILOGUE)
+
+
+# -- the JAX forms ---------------------------------------------------------------------
+# The statistics are summed in float64, as the C code sums them; the per-element
+# arithmetic stays in the input's dtype.
+
+def _per_channel(vector, dtype):
+    return vector.astype(dtype)[None, :, None, None]
+
+
+def _jax_batch_norm_train(op):
+    """``(y, mean, inv_std)`` (see :class:`BatchNormTrain`)."""
+    import jax.numpy as jnp  # only here: JAX is optional
+
+    def batch_norm_train(x, gamma, beta):
+        x64 = x.astype(jnp.float64)
+        mean = jnp.mean(x64, axis=_AXES)
+        variance = jnp.mean(jnp.square(x64 - _per_channel(mean, x64.dtype)), axis=_AXES)
+        inv_std = 1 / jnp.sqrt(variance + op.epsilon)
+        y = ((x - _per_channel(mean, x.dtype)) * _per_channel(inv_std * gamma, x.dtype)
+             + _per_channel(beta, x.dtype))
+        return y, mean.astype(x.dtype), inv_std.astype(x.dtype)
+
+    return batch_norm_train
+
+
+def _jax_batch_norm_train_grad(op):
+    """The gradient formula of :class:`BatchNormTrainGrad`."""
+    import jax.numpy as jnp
+
+    def batch_norm_train_grad(x, gamma, mean, inv_std, gy, gmean, ginv):
+        count = x.size // x.shape[1]
+        centred = x - _per_channel(mean, x.dtype)
+        gbeta = jnp.sum(gy.astype(jnp.float64), axis=_AXES)
+        inv = inv_std.astype(jnp.float64)
+        ggamma = inv * jnp.sum(gy.astype(jnp.float64) * centred.astype(jnp.float64),
+                               axis=_AXES)
+        a = inv * gamma
+        b = -inv * (a * ggamma + inv * inv * ginv) / count
+        k = (gmean - a * gbeta) / count
+        gx = (_per_channel(a, x.dtype) * gy + _per_channel(b, x.dtype) * centred
+              + _per_channel(k, x.dtype))
+        return gx, ggamma.astype(x.dtype), gbeta.astype(x.dtype)
+
+    return batch_norm_train_grad
+
+
+def register_jax(jax_funcify):
+    """Register both ops' JAX forms with Theano's ``jax_funcify`` dispatcher."""
+    jax_funcify.register(BatchNormTrain)(_jax_batch_norm_train)
+    jax_funcify.register(BatchNormTrainGrad)(_jax_batch_norm_train_grad)
