@@ -820,3 +820,16 @@ def test_small_vgg_on_the_cifar10_look_alike_follows_the_original_runs(tmp_path)
                          data_dir=shared_cifar10_dir())
     assert outside_band(history, original_runs("small_vgg", *SMALL_VGG_CELL), CIFAR_EPOCHS,
                         CIFAR_TOLERANCE) == []
+
+
+@pytest.mark.slow
+def test_cifarnet_is_stuck_where_the_original_was(tmp_path):
+    """lr 0.01, beta2 0.999, no bias correction: all five original runs of both optimizers
+    saturate the softmax in the first epoch (training loss ~14.48, accuracy 0.1), which
+    the port must reproduce, not train its way out of."""
+    cell = ("adam", 0.01, 0.999, False)
+    history = train_real(tmp_path, "cifarnet", *cell, epochs=CIFAR_EPOCHS,
+                         data_dir=shared_cifar10_dir())
+    assert history["loss"][0] > 14 and history["val_acc"][0] == pytest.approx(0.1, abs=0.002)
+    assert outside_band(history, original_runs("cifarnet", *cell), CIFAR_EPOCHS,
+                        CIFAR_TOLERANCE) == []
