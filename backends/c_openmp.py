@@ -46,6 +46,7 @@ Examples
 >>> [node.op.openmp for node in f.maker.fgraph.toposort()]   # doctest: +SKIP
 [True]
 """
+import compat  # noqa: F401  (Theano's flags, set before theano is first imported)
 import numpy as np
 from theano import config
 from theano import tensor as T

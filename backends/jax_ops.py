@@ -53,6 +53,7 @@ Examples
 """
 import functools
 
+import compat  # noqa: F401  (Theano's flags, set before theano is first imported)
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -12,7 +12,7 @@ Command line of the training runs (``python experiments/run.py SETUP ...``).
     python experiments/run.py SETUP --lr LR --beta2 B2 [--optimizer adam|amsgrad|both]
         [--bias-correction on|off|both] [--runs N | --run K] [--epochs 150] [--batch-size 128]
         [--stop-after K] [--lr-schedule linear|inv-sqrt|constant] [--loss categorical|binary]
-        [--seed S] [--data-dir D] [--results-dir R] [--backend c|jax]
+        [--seed S] [--data-dir D] [--results-dir R] [--backend c|jax] [--restart-corrupt]
 
 The defaults are the blog's protocol; ``python experiments/run.py vgg --lr
 0.001 --beta2 0.99`` trains run 0 of that cell for both optimizers, with and
@@ -76,6 +76,9 @@ def build_parser(prog="run.py"):
                         help="what runs the compiled Theano functions: Theano's C code "
                              "(default) or one JAX program (CPU or GPU; needs jax); not part "
                              "of a run's identity, so a run can be resumed with the other")
+    parser.add_argument("--restart-corrupt", action="store_true",
+                        help="a run whose checkpoint is damaged (cut short, bytes changed) is "
+                             "moved aside and trained again from epoch 0 instead of failing")
     return parser
 
 
@@ -139,7 +142,8 @@ def main(argv=None, prog="run.py"):
     for config in configs:
         check_run_dir(config, args.results_dir)
     outcomes = [train_run(config, args.results_dir, data_dir=args.data_dir,
-                          stop_after=args.stop_after, backend=args.backend)
+                          stop_after=args.stop_after, backend=args.backend,
+                          restart_corrupt=args.restart_corrupt)
                 for config in configs]
     for outcome in outcomes:
         print("%s: %s, %d epochs done" % (outcome.run_dir, outcome.status,

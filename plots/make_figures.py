@@ -61,6 +61,22 @@ def draw_synthetic(results_dir, out_dir, problems):
     return {"summary": summary, "figures": figures}
 
 
+def check_out_dir(out_dir):
+    """Raise errors.UserError when ``out_dir`` (``--out``) is an existing file."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UserError("--out %s is a file, not a directory; name a directory (it is created "
+                        "if needed)" % out_dir)
+
+
+def make_out_dir(out_dir):
+    """Create ``out_dir`` if needed; raise errors.UserError when that fails."""
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        raise UserError("cannot create --out %s (%s); name a writable directory"
+                        % (out_dir, exc.strerror or exc))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("--results-dir", default="results",
@@ -71,6 +87,7 @@ def main(argv=None):
                         help="the original runs' curves (default: reference/original_runs.json)")
     args = parser.parse_args(argv)
 
+    check_out_dir(args.out)
     runs, problems = find_runs(args.results_dir)
     reference, reference_problems = load_reference(args.reference)
     problems += reference_problems
@@ -83,6 +100,7 @@ def main(argv=None):
                         "experiments/run.py first, or pass --results-dir"
                         % (args.results_dir, " (%d files skipped, listed above)" % len(problems)
                                              if problems else ""))
+    make_out_dir(args.out)
     figures = []
     for setup in tqdm(sorted({run.config.setup for run in runs}), desc="figures", unit="setup",
                       disable=None):
