@@ -110,16 +110,19 @@ def configs_from_args(args):
             for run in run_indices for optimizer in optimizers for correction in corrections]
 
 
-def check_writable(results_dir):
-    """Create ``results_dir`` if needed; raise errors.UserError when it cannot be written."""
+def check_writable(results_dir, option="--results-dir"):
+    """Create ``results_dir`` if needed; raise errors.UserError when it cannot be written.
+
+    ``option`` is the command-line option the messages name.
+    """
     try:
         os.makedirs(results_dir, exist_ok=True)
     except OSError as exc:
-        raise UserError("cannot create --results-dir %s (%s); choose a writable directory"
-                        % (results_dir, exc.strerror or exc))
+        raise UserError("cannot create %s %s (%s); choose a writable directory"
+                        % (option, results_dir, exc.strerror or exc))
     if not os.access(results_dir, os.W_OK | os.X_OK):
-        raise UserError("--results-dir %s is not writable; choose a writable directory"
-                        % results_dir)
+        raise UserError("%s %s is not writable; choose a writable directory"
+                        % (option, results_dir))
 
 
 def main(argv=None, prog="run.py"):

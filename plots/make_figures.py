@@ -23,6 +23,7 @@ if sys.path and os.path.abspath(sys.path[0]) == _HERE:
 from tqdm import tqdm  # noqa: E402
 
 from errors import UserError, run_cli  # noqa: E402
+from experiments.cli import check_writable  # noqa: E402
 from plots.figures import draw_setup  # noqa: E402
 from plots.report import write_report  # noqa: E402
 from plots.results import (DEFAULT_REFERENCE, SYNTHETIC_DIR, Problem, find_runs,  # noqa: E402
@@ -68,15 +69,6 @@ def check_out_dir(out_dir):
                         "if needed)" % out_dir)
 
 
-def make_out_dir(out_dir):
-    """Create ``out_dir`` if needed; raise errors.UserError when that fails."""
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as exc:
-        raise UserError("cannot create --out %s (%s); name a writable directory"
-                        % (out_dir, exc.strerror or exc))
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("--results-dir", default="results",
@@ -100,7 +92,7 @@ def main(argv=None):
                         "experiments/run.py first, or pass --results-dir"
                         % (args.results_dir, " (%d files skipped, listed above)" % len(problems)
                                              if problems else ""))
-    make_out_dir(args.out)
+    check_writable(args.out, option="--out")
     figures = []
     for setup in tqdm(sorted({run.config.setup for run in runs}), desc="figures", unit="setup",
                       disable=None):
