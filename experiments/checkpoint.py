@@ -219,15 +219,22 @@ def _read_checkpoint(path):
     return contents, history, identity
 
 
-def checkpoint_history(path):
+def checkpoint_history(path, check_identity=None):
     """The history saved in a checkpoint, without restoring anything.
+
+    ``check_identity`` is called as in :func:`load_checkpoint`.
 
     Raises
     ------
     CorruptCheckpoint
         When the file cannot be read
+    errors.UserError
+        When ``check_identity`` refuses it
     """
-    return _read_checkpoint(path)[1]
+    _, history, identity = _read_checkpoint(path)
+    if check_identity is not None:
+        check_identity(identity)
+    return history
 
 
 def _check_variables(path, contents, variables):

@@ -244,7 +244,7 @@ def read_history(path):
     return history
 
 
-def _history_or_rebuilt(history_path, checkpoint_path, say):
+def _history_or_rebuilt(config, history_path, checkpoint_path, say):
     # A damaged history.json is rebuilt from the checkpoint, which holds the same
     # history (the epochs it covers are the ones a resumed run trusts).
     try:
@@ -255,7 +255,7 @@ def _history_or_rebuilt(history_path, checkpoint_path, say):
         raise UserError("%s; there is no checkpoint to rebuild it from: delete it to train "
                         "this run from epoch 0" % damage)
     try:
-        history = checkpoint_history(checkpoint_path)
+        history = checkpoint_history(checkpoint_path, _identity_check(config, checkpoint_path))
     except CorruptCheckpoint as exc:
         raise UserError("%s, and %s; delete both to train this run from epoch 0"
                         % (damage, exc))
@@ -461,7 +461,7 @@ def _train_locked(config, results_dir, data_dir, stop_after, dataset, build_mode
     for name in remove_stale_temporaries(run_dir):
         say("%s: removed %s, left by an interrupted write" % (run_dir, name))
     has_config = check_run_dir(config, results_dir)
-    history = _history_or_rebuilt(history_path, checkpoint_path, say)
+    history = _history_or_rebuilt(config, history_path, checkpoint_path, say)
     last_epoch = config.epochs if stop_after is None else min(stop_after, config.epochs)
     done = len(history["loss"])
     if history["status"] in ("complete", "diverged") or done >= last_epoch:

@@ -841,3 +841,20 @@ def test_temporary_file_of_a_killed_run_is_removed_when_it_is_next_opened(tmp_pa
     assert len(leftovers) == 1 and leftovers[0].startswith(".checkpoint.npz.")
     assert run_tiny(tmp_path, config).status == "complete"
     assert not [n for n in os.listdir(run_dir) if n.endswith(".tmp")]
+
+
+def test_damaged_history_is_not_rebuilt_from_another_runs_checkpoint(tmp_path):
+    mine, other = tiny_config(lr=0.001), tiny_config(lr=0.01)
+    for config in (mine, other):
+        run_tiny(tmp_path, config, stop_after=1)
+    mine_dir = mine.run_dir(str(tmp_path))
+    with open(os.path.join(other.run_dir(str(tmp_path)), "checkpoint.npz"), "rb") as f:
+        foreign = f.read()
+    with open(os.path.join(mine_dir, "checkpoint.npz"), "wb") as f:
+        f.write(foreign)
+    with open(os.path.join(mine_dir, "history.json"), "w") as f:
+        f.write('{"status": "running"}')
+    before = snapshot(tmp_path)
+    with pytest.raises(UserError, match="was written by another run .lr=0.01 there, 0.001 here"):
+        run_tiny(tmp_path, mine)
+    assert snapshot(tmp_path) == before  # not a history of lr=0.01 in lr=0.001's directory
