@@ -35,7 +35,7 @@ import numpy as np
 from errors import UserError
 
 __all__ = ["RunConfig", "run_seeds", "SETUPS", "DATASET_OF_SETUP", "OPTIMIZERS",
-           "LR_SCHEDULES", "LOSSES"]
+           "LR_SCHEDULES", "LOSSES", "float32_problem"]
 
 #: The data set each setup trains on.
 DATASET_OF_SETUP = {
@@ -62,8 +62,20 @@ def _is_int(value):
 _FLOAT32 = np.finfo(np.float32)
 
 
-def _float32_problem(value):
-    """How a positive float changes in the float32 the runs compute in, or None if it is kept."""
+def float32_problem(value):
+    """How a positive number changes in the float32 the runs compute in.
+
+    Parameters
+    ----------
+    value : float
+        A finite number > 0
+
+    Returns
+    -------
+    str or None
+        ``"is 0 in float32"``, ``"is infinite in float32"`` or ``"is subnormal
+        in float32 (imprecise)"``; None when it is a normal float32 number.
+    """
     with np.errstate(over="ignore"):
         rounded = np.float32(value)
     if rounded == 0:
@@ -154,7 +166,7 @@ class RunConfig:
         # The runs compute in float32: a value valid in float64 can become 0, 1 or
         # infinite there (an lr of 1e-46 trains nothing, a beta2 of 0.99999999 is 1).
         for name, option in (("lr", "--lr"), ("epsilon", "epsilon"), ("beta2", "--beta2")):
-            problem = _float32_problem(getattr(self, name))
+            problem = float32_problem(getattr(self, name))
             if problem:
                 raise UserError("%s %r %s, which the runs compute in; use a value between "
                                 "%.3g and %.3g" % (option, getattr(self, name), problem,
