@@ -56,7 +56,9 @@ and a command returns when all of its grid's runs are finished.
 **Output.**  One progress bar (runs done / total, time left; on a terminal)
 and one line per finished run.  A run that fails with a user error (a
 corrupt checkpoint, say) is reported and the others go on; the command then
-ends with exit code 2 and the list.
+ends with exit code 2 and the list.  ``--restart-corrupt`` trains the runs
+whose checkpoint is damaged again from epoch 0 (the file is moved to
+``checkpoint.npz.corrupt``).
 
 Examples
 --------

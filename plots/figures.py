@@ -207,6 +207,8 @@ def draw_metric(setup, metric, runs, reference_runs=()):
 def save_figure(figure, out_dir, stem, dpi=110):
     """Write ``figure`` as ``out_dir/stem.png`` and ``.pdf``; returns the two paths.
 
+    ``dpi`` is the PNG's resolution (and the PDF's for raster parts).
+
     Each file is written atomically (rendered in memory, then
     :func:`experiments.checkpoint.atomic_write_bytes`): an interrupted call
     leaves the previous file or none, never half a figure.

@@ -8,7 +8,8 @@ accuracy, one line per run, with the original runs' band where the original has 
 (``SETUP_METRIC.png`` and ``.pdf``); the synthetic experiment's figure when
 ``RESULTS/synthetic/summary.json`` exists; ``REPORT.md`` and ``report.csv`` comparing the
 runs with the original ones.  Files that cannot be read are listed (on stderr and in the
-report) and skipped.
+report) and skipped.  Every file is written atomically; ``--out`` must name a directory (it is
+created if needed).
 """
 import argparse
 import os
