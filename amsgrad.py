@@ -48,6 +48,7 @@ Examples
 from collections import OrderedDict
 import numbers
 
+import compat  # noqa: F401  (Theano's flags, set before theano is first imported)
 import numpy as np
 import theano
 import theano.tensor as T

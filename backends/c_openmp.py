@@ -45,6 +45,7 @@ Examples
 >>> [node.op.openmp for node in f.maker.fgraph.toposort()]   # doctest: +SKIP
 [True]
 """
+import compat  # noqa: F401  (Theano's flags, set before theano is first imported)
 from theano import config
 from theano import tensor as T
 from theano.compile.mode import get_default_mode

@@ -17,6 +17,7 @@ Python code instead, so shape arithmetic stays concrete.  This module is the
 one evaluator: the linker runs whole graphs with it, and the elementwise ops'
 fused scalar graphs (``Composite``) are run with it too.
 """
+import compat  # noqa: F401  (Theano's flags, set before theano is first imported)
 import jax
 import numpy as np
 from theano.graph.basic import Constant

@@ -48,6 +48,7 @@ Examples
 import time
 import warnings
 
+import compat  # noqa: F401  (Theano's flags, set before theano is first imported)
 import jax
 import numpy as np
 from theano.compile.function import function as theano_function

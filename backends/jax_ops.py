@@ -50,6 +50,7 @@ Examples
 """
 import functools
 
+import compat  # noqa: F401  (Theano's flags, set before theano is first imported)
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -5,26 +5,36 @@ What a run keeps on disk: atomic writes, the checkpoint, and the run lock.
     :nosignatures:
 
     atomic_write_bytes
+    remove_stale_temporaries
     write_json
     read_json
     save_checkpoint
     load_checkpoint
+    checkpoint_history
     run_lock
     RunLocked
+    CorruptCheckpoint
 
 Every file is written atomically: into a temporary file in the same
 directory, flushed to disk (``fsync``), then renamed over the old one with
 ``os.replace`` (and the directory synced), so a crash or ``kill -9`` leaves
-either the old file or the new one, never a mix.
+either the old file or the new one, never a mix.  A ``kill -9`` during the
+write can leave the temporary file (``.NAME.RANDOM.tmp``) behind;
+:func:`remove_stale_temporaries` removes those of a directory.  Files are
+created with mode 0666 less the umask, as ``open`` creates them.
 
 A checkpoint is one ``.npz`` file holding the values of a list of Theano
 shared variables (parameters, optimizer state, batch-norm statistics, the
 dropout generators' states: everything the compiled functions read or
 update), the state of the ``numpy.random.RandomState`` the training batches
-draw from, and the history.  It is read back without pickle.
+draw from, and the history, and optionally the identity of the run that wrote it (a JSON
+object: the run's configuration), so that it is not loaded into another run.
+It is read back without pickle; a file cut short or with changed bytes (the
+zip members carry CRC-32 checksums) raises :class:`CorruptCheckpoint`.
 
 Examples
 --------
+>>> import compat  # noqa: F401  (Theano's flags before theano)
 >>> import numpy as np, theano
 >>> from experiments.checkpoint import save_checkpoint, load_checkpoint
 >>> w = theano.shared(np.ones(3, dtype="float32"), name="w")
@@ -41,14 +51,29 @@ import fcntl
 import io
 import json
 import os
-import tempfile
+import re
+import secrets
+import struct
+import zipfile
+import zlib
 
 import numpy as np
 
 from errors import UserError
 
-__all__ = ["atomic_write_bytes", "write_json", "read_json", "save_checkpoint",
-           "load_checkpoint", "run_lock", "RunLocked"]
+__all__ = ["atomic_write_bytes", "remove_stale_temporaries", "write_json", "read_json",
+           "save_checkpoint", "load_checkpoint", "checkpoint_history", "run_lock", "RunLocked",
+           "CorruptCheckpoint"]
+
+#: Names of the atomic writer's temporary files: ``.NAME.RANDOM.tmp`` (RANDOM as
+#: ``secrets.token_hex`` or, before, ``tempfile.mkstemp`` made it).
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{6,}\.tmp$")
+#: What reading a damaged ``.npz`` raises, depending on where the damage is (the zip
+#: structure, a member's CRC, a NumPy header, an array's size).
+_DAMAGED_NPZ_ERRORS = (OSError, ValueError, KeyError, EOFError, RuntimeError, MemoryError,
+                       zipfile.BadZipFile, struct.error, zlib.error)
+_REQUIRED_MEMBERS = ("names", "rng_kind", "rng_keys", "rng_position", "rng_has_gauss",
+                     "rng_cached_gaussian", "history")
 
 
 def _fsync_directory(directory):
@@ -60,11 +85,25 @@ def _fsync_directory(directory):
         os.close(fd)
 
 
+def _create_temporary(directory, name):
+    # Not tempfile.mkstemp: its files are mode 0600 whatever the umask; O_EXCL keeps
+    # its guarantee of a new file of our own.
+    while True:
+        tmp_path = os.path.join(directory, ".%s.%s.tmp" % (name, secrets.token_hex(8)))
+        try:
+            return os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                           0o666), tmp_path
+        except FileExistsError:
+            continue
+
+
 def atomic_write_bytes(path, payload):
-    """Replace ``path`` by ``payload`` (bytes) atomically and durably."""
+    """Replace ``path`` by ``payload`` (bytes) atomically and durably.
+
+    The new file gets mode 0666 less the process's umask (0644 under umask 022).
+    """
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                                    suffix=".tmp")
+    fd, tmp_path = _create_temporary(directory, os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as tmp:
             tmp.write(payload)
@@ -78,28 +117,54 @@ def atomic_write_bytes(path, payload):
     _fsync_directory(directory)
 
 
+def remove_stale_temporaries(directory):
+    """Remove the temporary files an interrupted :func:`atomic_write_bytes` left in ``directory``.
+
+    Call it only while no other process writes there (e.g. holding the run's
+    lock).  Returns the names removed.
+    """
+    removed = []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if _TEMPORARY.match(name) and os.path.isfile(path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+                removed.append(name)
+    return removed
+
+
 def write_json(path, value):
     """Write ``value`` as indented JSON, atomically."""
     atomic_write_bytes(path, (json.dumps(value, indent=1) + "\n").encode("utf-8"))
 
 
 def read_json(path):
-    """The JSON value in ``path``, or None when the file does not exist."""
+    """The JSON value in ``path``, or None when the file does not exist.
+
+    Raises
+    ------
+    errors.UserError
+        When it is not valid JSON (e.g. cut short)
+    """
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except FileNotFoundError:
         return None
     except ValueError as exc:
-        raise UserError("%s is not valid JSON (%s); delete its run directory to start "
-                        "that run over" % (path, exc))
+        # Callers say what to do: that depends on the file.
+        raise UserError("%s is not valid JSON (%s)" % (path, exc))
 
 
 def _describe(variable, index):
     return variable.name or "shared variable #%d" % index
 
 
-def save_checkpoint(path, variables, batch_rng, history):
+class CorruptCheckpoint(UserError):
+    """A checkpoint that cannot be read: cut short, or bytes changed on disk."""
+
+
+def save_checkpoint(path, variables, batch_rng, history, identity=None):
     """Write a checkpoint atomically.
 
     Parameters
@@ -113,6 +178,9 @@ def save_checkpoint(path, variables, batch_rng, history):
         The generator the training batches draw from
     history : dict
         JSON-serialisable record of the finished epochs
+    identity : dict or None
+        JSON-serialisable identity of the run (its configuration), given back
+        to :func:`load_checkpoint`'s ``check_identity``
     """
     kind, keys, position, has_gauss, cached_gaussian = batch_rng.get_state()
     arrays = {
@@ -124,6 +192,8 @@ def save_checkpoint(path, variables, batch_rng, history):
         "rng_cached_gaussian": np.array(cached_gaussian),
         "history": np.array(json.dumps(history)),
     }
+    if identity is not None:
+        arrays["identity"] = np.array(json.dumps(identity, sort_keys=True))
     for index, variable in enumerate(variables):
         arrays["value_%d" % index] = variable.get_value(borrow=True)
     buffer = io.BytesIO()
@@ -131,7 +201,65 @@ def save_checkpoint(path, variables, batch_rng, history):
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_checkpoint(path, variables, batch_rng):
+def _read_checkpoint(path):
+    # All members, read in full: reading a member to its end checks its CRC-32.
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            contents = {key: saved[key] for key in saved.files}
+        missing = sorted(set(_REQUIRED_MEMBERS) - set(contents))
+        if missing:
+            raise KeyError("no %s" % ", ".join(missing))
+        history = json.loads(str(contents["history"]))
+        identity = json.loads(str(contents["identity"])) if "identity" in contents else None
+    except FileNotFoundError:
+        raise
+    except _DAMAGED_NPZ_ERRORS as exc:
+        raise CorruptCheckpoint("cannot read checkpoint %s: it is damaged (%s: %s)"
+                                % (path, type(exc).__name__, exc))
+    return contents, history, identity
+
+
+def checkpoint_history(path, check_identity=None):
+    """The history saved in a checkpoint, without restoring anything.
+
+    ``check_identity`` is called as in :func:`load_checkpoint`.
+
+    Raises
+    ------
+    CorruptCheckpoint
+        When the file cannot be read
+    errors.UserError
+        When ``check_identity`` refuses it
+    """
+    _, history, identity = _read_checkpoint(path)
+    if check_identity is not None:
+        check_identity(identity)
+    return history
+
+
+def _check_variables(path, contents, variables):
+    def mismatch(what):
+        return UserError("checkpoint %s does not match this run's model (%s); delete its "
+                         "run directory to start that run over" % (path, what))
+
+    names = [str(name) for name in contents["names"]]
+    if len(names) != len(variables):
+        raise mismatch("%d saved variables, the model has %d" % (len(names), len(variables)))
+    for index, (name, variable) in enumerate(zip(names, variables)):
+        value = contents.get("value_%d" % index)
+        if value is None:
+            raise CorruptCheckpoint("cannot read checkpoint %s: it is damaged (no value_%d)"
+                                    % (path, index))
+        current = variable.get_value(borrow=True)
+        if name != _describe(variable, index):
+            raise mismatch("variable %d is %r, saved %r" % (index, _describe(variable, index), name))
+        if np.shape(value) != np.shape(current) or value.dtype != np.asarray(current).dtype:
+            raise mismatch("%s has shape %s and dtype %s, saved %s and %s"
+                           % (name, np.shape(current), np.asarray(current).dtype,
+                              value.shape, value.dtype))
+
+
+def load_checkpoint(path, variables, batch_rng, check_identity=None):
     """Restore the shared variables and the generator from a checkpoint.
 
     Parameters
@@ -142,6 +270,9 @@ def load_checkpoint(path, variables, batch_rng):
         The same variables, in the same order, as when it was saved
     batch_rng : numpy.random.RandomState
         Set to the saved state
+    check_identity : callable or None
+        Called with the saved identity (None for a checkpoint saved without
+        one) before anything changes; raises errors.UserError to refuse it
 
     Returns
     -------
@@ -150,39 +281,26 @@ def load_checkpoint(path, variables, batch_rng):
 
     Raises
     ------
+    CorruptCheckpoint
+        When the file cannot be read (cut short, bytes changed)
     errors.UserError
-        When the file cannot be read or does not match the variables (number,
-        names, shapes or dtypes); nothing is changed then.
+        When it does not match the variables (number, names, shapes or
+        dtypes) or ``check_identity`` refuses it; nothing is changed then.
     """
-    def mismatch(what):
-        return UserError("checkpoint %s does not match this run's model (%s); delete its "
-                         "run directory to start that run over" % (path, what))
-
     try:
-        with np.load(path, allow_pickle=False) as saved:
-            contents = {key: saved[key] for key in saved.files}
-    except (OSError, ValueError) as exc:
-        raise UserError("cannot read checkpoint %s (%s); delete its run directory to start "
-                        "that run over" % (path, exc))
-    names = [str(name) for name in contents["names"]]
-    if len(names) != len(variables):
-        raise mismatch("%d saved variables, the model has %d" % (len(names), len(variables)))
-    for index, (name, variable) in enumerate(zip(names, variables)):
-        value = contents["value_%d" % index]
-        current = variable.get_value(borrow=True)
-        if name != _describe(variable, index):
-            raise mismatch("variable %d is %r, saved %r" % (index, _describe(variable, index), name))
-        if np.shape(value) != np.shape(current) or value.dtype != np.asarray(current).dtype:
-            raise mismatch("%s has shape %s and dtype %s, saved %s and %s"
-                           % (name, np.shape(current), np.asarray(current).dtype,
-                              value.shape, value.dtype))
+        contents, history, identity = _read_checkpoint(path)
+    except FileNotFoundError as exc:
+        raise UserError("cannot read checkpoint %s (%s)" % (path, exc.strerror))
+    if check_identity is not None:
+        check_identity(identity)
+    _check_variables(path, contents, variables)
     # Everything checked: now change state.
     for index, variable in enumerate(variables):
         variable.set_value(contents["value_%d" % index])
     batch_rng.set_state((str(contents["rng_kind"]), contents["rng_keys"],
                          int(contents["rng_position"]), int(contents["rng_has_gauss"]),
                          float(contents["rng_cached_gaussian"])))
-    return json.loads(str(contents["history"]))
+    return history
 
 
 class RunLocked(Exception):

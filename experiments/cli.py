@@ -13,7 +13,7 @@ Command line of the training runs (``python experiments/run.py SETUP ...``).
         [--bias-correction on|off|both] [--runs N | --run K] [--epochs 150] [--batch-size 128]
         [--stop-after K] [--lr-schedule linear|inv-sqrt|constant] [--loss categorical|binary]
         [--seed S] [--cifar-centering on|off] [--data-dir D] [--results-dir R]
-        [--backend c|jax]
+        [--backend c|jax] [--restart-corrupt]
 
 The defaults are the blog's protocol; ``python experiments/run.py vgg --lr
 0.001 --beta2 0.99`` trains run 0 of that cell for both optimizers, with and
@@ -83,6 +83,9 @@ def build_parser(prog="run.py"):
                         help="what runs the compiled Theano functions: Theano's C code "
                              "(default) or one JAX program (CPU or GPU; needs jax); not part "
                              "of a run's identity, so a run can be resumed with the other")
+    parser.add_argument("--restart-corrupt", action="store_true",
+                        help="a run whose checkpoint is damaged (cut short, bytes changed) is "
+                             "moved aside and trained again from epoch 0 instead of failing")
     return parser
 
 
@@ -115,16 +118,19 @@ def configs_from_args(args):
             for run in run_indices for optimizer in optimizers for correction in corrections]
 
 
-def check_writable(results_dir):
-    """Create ``results_dir`` if needed; raise errors.UserError when it cannot be written."""
+def check_writable(results_dir, option="--results-dir"):
+    """Create ``results_dir`` if needed; raise errors.UserError when it cannot be written.
+
+    ``option`` is the command-line option the messages name.
+    """
     try:
         os.makedirs(results_dir, exist_ok=True)
     except OSError as exc:
-        raise UserError("cannot create --results-dir %s (%s); choose a writable directory"
-                        % (results_dir, exc.strerror or exc))
+        raise UserError("cannot create %s %s (%s); choose a writable directory"
+                        % (option, results_dir, exc.strerror or exc))
     if not os.access(results_dir, os.W_OK | os.X_OK):
-        raise UserError("--results-dir %s is not writable; choose a writable directory"
-                        % results_dir)
+        raise UserError("%s %s is not writable; choose a writable directory"
+                        % (option, results_dir))
 
 
 def main(argv=None, prog="run.py"):
@@ -147,7 +153,8 @@ def main(argv=None, prog="run.py"):
     for config in configs:
         check_run_dir(config, args.results_dir)
     outcomes = [train_run(config, args.results_dir, data_dir=args.data_dir,
-                          stop_after=args.stop_after, backend=args.backend)
+                          stop_after=args.stop_after, backend=args.backend,
+                          restart_corrupt=args.restart_corrupt)
                 for config in configs]
     for outcome in outcomes:
         print("%s: %s, %d epochs done" % (outcome.run_dir, outcome.status,

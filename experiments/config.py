@@ -40,7 +40,7 @@ import numpy as np
 from errors import UserError
 
 __all__ = ["RunConfig", "run_seeds", "SETUPS", "DATASET_OF_SETUP", "OPTIMIZERS",
-           "LR_SCHEDULES", "LOSSES"]
+           "LR_SCHEDULES", "LOSSES", "float32_problem"]
 
 #: The data set each setup trains on.
 DATASET_OF_SETUP = {
@@ -62,6 +62,34 @@ def _is_real(value):
 
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+_FLOAT32 = np.finfo(np.float32)
+
+
+def float32_problem(value):
+    """How a positive number changes in the float32 the runs compute in.
+
+    Parameters
+    ----------
+    value : float
+        A finite number > 0
+
+    Returns
+    -------
+    str or None
+        ``"is 0 in float32"``, ``"is infinite in float32"`` or ``"is subnormal
+        in float32 (imprecise)"``; None when it is a normal float32 number.
+    """
+    with np.errstate(over="ignore"):
+        rounded = np.float32(value)
+    if rounded == 0:
+        return "is 0 in float32"
+    if not np.isfinite(rounded):
+        return "is infinite in float32"
+    if rounded < _FLOAT32.tiny:
+        return "is subnormal in float32 (imprecise)"
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +136,9 @@ class RunConfig:
     Raises
     ------
     errors.UserError
-        For a value outside its range; the message names the option.
+        For a value outside its range, also in the float32 the runs compute
+        in (``lr`` and ``epsilon`` normal float32 numbers, ``beta1`` and
+        ``beta2`` below 1 there); the message names the option.
     """
     setup: str
     optimizer: str
@@ -144,6 +174,20 @@ class RunConfig:
             raise UserError("beta1 must be a number in [0, 1), got %r" % (self.beta1,))
         if not _is_real(self.epsilon) or not self.epsilon > 0:
             raise UserError("epsilon must be a number > 0, got %r" % (self.epsilon,))
+        # The runs compute in float32: a value valid in float64 can become 0, 1 or
+        # infinite there (an lr of 1e-46 trains nothing, a beta2 of 0.99999999 is 1).
+        for name, option in (("lr", "--lr"), ("epsilon", "epsilon"), ("beta2", "--beta2")):
+            problem = float32_problem(getattr(self, name))
+            if problem:
+                raise UserError("%s %r %s, which the runs compute in; use a value between "
+                                "%.3g and %.3g" % (option, getattr(self, name), problem,
+                                                   _FLOAT32.tiny, _FLOAT32.max))
+        for name, option in (("beta2", "--beta2"), ("beta1", "beta1")):
+            if np.float32(getattr(self, name)) >= 1:
+                raise UserError("%s %r is 1 in float32, which the runs compute in; the largest "
+                                "value below 1 there is %.8g" % (
+                                    option, getattr(self, name),
+                                    np.nextafter(np.float32(1), np.float32(0))))
         for name in ("bias_correction", "cifar_centering"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise UserError("%s must be True or False, got %r"

@@ -15,7 +15,7 @@ Run the blog's grid for one setup, on this machine or on a Dask cluster.
         [--optimizer adam|amsgrad|both] [--bias-correction on|off|both]
         [--runs N | --run K ...] [--epochs 150] [--seed S] [--cifar-centering on|off]
         [--workers N | --scheduler ADDRESS] [--results-dir R] [--data-dir D]
-        [--backend c|jax]
+        [--backend c|jax] [--restart-corrupt]
 
 The grid of a setup is adam and amsgrad x beta2 {0.99, 0.999} x lr {0.01,
 0.001, 0.0001} x bias correction {on, off} x runs 0-4: 120 runs.  Each one is
@@ -56,7 +56,9 @@ and a command returns when all of its grid's runs are finished.
 **Output.**  One progress bar (runs done / total, time left; on a terminal)
 and one line per finished run.  A run that fails with a user error (a
 corrupt checkpoint, say) is reported and the others go on; the command then
-ends with exit code 2 and the list.
+ends with exit code 2 and the list.  ``--restart-corrupt`` trains the runs
+whose checkpoint is damaged again from epoch 0 (the file is moved to
+``checkpoint.npz.corrupt``).
 
 Examples
 --------
@@ -89,6 +91,7 @@ if sys.path and os.path.abspath(sys.path[0]) == _HERE:
 # module (as __mp_main__) before they set their BLAS thread count.
 import backends  # noqa: E402  (imports no NumPy)
 from errors import UserError, run_cli  # noqa: E402
+from experiments.grid_worker import available_cores as _available_cores  # noqa: E402
 from experiments.grid_worker import limit_blas_threads, run_grid_task  # noqa: E402
 
 __all__ = ["grid_configs", "run_grid", "main", "build_parser", "BLOG_LRS", "BLOG_BETA2S",
@@ -151,6 +154,9 @@ def build_parser(prog="grid.py"):
     parser.add_argument("--backend", choices=backends.BACKENDS, default="c",
                         help="what runs the compiled Theano functions: Theano's C code "
                              "(default) or one JAX program (CPU or GPU; needs jax)")
+    parser.add_argument("--restart-corrupt", action="store_true",
+                        help="a run whose checkpoint is damaged (cut short, bytes changed) is "
+                             "moved aside and trained again from epoch 0 instead of failing")
     # Test hook, not for users: "module:function" giving each run's data and model.
     parser.add_argument("--test-problem", help=argparse.SUPPRESS)
     return parser
@@ -200,13 +206,6 @@ def grid_configs(setup, lrs=BLOG_LRS, beta2s=BLOG_BETA2S, optimizers=("adam", "a
                       cifar_centering=cifar_centering)
             for run in _unique(runs) for lr in _unique(lrs) for beta2 in _unique(beta2s)
             for optimizer in _unique(optimizers) for correction in _unique(bias_corrections)]
-
-
-def _available_cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 @contextlib.contextmanager
@@ -275,14 +274,16 @@ def _dask_cluster(address, task_arguments, say):
 
 def _finished_runs(configs, results_dir):
     """Check every run directory before touching any; return the set of finished runs."""
-    from experiments.checkpoint import read_json
-    from experiments.training import HISTORY_FILE, check_run_dir
+    from experiments.training import HISTORY_FILE, check_run_dir, read_history
 
     finished = set()
     for config in configs:
         check_run_dir(config, results_dir)
-        history = read_json(os.path.join(config.run_dir(results_dir), HISTORY_FILE))
-        if history and history.get("status") in FINISHED:
+        try:
+            history = read_history(os.path.join(config.run_dir(results_dir), HISTORY_FILE))
+        except UserError:
+            continue  # its task rebuilds it from the checkpoint, or reports it
+        if history and history["status"] in FINISHED:
             finished.add(config)
     return finished
 
@@ -305,7 +306,7 @@ def _finished_line(config, summary, done, total):
 
 
 def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, problem=None,
-             backend="c"):
+             backend="c", restart_corrupt=False):
     """Train runs in parallel, skipping finished ones and resuming interrupted ones.
 
     Parameters
@@ -325,6 +326,9 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, pro
     backend : {'c', 'jax'}
         What runs each run's compiled functions (see
         :func:`experiments.training.train_run`)
+    restart_corrupt : bool
+        Train runs whose checkpoint is damaged again from epoch 0 (see
+        :func:`experiments.training.train_run`); without it they fail
 
     Returns
     -------
@@ -367,7 +371,7 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, pro
             data.load_dataset(dataset_name, data_dir=data_dir)
 
     task_arguments = dict(results_dir=results_dir, data_dir=data_dir, problem=problem,
-                          backend=backend)
+                          backend=backend, restart_corrupt=restart_corrupt)
     if scheduler is None:
         cluster = _local_pool(workers, task_arguments)
     else:
@@ -441,7 +445,7 @@ def main(argv=None, prog="grid.py"):
     summaries = run_grid(configs, args.results_dir, data_dir=args.data_dir,
                          workers=1 if args.workers is None else args.workers,
                          scheduler=args.scheduler, problem=args.test_problem,
-                         backend=args.backend)
+                         backend=args.backend, restart_corrupt=args.restart_corrupt)
     statuses = [summary["status"] for summary in summaries.values()]
     print("%s: %d runs in the grid, %d finished now (%d complete, %d diverged), results in %s"
           % (args.setup, len(configs), len(statuses), statuses.count("complete"),

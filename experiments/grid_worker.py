@@ -5,6 +5,7 @@ What a grid's worker process does: limit its BLAS threads, then train one run.
     :nosignatures:
 
     limit_blas_threads
+    available_cores
     run_grid_task
 
 :func:`run_grid_task` is the task that :mod:`experiments.grid` sends to a
@@ -34,7 +35,8 @@ import threading
 import time
 import warnings
 
-__all__ = ["limit_blas_threads", "run_grid_task", "BLAS_THREAD_VARIABLES", "BUSY_POLL_SECONDS"]
+__all__ = ["limit_blas_threads", "available_cores", "run_grid_task", "BLAS_THREAD_VARIABLES",
+           "BUSY_POLL_SECONDS"]
 
 #: The variables OpenMP, OpenBLAS and MKL read their thread counts from.
 BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -73,6 +75,14 @@ def limit_blas_threads(threads):
                       RuntimeWarning)
 
 
+def available_cores():
+    """The cores this process may run on (its CPU affinity, where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _load_problem(problem):
     # "module:function", the test-only replacement of the run's data and model.
     module_name, _, function_name = problem.partition(":")
@@ -80,7 +90,7 @@ def _load_problem(problem):
 
 
 def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, problem=None,
-                  backend="c"):
+                  backend="c", restart_corrupt=False):
     """Train one run of a grid with :func:`experiments.training.train_run`.
 
     Parameters
@@ -102,6 +112,9 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, proble
         (dataset, build_model)`` replacing the setup's data and model
     backend : {'c', 'jax'}
         What runs the run's compiled functions
+    restart_corrupt : bool
+        Train a run whose checkpoint is damaged again from epoch 0 (see
+        :func:`~experiments.training.train_run`)
 
     Returns
     -------
@@ -118,8 +131,8 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, proble
         As :func:`~experiments.training.train_run` does.
     """
     # Imported here, not at the top: see the module docstring.
-    from experiments.checkpoint import read_json
-    from experiments.training import HISTORY_FILE, train_run
+    from errors import UserError
+    from experiments.training import HISTORY_FILE, read_history, train_run
 
     start = time.time()
     dataset = build_model = None
@@ -128,11 +141,15 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, proble
     with _ONE_RUN_PER_PROCESS:
         while True:
             outcome = train_run(config, results_dir, data_dir=data_dir, dataset=dataset,
-                                build_model=build_model, progress=False, backend=backend)
+                                build_model=build_model, progress=False, backend=backend,
+                                restart_corrupt=restart_corrupt)
             if outcome.status != "busy" or not wait_if_busy:
                 break
             time.sleep(BUSY_POLL_SECONDS)
-    history = read_json(os.path.join(outcome.run_dir, HISTORY_FILE)) or {}
+    try:
+        history = read_history(os.path.join(outcome.run_dir, HISTORY_FILE)) or {}
+    except UserError:  # a busy run's, being written by its process: no curves to show
+        history = {}
     val_loss, val_acc = history.get("val_loss") or [None], history.get("val_acc") or [None]
     return {"status": outcome.status, "run_dir": outcome.run_dir,
             "epochs_done": outcome.epochs_done, "epochs_trained": outcome.epochs_trained,

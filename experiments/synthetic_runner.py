@@ -301,13 +301,28 @@ def learning_rates(lr, schedule, first_step, count):
 
 
 def _check_simulation(steps, lr, schedule):
+    from experiments.config import float32_problem
+
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0:
         raise UserError("the number of steps (--steps) must be a positive integer, got %r"
                         % (steps,))
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (
             math.isfinite(lr) and lr > 0):
         raise UserError("the learning rate (--lr) must be a finite number > 0, got %r" % (lr,))
+    if float32_problem(lr):  # the rate is computed in floatX, float32, as in RunConfig
+        raise UserError("the learning rate (--lr) %r %s; use a normal float32 number"
+                        % (lr, float32_problem(lr)))
     learning_rates(lr, schedule, 1, 0)
+
+
+def _check_decay_rates(runs, dtype):
+    # In float32 a decay rate just below 1 rounds to 1 (as RunConfig refuses).
+    for run in runs:
+        for name, value in (("--beta1", run.beta1), ("--beta2", run.beta2)):
+            if np.dtype(dtype).type(value) >= 1:
+                raise UserError("%s %r is 1 in %s, which the steps compute in; pass a value "
+                                "below %.8g" % (name, value, dtype, np.nextafter(
+                                    np.dtype(dtype).type(1), np.dtype(dtype).type(0))))
 
 
 def simulate(runs, steps, lr=0.001, lr_schedule="constant", bias_correction=False,
@@ -355,6 +370,7 @@ def simulate(runs, steps, lr=0.001, lr_schedule="constant", bias_correction=Fals
     float32 sum of 9e6 terms of size ~10 would lose the digits that matter).
     """
     _check_simulation(steps, lr, lr_schedule)
+    _check_decay_rates(runs, dtype)
     backends.check_backend(backend)
     step = build_step(runs, bias_correction=bias_correction, dtype=dtype)
     unrolled = UnrolledSteps(step, steps_per_call, backend)

@@ -14,7 +14,9 @@ The training loop: one function trains one run, from its start or its last check
 ``R/SETUP/CELL/run=K/``:
 
 - ``config.json``: the config's fields, plus ``versions`` (Python and
-  package versions) and ``theano_flags``;
+  package versions), ``theano_flags`` and ``threads`` (the OpenMP / BLAS
+  thread variables and the cores available when the run started: results are
+  bit-identical only at the same thread counts);
 - ``history.json``: per finished epoch, the lists ``loss``, ``acc`` (means of
   the training minibatches' values, computed in the update's pass), ``val_loss``,
   ``val_acc`` (after the epoch, deterministic pass, mean over validation
@@ -24,13 +26,22 @@ The training loop: one function trains one run, from its start or its last check
   1-based number of the epoch in which the training loss became NaN or
   infinite, or null; the lists hold only the epochs before it);
 - ``checkpoint.npz``: everything needed to continue (see
-  :mod:`experiments.checkpoint`), written after every epoch;
+  :mod:`experiments.checkpoint`) and the run's configuration (its identity: a
+  checkpoint is refused by any other run), written after every epoch;
 - ``.lock``: held while a process trains the run.
 
 A run resumed from its checkpoint produces exactly the curves of an
-uninterrupted run: the checkpoint holds every shared variable of the compiled
-functions and the batch generator's state, and the model is rebuilt from the
-same seeds before they are restored.
+uninterrupted run (at the same thread counts): the checkpoint holds every
+shared variable of the compiled functions and the batch generator's state,
+and the model is rebuilt from the same seeds before they are restored.
+
+Damage is handled when a run is opened: leftover temporary files of an
+interrupted write are removed; a ``history.json`` that is not a valid history
+is rebuilt from the checkpoint; a damaged checkpoint stops the run with a
+message, or with ``restart_corrupt`` is moved aside to
+``checkpoint.npz.corrupt`` and the run trains again from epoch 0.  A write
+that fails (a full disk) stops the run with a message; the files of the last
+finished epoch are kept, so the same command resumes once there is space.
 
 Examples
 --------
@@ -43,7 +54,9 @@ Examples
 'stopped'
 """
 import collections
+import contextlib
 import dataclasses
+import numbers
 import os
 import platform
 import time
@@ -60,18 +73,22 @@ import backends
 import data
 import models
 from errors import UserError
-from experiments.checkpoint import (RunLocked, load_checkpoint, read_json, run_lock,
-                                    save_checkpoint, write_json)
+from experiments.checkpoint import (CorruptCheckpoint, RunLocked, checkpoint_history,
+                                    load_checkpoint, read_json, remove_stale_temporaries,
+                                    run_lock, save_checkpoint, write_json)
 from experiments.config import RunConfig, run_seeds
+from experiments.grid_worker import BLAS_THREAD_VARIABLES, available_cores
 from experiments.schedule import epoch_learning_rate, learning_rate_expression
 
-__all__ = ["train_run", "check_run_dir", "compile_functions", "RunOutcome", "CLIP"]
+__all__ = ["train_run", "check_run_dir", "read_history", "compile_functions", "RunOutcome",
+           "CLIP"]
 
 #: Predictions are clipped to [CLIP, 1 - CLIP] before the logarithm, as in the original.
 CLIP = 1e-7
 VAL_BATCH_SIZE = 1024
 CONFIG_FILE, HISTORY_FILE, CHECKPOINT_FILE = "config.json", "history.json", "checkpoint.npz"
 CURVES = ("loss", "acc", "val_loss", "val_acc", "lr", "epoch_time")
+STATUSES = ("running", "complete", "diverged")
 
 
 class RunOutcome(collections.namedtuple("RunOutcome",
@@ -181,10 +198,84 @@ def _theano_flags():
             for name in ("floatX", "device", "mode", "optimizer", "blas__ldflags")}
 
 
+def _threads():
+    # What sets the thread counts of OpenMP and the BLAS (unset: one per core); sums
+    # split over another number of threads round differently in the last bits.
+    return dict({name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES},
+                cores=available_cores())
+
+
 def _new_history():
     history = {name: [] for name in CURVES}
     history.update(status="running", diverged_epoch=None)
     return history
+
+
+def _history_problem(history):
+    # What makes a parsed history.json unusable, or None.
+    if not isinstance(history, dict):
+        return "a JSON %s, not an object" % type(history).__name__
+    if history.get("status") not in STATUSES:
+        return "status %r is not one of %s" % (history.get("status"), ", ".join(STATUSES))
+    diverged = history.get("diverged_epoch", None)
+    if diverged is not None and not isinstance(diverged, int):
+        return "diverged_epoch %r is not an epoch number" % (diverged,)
+    for name in CURVES:
+        values = history.get(name)
+        if not isinstance(values, list) or not all(
+                isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+            return "%r is not a list of numbers" % name
+        if len(values) != len(history["loss"]):
+            return "%r has %d epochs, 'loss' %d" % (name, len(values), len(history["loss"]))
+    return None
+
+
+def read_history(path):
+    """A run's ``history.json``, checked; None when it does not exist.
+
+    Raises
+    ------
+    errors.UserError
+        When it is not valid JSON or not a run history (keys, types, lengths)
+    """
+    history = read_json(path)
+    problem = None if history is None else _history_problem(history)
+    if problem is not None:
+        raise UserError("%s is not a run history (%s)" % (path, problem))
+    return history
+
+
+def _history_or_rebuilt(config, history_path, checkpoint_path, say):
+    # A damaged history.json is rebuilt from the checkpoint, which holds the same
+    # history (the epochs it covers are the ones a resumed run trusts).
+    try:
+        return read_history(history_path) or _new_history()
+    except UserError as exc:
+        damage = exc
+    if not os.path.exists(checkpoint_path):
+        raise UserError("%s; there is no checkpoint to rebuild it from: delete it to train "
+                        "this run from epoch 0" % damage)
+    try:
+        history = checkpoint_history(checkpoint_path, _identity_check(config, checkpoint_path))
+    except CorruptCheckpoint as exc:
+        raise UserError("%s, and %s; delete both to train this run from epoch 0"
+                        % (damage, exc))
+    with _writing(history_path):
+        write_json(history_path, history)
+    say("%s; rebuilt it from %s (%d epochs)" % (damage, checkpoint_path, len(history["loss"])))
+    return history
+
+
+@contextlib.contextmanager
+def _writing(path):
+    # A failed write (full disk, quota) keeps the file's previous version: the run
+    # resumes from its last finished epoch once the cause is fixed.
+    try:
+        yield
+    except OSError as exc:
+        raise UserError("cannot write %s (%s); the previous version is kept: free disk space "
+                        "(or fix the permissions) and run the same command again to resume "
+                        "from the last finished epoch" % (path, exc.strerror or exc))
 
 
 def check_run_dir(config, results_dir):
@@ -201,14 +292,23 @@ def check_run_dir(config, results_dir):
         When it holds a different (or unreadable) configuration
     """
     run_dir = config.run_dir(results_dir)
-    saved = read_json(os.path.join(run_dir, CONFIG_FILE))
+    config_path = os.path.join(run_dir, CONFIG_FILE)
+    unreadable = ("%s holds an unreadable config (%s); if it is this run's, delete %s (it is "
+                  "written again, and the checkpoint is checked against this run), else use "
+                  "another --results-dir")
+    try:
+        saved = read_json(config_path)
+    except UserError as exc:
+        raise UserError(unreadable % (run_dir, exc, config_path))
     if saved is None:
         return False
+    if not isinstance(saved, dict):
+        raise UserError(unreadable % (run_dir, "a JSON %s, not an object" % type(saved).__name__,
+                                      config_path))
     try:
         differences = config.differences(RunConfig.from_dict(saved))
     except (TypeError, UserError) as exc:
-        raise UserError("%s holds an unreadable config (%s); delete that run directory or "
-                        "use another --results-dir" % (run_dir, exc))
+        raise UserError(unreadable % (run_dir, exc, config_path))
     if differences:
         hint = ""
         if "cifar_centering" in differences and "cifar_centering" not in saved:
@@ -245,7 +345,7 @@ def _epoch_line(config, epoch, history):
 
 
 def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
-              build_model=None, progress=True, backend="c"):
+              build_model=None, progress=True, backend="c", restart_corrupt=False):
     """Train one run from its start or its last checkpoint, up to its end or ``stop_after``.
 
     Parameters
@@ -274,6 +374,10 @@ def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
         What runs the compiled functions (:func:`backends.compile_function`).
         An execution choice, not part of the run's identity: a run started
         with one backend can be continued with the other.
+    restart_corrupt : bool
+        When the run's checkpoint is damaged (cannot be read): move it aside
+        to ``checkpoint.npz.corrupt`` and train the run again from epoch 0,
+        instead of raising errors.UserError
 
     Returns
     -------
@@ -282,9 +386,11 @@ def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
     Raises
     ------
     errors.UserError
-        When the run directory cannot be written, holds a run with a different
-        configuration, or its checkpoint does not match the model; an unknown
-        backend, or ``"jax"`` without JAX installed
+        When the run directory cannot be written (also a full disk: the last
+        finished epoch is kept), holds a run with a different configuration,
+        its checkpoint is damaged (without ``restart_corrupt``), was written
+        by another run or does not match the model; an unknown backend, or
+        ``"jax"`` without JAX installed
 
     Notes
     -----
@@ -299,7 +405,7 @@ def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
     try:
         with run_lock(run_dir):
             return _train_locked(config, results_dir, data_dir, stop_after, dataset, build_model,
-                                 progress, backend)
+                                 progress, backend, restart_corrupt)
     except RunLocked:
         if progress:
             tqdm.write("%s: another process is training this run; skipping it" % run_dir)
@@ -311,16 +417,57 @@ def _jit_seconds(*functions):
     return sum(sum(getattr(function.fn, "compile_seconds", ())) for function in functions)
 
 
+def _identity_check(config, checkpoint_path):
+    # The checkpoint's saved configuration against this run's, through RunConfig: a
+    # field added since it was saved takes its default.  Checkpoints from before
+    # checkpoints carried an identity have none: they are accepted.
+    def check(identity):
+        if identity is None:
+            return
+        try:
+            differences = config.differences(RunConfig.from_dict(identity))
+        except (AttributeError, TypeError, UserError) as exc:
+            differences = {"identity": ("this run's", "unreadable (%s)" % exc)}
+        if differences:
+            raise UserError(
+                "checkpoint %s was written by another run (%s); put it back into its own run "
+                "directory, or delete it to train this run from epoch 0"
+                % (checkpoint_path, ", ".join("%s=%r there, %r here" % (name, theirs, ours)
+                                              for name, (ours, theirs)
+                                              in sorted(differences.items()))))
+    return check
+
+
+def _restore(config, checkpoint_path, state, batch_rng, restart_corrupt, say):
+    """The history of the checkpoint whose state is restored; a new one without checkpoint."""
+    if not os.path.exists(checkpoint_path):
+        return _new_history()
+    try:
+        return load_checkpoint(checkpoint_path, state, batch_rng,
+                               check_identity=_identity_check(config, checkpoint_path))
+    except CorruptCheckpoint as exc:
+        if not restart_corrupt:
+            raise UserError("%s; run the same command with --restart-corrupt to move it aside "
+                            "and train this run again from epoch 0" % exc)
+        with _writing(checkpoint_path + ".corrupt"):
+            os.replace(checkpoint_path, checkpoint_path + ".corrupt")
+        say("%s; moved it to %s.corrupt, training the run again from epoch 0"
+            % (exc, checkpoint_path))
+        return _new_history()
+
+
 def _train_locked(config, results_dir, data_dir, stop_after, dataset, build_model, progress,
-                  backend):
+                  backend, restart_corrupt):
     run_dir = config.run_dir(results_dir)
     config_path = os.path.join(run_dir, CONFIG_FILE)
     history_path = os.path.join(run_dir, HISTORY_FILE)
     checkpoint_path = os.path.join(run_dir, CHECKPOINT_FILE)
     say = tqdm.write if progress else (lambda line: None)
 
+    for name in remove_stale_temporaries(run_dir):
+        say("%s: removed %s, left by an interrupted write" % (run_dir, name))
     has_config = check_run_dir(config, results_dir)
-    history = read_json(history_path) or _new_history()
+    history = _history_or_rebuilt(config, history_path, checkpoint_path, say)
     last_epoch = config.epochs if stop_after is None else min(stop_after, config.epochs)
     done = len(history["loss"])
     if history["status"] in ("complete", "diverged") or done >= last_epoch:
@@ -328,8 +475,9 @@ def _train_locked(config, results_dir, data_dir, stop_after, dataset, build_mode
         say("%s: %s after %d epochs; nothing to do" % (run_dir, status, done))
         return RunOutcome(status, run_dir, done, 0)
     if not has_config:
-        write_json(config_path, dict(config.to_dict(), versions=_versions(),
-                                     theano_flags=_theano_flags()))
+        with _writing(config_path):
+            write_json(config_path, dict(config.to_dict(), versions=_versions(),
+                                         theano_flags=_theano_flags(), threads=_threads()))
 
     if dataset is None:
         dataset = data.load_dataset(config.dataset, data_dir=data_dir,
@@ -350,12 +498,10 @@ def _train_locked(config, results_dir, data_dir, stop_after, dataset, build_mode
         if backend == "jax" else ""))
     state = _state_variables(train_fn, val_fn)
     batch_rng = np.random.RandomState(batch_seed)
-    if os.path.exists(checkpoint_path):
-        history = load_checkpoint(checkpoint_path, state, batch_rng)
-    else:
-        history = _new_history()
+    history = _restore(config, checkpoint_path, state, batch_rng, restart_corrupt, say)
     # history.json may lag the checkpoint by one epoch (killed between the two writes).
-    write_json(history_path, history)
+    with _writing(history_path):
+        write_json(history_path, history)
 
     flip_lr = dataset.name == "cifar10"
     batches_per_epoch = data.num_batches(len(dataset.train_y), config.batch_size)
@@ -377,7 +523,8 @@ def _train_locked(config, results_dir, data_dir, stop_after, dataset, build_mode
             if not np.isfinite(loss):
                 bar.close()
                 history.update(status="diverged", diverged_epoch=epoch + 1)
-                write_json(history_path, history)
+                with _writing(history_path):
+                    write_json(history_path, history)
                 say("%s: the training loss became %s in epoch %d; marked diverged"
                     % (run_dir, loss, epoch + 1))
                 outcome = RunOutcome("diverged", run_dir, epoch, epoch - first_epoch)
@@ -399,8 +546,10 @@ def _train_locked(config, results_dir, data_dir, stop_after, dataset, build_mode
         if epoch + 1 == config.epochs:
             history["status"] = "complete"
         # The checkpoint first: it is what a resumed run trusts.
-        save_checkpoint(checkpoint_path, state, batch_rng, history)
-        write_json(history_path, history)
+        with _writing(checkpoint_path):
+            save_checkpoint(checkpoint_path, state, batch_rng, history, config.to_dict())
+        with _writing(history_path):
+            write_json(history_path, history)
         if backend == "jax" and epoch == first_epoch:
             say("%s: XLA compiled in %.1f s (first calls, their run included)"
                 % (run_dir, _jit_seconds(train_fn, val_fn)))

@@ -27,6 +27,7 @@ Examples
 >>> draw_setup("logreg", runs, reference.get("logreg", []), "figures")  # doctest: +SKIP
 ['figures/logreg_loss.png', 'figures/logreg_loss.pdf', ...]
 """
+import io
 import math
 import os
 
@@ -35,6 +36,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+
+from experiments.checkpoint import atomic_write_bytes
 
 __all__ = ["draw_metric", "draw_setup", "save_figure", "colour", "METRIC_LABELS",
            "ZOOM_FRACTION"]
@@ -201,12 +204,22 @@ def draw_metric(setup, metric, runs, reference_runs=()):
     return figure
 
 
-def save_figure(figure, out_dir, stem):
-    """Write ``figure`` as ``out_dir/stem.png`` and ``.pdf``; returns the two paths."""
+def save_figure(figure, out_dir, stem, dpi=110):
+    """Write ``figure`` as ``out_dir/stem.png`` and ``.pdf``; returns the two paths.
+
+    ``dpi`` is the PNG's resolution (and the PDF's for raster parts).
+
+    Each file is written atomically (rendered in memory, then
+    :func:`experiments.checkpoint.atomic_write_bytes`): an interrupted call
+    leaves the previous file or none, never half a figure.
+    """
     os.makedirs(out_dir, exist_ok=True)
-    paths = [os.path.join(out_dir, stem + suffix) for suffix in (".png", ".pdf")]
-    for path in paths:
-        figure.savefig(path, dpi=110)
+    paths = []
+    for suffix in ("png", "pdf"):
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=suffix, dpi=dpi)
+        paths.append(os.path.join(out_dir, "%s.%s" % (stem, suffix)))
+        atomic_write_bytes(paths[-1], buffer.getvalue())
     return paths
 
 

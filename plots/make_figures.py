@@ -8,7 +8,8 @@ accuracy, one line per run, with the original runs' band where the original has 
 (``SETUP_METRIC.png`` and ``.pdf``); the synthetic experiment's figure when
 ``RESULTS/synthetic/summary.json`` exists; ``REPORT.md`` and ``report.csv`` comparing the
 runs with the original ones.  Files that cannot be read are listed (on stderr and in the
-report) and skipped.
+report) and skipped.  Every file is written atomically; ``--out`` must name a directory (it is
+created if needed).
 """
 import argparse
 import os
@@ -23,6 +24,7 @@ if sys.path and os.path.abspath(sys.path[0]) == _HERE:
 from tqdm import tqdm  # noqa: E402
 
 from errors import UserError, run_cli  # noqa: E402
+from experiments.cli import check_writable  # noqa: E402
 from plots.figures import draw_setup  # noqa: E402
 from plots.report import write_report  # noqa: E402
 from plots.results import (DEFAULT_REFERENCE, SYNTHETIC_DIR, Problem, find_runs,  # noqa: E402
@@ -61,6 +63,13 @@ def draw_synthetic(results_dir, out_dir, problems):
     return {"summary": summary, "figures": figures}
 
 
+def check_out_dir(out_dir):
+    """Raise errors.UserError when ``out_dir`` (``--out``) is an existing file."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UserError("--out %s is a file, not a directory; name a directory (it is created "
+                        "if needed)" % out_dir)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("--results-dir", default="results",
@@ -71,6 +80,7 @@ def main(argv=None):
                         help="the original runs' curves (default: reference/original_runs.json)")
     args = parser.parse_args(argv)
 
+    check_out_dir(args.out)
     runs, problems = find_runs(args.results_dir)
     reference, reference_problems = load_reference(args.reference)
     problems += reference_problems
@@ -83,6 +93,7 @@ def main(argv=None):
                         "experiments/run.py first, or pass --results-dir"
                         % (args.results_dir, " (%d files skipped, listed above)" % len(problems)
                                              if problems else ""))
+    check_writable(args.out, option="--out")
     figures = []
     for setup in tqdm(sorted({run.config.setup for run in runs}), desc="figures", unit="setup",
                       disable=None):

@@ -203,8 +203,11 @@ def find_runs(results_dir):
     Raises
     ------
     errors.UserError
-        If ``results_dir`` is not a directory.
+        If ``results_dir`` does not exist or is not a directory.
     """
+    if os.path.exists(results_dir) and not os.path.isdir(results_dir):
+        raise UserError("results directory %s is a file, not a directory; pass the directory "
+                        "experiments/run.py wrote (--results-dir)" % results_dir)
     if not os.path.isdir(results_dir):
         raise UserError("results directory %s does not exist; train some runs first "
                         "(experiments/run.py) or pass --results-dir" % results_dir)

@@ -23,7 +23,7 @@ import os
 from matplotlib.figure import Figure
 
 from errors import UserError
-from plots.figures import colour
+from plots.figures import colour, save_figure
 
 __all__ = ["plot_synthetic"]
 
@@ -92,8 +92,4 @@ def plot_synthetic(synthetic_dir, out_dir):
                     % (config["lr"], config["lr_schedule"],
                        "on" if config["bias_correction"] else "off"))
 
-    os.makedirs(out_dir, exist_ok=True)
-    paths = [os.path.join(out_dir, FIGURE_NAME + ext) for ext in (".png", ".pdf")]
-    for path in paths:
-        figure.savefig(path, dpi=150)
-    return paths
+    return save_figure(figure, out_dir, FIGURE_NAME, dpi=150)

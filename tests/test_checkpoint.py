@@ -1,6 +1,9 @@
 """Checkpoints, atomic writes and the run lock (experiments/checkpoint.py)."""
 import copy
 import os
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +13,8 @@ from errors import UserError
 from experiments import checkpoint
 from experiments.checkpoint import (RunLocked, atomic_write_bytes, load_checkpoint, read_json,
                                     run_lock, save_checkpoint, write_json)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def make_variables(seed):
@@ -100,3 +105,101 @@ def test_run_lock_is_exclusive_and_released(tmp_path):
                 pass
     with run_lock(run_dir):
         pass
+
+
+# ---------------------------------------------------------------- damage as it happens
+
+def saved_checkpoint(tmp_path):
+    """A checkpoint file's bytes, the values and generator state it holds, and its path."""
+    path = str(tmp_path / "checkpoint.npz")
+    variables = make_variables(1)
+    batch_rng = np.random.RandomState(5)
+    save_checkpoint(path, variables, batch_rng, {"loss": [0.5], "status": "running"},
+                    {"lr": 0.01})
+    with open(path, "rb") as f:
+        return f.read(), [v.get_value().copy() for v in variables], path
+
+
+def test_truncated_checkpoint_is_refused_without_changes(tmp_path):
+    payload, _, path = saved_checkpoint(tmp_path)
+    with open(path, "wb") as f:
+        f.write(payload[:len(payload) // 2])  # cut short, as a full disk or a crash can
+    variables, rng = make_variables(2), np.random.RandomState(7)
+    before = [v.get_value().copy() for v in variables]
+    with pytest.raises(UserError, match="cannot read checkpoint %s: it is damaged" % path):
+        load_checkpoint(path, variables, rng)
+    for variable, value in zip(variables, before):
+        np.testing.assert_array_equal(variable.get_value(), value)
+    assert rng.randint(1000) == np.random.RandomState(7).randint(1000)
+
+
+def test_flipped_bytes_are_refused_or_harmless(tmp_path):
+    # A byte flipped anywhere: either the load is refused (CRC-32 of the members, zip
+    # structure) or it restores exactly what was saved (a flip in a zip field nobody reads).
+    payload, saved_values, path = saved_checkpoint(tmp_path)
+    refused = 0
+    for position in range(0, len(payload), 37):
+        with open(path, "wb") as f:
+            f.write(payload[:position] + bytes([payload[position] ^ 0x5A]) + payload[position + 1:])
+        variables = make_variables(2)
+        try:
+            load_checkpoint(path, variables, np.random.RandomState(0))
+        except UserError as exc:
+            assert "cannot read checkpoint %s: it is damaged" % path in str(exc)
+            refused += 1
+        else:
+            for variable, value in zip(variables, saved_values):
+                np.testing.assert_array_equal(variable.get_value(), value)
+    assert refused > 0.8 * len(range(0, len(payload), 37))
+
+
+def test_checkpoint_of_another_identity_is_refused_before_changes(tmp_path):
+    _, saved_values, path = saved_checkpoint(tmp_path)
+    seen = []
+
+    def check(identity):
+        seen.append(identity)
+        if identity != {"lr": 0.001}:
+            raise UserError("another run")
+
+    variables = make_variables(2)
+    before = [v.get_value().copy() for v in variables]
+    with pytest.raises(UserError, match="another run"):
+        load_checkpoint(path, variables, np.random.RandomState(0), check_identity=check)
+    assert seen == [{"lr": 0.01}]
+    for variable, value in zip(variables, before):
+        np.testing.assert_array_equal(variable.get_value(), value)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_written_files_respect_the_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        write_json(str(tmp_path / "history.json"), {"loss": []})
+        save_checkpoint(str(tmp_path / "checkpoint.npz"), make_variables(1),
+                        np.random.RandomState(0), {})
+    finally:
+        os.umask(old)
+    for name in ("history.json", "checkpoint.npz"):
+        assert os.stat(str(tmp_path / name)).st_mode & 0o777 == mode, name
+
+
+def test_temporary_file_of_a_killed_write_is_removed(tmp_path):
+    # kill -9 of a process in the middle of an atomic write, after its temporary file is
+    # written and before the rename.
+    script = ("import os, signal\n"
+              "from experiments import checkpoint\n"
+              "checkpoint.os.replace = lambda a, b: os.kill(os.getpid(), signal.SIGKILL)\n"
+              "checkpoint.write_json(%r, {'loss': [1.0, 2.0]})\n"
+              % str(tmp_path / "history.json"))
+    write_json(str(tmp_path / "history.json"), {"loss": [1.0]})
+    (tmp_path / ".lock").write_text("")
+    (tmp_path / "notes.tmp").write_text("not ours")
+    killed = subprocess.run([sys.executable, "-c", script], cwd=REPO)
+    assert killed.returncode == -signal.SIGKILL
+    leftovers = [n for n in os.listdir(str(tmp_path)) if n.startswith(".history.json.")]
+    assert len(leftovers) == 1
+    from experiments.checkpoint import remove_stale_temporaries
+    assert remove_stale_temporaries(str(tmp_path)) == leftovers
+    assert sorted(os.listdir(str(tmp_path))) == [".lock", "history.json", "notes.tmp"]
+    assert read_json(str(tmp_path / "history.json")) == {"loss": [1.0]}

@@ -181,3 +181,37 @@ def test_backend_jax_without_jax_says_how_to_install(tmp_path, capsys, monkeypat
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install jax==" in err and "--backend c" in err
     assert not results.exists()  # refused before anything is written
+
+
+# ---------------------------------------------------------------- float32 edge values
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--lr", "1e-46", "--lr 1e-46 is 0 in float32, which the runs compute in; use a value "
+                      "between 1.18e-38 and 3.4e+38"),
+    ("--lr", "1e39", "--lr 1e+39 is infinite in float32, which the runs compute in; use a "
+                     "value between 1.18e-38 and 3.4e+38"),
+    ("--beta2", "0.99999999", "--beta2 0.99999999 is 1 in float32, which the runs compute in; "
+                              "the largest value below 1 there is 0.99999994"),
+])
+def test_values_invalid_in_float32_are_refused(tmp_path, shared_data, capsys, option, value,
+                                               message):
+    # With the data at hand, a value that passed would train (and end "complete" or
+    # "diverged"): the refusal must come first.
+    results = tmp_path / "results"
+    argv = mnist_args(shared_data, str(results)) + ["--epochs", "1"]
+    argv[argv.index(option) + 1] = value
+    assert run_cli(cli.main, argv) == 2
+    assert capsys.readouterr().err == "run.py: error: %s\n" % message
+    assert not results.exists()
+
+
+def test_run_py_refuses_an_lr_that_is_0_in_float32(tmp_path, shared_data):
+    argv = mnist_args(shared_data, str(tmp_path / "R")) + ["--epochs", "1"]
+    argv[argv.index("--lr") + 1] = "1e-46"
+    completed = subprocess.run(
+        [sys.executable, os.path.join(REPO, "experiments", "run.py")] + argv,
+        capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 2
+    assert completed.stderr == ("run.py: error: --lr 1e-46 is 0 in float32, which the runs "
+                                "compute in; use a value between 1.18e-38 and 3.4e+38\n")
+    assert not (tmp_path / "R").exists()

@@ -100,3 +100,40 @@ def test_conv_net_compiles_and_trains():
     assert all(not np.array_equal(b, p.get_value()) for b, p in zip(before, params))
     assert all(p.get_value().dtype == np.float32 for p in params)
     assert losses[-1] < 0.5 * losses[0]
+
+
+# ---------------------------------------------------------------- every module, imported first
+
+def _project_modules():
+    import pkgutil
+    names = ["amsgrad", "errors"]
+    for package in ("compat", "ops", "models", "experiments", "backends", "data", "plots"):
+        names.append(package)
+        names += ["%s.%s" % (package, info.name)
+                  for info in pkgutil.iter_modules([os.path.join(REPO, package)])
+                  if info.name != "__main__"]
+    return names
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("module", _project_modules())
+def test_module_imports_first_in_a_fresh_interpreter(module):
+    # As a user adding one module to their own code would: nothing imported before it
+    # (not compat), no THEANO_FLAGS of ours.
+    if module.startswith("backends.jax"):
+        pytest.importorskip("jax", reason="the JAX backend needs jax")
+    environment = {k: v for k, v in os.environ.items() if k != "THEANO_FLAGS"}
+    completed = subprocess.run([sys.executable, "-c", "import %s" % module], cwd=REPO,
+                               env=environment, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+
+
+def test_headline_import_of_the_update_rules():
+    environment = {k: v for k, v in os.environ.items() if k != "THEANO_FLAGS"}
+    completed = subprocess.run(
+        [sys.executable, "-c", "from amsgrad import amsgrad; import theano; "
+                               "print(theano.config.floatX)"],
+        cwd=REPO, env=environment, capture_output=True, text=True, timeout=300)
+    assert (completed.returncode, completed.stdout) == (0, "float32\n"), completed.stderr[-2000:]

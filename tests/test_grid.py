@@ -542,3 +542,53 @@ def test_grid_run_equals_run_py_on_mnist(tmp_path, shared_data):
     assert curves(read(config.run_dir(str(tmp_path / "grid")), "history.json")) == \
         curves(read(config.run_dir(str(tmp_path / "run")), "history.json"))
     assert np.isfinite(read(config.run_dir(str(tmp_path / "grid")), "history.json")["loss"][0])
+
+
+# ---------------------------------------------------------------- faults
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--lr", "1e-46", "--lr 1e-46 is 0 in float32"),
+    ("--lr", "1e39", "--lr 1e+39 is infinite in float32"),
+    ("--beta2", "0.99999999", "--beta2 0.99999999 is 1 in float32"),
+])
+def test_values_invalid_in_float32_stop_the_grid_before_it_starts(tmp_path, capsys, option,
+                                                                   value, message):
+    argv = NARROW + ["--results-dir", str(tmp_path / "R"), "--test-problem", PROBLEM]
+    argv[argv.index(option) + 1] = value
+    code, out, err = cli(argv, capsys)
+    assert code == 2 and err.count("\n") == 1 and err.startswith("grid.py: error: " + message)
+    assert not (tmp_path / "R").exists()
+
+
+def test_damaged_checkpoints_fail_their_runs_and_the_others_finish(tmp_path, capsys,
+                                                                    direct_curves):
+    from test_training import damage, snapshot
+
+    results = tmp_path / "R"
+    argv = NARROW + ["--results-dir", str(results), "--workers", "2", "--test-problem", PROBLEM]
+    truncated, flipped, *others = narrow_configs()
+    damaged = {truncated: "truncated", flipped: "bit-flipped"}
+    for config, how in damaged.items():
+        dataset, build_model = tiny_problem(config)
+        train_run(config, str(results), dataset=dataset, build_model=build_model,
+                  stop_after=1, progress=False)
+        damage(os.path.join(config.run_dir(str(results)), "checkpoint.npz"), how)
+    before = {config: snapshot(config.run_dir(str(results))) for config in damaged}
+
+    code, out, err = cli(argv, capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("grid.py: error: 2 of 4 runs failed: ")
+    for config in damaged:
+        checkpoint_path = os.path.join(config.run_dir(str(results)), "checkpoint.npz")
+        assert "%s: cannot read checkpoint %s: it is damaged" % (
+            config.run_dir(str(results)), checkpoint_path) in err
+        assert "%s: failed: cannot read checkpoint" % run_name(config).replace("/", " ") in out
+        assert snapshot(config.run_dir(str(results))) == before[config]  # nothing changed
+    for config in others:  # trained to the end, as if nothing had happened beside them
+        assert "logreg %s run=0: complete, 3 epochs done (3 trained in" % config.cell_name in out
+    check_curves(results, {config: direct_curves[config] for config in others})
+
+    # As told: the same command with --restart-corrupt trains those two from epoch 0.
+    code, out, err = cli(argv + ["--restart-corrupt"], capsys)
+    assert code == 0 and err == "" and "2 of 4 runs already finished" in out
+    check_curves(results, direct_curves)

@@ -4,6 +4,7 @@ Expected numbers are computed here by hand or from ``reference/summary.md`` (mad
 original logs independently of this code), never from the code under test.
 """
 import csv
+import io
 import json
 import math
 import os
@@ -547,3 +548,56 @@ def test_script_draws_figures_and_report_without_theano(tmp_path):
          "plots.results; print(sorted(m for m in sys.modules if m.split('.')[0] in "
          "('theano', 'lasagne')))"], capture_output=True, text=True, cwd=REPO)
     assert imports.stdout.strip() == "[]", imports.stderr
+
+
+# -- faults -------------------------------------------------------------------------------
+
+def test_out_naming_an_existing_file_exits_2(tmp_path, capsys):
+    write_run(tmp_path / "R", curves([1.0, 0.8]))
+    blocker = tmp_path / "figures"
+    blocker.write_text("my notes")
+    assert run_cli(make_figures.main, ["--results-dir", str(tmp_path / "R"), "--out",
+                                       str(blocker)], prog="make_figures.py") == 2
+    assert capsys.readouterr().err == (
+        "make_figures.py: error: --out %s is a file, not a directory; name a directory (it "
+        "is created if needed)\n" % blocker)
+    assert blocker.read_text() == "my notes"
+
+
+def test_results_dir_naming_a_file_exits_2(tmp_path, capsys):
+    results = tmp_path / "results"
+    results.write_text("")
+    assert run_cli(make_figures.main, ["--results-dir", str(results), "--out",
+                                       str(tmp_path / "out")], prog="make_figures.py") == 2
+    assert capsys.readouterr().err == (
+        "make_figures.py: error: results directory %s is a file, not a directory; pass the "
+        "directory experiments/run.py wrote (--results-dir)\n" % results)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_interrupted_drawing_leaves_no_half_written_figure(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    results, out = tmp_path / "R", tmp_path / "figures"
+    write_run(results, curves([1.0, 0.8]))
+    runs, _ = find_runs(str(results))
+    draw_setup("logreg", runs, [], str(out))
+    complete = {path.name: path.read_bytes() for path in out.iterdir()}
+    real_savefig = Figure.savefig
+
+    def killed_half_way(figure, target, **kwargs):
+        # Output renders, half of it reaches its destination, then the process is stopped.
+        buffer = io.BytesIO()
+        real_savefig(figure, buffer, **dict(kwargs, format=kwargs.get("format") or "png"))
+        payload = buffer.getvalue()
+        if isinstance(target, (str, os.PathLike)):
+            with open(target, "wb") as handle:
+                handle.write(payload[:len(payload) // 2])
+        else:
+            target.write(payload[:len(payload) // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Figure, "savefig", killed_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        draw_setup("logreg", runs, [], str(out))
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == complete

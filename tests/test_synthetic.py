@@ -214,7 +214,10 @@ def test_adam_ends_near_plus_one_amsgrad_near_minus_one():
 @pytest.mark.parametrize("argv", [["--steps", "0"], ["--steps", "-5"], ["--lr", "0"],
                                   ["--lr", "nan"], ["--setting", "online-c", "--c", "2"],
                                   ["--probability", "0"], ["--probability", "1.5"],
-                                  ["--beta2", "1"], ["--beta1", "-0.1"]])
+                                  ["--beta2", "1"], ["--beta1", "-0.1"],
+                                  ["--lr", "1e-46", "--steps", "1000"],
+                                  ["--lr", "1e39", "--steps", "1000"],
+                                  ["--beta2", "0.99999999", "--steps", "1000"]])
 def test_bad_input_is_one_line_and_exit_code_2(argv, capsys, tmp_path):
     code = run_main(["synthetic", "--results-dir", str(tmp_path)] + argv)
     err = capsys.readouterr().err

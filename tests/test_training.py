@@ -6,6 +6,7 @@ in-test arrays.  Slow tier (``-m slow``): training on the real MNIST / CIFAR-10 
 against the original curves in ``reference/original_runs.json``.
 """
 import collections
+import errno
 import json
 import math
 import os
@@ -22,6 +23,7 @@ import pytest
 import theano
 import theano.tensor as T
 
+import errors
 from errors import UserError
 from experiments import training
 from experiments.checkpoint import run_lock
@@ -833,3 +835,225 @@ def test_cifarnet_is_stuck_where_the_original_was(tmp_path):
     assert history["loss"][0] > 14 and history["val_acc"][0] == pytest.approx(0.1, abs=0.002)
     assert outside_band(history, original_runs("cifarnet", *cell), CIFAR_EPOCHS,
                         CIFAR_TOLERANCE) == []
+
+
+# ---------------------------------------------------------------- faults, produced for real
+
+def damage(path, how):
+    """Cut a file to half its size, or flip four bytes in its middle."""
+    with open(path, "rb") as f:
+        payload = f.read()
+    if how == "truncated":
+        payload = payload[:len(payload) // 2]
+    else:
+        middle = len(payload) // 2
+        payload = payload[:middle] + bytes(b ^ 0xFF for b in payload[middle:middle + 4]) + \
+            payload[middle + 4:]
+    with open(path, "wb") as f:
+        f.write(payload)
+
+
+def snapshot(directory):
+    """Every file under ``directory``: relative path -> bytes."""
+    found = {}
+    for root, _, names in os.walk(str(directory)):
+        for name in names:
+            with open(os.path.join(root, name), "rb") as f:
+                found[os.path.relpath(os.path.join(root, name), str(directory))] = f.read()
+    return found
+
+
+@pytest.mark.parametrize("how", ["truncated", "bit-flipped"])
+def test_damaged_checkpoint_stops_the_run_then_restarts_on_request(tmp_path, how):
+    config = tiny_config()
+    straight = run_tiny(tmp_path / "straight", config)
+    run_tiny(tmp_path / "R", config, stop_after=2)
+    run_dir = config.run_dir(str(tmp_path / "R"))
+    checkpoint_path = os.path.join(run_dir, "checkpoint.npz")
+    damage(checkpoint_path, how)
+    before = snapshot(tmp_path / "R")
+    with pytest.raises(UserError) as error:
+        run_tiny(tmp_path / "R", config)
+    message = str(error.value)
+    assert message.startswith("cannot read checkpoint %s: it is damaged (" % checkpoint_path)
+    assert message.endswith("run the same command with --restart-corrupt to move it aside "
+                            "and train this run again from epoch 0") and "\n" not in message
+    assert snapshot(tmp_path / "R") == before  # nothing changed
+
+    outcome = run_tiny(tmp_path / "R", config, restart_corrupt=True)
+    assert outcome.epochs_trained == 3 and outcome.status == "complete"
+    assert curves(read(run_dir, "history.json")) == curves(
+        read(straight.run_dir, "history.json"))
+    with open(checkpoint_path + ".corrupt", "rb") as f:
+        assert f.read() == before[os.path.relpath(checkpoint_path, str(tmp_path / "R"))]
+
+
+def test_checkpoint_of_another_run_is_refused(tmp_path):
+    mine, other = tiny_config(lr=0.001), tiny_config(lr=0.01)
+    for config in (mine, other):
+        run_tiny(tmp_path, config, stop_after=1)
+    mine_checkpoint = os.path.join(mine.run_dir(str(tmp_path)), "checkpoint.npz")
+    with open(os.path.join(other.run_dir(str(tmp_path)), "checkpoint.npz"), "rb") as f:
+        foreign = f.read()
+    with open(mine_checkpoint, "wb") as f:
+        f.write(foreign)  # copied over by hand
+    before = snapshot(tmp_path)
+    with pytest.raises(UserError) as error:
+        run_tiny(tmp_path, mine)
+    assert str(error.value) == (
+        "checkpoint %s was written by another run (lr=0.01 there, 0.001 here); put it back "
+        "into its own run directory, or delete it to train this run from epoch 0"
+        % mine_checkpoint)
+    assert snapshot(tmp_path) == before
+    assert read(mine.run_dir(str(tmp_path)), "history.json")["lr"] == [0.001]
+
+
+@pytest.mark.parametrize("contents", ['{"status": "running"}', "[1]", "half"])
+def test_damaged_history_is_rebuilt_from_the_checkpoint(tmp_path, contents, capsys):
+    config = tiny_config()
+    straight = run_tiny(tmp_path / "straight", config)
+    run_tiny(tmp_path / "R", config, stop_after=2)
+    history_path = os.path.join(config.run_dir(str(tmp_path / "R")), "history.json")
+    if contents == "half":
+        damage(history_path, "truncated")
+    else:
+        with open(history_path, "w") as f:
+            f.write(contents)
+    train_run(config, str(tmp_path / "R"), dataset=tiny_dataset(), build_model=tiny_logreg,
+              stop_after=2)
+    out = capsys.readouterr().out
+    assert "%s is not " % history_path in out
+    assert "rebuilt it from %s (2 epochs)" % history_path.replace("history.json",
+                                                                  "checkpoint.npz") in out
+    rebuilt = read(os.path.dirname(history_path), "history.json")
+    assert len(rebuilt["loss"]) == 2 and rebuilt["status"] == "running"
+    run_tiny(tmp_path / "R", config)
+    assert curves(read(os.path.dirname(history_path), "history.json")) == curves(
+        read(straight.run_dir, "history.json"))
+
+
+def test_damaged_history_without_checkpoint_is_a_user_error(tmp_path):
+    config = tiny_config()
+    run_dir = config.run_dir(str(tmp_path))
+    os.makedirs(run_dir)
+    with open(os.path.join(run_dir, "history.json"), "w") as f:
+        f.write("[1]")
+    with pytest.raises(UserError, match="history.json is not a run history .a JSON list, not "
+                                        "an object.; there is no checkpoint to rebuild it from"):
+        run_tiny(tmp_path, config)
+
+
+def test_config_of_the_wrong_shape_is_a_user_error(tmp_path):
+    config = tiny_config()
+    run_tiny(tmp_path, config, stop_after=1)
+    config_path = os.path.join(config.run_dir(str(tmp_path)), "config.json")
+    with open(config_path, "w") as f:
+        f.write("[1]")
+    before = snapshot(tmp_path)
+    with pytest.raises(UserError) as error:
+        run_tiny(tmp_path, config)
+    assert str(error.value).startswith("%s holds an unreadable config (a JSON list, not an "
+                                       "object); if it is this run's, delete %s"
+                                       % (config.run_dir(str(tmp_path)), config_path))
+    assert snapshot(tmp_path) == before
+    os.remove(config_path)  # as told: written again, and the checkpoint is checked
+    assert run_tiny(tmp_path, config).status == "complete"
+
+
+def test_full_disk_while_checkpointing_stops_and_resumes(tmp_path, monkeypatch, capsys):
+    from experiments import checkpoint
+    config = tiny_config()
+    straight = run_tiny(tmp_path / "straight", config)
+    real_fdopen, writes = os.fdopen, []
+
+    class FullDisk:
+        def __init__(self, fd):
+            self.file = real_fdopen(fd, "wb")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def write(self, payload):  # the device fills up half-way through the write
+            self.file.write(payload[:len(payload) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def fdopen(fd, mode="r", *args, **kwargs):
+        # The second epoch's checkpoint (the fourth write: config, history, checkpoint...).
+        target = os.readlink("/proc/self/fd/%d" % fd)
+        writes.append(os.path.basename(target))
+        if ".checkpoint.npz." in target and sum(".checkpoint.npz." in w for w in writes) == 2:
+            return FullDisk(fd)
+        return real_fdopen(fd, mode, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint.os, "fdopen", fdopen)
+    run_dir = config.run_dir(str(tmp_path / "R"))
+    code = errors.run_cli(lambda argv: run_tiny(tmp_path / "R", config) and None, [])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err == ("run.py: error: cannot write %s (No space left on device); the previous "
+                   "version is kept: free disk space (or fix the permissions) and run the same "
+                   "command again to resume from the last finished epoch\n"
+                   % os.path.join(run_dir, "checkpoint.npz"))
+    assert sorted(os.listdir(run_dir)) == [".lock", "checkpoint.npz", "config.json",
+                                           "history.json"]  # no temporary file left
+    assert len(read(run_dir, "history.json")["loss"]) == 1
+    monkeypatch.undo()  # space freed
+    assert run_tiny(tmp_path / "R", config).epochs_trained == 2
+    assert curves(read(run_dir, "history.json")) == curves(read(straight.run_dir,
+                                                                "history.json"))
+
+
+def test_config_json_records_the_thread_counts(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    config = tiny_config(epochs=1)
+    run_tiny(tmp_path, config)
+    threads = read(config.run_dir(str(tmp_path)), "config.json")["threads"]
+    assert threads["OMP_NUM_THREADS"] == "1" and threads["OPENBLAS_NUM_THREADS"] is None
+    assert threads["cores"] == len(os.sched_getaffinity(0))
+
+
+def test_temporary_file_of_a_killed_run_is_removed_when_it_is_next_opened(tmp_path, capsys):
+    config = tiny_config()
+    run_tiny(tmp_path, config, stop_after=1)
+    run_dir = config.run_dir(str(tmp_path))
+    # kill -9 in the middle of the checkpoint's atomic write (temporary file written,
+    # not yet renamed), in a process that trains the second epoch.
+    script = textwrap.dedent("""
+        import os, signal, sys
+        sys.path.insert(0, %r)
+        import compat
+        from experiments import checkpoint
+        from test_training import run_tiny, tiny_config
+        replace = os.replace
+        checkpoint.os.replace = lambda a, b: (
+            os.kill(os.getpid(), signal.SIGKILL) if b.endswith("checkpoint.npz") else
+            replace(a, b))
+        run_tiny(%r, tiny_config())
+    """ % (TESTS, str(tmp_path)))
+    killed = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    leftovers = [n for n in os.listdir(run_dir) if n.endswith(".tmp")]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".checkpoint.npz.")
+    assert run_tiny(tmp_path, config).status == "complete"
+    assert not [n for n in os.listdir(run_dir) if n.endswith(".tmp")]
+
+
+def test_damaged_history_is_not_rebuilt_from_another_runs_checkpoint(tmp_path):
+    mine, other = tiny_config(lr=0.001), tiny_config(lr=0.01)
+    for config in (mine, other):
+        run_tiny(tmp_path, config, stop_after=1)
+    mine_dir = mine.run_dir(str(tmp_path))
+    with open(os.path.join(other.run_dir(str(tmp_path)), "checkpoint.npz"), "rb") as f:
+        foreign = f.read()
+    with open(os.path.join(mine_dir, "checkpoint.npz"), "wb") as f:
+        f.write(foreign)
+    with open(os.path.join(mine_dir, "history.json"), "w") as f:
+        f.write('{"status": "running"}')
+    before = snapshot(tmp_path)
+    with pytest.raises(UserError, match="was written by another run .lr=0.01 there, 0.001 here"):
+        run_tiny(tmp_path, mine)
+    assert snapshot(tmp_path) == before  # not a history of lr=0.01 in lr=0.001's directory
