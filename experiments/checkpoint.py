@@ -1,27 +1,13 @@
 """
-What a run keeps on disk: atomic writes, the checkpoint, and the run lock.
+The checkpoint of a run: every value its compiled functions need to continue, in one file.
 
 .. autosummary::
     :nosignatures:
 
-    atomic_write_bytes
-    remove_stale_temporaries
-    write_json
-    read_json
     save_checkpoint
     load_checkpoint
     checkpoint_history
-    run_lock
-    RunLocked
     CorruptCheckpoint
-
-Every file is written atomically: into a temporary file in the same
-directory, flushed to disk (``fsync``), then renamed over the old one with
-``os.replace`` (and the directory synced), so a crash or ``kill -9`` leaves
-either the old file or the new one, never a mix.  A ``kill -9`` during the
-write can leave the temporary file (``.NAME.RANDOM.tmp``) behind;
-:func:`remove_stale_temporaries` removes those of a directory.  Files are
-created with mode 0666 less the umask, as ``open`` creates them.
 
 A checkpoint is one ``.npz`` file holding the values of a list of Theano
 shared variables (parameters, optimizer state, batch-norm statistics, the
@@ -30,7 +16,9 @@ update), the state of the ``numpy.random.RandomState`` the training batches
 draw from, and the history, and optionally the identity of the run that wrote it (a JSON
 object: the run's configuration), so that it is not loaded into another run.
 It is read back without pickle; a file cut short or with changed bytes (the
-zip members carry CRC-32 checksums) raises :class:`CorruptCheckpoint`.
+zip members carry CRC-32 checksums) raises :class:`CorruptCheckpoint`.  It is
+written atomically by :func:`experiments.runstore.atomic_write_bytes`, which
+also owns where it lies (:data:`experiments.runstore.CHECKPOINT_FILE`).
 
 Examples
 --------
@@ -46,13 +34,8 @@ Examples
 >>> w.get_value(), rng.rand() == np.random.RandomState(0).rand()
 (array([1., 1., 1.], dtype=float32), True)
 """
-import contextlib
-import fcntl
 import io
 import json
-import os
-import re
-import secrets
 import struct
 import zipfile
 import zlib
@@ -60,100 +43,16 @@ import zlib
 import numpy as np
 
 from errors import UserError
+from experiments.runstore import atomic_write_bytes
 
-__all__ = ["atomic_write_bytes", "remove_stale_temporaries", "write_json", "read_json",
-           "save_checkpoint", "load_checkpoint", "checkpoint_history", "run_lock", "RunLocked",
-           "CorruptCheckpoint"]
+__all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_history", "CorruptCheckpoint"]
 
-#: Names of the atomic writer's temporary files: ``.NAME.RANDOM.tmp`` (RANDOM as
-#: ``secrets.token_hex`` or, before, ``tempfile.mkstemp`` made it).
-_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{6,}\.tmp$")
 #: What reading a damaged ``.npz`` raises, depending on where the damage is (the zip
 #: structure, a member's CRC, a NumPy header, an array's size).
 _DAMAGED_NPZ_ERRORS = (OSError, ValueError, KeyError, EOFError, RuntimeError, MemoryError,
                        zipfile.BadZipFile, struct.error, zlib.error)
 _REQUIRED_MEMBERS = ("names", "rng_kind", "rng_keys", "rng_position", "rng_has_gauss",
                      "rng_cached_gaussian", "history")
-
-
-def _fsync_directory(directory):
-    # The rename is only durable once the directory entry is on disk.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _create_temporary(directory, name):
-    # Not tempfile.mkstemp: its files are mode 0600 whatever the umask; O_EXCL keeps
-    # its guarantee of a new file of our own.
-    while True:
-        tmp_path = os.path.join(directory, ".%s.%s.tmp" % (name, secrets.token_hex(8)))
-        try:
-            return os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                           0o666), tmp_path
-        except FileExistsError:
-            continue
-
-
-def atomic_write_bytes(path, payload):
-    """Replace ``path`` by ``payload`` (bytes) atomically and durably.
-
-    The new file gets mode 0666 less the process's umask (0644 under umask 022).
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp_path = _create_temporary(directory, os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(payload)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_path)
-        raise
-    _fsync_directory(directory)
-
-
-def remove_stale_temporaries(directory):
-    """Remove the temporary files an interrupted :func:`atomic_write_bytes` left in ``directory``.
-
-    Call it only while no other process writes there (e.g. holding the run's
-    lock).  Returns the names removed.
-    """
-    removed = []
-    for name in sorted(os.listdir(directory)):
-        path = os.path.join(directory, name)
-        if _TEMPORARY.match(name) and os.path.isfile(path):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-                removed.append(name)
-    return removed
-
-
-def write_json(path, value):
-    """Write ``value`` as indented JSON, atomically."""
-    atomic_write_bytes(path, (json.dumps(value, indent=1) + "\n").encode("utf-8"))
-
-
-def read_json(path):
-    """The JSON value in ``path``, or None when the file does not exist.
-
-    Raises
-    ------
-    errors.UserError
-        When it is not valid JSON (e.g. cut short)
-    """
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return None
-    except ValueError as exc:
-        # Callers say what to do: that depends on the file.
-        raise UserError("%s is not valid JSON (%s)" % (path, exc))
 
 
 def _describe(variable, index):
@@ -301,31 +200,3 @@ def load_checkpoint(path, variables, batch_rng, check_identity=None):
                          int(contents["rng_position"]), int(contents["rng_has_gauss"]),
                          float(contents["rng_cached_gaussian"])))
     return history
-
-
-class RunLocked(Exception):
-    """Another process holds the run's lock (it is training that run now)."""
-
-
-@contextlib.contextmanager
-def run_lock(run_dir):
-    """Hold the exclusive lock of a run directory for the ``with`` block.
-
-    Uses ``fcntl.flock`` on ``run_dir/.lock``: the kernel releases it when the
-    process ends in any way (also ``kill -9``), so a stale lock cannot block
-    a resumed run.
-
-    Raises
-    ------
-    RunLocked
-        At once (no waiting) when another process holds the lock.
-    """
-    fd = os.open(os.path.join(run_dir, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunLocked(run_dir)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock

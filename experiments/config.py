@@ -38,21 +38,12 @@ import os
 import numpy as np
 
 from errors import UserError
+from experiments import schedule, setups
 
-__all__ = ["RunConfig", "run_seeds", "SETUPS", "DATASET_OF_SETUP", "OPTIMIZERS",
-           "LR_SCHEDULES", "LOSSES", "float32_problem"]
+__all__ = ["RunConfig", "run_seeds", "OPTIMIZERS", "LOSSES", "float32_problem"]
 
-#: The data set each setup trains on.
-DATASET_OF_SETUP = {
-    "logreg": "mnist",
-    "ffnn": "mnist",
-    "cifarnet": "cifar10",
-    "small_vgg": "cifar10",
-    "vgg": "cifar10",
-}
-SETUPS = tuple(DATASET_OF_SETUP)
+#: The update rules of ``amsgrad.py``, by name.
 OPTIMIZERS = ("adam", "amsgrad")
-LR_SCHEDULES = ("linear", "inv-sqrt", "constant")
 LOSSES = ("categorical", "binary")
 
 
@@ -162,9 +153,9 @@ class RunConfig:
                 raise UserError("%s must be one of %s, got %r"
                                 % (name.replace("_", "-"), ", ".join(options), value))
 
-        choice("setup", SETUPS)
+        setups.get(self.setup)
         choice("optimizer", OPTIMIZERS)
-        choice("lr_schedule", LR_SCHEDULES)
+        schedule.get(self.lr_schedule)
         choice("loss", LOSSES)
         if not _is_real(self.lr) or not math.isfinite(self.lr) or self.lr <= 0:
             raise UserError("--lr must be a number > 0, got %r" % (self.lr,))
@@ -212,7 +203,7 @@ class RunConfig:
     @property
     def dataset(self):
         """Name of the data set the setup trains on (``mnist`` or ``cifar10``)."""
-        return DATASET_OF_SETUP[self.setup]
+        return setups.get(self.setup).dataset
 
     @property
     def cell_name(self):
@@ -242,7 +233,8 @@ class RunConfig:
         """
         names = {field.name for field in dataclasses.fields(cls)}
         fields = {k: v for k, v in values.items() if k in names}
-        legacy_cifar = DATASET_OF_SETUP.get(fields.get("setup")) == "cifar10"
+        setup = fields.get("setup")
+        legacy_cifar = setup in setups.names() and setups.get(setup).dataset == "cifar10"
         if legacy_cifar and "cifar_centering" not in fields:
             fields["cifar_centering"] = False
         return cls(**fields)

@@ -1,16 +1,12 @@
 """
-Learning rate schedules.
+Learning rate schedules, one record each.
 
 .. autosummary::
     :nosignatures:
 
-    epoch_learning_rate
-    learning_rate_expression
-
-The training function reads its learning rate from a shared variable that
-:func:`epoch_learning_rate` sets before each epoch; for ``inv-sqrt`` the
-function itself divides it by the square root of the update count
-(:func:`learning_rate_expression`), so the rate changes with every update.
+    Schedule
+    SCHEDULES
+    get
 
 - ``linear`` (the blog's): ``lr * (1 - epoch / epochs)`` during epoch
   ``epoch`` = 0, 1, ...: lowered by ``lr / epochs`` after every epoch, reaching
@@ -19,79 +15,120 @@ function itself divides it by the square root of the update count
   ``t`` = 1, 2, ...
 - ``constant``: ``lr`` throughout.
 
+A run's training function reads its rate from a shared variable (the *base
+rate*) that the training loop sets before each epoch to
+:meth:`Schedule.base_rate`; a schedule that decays per update divides it by
+``sqrt(t)`` inside the function (:meth:`Schedule.expression`), so the rate
+changes with every update.  The synthetic job takes its per-step rates from
+:meth:`Schedule.update_rates`.  Theano is imported only by
+:meth:`Schedule.expression`: the names can be listed and checked without it.
+
 Examples
 --------
->>> from experiments.schedule import epoch_learning_rate
->>> [epoch_learning_rate("linear", 0.001, epoch, 4, 100) for epoch in range(4)]
+>>> from experiments import schedule
+>>> linear = schedule.get("linear")
+>>> [linear.epoch_rate(0.001, epoch, 4, 100) for epoch in range(4)]
 [0.001, 0.00075, 0.0005, 0.00025]
->>> epoch_learning_rate("inv-sqrt", 0.001, 1, 4, 100)  # first update of epoch 1 is t = 101
+>>> schedule.get("inv-sqrt").epoch_rate(0.001, 1, 4, 100)  # first update of epoch 1: t = 101
 9.950371902099892e-05
 """
+import dataclasses
 import math
 
-import compat  # noqa: F401  (Theano flags before theano)
 import numpy as np
-import theano
-import theano.tensor as T
 
-__all__ = ["epoch_learning_rate", "learning_rate_expression"]
+from errors import UserError
+
+__all__ = ["Schedule", "SCHEDULES", "get", "per_update_names"]
 
 
-def epoch_learning_rate(schedule, lr, epoch, epochs, updates_per_epoch):
-    """The learning rate of the first update of an epoch.
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """A learning rate schedule.
 
-    Parameters
+    Attributes
     ----------
-    schedule : str
-        ``linear``, ``inv-sqrt`` or ``constant``
-    lr : float
-        Initial learning rate
-    epoch : int
-        Epoch index, 0-based
-    epochs : int
-        Length of the schedule in epochs
-    updates_per_epoch : int
-        Minibatches per epoch (counts updates for ``inv-sqrt``)
-
-    Returns
-    -------
-    float
-        The rate; for ``linear`` and ``constant`` the rate of the whole epoch
+    name : str
+    help : str
+        One line for the command lines' ``--help``
+    decays_per_epoch : bool
+        The base rate falls linearly to 0 over the run's epochs
+    decays_per_update : bool
+        The rate is the base rate over ``sqrt(t)``, ``t`` counted in updates
     """
-    if schedule == "linear":
-        return lr * (1.0 - epoch / float(epochs))
-    if schedule == "constant":
-        return lr
-    if schedule == "inv-sqrt":
-        return lr / math.sqrt(epoch * updates_per_epoch + 1)
-    raise ValueError("unknown learning rate schedule %r" % (schedule,))
+    name: str
+    help: str
+    decays_per_epoch: bool = False
+    decays_per_update: bool = False
 
+    def base_rate(self, lr, epoch, epochs):
+        """The base rate during epoch ``epoch`` (0-based) of ``epochs``."""
+        return lr * (1.0 - epoch / float(epochs)) if self.decays_per_epoch else lr
 
-def learning_rate_expression(schedule, base_rate):
-    """The learning rate the optimizer sees, and the updates it needs.
+    def epoch_rate(self, lr, epoch, epochs, updates_per_epoch):
+        """The rate of the first update of an epoch (what ``history.json`` records)."""
+        base = self.base_rate(lr, epoch, epochs)
+        if self.decays_per_update:
+            return base / math.sqrt(epoch * updates_per_epoch + 1)
+        return base
 
-    Parameters
-    ----------
-    schedule : str
-        ``linear``, ``inv-sqrt`` or ``constant``
-    base_rate : shared scalar
-        The variable set by :func:`epoch_learning_rate`'s schedule
-        (for ``inv-sqrt``: the initial rate, never changed)
+    def update_rates(self, lr, first_update, count):
+        """The rates (float64) of updates ``first_update, ..., first_update + count - 1``.
 
-    Returns
-    -------
-    rate : symbolic scalar
-        ``base_rate``, or ``base_rate / sqrt(t)`` for ``inv-sqrt``
-    updates : list of (shared variable, expression)
-        For ``inv-sqrt``, the update counter's increment (the counter is part
-        of the training function's state, so checkpoints keep it); else empty
-    """
-    if schedule in ("linear", "constant"):
-        return base_rate, []
-    if schedule == "inv-sqrt":
+        For schedules that do not depend on the run's length (the synthetic job's).
+        """
+        if self.decays_per_epoch:
+            raise UserError("--lr-schedule %s needs epochs; choose one of %s"
+                            % (self.name, ", ".join(per_update_names())))
+        if self.decays_per_update:
+            return lr / np.sqrt(np.arange(first_update, first_update + count, dtype=np.float64))
+        return np.full(count, lr, dtype=np.float64)
+
+    def expression(self, base_rate):
+        """The rate the optimizer sees, and the updates it needs.
+
+        Parameters
+        ----------
+        base_rate : shared scalar
+            The variable the training loop sets to :meth:`base_rate` before each epoch
+
+        Returns
+        -------
+        rate : symbolic scalar
+            ``base_rate``, or ``base_rate / sqrt(t)``
+        updates : list of (shared variable, expression)
+            For a per-update decay, the update counter's increment (the counter is
+            part of the training function's state, so checkpoints keep it); else empty
+        """
+        if not self.decays_per_update:
+            return base_rate, []
+        import compat  # noqa: F401  (Theano's flags before theano)
+        import theano
+        import theano.tensor as T
+
         # Counted in float64: exact for any realistic number of updates.
         updates_done = theano.shared(np.float64(0), name="lr_schedule.updates_done")
         t = updates_done + 1
-        rate = T.cast(base_rate / T.sqrt(t), base_rate.dtype)
-        return rate, [(updates_done, t)]
-    raise ValueError("unknown learning rate schedule %r" % (schedule,))
+        return T.cast(base_rate / T.sqrt(t), base_rate.dtype), [(updates_done, t)]
+
+
+#: The schedules by name, in the order the command lines list them.
+SCHEDULES = {schedule.name: schedule for schedule in (
+    Schedule("linear", "decay to 0 over --epochs (the blog's)", decays_per_epoch=True),
+    Schedule("inv-sqrt", "lr/sqrt(t), t in updates (the paper's)", decays_per_update=True),
+    Schedule("constant", "lr throughout"),
+)}
+
+
+def per_update_names():
+    """Names of the schedules that do not need epochs."""
+    return [name for name, schedule in SCHEDULES.items() if not schedule.decays_per_epoch]
+
+
+def get(name):
+    """The schedule of that name; errors.UserError listing the names otherwise."""
+    try:
+        return SCHEDULES[name]
+    except (KeyError, TypeError):
+        raise UserError("--lr-schedule must be one of %s, got %r"
+                        % (", ".join(SCHEDULES), name)) from None

@@ -54,11 +54,7 @@ Examples
 'stopped'
 """
 import collections
-import contextlib
-import dataclasses
-import numbers
 import os
-import platform
 import time
 
 import compat  # noqa: F401  (Theano flags and Lasagne shims before lasagne)
@@ -71,14 +67,13 @@ from tqdm import tqdm
 import amsgrad
 import backends
 import data
-import models
 from errors import UserError
-from experiments.checkpoint import (CorruptCheckpoint, RunLocked, checkpoint_history,
-                                    load_checkpoint, read_json, remove_stale_temporaries,
-                                    run_lock, save_checkpoint, write_json)
+from experiments import runstore, schedule, setups
+from experiments.checkpoint import (CorruptCheckpoint, checkpoint_history, load_checkpoint,
+                                    save_checkpoint)
 from experiments.config import RunConfig, run_seeds
-from experiments.grid_worker import BLAS_THREAD_VARIABLES, available_cores
-from experiments.schedule import epoch_learning_rate, learning_rate_expression
+from experiments.runstore import (CHECKPOINT_FILE, HISTORY_FILE, RunLocked, check_run_dir,
+                                  read_history, run_lock, write_json, writing)
 
 __all__ = ["train_run", "check_run_dir", "read_history", "compile_functions", "RunOutcome",
            "CLIP"]
@@ -86,9 +81,6 @@ __all__ = ["train_run", "check_run_dir", "read_history", "compile_functions", "R
 #: Predictions are clipped to [CLIP, 1 - CLIP] before the logarithm, as in the original.
 CLIP = 1e-7
 VAL_BATCH_SIZE = 1024
-CONFIG_FILE, HISTORY_FILE, CHECKPOINT_FILE = "config.json", "history.json", "checkpoint.npz"
-CURVES = ("loss", "acc", "val_loss", "val_acc", "lr", "epoch_time")
-STATUSES = ("running", "complete", "diverged")
 
 
 class RunOutcome(collections.namedtuple("RunOutcome",
@@ -159,7 +151,7 @@ def compile_functions(output_layer, config, num_classes, backend="c"):
                                                     num_classes)
     base_rate = theano.shared(np.asarray(config.lr, dtype=theano.config.floatX),
                               name="learning_rate")
-    rate, schedule_updates = learning_rate_expression(config.lr_schedule, base_rate)
+    rate, schedule_updates = schedule.get(config.lr_schedule).expression(base_rate)
     params = lasagne.layers.get_all_params(output_layer, trainable=True)
     update_rule = getattr(amsgrad, config.optimizer)
     updates = update_rule(train_loss, params, learning_rate=rate, beta1=config.beta1,
@@ -188,68 +180,11 @@ def _state_variables(*functions):
     return variables
 
 
-def _versions():
-    return {"python": platform.python_version(), "numpy": np.__version__,
-            "theano": theano.__version__, "lasagne": lasagne.__version__}
-
-
-def _theano_flags():
-    return {name: str(getattr(theano.config, name))
-            for name in ("floatX", "device", "mode", "optimizer", "blas__ldflags")}
-
-
-def _threads():
-    # What sets the thread counts of OpenMP and the BLAS (unset: one per core); sums
-    # split over another number of threads round differently in the last bits.
-    return dict({name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES},
-                cores=available_cores())
-
-
-def _new_history():
-    history = {name: [] for name in CURVES}
-    history.update(status="running", diverged_epoch=None)
-    return history
-
-
-def _history_problem(history):
-    # What makes a parsed history.json unusable, or None.
-    if not isinstance(history, dict):
-        return "a JSON %s, not an object" % type(history).__name__
-    if history.get("status") not in STATUSES:
-        return "status %r is not one of %s" % (history.get("status"), ", ".join(STATUSES))
-    diverged = history.get("diverged_epoch", None)
-    if diverged is not None and not isinstance(diverged, int):
-        return "diverged_epoch %r is not an epoch number" % (diverged,)
-    for name in CURVES:
-        values = history.get(name)
-        if not isinstance(values, list) or not all(
-                isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
-            return "%r is not a list of numbers" % name
-        if len(values) != len(history["loss"]):
-            return "%r has %d epochs, 'loss' %d" % (name, len(values), len(history["loss"]))
-    return None
-
-
-def read_history(path):
-    """A run's ``history.json``, checked; None when it does not exist.
-
-    Raises
-    ------
-    errors.UserError
-        When it is not valid JSON or not a run history (keys, types, lengths)
-    """
-    history = read_json(path)
-    problem = None if history is None else _history_problem(history)
-    if problem is not None:
-        raise UserError("%s is not a run history (%s)" % (path, problem))
-    return history
-
-
 def _history_or_rebuilt(config, history_path, checkpoint_path, say):
     # A damaged history.json is rebuilt from the checkpoint, which holds the same
     # history (the epochs it covers are the ones a resumed run trusts).
     try:
-        return read_history(history_path) or _new_history()
+        return read_history(history_path) or runstore.new_history()
     except UserError as exc:
         damage = exc
     if not os.path.exists(checkpoint_path):
@@ -260,75 +195,10 @@ def _history_or_rebuilt(config, history_path, checkpoint_path, say):
     except CorruptCheckpoint as exc:
         raise UserError("%s, and %s; delete both to train this run from epoch 0"
                         % (damage, exc))
-    with _writing(history_path):
+    with writing(history_path):
         write_json(history_path, history)
     say("%s; rebuilt it from %s (%d epochs)" % (damage, checkpoint_path, len(history["loss"])))
     return history
-
-
-@contextlib.contextmanager
-def _writing(path):
-    # A failed write (full disk, quota) keeps the file's previous version: the run
-    # resumes from its last finished epoch once the cause is fixed.
-    try:
-        yield
-    except OSError as exc:
-        raise UserError("cannot write %s (%s); the previous version is kept: free disk space "
-                        "(or fix the permissions) and run the same command again to resume "
-                        "from the last finished epoch" % (path, exc.strerror or exc))
-
-
-def check_run_dir(config, results_dir):
-    """Check that the run's directory holds no run with another configuration.
-
-    Returns
-    -------
-    bool
-        Whether the directory already holds this run's ``config.json``
-
-    Raises
-    ------
-    errors.UserError
-        When it holds a different (or unreadable) configuration
-    """
-    run_dir = config.run_dir(results_dir)
-    config_path = os.path.join(run_dir, CONFIG_FILE)
-    unreadable = ("%s holds an unreadable config (%s); if it is this run's, delete %s (it is "
-                  "written again, and the checkpoint is checked against this run), else use "
-                  "another --results-dir")
-    try:
-        saved = read_json(config_path)
-    except UserError as exc:
-        raise UserError(unreadable % (run_dir, exc, config_path))
-    if saved is None:
-        return False
-    if not isinstance(saved, dict):
-        raise UserError(unreadable % (run_dir, "a JSON %s, not an object" % type(saved).__name__,
-                                      config_path))
-    try:
-        differences = config.differences(RunConfig.from_dict(saved))
-    except (TypeError, UserError) as exc:
-        raise UserError(unreadable % (run_dir, exc, config_path))
-    if differences:
-        hint = ""
-        if "cifar_centering" in differences and "cifar_centering" not in saved:
-            hint = ("; it was written before CIFAR-10 inputs were centred by default and is "
-                    "an uncentred run: rename its directory to %s to keep it as such"
-                    % dataclasses.replace(config, cifar_centering=False).run_dir(results_dir))
-        raise UserError(
-            "%s holds a run with a different configuration (%s)%s; use another --results-dir "
-            "or delete that run directory" % (run_dir, ", ".join(
-                "%s=%r there, %r here" % (name, theirs, ours)
-                for name, (ours, theirs) in sorted(differences.items())), hint))
-    return True
-
-
-def _make_run_dir(run_dir):
-    try:
-        os.makedirs(run_dir, exist_ok=True)
-    except OSError as exc:
-        raise UserError("cannot create the run directory %s (%s); choose a writable "
-                        "--results-dir" % (run_dir, exc.strerror or exc))
 
 
 def _mean_of_batches(function, batches):
@@ -361,12 +231,11 @@ def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
         Stop once this many epochs of the ``config.epochs``-long schedule are
         done; calling again with a larger value (or None) continues the run
     dataset : data.Dataset or None
-        The data to train on, already loaded (the command line loads it once
-        for all its runs; tests pass small arrays); by default
-        ``data.load_dataset(config.dataset, data_dir, cifar_centering=config.cifar_centering)``
+        The data to train on, already loaded; by default the setup's
+        (:meth:`experiments.setups.Setup.load`)
     build_model : callable or None
         ``build_model(input_shape, num_classes) -> output layer``; by default
-        ``models.build(config.setup, ...)``
+        the setup's network (:meth:`experiments.setups.Setup.build`)
     progress : bool
         Show a progress bar per epoch and print one line per epoch (and one
         with the compile time)
@@ -401,11 +270,19 @@ def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
     """
     backends.check_backend(backend)
     run_dir = config.run_dir(results_dir)
-    _make_run_dir(run_dir)
+    runstore.make_run_dir(run_dir)
+    say = tqdm.write if progress else (lambda line: None)
     try:
         with run_lock(run_dir):
-            return _train_locked(config, results_dir, data_dir, stop_after, dataset, build_model,
-                                 progress, backend, restart_corrupt)
+            history, last_epoch = _open_run(config, results_dir, stop_after, say)
+            if history is None:
+                return last_epoch  # nothing to do: the outcome
+            setup = setups.get(config.setup)
+            if dataset is None:
+                dataset = setup.load(config, data_dir)
+            trainer = _Trainer(config, run_dir, dataset, build_model or setup.build, backend,
+                               say)
+            return trainer.train(last_epoch, setup.flip_lr, restart_corrupt, progress)
     except RunLocked:
         if progress:
             tqdm.write("%s: another process is training this run; skipping it" % run_dir)
@@ -441,7 +318,7 @@ def _identity_check(config, checkpoint_path):
 def _restore(config, checkpoint_path, state, batch_rng, restart_corrupt, say):
     """The history of the checkpoint whose state is restored; a new one without checkpoint."""
     if not os.path.exists(checkpoint_path):
-        return _new_history()
+        return runstore.new_history()
     try:
         return load_checkpoint(checkpoint_path, state, batch_rng,
                                check_identity=_identity_check(config, checkpoint_path))
@@ -449,95 +326,123 @@ def _restore(config, checkpoint_path, state, batch_rng, restart_corrupt, say):
         if not restart_corrupt:
             raise UserError("%s; run the same command with --restart-corrupt to move it aside "
                             "and train this run again from epoch 0" % exc)
-        with _writing(checkpoint_path + ".corrupt"):
+        with writing(checkpoint_path + ".corrupt"):
             os.replace(checkpoint_path, checkpoint_path + ".corrupt")
         say("%s; moved it to %s.corrupt, training the run again from epoch 0"
             % (exc, checkpoint_path))
-        return _new_history()
+        return runstore.new_history()
 
 
-def _train_locked(config, results_dir, data_dir, stop_after, dataset, build_model, progress,
-                  backend, restart_corrupt):
+def _open_run(config, results_dir, stop_after, say):
+    """Clean up, check and read a locked run: ``(history, last_epoch)`` to train.
+
+    ``(None, outcome)`` when there is nothing to train.  Writes ``config.json``
+    when the run is new.
+    """
     run_dir = config.run_dir(results_dir)
-    config_path = os.path.join(run_dir, CONFIG_FILE)
-    history_path = os.path.join(run_dir, HISTORY_FILE)
-    checkpoint_path = os.path.join(run_dir, CHECKPOINT_FILE)
-    say = tqdm.write if progress else (lambda line: None)
-
-    for name in remove_stale_temporaries(run_dir):
+    for name in runstore.remove_stale_temporaries(run_dir):
         say("%s: removed %s, left by an interrupted write" % (run_dir, name))
     has_config = check_run_dir(config, results_dir)
-    history = _history_or_rebuilt(config, history_path, checkpoint_path, say)
+    history = _history_or_rebuilt(config, os.path.join(run_dir, HISTORY_FILE),
+                                  os.path.join(run_dir, CHECKPOINT_FILE), say)
     last_epoch = config.epochs if stop_after is None else min(stop_after, config.epochs)
     done = len(history["loss"])
-    if history["status"] in ("complete", "diverged") or done >= last_epoch:
+    if history["status"] in runstore.FINISHED or done >= last_epoch:
         status = "stopped" if history["status"] == "running" else history["status"]
         say("%s: %s after %d epochs; nothing to do" % (run_dir, status, done))
-        return RunOutcome(status, run_dir, done, 0)
+        return None, RunOutcome(status, run_dir, done, 0)
     if not has_config:
-        with _writing(config_path):
-            write_json(config_path, dict(config.to_dict(), versions=_versions(),
-                                         theano_flags=_theano_flags(), threads=_threads()))
+        runstore.write_config(config, run_dir)
+    return history, last_epoch
 
-    if dataset is None:
-        dataset = data.load_dataset(config.dataset, data_dir=data_dir,
-                                    cifar_centering=config.cifar_centering)
-    model_seed, batch_seed = run_seeds(config)
-    lasagne.random.set_rng(np.random.RandomState(model_seed))
-    if build_model is None:
-        network = models.build(config.setup, dataset.input_shape, dataset.num_classes)
-    else:
-        network = build_model(dataset.input_shape, dataset.num_classes)
-    compile_start = time.time()
-    train_fn, val_fn, base_rate = compile_functions(network, config, dataset.num_classes,
-                                                    backend)
-    graph_seconds = time.time() - compile_start
-    say("%s: compiled in %.1f s (%s backend%s)" % (
-        run_dir, graph_seconds, backend,
-        "; XLA compiles at the first calls"
-        if backend == "jax" else ""))
-    state = _state_variables(train_fn, val_fn)
-    batch_rng = np.random.RandomState(batch_seed)
-    history = _restore(config, checkpoint_path, state, batch_rng, restart_corrupt, say)
-    # history.json may lag the checkpoint by one epoch (killed between the two writes).
-    with _writing(history_path):
-        write_json(history_path, history)
 
-    flip_lr = dataset.name == "cifar10"
-    batches_per_epoch = data.num_batches(len(dataset.train_y), config.batch_size)
-    first_epoch = len(history["loss"])
-    for epoch in range(first_epoch, last_epoch):
-        start = time.time()
-        lr = epoch_learning_rate(config.lr_schedule, config.lr, epoch, config.epochs,
-                                 batches_per_epoch)
-        if config.lr_schedule == "linear":
-            base_rate.set_value(np.asarray(lr, dtype=base_rate.dtype))
+class _Trainer:
+    """A run's network and compiled functions, restored, trained epoch by epoch."""
+
+    def __init__(self, config, run_dir, dataset, build_network, backend, say):
+        self.config, self.run_dir, self.dataset, self.say = config, run_dir, dataset, say
+        self.backend = backend
+        self.history_path = os.path.join(run_dir, HISTORY_FILE)
+        self.checkpoint_path = os.path.join(run_dir, CHECKPOINT_FILE)
+        model_seed, batch_seed = run_seeds(config)
+        lasagne.random.set_rng(np.random.RandomState(model_seed))
+        network = build_network(dataset.input_shape, dataset.num_classes)
+        compile_start = time.time()
+        self.train_fn, self.val_fn, self.base_rate = compile_functions(
+            network, config, dataset.num_classes, backend)
+        self.graph_seconds = time.time() - compile_start
+        say("%s: compiled in %.1f s (%s backend%s)" % (
+            run_dir, self.graph_seconds, backend,
+            "; XLA compiles at the first calls" if backend == "jax" else ""))
+        self.state = _state_variables(self.train_fn, self.val_fn)
+        self.batch_rng = np.random.RandomState(batch_seed)
+
+    def compile_seconds(self):
+        return self.graph_seconds + _jit_seconds(self.train_fn, self.val_fn)
+
+    def _write_history(self, history):
+        with writing(self.history_path):
+            write_json(self.history_path, history)
+
+    def train(self, last_epoch, flip_lr, restart_corrupt, progress):
+        """Restore the checkpoint, train up to ``last_epoch``; the :class:`RunOutcome`."""
+        history = _restore(self.config, self.checkpoint_path, self.state, self.batch_rng,
+                           restart_corrupt, self.say)
+        # history.json may lag the checkpoint by one epoch (killed between the two writes).
+        self._write_history(history)
+        first_epoch = len(history["loss"])
+        for epoch in range(first_epoch, last_epoch):
+            start = time.time()
+            batch_values = self._train_epoch(epoch, flip_lr, progress)
+            if batch_values is None:  # the loss became NaN or infinite
+                history.update(status="diverged", diverged_epoch=epoch + 1)
+                self._write_history(history)
+                outcome = RunOutcome("diverged", self.run_dir, epoch, epoch - first_epoch)
+                return outcome.with_compile_seconds(self.compile_seconds())
+            self._end_epoch(epoch, history, batch_values, start)
+            if self.backend == "jax" and epoch == first_epoch:
+                self.say("%s: XLA compiled in %.1f s (first calls, their run included)"
+                         % (self.run_dir, _jit_seconds(self.train_fn, self.val_fn)))
+            self.say(_epoch_line(self.config, epoch, history))
+        status = "complete" if history["status"] == "complete" else "stopped"
+        outcome = RunOutcome(status, self.run_dir, last_epoch, last_epoch - first_epoch)
+        return outcome.with_compile_seconds(self.compile_seconds())
+
+    def _train_epoch(self, epoch, flip_lr, progress):
+        """One epoch's updates: ``(losses, accuracies)`` of its minibatches, None on divergence."""
+        config, dataset = self.config, self.dataset
+        self.base_rate.set_value(np.asarray(
+            schedule.get(config.lr_schedule).base_rate(config.lr, epoch, config.epochs),
+            dtype=self.base_rate.dtype))
         losses, accuracies, loss_sum = [], [], 0.0
         bar = tqdm(data.iterate_train_batches(dataset.train_x, dataset.train_y,
-                                              config.batch_size, batch_rng, flip_lr=flip_lr),
-                   total=batches_per_epoch, disable=not progress, leave=False, unit="batch",
+                                              config.batch_size, self.batch_rng, flip_lr=flip_lr),
+                   total=data.num_batches(len(dataset.train_y), config.batch_size),
+                   disable=not progress, leave=False, unit="batch",
                    desc="%s %s run=%d epoch %d/%d" % (config.setup, config.cell_name,
                                                        config.run, epoch + 1, config.epochs))
-        for inputs, targets in bar:
-            loss, accuracy = train_fn(inputs, targets)
-            if not np.isfinite(loss):
-                bar.close()
-                history.update(status="diverged", diverged_epoch=epoch + 1)
-                with _writing(history_path):
-                    write_json(history_path, history)
-                say("%s: the training loss became %s in epoch %d; marked diverged"
-                    % (run_dir, loss, epoch + 1))
-                outcome = RunOutcome("diverged", run_dir, epoch, epoch - first_epoch)
-                return outcome.with_compile_seconds(graph_seconds
-                                                    + _jit_seconds(train_fn, val_fn))
-            losses.append(loss)
-            accuracies.append(accuracy)
-            loss_sum += float(loss)
-            if len(losses) % 20 == 0:  # formatting every batch would cost more than it shows
-                bar.set_postfix(loss="%.4f" % (loss_sum / len(losses)), refresh=False)
-        bar.close()
+        with bar:
+            for inputs, targets in bar:
+                loss, accuracy = self.train_fn(inputs, targets)
+                if not np.isfinite(loss):
+                    self.say("%s: the training loss became %s in epoch %d; marked diverged"
+                             % (self.run_dir, loss, epoch + 1))
+                    return None
+                losses.append(loss)
+                accuracies.append(accuracy)
+                loss_sum += float(loss)
+                if len(losses) % 20 == 0:  # formatting every batch would cost more than it shows
+                    bar.set_postfix(loss="%.4f" % (loss_sum / len(losses)), refresh=False)
+        return losses, accuracies
+
+    def _end_epoch(self, epoch, history, batch_values, start):
+        """Validate, append the epoch to the history, write the checkpoint and the history."""
+        (losses, accuracies), config, dataset = batch_values, self.config, self.dataset
         val_loss, val_accuracy = _mean_of_batches(
-            val_fn, data.iterate_val_batches(dataset.val_x, dataset.val_y, VAL_BATCH_SIZE))
+            self.val_fn, data.iterate_val_batches(dataset.val_x, dataset.val_y, VAL_BATCH_SIZE))
+        lr = schedule.get(config.lr_schedule).epoch_rate(
+            config.lr, epoch, config.epochs,
+            data.num_batches(len(dataset.train_y), config.batch_size))
         for name, value in (("loss", np.mean(losses, dtype=np.float64)),
                             ("acc", np.mean(accuracies, dtype=np.float64)),
                             ("val_loss", val_loss), ("val_acc", val_accuracy), ("lr", lr),
@@ -546,14 +451,7 @@ def _train_locked(config, results_dir, data_dir, stop_after, dataset, build_mode
         if epoch + 1 == config.epochs:
             history["status"] = "complete"
         # The checkpoint first: it is what a resumed run trusts.
-        with _writing(checkpoint_path):
-            save_checkpoint(checkpoint_path, state, batch_rng, history, config.to_dict())
-        with _writing(history_path):
-            write_json(history_path, history)
-        if backend == "jax" and epoch == first_epoch:
-            say("%s: XLA compiled in %.1f s (first calls, their run included)"
-                % (run_dir, _jit_seconds(train_fn, val_fn)))
-        say(_epoch_line(config, epoch, history))
-    status = "complete" if history["status"] == "complete" else "stopped"
-    outcome = RunOutcome(status, run_dir, last_epoch, last_epoch - first_epoch)
-    return outcome.with_compile_seconds(graph_seconds + _jit_seconds(train_fn, val_fn))
+        with writing(self.checkpoint_path):
+            save_checkpoint(self.checkpoint_path, self.state, self.batch_rng, history,
+                            config.to_dict())
+        self._write_history(history)

@@ -22,7 +22,8 @@ if _REPO not in sys.path:
 
 import compat  # noqa: E402,F401
 from experiments.config import RunConfig  # noqa: E402
-from experiments.training import _theano_flags, _versions, train_run  # noqa: E402
+from experiments.runstore import provenance  # noqa: E402
+from experiments.training import train_run  # noqa: E402
 
 #: The recorded cell: the paper's MNIST setting (AMSGrad, no bias correction) and Adam.
 CELLS = [("amsgrad", 0.001, 0.99, False), ("adam", 0.001, 0.99, False)]
@@ -46,7 +47,7 @@ def record(data_dir, results_dir):
                                                               "val_acc", "lr")}})
     return {"what": "ffnn on MNIST, recorded by tests/record_ffnn.py with this project "
                     "(not original data): the first epochs of the 150-epoch schedule",
-            "versions": _versions(), "theano_flags": _theano_flags(), "runs": runs}
+            **provenance(), "runs": runs}
 
 
 def main(argv=None):

@@ -28,7 +28,7 @@ import pytest
 import backends
 import errors
 from experiments import grid
-from experiments.checkpoint import write_json
+from experiments.runstore import write_json
 from experiments.grid_worker import limit_blas_threads
 from experiments.training import train_run
 from test_training import curves, read, tiny_dataset, tiny_net

@@ -26,9 +26,9 @@ import theano.tensor as T
 import errors
 from errors import UserError
 from experiments import training
-from experiments.checkpoint import run_lock
+from experiments.runstore import run_lock
 from experiments.config import RunConfig, run_seeds
-from experiments.schedule import epoch_learning_rate, learning_rate_expression
+from experiments import schedule
 from experiments.training import compile_functions, train_run
 from models.batch_norm import batch_norm
 
@@ -180,7 +180,7 @@ def test_linear_schedule_reproduces_original_learning_rates():
     checked = 0
     for runs in ORIGINAL_RUNS.values():
         for run in runs:
-            ours = [epoch_learning_rate("linear", run["lr"], epoch, run["epochs"], 391)
+            ours = [schedule.get("linear").epoch_rate(run["lr"], epoch, run["epochs"], 391)
                     for epoch in range(run["epochs"])]
             np.testing.assert_allclose(ours, run["curves"]["lr"], rtol=0, atol=5e-7 + 1e-12)
             checked += 1
@@ -188,20 +188,20 @@ def test_linear_schedule_reproduces_original_learning_rates():
 
 
 def test_other_schedules():
-    assert epoch_learning_rate("constant", 0.01, 7, 10, 5) == 0.01
-    assert epoch_learning_rate("inv-sqrt", 0.01, 0, 10, 5) == 0.01
-    assert epoch_learning_rate("inv-sqrt", 0.01, 3, 10, 5) == pytest.approx(0.01 / 4)  # t = 16
-    assert epoch_learning_rate("linear", 0.01, 9, 10, 5) == pytest.approx(0.001)
+    assert schedule.get("constant").epoch_rate(0.01, 7, 10, 5) == 0.01
+    assert schedule.get("inv-sqrt").epoch_rate(0.01, 0, 10, 5) == 0.01
+    assert schedule.get("inv-sqrt").epoch_rate(0.01, 3, 10, 5) == pytest.approx(0.01 / 4)  # t = 16
+    assert schedule.get("linear").epoch_rate(0.01, 9, 10, 5) == pytest.approx(0.001)
 
 
 def test_inv_sqrt_rate_falls_with_every_update():
     base = theano.shared(np.float32(0.5))
-    rate, updates = learning_rate_expression("inv-sqrt", base)
+    rate, updates = schedule.get("inv-sqrt").expression(base)
     step = theano.function([], rate, updates=updates)
     observed = [float(step()) for _ in range(5)]
     np.testing.assert_allclose(observed, [0.5, 0.5 / math.sqrt(2), 0.5 / math.sqrt(3), 0.25,
                                           0.5 / math.sqrt(5)], rtol=1e-6)
-    rate, updates = learning_rate_expression("linear", base)
+    rate, updates = schedule.get("linear").expression(base)
     assert rate is base and updates == []
 
 
@@ -961,7 +961,7 @@ def test_config_of_the_wrong_shape_is_a_user_error(tmp_path):
 
 
 def test_full_disk_while_checkpointing_stops_and_resumes(tmp_path, monkeypatch, capsys):
-    from experiments import checkpoint
+    from experiments import runstore
     config = tiny_config()
     straight = run_tiny(tmp_path / "straight", config)
     real_fdopen, writes = os.fdopen, []
@@ -988,7 +988,7 @@ def test_full_disk_while_checkpointing_stops_and_resumes(tmp_path, monkeypatch, 
             return FullDisk(fd)
         return real_fdopen(fd, mode, *args, **kwargs)
 
-    monkeypatch.setattr(checkpoint.os, "fdopen", fdopen)
+    monkeypatch.setattr(runstore.os, "fdopen", fdopen)
     run_dir = config.run_dir(str(tmp_path / "R"))
     code = errors.run_cli(lambda argv: run_tiny(tmp_path / "R", config) and None, [])
     assert code == 2
@@ -1026,10 +1026,10 @@ def test_temporary_file_of_a_killed_run_is_removed_when_it_is_next_opened(tmp_pa
         import os, signal, sys
         sys.path.insert(0, %r)
         import compat
-        from experiments import checkpoint
+        from experiments import runstore
         from test_training import run_tiny, tiny_config
         replace = os.replace
-        checkpoint.os.replace = lambda a, b: (
+        runstore.os.replace = lambda a, b: (
             os.kill(os.getpid(), signal.SIGKILL) if b.endswith("checkpoint.npz") else
             replace(a, b))
         run_tiny(%r, tiny_config())

@@ -1,0 +1,382 @@
+"""
+The results layout of training runs: the one module that knows its paths, files and formats.
+
+.. autosummary::
+    :nosignatures:
+
+    check_run_dir
+    make_run_dir
+    write_config
+    new_history
+    read_history
+    history_problem
+    curves_problem
+    writing
+    provenance
+    atomic_write_bytes
+    write_json
+    read_json
+    remove_stale_temporaries
+    run_lock
+    RunLocked
+
+A run lives in ``R/SETUP/CELL/run=K/`` (:meth:`experiments.config.RunConfig.run_dir`):
+
+- ``config.json`` (:data:`CONFIG_FILE`): the :class:`~experiments.config.RunConfig`
+  fields, plus :func:`provenance` (``versions``, ``theano_flags``, ``threads``);
+- ``history.json`` (:data:`HISTORY_FILE`): per finished epoch the lists of
+  :data:`CURVES`, ``status`` (one of :data:`STATUSES`) and ``diverged_epoch``;
+- ``checkpoint.npz`` (:data:`CHECKPOINT_FILE`, format in
+  :mod:`experiments.checkpoint`);
+- ``.lock`` (:data:`LOCK_FILE`): held by the process that trains the run.
+
+The synthetic job writes ``R/synthetic/`` (:data:`SYNTHETIC_DIR`).  Training,
+the grid, the synthetic job, the report and the figures all read and write
+through this module; it imports neither Theano nor plotting code.
+
+Every file is written atomically: into a temporary file in the same
+directory, flushed to disk (``fsync``), then renamed over the old one with
+``os.replace`` (and the directory synced), so a crash or ``kill -9`` leaves
+either the old file or the new one, never a mix.  A ``kill -9`` during the
+write can leave the temporary file (``.NAME.RANDOM.tmp``) behind;
+:func:`remove_stale_temporaries` removes those of a directory.  Files are
+created with mode 0666 less the umask, as ``open`` creates them.
+
+Examples
+--------
+>>> from experiments import runstore
+>>> history = runstore.new_history()
+>>> sorted(history)
+['acc', 'diverged_epoch', 'epoch_time', 'loss', 'lr', 'status', 'val_acc', 'val_loss']
+>>> runstore.history_problem(dict(history, status="done"))
+"status 'done' is not one of running, complete, diverged"
+"""
+import contextlib
+import dataclasses
+import fcntl
+import importlib.metadata
+import json
+import numbers
+import os
+import platform
+import re
+import secrets
+import sys
+
+from errors import UserError
+from experiments.config import RunConfig
+
+__all__ = ["CONFIG_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "LOCK_FILE", "SYNTHETIC_DIR",
+           "CURVES", "STATUSES", "FINISHED", "BLAS_THREAD_VARIABLES", "check_run_dir",
+           "make_run_dir", "write_config", "new_history", "read_history", "history_problem",
+           "curves_problem", "writing", "provenance", "available_cores", "atomic_write_bytes",
+           "write_json", "read_json", "remove_stale_temporaries", "run_lock", "RunLocked"]
+
+CONFIG_FILE, HISTORY_FILE, CHECKPOINT_FILE = "config.json", "history.json", "checkpoint.npz"
+LOCK_FILE = ".lock"
+#: The synthetic experiment's directory inside a results directory (not a training setup).
+SYNTHETIC_DIR = "synthetic"
+#: The per-epoch lists of ``history.json``, in this order.
+CURVES = ("loss", "acc", "val_loss", "val_acc", "lr", "epoch_time")
+#: A run's ``status``; the :data:`FINISHED` ones are not trained again.
+STATUSES = ("running", "complete", "diverged")
+FINISHED = ("complete", "diverged")
+#: The environment variables that set OpenMP's and the BLAS's thread counts.
+BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+#: Names of the atomic writer's temporary files: ``.NAME.RANDOM.tmp`` (RANDOM as
+#: ``secrets.token_hex`` or, before, ``tempfile.mkstemp`` made it).
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{6,}\.tmp$")
+
+
+# -- atomic files -----------------------------------------------------------------------
+
+def _fsync_directory(directory):
+    # The rename is only durable once the directory entry is on disk.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _create_temporary(directory, name):
+    # Not tempfile.mkstemp: its files are mode 0600 whatever the umask; O_EXCL keeps
+    # its guarantee of a new file of our own.
+    while True:
+        tmp_path = os.path.join(directory, ".%s.%s.tmp" % (name, secrets.token_hex(8)))
+        try:
+            return os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                           0o666), tmp_path
+        except FileExistsError:
+            continue
+
+
+def atomic_write_bytes(path, payload):
+    """Replace ``path`` by ``payload`` (bytes) atomically and durably.
+
+    The new file gets mode 0666 less the process's umask (0644 under umask 022).
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp_path = _create_temporary(directory, os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(payload)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_path)
+        raise
+    _fsync_directory(directory)
+
+
+def remove_stale_temporaries(directory):
+    """Remove the temporary files an interrupted :func:`atomic_write_bytes` left in ``directory``.
+
+    Call it only while no other process writes there (e.g. holding the run's
+    lock).  Returns the names removed.
+    """
+    removed = []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if _TEMPORARY.match(name) and os.path.isfile(path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+                removed.append(name)
+    return removed
+
+
+def write_json(path, value):
+    """Write ``value`` as indented JSON, atomically."""
+    atomic_write_bytes(path, (json.dumps(value, indent=1) + "\n").encode("utf-8"))
+
+
+def read_json(path):
+    """The JSON value in ``path``, or None when the file does not exist.
+
+    Raises
+    ------
+    errors.UserError
+        When it is not valid JSON (e.g. cut short)
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
+        # Callers say what to do: that depends on the file.
+        raise UserError("%s is not valid JSON (%s)" % (path, exc))
+
+
+@contextlib.contextmanager
+def writing(path):
+    """Turn a failed write (full disk, quota, permissions) into a user error naming ``path``.
+
+    The atomic writer keeps the file's previous version, so the run resumes
+    from its last finished epoch once the cause is fixed.
+    """
+    try:
+        yield
+    except OSError as exc:
+        raise UserError("cannot write %s (%s); the previous version is kept: free disk space "
+                        "(or fix the permissions) and run the same command again to resume "
+                        "from the last finished epoch" % (path, exc.strerror or exc))
+
+
+# -- the run lock -----------------------------------------------------------------------
+
+class RunLocked(Exception):
+    """Another process holds the run's lock (it is training that run now)."""
+
+
+@contextlib.contextmanager
+def run_lock(run_dir):
+    """Hold the exclusive lock of a run directory for the ``with`` block.
+
+    Uses ``fcntl.flock`` on ``run_dir/.lock``: the kernel releases it when the
+    process ends in any way (also ``kill -9``), so a stale lock cannot block
+    a resumed run.
+
+    Raises
+    ------
+    RunLocked
+        At once (no waiting) when another process holds the lock.
+    """
+    fd = os.open(os.path.join(run_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunLocked(run_dir)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+# -- config.json ------------------------------------------------------------------------
+
+def make_run_dir(run_dir):
+    """Create a run's directory; a user error saying what to do when that fails."""
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+    except OSError as exc:
+        raise UserError("cannot create the run directory %s (%s); choose a writable "
+                        "--results-dir" % (run_dir, exc.strerror or exc))
+
+
+def _saved_config(run_dir, config_path):
+    """The parsed ``config.json`` of a run directory (None if absent), checked to be an object."""
+    unreadable = ("%s holds an unreadable config (%s); if it is this run's, delete %s (it is "
+                  "written again, and the checkpoint is checked against this run), else use "
+                  "another --results-dir")
+    try:
+        saved = read_json(config_path)
+    except UserError as exc:
+        raise UserError(unreadable % (run_dir, exc, config_path))
+    if saved is not None and not isinstance(saved, dict):
+        raise UserError(unreadable % (run_dir, "a JSON %s, not an object" % type(saved).__name__,
+                                      config_path))
+    try:
+        return saved, None if saved is None else RunConfig.from_dict(saved)
+    except (TypeError, UserError) as exc:
+        raise UserError(unreadable % (run_dir, exc, config_path))
+
+
+def check_run_dir(config, results_dir):
+    """Check that the run's directory holds no run with another configuration.
+
+    Returns
+    -------
+    bool
+        Whether the directory already holds this run's ``config.json``
+
+    Raises
+    ------
+    errors.UserError
+        When it holds a different (or unreadable) configuration
+    """
+    run_dir = config.run_dir(results_dir)
+    saved, theirs = _saved_config(run_dir, os.path.join(run_dir, CONFIG_FILE))
+    if saved is None:
+        return False
+    differences = config.differences(theirs)
+    if differences:
+        hint = ""
+        if "cifar_centering" in differences and "cifar_centering" not in saved:
+            hint = ("; it was written before CIFAR-10 inputs were centred by default and is "
+                    "an uncentred run: rename its directory to %s to keep it as such"
+                    % dataclasses.replace(config, cifar_centering=False).run_dir(results_dir))
+        raise UserError(
+            "%s holds a run with a different configuration (%s)%s; use another --results-dir "
+            "or delete that run directory" % (run_dir, ", ".join(
+                "%s=%r there, %r here" % (name, theirs, ours)
+                for name, (ours, theirs) in sorted(differences.items())), hint))
+    return True
+
+
+def available_cores():
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _version(distribution):
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def provenance():
+    """What a result was computed with: package versions, Theano's flags, thread counts.
+
+    ``theano_flags`` is read from Theano's configuration when Theano is loaded
+    (as it is wherever something was trained), else empty.  Curves are
+    identical bit for bit only with the same versions, backend and thread
+    counts (sums split over another number of threads round differently).
+    """
+    theano = sys.modules.get("theano")
+    flags = {} if theano is None else {
+        name: str(getattr(theano.config, name))
+        for name in ("floatX", "device", "mode", "optimizer", "blas__ldflags")}
+    versions = {"python": platform.python_version()}
+    for name, distribution in (("numpy", "numpy"), ("theano", "Theano-PyMC"),
+                               ("lasagne", "Lasagne")):
+        versions[name] = _version(distribution)
+    threads = dict({name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES},
+                   cores=available_cores())
+    return {"versions": versions, "theano_flags": flags, "threads": threads}
+
+
+def write_config(config, run_dir):
+    """Write the run's ``config.json``: its fields and :func:`provenance`."""
+    path = os.path.join(run_dir, CONFIG_FILE)
+    with writing(path):
+        write_json(path, dict(config.to_dict(), **provenance()))
+
+
+# -- history.json -----------------------------------------------------------------------
+
+def new_history():
+    """The history of a run with no finished epoch."""
+    history = {name: [] for name in CURVES}
+    history.update(status="running", diverged_epoch=None)
+    return history
+
+
+def curves_problem(curves, names):
+    """What makes ``curves`` (a dict of per-epoch lists) unusable, or None.
+
+    Each of ``names`` must be a list of numbers (``null`` stands for a missing
+    value), all of one length.
+    """
+    if not isinstance(curves, dict):
+        return "a JSON %s, not an object" % type(curves).__name__
+    for name in names:
+        values = curves.get(name)
+        if not isinstance(values, list) or not all(
+                value is None or isinstance(value, numbers.Real) and not isinstance(value, bool)
+                for value in values):
+            return "%r is not a list of numbers" % name
+    lengths = {name: len(curves[name]) for name in names}
+    if len(set(lengths.values())) > 1:
+        return "curves of unequal lengths %s, probably half-written" % lengths
+    return None
+
+
+def history_problem(history, curves=CURVES):
+    """What makes a parsed ``history.json`` unusable, or None (checks ``curves`` of it)."""
+    if not isinstance(history, dict):
+        return "a JSON %s, not an object" % type(history).__name__
+    if history.get("status") not in STATUSES:
+        return "status %r is not one of %s" % (history.get("status"), ", ".join(STATUSES))
+    diverged = history.get("diverged_epoch", None)
+    if diverged is not None and not isinstance(diverged, int):
+        return "diverged_epoch %r is not an epoch number" % (diverged,)
+    return curves_problem(history, curves)
+
+
+def read_history(path, curves=CURVES):
+    """A run's ``history.json``, checked; None when it does not exist.
+
+    Parameters
+    ----------
+    path : str
+    curves : sequence of str
+        The curves that must be there (the figures need only four)
+
+    Raises
+    ------
+    errors.UserError
+        When it is not valid JSON or not a run history (keys, types, lengths)
+    """
+    history = read_json(path)
+    problem = None if history is None else history_problem(history, curves)
+    if problem is not None:
+        raise UserError("%s is not a run history (%s)" % (path, problem))
+    return history

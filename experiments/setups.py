@@ -1,0 +1,138 @@
+"""
+The setups: which network trains on which data, one record each.
+
+.. autosummary::
+    :nosignatures:
+
+    Setup
+    get
+    names
+    register
+    PLUGIN_VARIABLE
+
+A :class:`Setup` holds what the training loop needs to know about a setup:
+its network builder (by name in :data:`models.MODELS`, or a function), its
+data set, whether training images are flipped left-right, and the input
+shape.  Nothing here imports Theano or the data: the builders and loaders
+are looked up when a run starts.
+
+Other setups can be added with :func:`register`, from code, or for command
+lines and their worker processes by naming modules in ``$AMSGRAD_SETUPS``
+(:data:`PLUGIN_VARIABLE`, comma-separated): they are imported the first time
+the registry is read, and register their setups when imported.  The tests
+register a tiny setup that way.
+
+Examples
+--------
+>>> from experiments import setups
+>>> setups.get("cifarnet")
+Setup(name='cifarnet', dataset='cifar10', network='cifarnet', flip_lr=True, input_shape=(3, 32, 32))
+>>> setups.names()[:2]
+('logreg', 'ffnn')
+"""
+import dataclasses
+import importlib
+import os
+
+from errors import UserError
+
+__all__ = ["Setup", "get", "names", "register", "PLUGIN_VARIABLE"]
+
+#: Environment variable naming modules that register more setups when imported.
+PLUGIN_VARIABLE = "AMSGRAD_SETUPS"
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """A network and the data it trains on.
+
+    Attributes
+    ----------
+    name : str
+        What ``RunConfig.setup`` and the command lines call it
+    dataset : str
+        The data set, a name :func:`data.load_dataset` knows (unless
+        ``load_data`` is given)
+    network : str or None
+        The builder's name in :data:`models.MODELS` (unless ``build_network``
+        is given)
+    flip_lr : bool
+        Flip each training image left-right with probability 1/2
+    input_shape : tuple of int
+        ``(C, H, W)`` of one input
+    load_data : callable or None
+        ``load_data(config, data_dir) -> Dataset``, instead of
+        :func:`data.load_dataset` (not shown in the repr)
+    build_network : callable or None
+        ``build_network(input_shape, num_classes) -> output layer``, instead of
+        :func:`models.build` (not shown in the repr)
+    """
+    name: str
+    dataset: str
+    network: str
+    flip_lr: bool
+    input_shape: tuple
+    load_data: object = dataclasses.field(default=None, repr=False, compare=False)
+    build_network: object = dataclasses.field(default=None, repr=False, compare=False)
+
+    def load(self, config, data_dir=None):
+        """The run's data set (``config.cifar_centering`` applies to CIFAR-10)."""
+        if self.load_data is not None:
+            return self.load_data(config, data_dir)
+        import data
+        return data.load_dataset(self.dataset, data_dir=data_dir,
+                                 cifar_centering=config.cifar_centering)
+
+    def build(self, input_shape, num_classes):
+        """The network's output layer, its weights drawn from ``lasagne.random``."""
+        if self.build_network is not None:
+            return self.build_network(input_shape, num_classes)
+        import models
+        return models.build(self.network, input_shape, num_classes)
+
+
+_MNIST, _CIFAR = (1, 28, 28), (3, 32, 32)
+_REGISTRY = {setup.name: setup for setup in (
+    Setup("logreg", "mnist", "logreg", flip_lr=False, input_shape=_MNIST),
+    Setup("ffnn", "mnist", "ffnn", flip_lr=False, input_shape=_MNIST),
+    Setup("cifarnet", "cifar10", "cifarnet", flip_lr=True, input_shape=_CIFAR),
+    Setup("small_vgg", "cifar10", "small_vgg", flip_lr=True, input_shape=_CIFAR),
+    Setup("vgg", "cifar10", "vgg", flip_lr=True, input_shape=_CIFAR),
+)}
+_plugins_loaded = []
+
+
+def _load_plugins():
+    # Once per process, at the first look-up: the modules may import this one.
+    if _plugins_loaded:
+        return
+    _plugins_loaded.append(True)
+    for module in filter(None, os.environ.get(PLUGIN_VARIABLE, "").split(",")):
+        try:
+            importlib.import_module(module.strip())
+        except ImportError as exc:
+            raise UserError("$%s names %s, which cannot be imported (%s)"
+                            % (PLUGIN_VARIABLE, module, exc)) from None
+
+
+def register(setup):
+    """Add a setup (or replace the one of its name)."""
+    if not isinstance(setup, Setup):
+        raise TypeError("register takes a Setup, got %r" % (setup,))
+    _REGISTRY[setup.name] = setup
+
+
+def names():
+    """The names of every setup, the project's five first."""
+    _load_plugins()
+    return tuple(_REGISTRY)
+
+
+def get(name):
+    """The setup of that name; errors.UserError listing the names otherwise."""
+    _load_plugins()
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise UserError("setup must be one of %s, got %r" % (", ".join(_REGISTRY), name)) \
+            from None
