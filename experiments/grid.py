@@ -91,55 +91,27 @@ if sys.path and os.path.abspath(sys.path[0]) == _HERE:
 # module (as __mp_main__) before they set their BLAS thread count.
 import backends  # noqa: E402  (imports no NumPy)
 from errors import UserError, run_cli  # noqa: E402
-from experiments.grid_worker import available_cores as _available_cores  # noqa: E402
+from experiments.threads import available_cores  # noqa: E402
 from experiments.grid_worker import limit_blas_threads, run_grid_task  # noqa: E402
 
-__all__ = ["grid_configs", "run_grid", "main", "build_parser", "BLOG_LRS", "BLOG_BETA2S",
-           "BLOG_RUNS", "DASK_PIN"]
+__all__ = ["grid_configs", "run_grid", "main", "build_parser", "DASK_PIN"]
 
-#: The blog's grid: learning rates, beta2 values and number of runs per cell.
-BLOG_LRS = (0.01, 0.001, 0.0001)
-BLOG_BETA2S = (0.99, 0.999)
-BLOG_RUNS = 5
 #: The Dask release the grid was tested with.
 DASK_PIN = "dask[distributed]==2024.12.1"
 #: Dask reschedules a task whose worker died by itself (up to the scheduler's
 #: ``allowed-failures``, 3); retries also rerun a task that raised (a file system hiccup).
 DASK_RETRIES = 2
 DASK_CONNECT_TIMEOUT = "20s"
-FINISHED = ("complete", "diverged")
-BOTH = "both"
 
 
 def build_parser(prog="grid.py"):
     """The ``argparse`` parser of the grid's command line."""
-    from experiments.cli import CIFAR_CENTERING_HELP
-    from experiments.config import OPTIMIZERS, SETUPS
+    from experiments.options import add_run_options
 
     parser = argparse.ArgumentParser(
         prog=prog, description="Train the blog's grid of a setup (resumable): adam and amsgrad "
         "x beta2 x lr x bias correction x runs, locally or on a Dask cluster.")
-    parser.add_argument("setup", metavar="SETUP", choices=SETUPS,
-                        help="network and data set: %s" % ", ".join(SETUPS))
-    parser.add_argument("--lr", type=float, nargs="+", default=BLOG_LRS, metavar="LR",
-                        help="initial learning rates (default: %s)"
-                             % " ".join(map(repr, BLOG_LRS)))
-    parser.add_argument("--beta2", type=float, nargs="+", default=BLOG_BETA2S, metavar="B2",
-                        help="beta2 values (default: %s)" % " ".join(map(repr, BLOG_BETA2S)))
-    parser.add_argument("--optimizer", choices=OPTIMIZERS + (BOTH,), default=BOTH,
-                        help="default: both")
-    parser.add_argument("--bias-correction", choices=("on", "off", BOTH), default=BOTH,
-                        help="default: both")
-    runs = parser.add_mutually_exclusive_group()
-    runs.add_argument("--runs", type=int, default=BLOG_RUNS, metavar="N",
-                      help="runs 0..N-1 of each cell (default: %d)" % BLOG_RUNS)
-    runs.add_argument("--run", type=int, nargs="+", metavar="K", help="only these runs")
-    parser.add_argument("--epochs", type=int, default=150,
-                        help="length of each run and of its schedule (default: 150)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="base seed; each run's seeds derive from (seed, run) (default: 0)")
-    parser.add_argument("--cifar-centering", choices=("on", "off"), default="on",
-                        help=CIFAR_CENTERING_HELP)
+    add_run_options(parser, many=True)
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, metavar="N",
                        help="local worker processes, each training one run at a time with "
@@ -147,71 +119,51 @@ def build_parser(prog="grid.py"):
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="send the runs to this Dask scheduler (e.g. tcp://host:8786) "
                             "instead; results and data directories must be shared paths")
-    parser.add_argument("--results-dir", metavar="R", default="results",
-                        help="where runs are written (default: ./results)")
-    parser.add_argument("--data-dir", metavar="D",
-                        help="data directory (default: $AMSGRAD_DATA or the download cache)")
-    parser.add_argument("--backend", choices=backends.BACKENDS, default="c",
-                        help="what runs the compiled Theano functions: Theano's C code "
-                             "(default) or one JAX program (CPU or GPU; needs jax)")
-    parser.add_argument("--restart-corrupt", action="store_true",
-                        help="a run whose checkpoint is damaged (cut short, bytes changed) is "
-                             "moved aside and trained again from epoch 0 instead of failing")
-    # Test hook, not for users: "module:function" giving each run's data and model.
-    parser.add_argument("--test-problem", help=argparse.SUPPRESS)
     return parser
 
 
-def _unique(values):
-    return list(dict.fromkeys(values))
-
-
-def grid_configs(setup, lrs=BLOG_LRS, beta2s=BLOG_BETA2S, optimizers=("adam", "amsgrad"),
-                 bias_corrections=(True, False), runs=range(BLOG_RUNS), epochs=150, seed=0,
-                 cifar_centering=True):
+def grid_configs(setup, lrs=None, beta2s=None, optimizers=("adam", "amsgrad"),
+                 bias_corrections=(True, False), runs=None, **protocol):
     """The runs of a (narrowed) grid, run index outermost.
 
     Parameters
     ----------
     setup : str
-        ``logreg``, ``ffnn``, ``cifarnet``, ``small_vgg`` or ``vgg``
+        ``logreg``, ``ffnn``, ``cifarnet``, ``small_vgg``, ``vgg`` (or a registered one)
     lrs, beta2s : sequences of float
-        Learning rates and beta2 values (repeats are dropped)
+        Learning rates and beta2 values (repeats are dropped); the blog's by default
     optimizers : sequence of str
         ``adam`` and/or ``amsgrad``
     bias_corrections : sequence of bool
     runs : sequence of int
-        Run indices
-    epochs, seed : int
-        As in :class:`~experiments.config.RunConfig`; the other fields keep
-        the blog's protocol (batch size 128, linear decay, cross-entropy)
-    cifar_centering : bool
-        As in :class:`~experiments.config.RunConfig` (CIFAR-10 setups)
+        Run indices; the blog's 0-4 by default
+    **protocol
+        The other :class:`~experiments.config.RunConfig` fields (``epochs``,
+        ``batch_size``, ``lr_schedule``, ``loss``, ``seed``,
+        ``cifar_centering``); the blog's protocol by default
 
     Returns
     -------
     list of RunConfig
         Every cell's run 0 before any run 1, so the first comparable results
-        arrive early.
+        arrive early (:func:`experiments.options.expand`).
 
     Raises
     ------
     errors.UserError
         For an invalid value; the message names the option.
     """
-    from experiments.config import RunConfig
+    from experiments.options import BLOG_BETA2S, BLOG_LRS, BLOG_RUNS, expand
 
-    return [RunConfig(setup=setup, optimizer=optimizer, lr=lr, beta2=beta2,
-                      bias_correction=correction, run=run, epochs=epochs, seed=seed,
-                      cifar_centering=cifar_centering)
-            for run in _unique(runs) for lr in _unique(lrs) for beta2 in _unique(beta2s)
-            for optimizer in _unique(optimizers) for correction in _unique(bias_corrections)]
+    return expand(setup, BLOG_LRS if lrs is None else lrs,
+                  BLOG_BETA2S if beta2s is None else beta2s, optimizers, bias_corrections,
+                  range(BLOG_RUNS) if runs is None else runs, **protocol)
 
 
 @contextlib.contextmanager
 def _local_pool(workers, task_arguments):
     """``(submit, wait_first, lost_worker_errors)`` of a pool of local processes."""
-    threads = max(1, _available_cores() // workers)
+    threads = max(1, available_cores() // workers)
     pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
         initializer=limit_blas_threads, initargs=(threads,))
@@ -274,16 +226,17 @@ def _dask_cluster(address, task_arguments, say):
 
 def _finished_runs(configs, results_dir):
     """Check every run directory before touching any; return the set of finished runs."""
-    from experiments.training import HISTORY_FILE, check_run_dir, read_history
+    from experiments import runstore
 
     finished = set()
     for config in configs:
-        check_run_dir(config, results_dir)
+        runstore.check_run_dir(config, results_dir)
         try:
-            history = read_history(os.path.join(config.run_dir(results_dir), HISTORY_FILE))
+            history = runstore.read_history(
+                os.path.join(config.run_dir(results_dir), runstore.HISTORY_FILE))
         except UserError:
             continue  # its task rebuilds it from the checkpoint, or reports it
-        if history and history["status"] in FINISHED:
+        if history and history["status"] in runstore.FINISHED:
             finished.add(config)
     return finished
 
@@ -305,8 +258,8 @@ def _finished_line(config, summary, done, total):
     return line
 
 
-def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, problem=None,
-             backend="c", restart_corrupt=False):
+def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, backend="c",
+             restart_corrupt=False, stop_after=None):
     """Train runs in parallel, skipping finished ones and resuming interrupted ones.
 
     Parameters
@@ -321,14 +274,15 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, pro
         Local worker processes (ignored with ``scheduler``)
     scheduler : str or None
         Address of a Dask scheduler to send the runs to instead
-    problem : str or None
-        Test hook (see :func:`experiments.grid_worker.run_grid_task`)
     backend : {'c', 'jax'}
         What runs each run's compiled functions (see
         :func:`experiments.training.train_run`)
     restart_corrupt : bool
         Train runs whose checkpoint is damaged again from epoch 0 (see
         :func:`experiments.training.train_run`); without it they fail
+    stop_after : int or None
+        Train each run only up to this epoch now (the same command without it
+        continues them)
 
     Returns
     -------
@@ -348,77 +302,113 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, pro
     """
     from tqdm import tqdm
 
-    from experiments.cli import check_writable
-
-    if scheduler is None and (not isinstance(workers, int) or workers < 1):
-        raise UserError("--workers must be an integer >= 1, got %r" % (workers,))
-    backends.check_backend(backend)  # here: a missing JAX stops the grid before any run
     results_dir = os.path.abspath(results_dir)
     data_dir = None if data_dir is None else os.path.abspath(data_dir)
-    check_writable(results_dir)
-    finished = _finished_runs(configs, results_dir)
-    todo = [config for config in configs if config not in finished]
-    if finished:
-        tqdm.write("%d of %d runs already finished (complete or diverged); skipping them"
-                   % (len(finished), len(configs)))
+    todo, done = _runs_to_train(configs, results_dir, data_dir, workers, scheduler, backend,
+                                tqdm.write)
     if not todo:
         return {}
-    if scheduler is None and problem is None:
-        # Loaded (downloaded, verified) once here: missing data stops the grid before
-        # any worker starts, and the workers do not download it side by side.
-        import data
-        for dataset_name in _unique(config.dataset for config in todo):
-            data.load_dataset(dataset_name, data_dir=data_dir)
-
-    task_arguments = dict(results_dir=results_dir, data_dir=data_dir, problem=problem,
-                          backend=backend, restart_corrupt=restart_corrupt)
+    task_arguments = dict(results_dir=results_dir, data_dir=data_dir, backend=backend,
+                          restart_corrupt=restart_corrupt, stop_after=stop_after)
     if scheduler is None:
         cluster = _local_pool(workers, task_arguments)
     else:
         cluster = _dask_cluster(scheduler, task_arguments, tqdm.write)
-    summaries, failures = {}, []
     # A bar only on a terminal (tqdm's disable=None); the numbered lines go to logs too.
-    bar = tqdm(total=len(configs), initial=len(finished), unit="run", disable=None,
+    bar = tqdm(total=len(configs), initial=done, unit="run", disable=None,
                desc=" ".join(_unique(config.setup for config in todo)))
-    done = len(finished)
     with bar, cluster as (submit, wait_first, lost_worker_errors):
-        pending = {submit(config, False): config for config in todo}
-        while pending:
-            for future in wait_first(pending).done:
-                config = pending.pop(future)
-                summary = error = None
-                try:
-                    summary = future.result()
-                except UserError as exc:
-                    error = exc
-                except lost_worker_errors as exc:
-                    raise UserError("the worker training %s died (%s: %s); finished epochs "
-                                    "are checkpointed, run the same command again to resume "
-                                    "(fewer workers need less memory)"
-                                    % (_run_name(config), type(exc).__name__, exc))
-                except ImportError as exc:
-                    raise UserError("a worker cannot import %s (%s); install the project "
-                                    "where the workers run (pip install -e .)"
-                                    % (exc.name, exc))
-                if error is None and summary["status"] == "busy":
-                    tqdm.write("%s: another process is training it; waiting for it after "
-                               "the other runs" % _run_name(config))
-                    pending[submit(config, True)] = config
-                    continue
-                done += 1
-                bar.update(1)
-                if error is not None:
-                    failures.append("%s: %s" % (config.run_dir(results_dir), error))
-                    tqdm.write("[%d/%d] %s: failed: %s" % (done, len(configs), _run_name(config),
-                                                           error))
-                else:
-                    summaries[summary["run_dir"]] = summary
-                    tqdm.write(_finished_line(config, summary, done, len(configs)))
+        summaries, failures = _collect(todo, submit, wait_first, lost_worker_errors,
+                                       _Progress(bar, done, len(configs), results_dir))
     if failures:
         raise UserError("%d of %d runs failed: %s; fix that and run the same command again "
                         "(finished runs are skipped)"
                         % (len(failures), len(configs), "; ".join(failures)))
     return summaries
+
+
+def _unique(values):
+    return list(dict.fromkeys(values))
+
+
+def _runs_to_train(configs, results_dir, data_dir, workers, scheduler, backend, say):
+    """Check everything a grid needs before it starts; ``(runs to train, runs finished)``."""
+    from experiments import runstore, setups
+
+    if scheduler is None and (not isinstance(workers, int) or workers < 1):
+        raise UserError("--workers must be an integer >= 1, got %r" % (workers,))
+    backends.check_backend(backend)  # here: a missing JAX stops the grid before any run
+    runstore.check_writable(results_dir)
+    finished = _finished_runs(configs, results_dir)
+    todo = [config for config in configs if config not in finished]
+    if finished:
+        say("%d of %d runs already finished (complete or diverged); skipping them"
+            % (len(finished), len(configs)))
+    if todo and scheduler is None:
+        # Loaded (downloaded, verified) once here: missing data stops the grid before
+        # any worker starts, and the workers do not download it side by side.
+        firsts = {(config.dataset, config.cifar_centering): config for config in todo}
+        for config in firsts.values():
+            setups.get(config.setup).load(config, data_dir)
+    return todo, len(finished)
+
+
+class _Progress:
+    """The grid's bar and its numbered lines, one per run that ended."""
+
+    def __init__(self, bar, done, total, results_dir):
+        self.bar, self.done, self.total, self.results_dir = bar, done, total, results_dir
+
+    def ended(self, config, summary=None, error=None):
+        from tqdm import tqdm
+
+        self.done += 1
+        self.bar.update(1)
+        if error is not None:
+            tqdm.write("[%d/%d] %s: failed: %s" % (self.done, self.total, _run_name(config),
+                                                   error))
+            return "%s: %s" % (config.run_dir(self.results_dir), error)
+        tqdm.write(_finished_line(config, summary, self.done, self.total))
+        return None
+
+
+def _collect(todo, submit, wait_first, lost_worker_errors, progress):
+    """Submit every run, resubmit busy ones, gather ``(summaries, failures)``."""
+    from tqdm import tqdm
+
+    summaries, failures = {}, []
+    pending = {submit(config, False): config for config in todo}
+    while pending:
+        for future in wait_first(pending).done:
+            config = pending.pop(future)
+            summary, error = _result(future, config, lost_worker_errors)
+            if error is None and summary["status"] == "busy":
+                tqdm.write("%s: another process is training it; waiting for it after "
+                           "the other runs" % _run_name(config))
+                pending[submit(config, True)] = config
+                continue
+            failure = progress.ended(config, summary, error)
+            if failure is None:
+                summaries[summary["run_dir"]] = summary
+            else:
+                failures.append(failure)
+    return summaries, failures
+
+
+def _result(future, config, lost_worker_errors):
+    """``(summary, None)`` of a finished task, or ``(None, user error)``; raises what stops the grid."""
+    try:
+        return future.result(), None
+    except UserError as exc:
+        return None, exc
+    except lost_worker_errors as exc:
+        raise UserError("the worker training %s died (%s: %s); finished epochs "
+                        "are checkpointed, run the same command again to resume "
+                        "(fewer workers need less memory)"
+                        % (_run_name(config), type(exc).__name__, exc))
+    except ImportError as exc:
+        raise UserError("a worker cannot import %s (%s); install the project "
+                        "where the workers run (pip install -e .)" % (exc.name, exc))
 
 
 def main(argv=None, prog="grid.py"):
@@ -429,23 +419,14 @@ def main(argv=None, prog="grid.py"):
     int
         0 (diverged runs are results, not errors)
     """
+    from experiments.options import configs_from_args
+
     args = build_parser(prog).parse_args(argv)
-    if args.run is not None:
-        runs = args.run
-    elif args.runs < 1:
-        raise UserError("--runs must be >= 1, got %d" % args.runs)
-    else:
-        runs = range(args.runs)
-    both = {"on": (True,), "off": (False,), BOTH: (True, False)}
-    configs = grid_configs(
-        args.setup, lrs=args.lr, beta2s=args.beta2,
-        optimizers=("adam", "amsgrad") if args.optimizer == BOTH else (args.optimizer,),
-        bias_corrections=both[args.bias_correction], runs=runs, epochs=args.epochs,
-        seed=args.seed, cifar_centering=args.cifar_centering == "on")
+    configs = configs_from_args(args)
     summaries = run_grid(configs, args.results_dir, data_dir=args.data_dir,
                          workers=1 if args.workers is None else args.workers,
-                         scheduler=args.scheduler, problem=args.test_problem,
-                         backend=args.backend, restart_corrupt=args.restart_corrupt)
+                         scheduler=args.scheduler, backend=args.backend,
+                         restart_corrupt=args.restart_corrupt, stop_after=args.stop_after)
     statuses = [summary["status"] for summary in summaries.values()]
     print("%s: %d runs in the grid, %d finished now (%d complete, %d diverged), results in %s"
           % (args.setup, len(configs), len(statuses), statuses.count("complete"),

@@ -5,7 +5,6 @@ What a grid's worker process does: limit its BLAS threads, then train one run.
     :nosignatures:
 
     limit_blas_threads
-    available_cores
     run_grid_task
 
 :func:`run_grid_task` is the task that :mod:`experiments.grid` sends to a
@@ -27,7 +26,6 @@ Examples
 >>> run_grid_task(config, "/tmp/results")["status"]   # doctest: +SKIP
 'complete'
 """
-import importlib
 import os
 import socket
 import sys
@@ -35,11 +33,10 @@ import threading
 import time
 import warnings
 
-__all__ = ["limit_blas_threads", "available_cores", "run_grid_task", "BLAS_THREAD_VARIABLES",
-           "BUSY_POLL_SECONDS"]
+from experiments.threads import BLAS_THREAD_VARIABLES
 
-#: The variables OpenMP, OpenBLAS and MKL read their thread counts from.
-BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+__all__ = ["limit_blas_threads", "run_grid_task", "BUSY_POLL_SECONDS"]
+
 #: How often a task that waits for a run another process holds tries its lock again.
 BUSY_POLL_SECONDS = 2.0
 
@@ -75,22 +72,8 @@ def limit_blas_threads(threads):
                       RuntimeWarning)
 
 
-def available_cores():
-    """The cores this process may run on (its CPU affinity, where the system has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _load_problem(problem):
-    # "module:function", the test-only replacement of the run's data and model.
-    module_name, _, function_name = problem.partition(":")
-    return getattr(importlib.import_module(module_name), function_name)
-
-
-def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, problem=None,
-                  backend="c", restart_corrupt=False):
+def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, backend="c",
+                  restart_corrupt=False, stop_after=None):
     """Train one run of a grid with :func:`experiments.training.train_run`.
 
     Parameters
@@ -107,19 +90,18 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, proble
         status ``busy``; True waits until the lock is free (that process
         finished the run, or died and left it to resume) and then trains
         whatever is left
-    problem : str or None
-        Test hook: ``"module:function"`` of a function ``f(config) ->
-        (dataset, build_model)`` replacing the setup's data and model
     backend : {'c', 'jax'}
         What runs the run's compiled functions
     restart_corrupt : bool
         Train a run whose checkpoint is damaged again from epoch 0 (see
         :func:`~experiments.training.train_run`)
+    stop_after : int or None
+        Train only up to this epoch now (see :func:`~experiments.training.train_run`)
 
     Returns
     -------
     dict
-        ``status`` (``complete``, ``diverged`` or ``busy``), ``run_dir``,
+        ``status`` (``complete``, ``diverged``, ``stopped`` or ``busy``), ``run_dir``,
         ``epochs_done``, ``epochs_trained``, ``seconds`` (wall time of the
         task), ``val_loss`` and ``val_acc`` (last finished epoch's, or None),
         ``worker`` (``host:pid``), ``compile_seconds`` (None when nothing was
@@ -132,17 +114,15 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, proble
     """
     # Imported here, not at the top: see the module docstring.
     from errors import UserError
-    from experiments.training import HISTORY_FILE, read_history, train_run
+    from experiments.runstore import HISTORY_FILE, read_history
+    from experiments.training import train_run
 
     start = time.time()
-    dataset = build_model = None
-    if problem is not None:
-        dataset, build_model = _load_problem(problem)(config)
     with _ONE_RUN_PER_PROCESS:
         while True:
-            outcome = train_run(config, results_dir, data_dir=data_dir, dataset=dataset,
-                                build_model=build_model, progress=False, backend=backend,
-                                restart_corrupt=restart_corrupt)
+            outcome = train_run(config, results_dir, data_dir=data_dir, progress=False,
+                                backend=backend, restart_corrupt=restart_corrupt,
+                                stop_after=stop_after)
             if outcome.status != "busy" or not wait_if_busy:
                 break
             time.sleep(BUSY_POLL_SECONDS)

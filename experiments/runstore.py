@@ -5,6 +5,7 @@ The results layout of training runs: the one module that knows its paths, files 
     :nosignatures:
 
     check_run_dir
+    check_writable
     make_run_dir
     write_config
     new_history
@@ -65,11 +66,13 @@ import sys
 
 from errors import UserError
 from experiments.config import RunConfig
+from experiments.threads import BLAS_THREAD_VARIABLES, available_cores
 
 __all__ = ["CONFIG_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "LOCK_FILE", "SYNTHETIC_DIR",
-           "CURVES", "STATUSES", "FINISHED", "BLAS_THREAD_VARIABLES", "check_run_dir",
+           "CURVES", "STATUSES", "FINISHED", "check_run_dir",
+           "check_writable",
            "make_run_dir", "write_config", "new_history", "read_history", "history_problem",
-           "curves_problem", "writing", "provenance", "available_cores", "atomic_write_bytes",
+           "curves_problem", "writing", "provenance", "atomic_write_bytes",
            "write_json", "read_json", "remove_stale_temporaries", "run_lock", "RunLocked"]
 
 CONFIG_FILE, HISTORY_FILE, CHECKPOINT_FILE = "config.json", "history.json", "checkpoint.npz"
@@ -81,8 +84,6 @@ CURVES = ("loss", "acc", "val_loss", "val_acc", "lr", "epoch_time")
 #: A run's ``status``; the :data:`FINISHED` ones are not trained again.
 STATUSES = ("running", "complete", "diverged")
 FINISHED = ("complete", "diverged")
-#: The environment variables that set OpenMP's and the BLAS's thread counts.
-BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 #: Names of the atomic writer's temporary files: ``.NAME.RANDOM.tmp`` (RANDOM as
 #: ``secrets.token_hex`` or, before, ``tempfile.mkstemp`` made it).
@@ -216,7 +217,22 @@ def run_lock(run_dir):
         os.close(fd)  # closing the descriptor releases the lock
 
 
-# -- config.json ------------------------------------------------------------------------
+# -- directories and config.json --------------------------------------------------------
+
+def check_writable(results_dir, option="--results-dir"):
+    """Create ``results_dir`` if needed; raise errors.UserError when it cannot be written.
+
+    ``option`` is the command-line option the messages name.
+    """
+    try:
+        os.makedirs(results_dir, exist_ok=True)
+    except OSError as exc:
+        raise UserError("cannot create %s %s (%s); choose a writable directory"
+                        % (option, results_dir, exc.strerror or exc))
+    if not os.access(results_dir, os.W_OK | os.X_OK):
+        raise UserError("%s %s is not writable; choose a writable directory"
+                        % (option, results_dir))
+
 
 def make_run_dir(run_dir):
     """Create a run's directory; a user error saying what to do when that fails."""
@@ -275,14 +291,6 @@ def check_run_dir(config, results_dir):
                 "%s=%r there, %r here" % (name, theirs, ours)
                 for name, (ours, theirs) in sorted(differences.items())), hint))
     return True
-
-
-def available_cores():
-    """The cores this process may run on (its CPU affinity), at least 1."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _version(distribution):

@@ -24,7 +24,7 @@ if sys.path and os.path.abspath(sys.path[0]) == _HERE:
 from tqdm import tqdm  # noqa: E402
 
 from errors import UserError, run_cli  # noqa: E402
-from experiments.cli import check_writable  # noqa: E402
+from experiments.runstore import check_writable  # noqa: E402
 from plots.figures import draw_setup  # noqa: E402
 from plots.report import write_report  # noqa: E402
 from plots.results import (DEFAULT_REFERENCE, SYNTHETIC_DIR, Problem, find_runs,  # noqa: E402

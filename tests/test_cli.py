@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from errors import UserError, run_cli
-from experiments import cli
+from experiments import cli, options
 from experiments.config import RunConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,7 +19,7 @@ def parse(*argv):
 
 
 def test_defaults_are_the_blogs_protocol_for_all_four_variants():
-    configs = cli.configs_from_args(parse())
+    configs = options.configs_from_args(parse())
     assert [(c.optimizer, c.bias_correction) for c in configs] == [
         ("adam", True), ("adam", False), ("amsgrad", True), ("amsgrad", False)]
     for config in configs:
@@ -29,10 +29,10 @@ def test_defaults_are_the_blogs_protocol_for_all_four_variants():
 
 
 def test_run_selection_puts_the_run_index_outermost():
-    configs = cli.configs_from_args(parse("--runs", "3", "--optimizer", "amsgrad"))
+    configs = options.configs_from_args(parse("--runs", "3", "--optimizer", "amsgrad"))
     assert [(c.run, c.bias_correction) for c in configs] == [
         (0, True), (0, False), (1, True), (1, False), (2, True), (2, False)]
-    [config] = cli.configs_from_args(parse("--run", "4", "--optimizer", "adam",
+    [config] = options.configs_from_args(parse("--run", "4", "--optimizer", "adam",
                                            "--bias-correction", "off", "--epochs", "7",
                                            "--lr-schedule", "inv-sqrt", "--seed", "3"))
     assert config == RunConfig(setup="logreg", optimizer="adam", lr=0.001, beta2=0.99,
@@ -42,7 +42,7 @@ def test_run_selection_puts_the_run_index_outermost():
 
 def test_cifar_centering_option():
     def configs(setup, *argv):
-        return cli.configs_from_args(cli.build_parser().parse_args(
+        return options.configs_from_args(cli.build_parser().parse_args(
             [setup, "--lr", "0.001", "--beta2", "0.99"] + list(argv)))
     assert all(c.cifar_centering for c in configs("cifarnet") + configs("logreg"))
     assert not any(c.cifar_centering for c in configs("vgg", "--cifar-centering", "off"))
@@ -59,7 +59,7 @@ def test_cifar_centering_option():
     (["--epochs", "0"], "--epochs must be an integer >= 1"),
     (["--batch-size", "0"], "--batch-size must be an integer >= 1"),
     (["--runs", "0"], "--runs must be >= 1"),
-    (["--run", "-1"], "--run must be >= 0"),
+    (["--run", "-1"], "--run must be an integer >= 0"),
     (["--stop-after", "0"], "--stop-after must be >= 1"),
 ])
 def test_bad_values_exit_2_with_one_line(tmp_path, capsys, argv, message):

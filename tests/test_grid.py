@@ -1,8 +1,9 @@
 """The grid runner (experiments/grid.py, grid_worker.py).
 
 The grids here are narrow (2 to 4 runs of a few epochs) and train a tiny network on
-small in-test arrays: :func:`tiny_problem`, which the workers import by the dotted path
-``test_grid:tiny_problem`` given through the grid's hidden ``--test-problem`` option.
+small in-test arrays: the setup ``tiny`` (:data:`TINY`), which this module registers in
+:mod:`experiments.setups` when imported; worker processes import it through
+``$AMSGRAD_SETUPS`` (the ``tiny_setup`` fixture sets it, and the path to this module).
 Every grid's curves are compared with the same runs trained directly in this process by
 :func:`experiments.training.train_run`.  Worker processes report through environment
 variables what they did (which runs they built a model for, their BLAS thread count), and
@@ -27,7 +28,7 @@ import pytest
 
 import backends
 import errors
-from experiments import grid
+from experiments import grid, setups
 from experiments.runstore import write_json
 from experiments.grid_worker import limit_blas_threads
 from experiments.training import train_run
@@ -36,10 +37,9 @@ from test_training import curves, read, tiny_dataset, tiny_net
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(REPO, "tests")
 GRID_SCRIPT = os.path.join(REPO, "experiments", "grid.py")
-PROBLEM = "test_grid:tiny_problem"
 EPOCHS = 3
 #: A narrow grid of four runs: both optimizers, with and without bias correction.
-NARROW = ["logreg", "--lr", "0.01", "--beta2", "0.99", "--runs", "1", "--epochs", str(EPOCHS)]
+NARROW = ["tiny", "--lr", "0.01", "--beta2", "0.99", "--runs", "1", "--epochs", str(EPOCHS)]
 #: How long a test waits for a worker before it fails.
 TIMEOUT = 240
 
@@ -92,36 +92,59 @@ def _pause_in_epoch(train_x, epoch):
     data.iterate_train_batches = batches
 
 
-def tiny_problem(config):
-    """The grid's test problem: every run trains ``tiny_net`` on ``tiny_dataset()``.
+def _load_tiny(config, data_dir=None):
+    """The tiny setup's data: ``tiny_dataset()``, with the test hooks of the run.
 
-    ``$GRID_TEST_LOG``: a JSON line per model built (per run this process trains, resumes
-    or tries to resume): run name, process id, OpenBLAS threads.  ``$GRID_TEST_PAUSE_RUN``
-    (``CELL/run=K``) and ``$GRID_TEST_PAUSE_EPOCH``: see :func:`_pause_in_epoch`.
-    ``$GRID_TEST_FAIL_RUN``: that run raises a RuntimeError (a bug) once the pause began.
+    ``$GRID_TEST_PAUSE_RUN`` (``CELL/run=K``) and ``$GRID_TEST_PAUSE_EPOCH``: see
+    :func:`_pause_in_epoch`.  ``$GRID_TEST_FAIL_RUN``: that run raises a RuntimeError (a
+    bug) once the pause began.  Only in worker processes (``$GRID_TEST_WORKER``), not
+    when the grid loads the data once before it starts.
     """
     dataset = tiny_dataset()
-    name = "%s/run=%d" % (config.cell_name, config.run)
+    name = _BUILDING[0] = "%s/run=%d" % (config.cell_name, config.run)
+    if not os.environ.get("GRID_TEST_IN_WORKERS") or os.getpid() == _PARENT:
+        return dataset
     if os.environ.get("GRID_TEST_FAIL_RUN") == name:
         wait_for(lambda: os.path.exists(os.environ["GRID_TEST_PAUSE_MARKER"]), "the pause")
         raise RuntimeError("a bug in " + name)
     if os.environ.get("GRID_TEST_PAUSE_RUN") == name:
         _pause_in_epoch(dataset.train_x, int(os.environ["GRID_TEST_PAUSE_EPOCH"]))
+    return dataset
 
-    def build_model(input_shape, num_classes):
-        if os.environ.get("GRID_TEST_LOG"):
-            with open(os.environ["GRID_TEST_LOG"], "a") as log:
-                log.write(json.dumps({"run": name, "pid": os.getpid(),
-                                      "blas_threads": _openblas_threads()}) + "\n")
-        return tiny_net(input_shape, num_classes)
 
-    return dataset, build_model
+def _build_tiny(input_shape, num_classes):
+    """``tiny_net``; with ``$GRID_TEST_LOG``, a JSON line per model built (per run this
+    process trains, resumes or tries to resume): run name, process id, OpenBLAS threads."""
+    if os.environ.get("GRID_TEST_LOG"):
+        with open(os.environ["GRID_TEST_LOG"], "a") as log:
+            log.write(json.dumps({"run": _BUILDING[0], "pid": os.getpid(),
+                                  "blas_threads": _openblas_threads()}) + "\n")
+    return tiny_net(input_shape, num_classes)
+
+
+#: The run whose model is built next in this process (its data is loaded just before).
+_BUILDING = [None]
+#: The process that imported this module first (the test's), or a worker's own.
+_PARENT = int(os.environ.setdefault("GRID_TEST_PARENT", str(os.getpid())))
+TINY = setups.Setup("tiny", dataset="tiny", network=None, flip_lr=False, input_shape=(1, 4, 4),
+                    load_data=_load_tiny, build_network=_build_tiny)
+setups.register(TINY)
+
+
+@pytest.fixture(autouse=True)
+def tiny_setup(monkeypatch):
+    """Worker processes (local, Dask, subprocesses) import this module, which registers
+    the tiny setup, through ``$AMSGRAD_SETUPS``; its hooks act there only."""
+    monkeypatch.setenv(setups.PLUGIN_VARIABLE, "test_grid")
+    monkeypatch.setenv("GRID_TEST_IN_WORKERS", "1")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [TESTS, REPO] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
 
 
 # ---------------------------------------------------------------- helpers of the tests
 
 def narrow_configs(epochs=EPOCHS):
-    return grid.grid_configs("logreg", lrs=[0.01], beta2s=[0.99], runs=[0], epochs=epochs)
+    return grid.grid_configs("tiny", lrs=[0.01], beta2s=[0.99], runs=[0], epochs=epochs)
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +153,7 @@ def direct_curves(tmp_path_factory):
     results = str(tmp_path_factory.mktemp("direct"))
     found = {}
     for config in narrow_configs():
-        dataset, build_model = tiny_problem(config)
-        outcome = train_run(config, results, dataset=dataset, build_model=build_model,
-                            progress=False)
+        outcome = train_run(config, results, progress=False)
         found[config] = curves(read(outcome.run_dir, "history.json"))
     return found
 
@@ -251,7 +272,7 @@ def test_grid_task_trains_on_the_backend_it_is_given(tmp_path, monkeypatch):
         return compile_function(*args, backend=backend, **kwargs)
     monkeypatch.setattr(backends, "compile_function", recording)
     config = narrow_configs(epochs=1)[0]
-    summary = run_grid_task(config, str(tmp_path), problem=PROBLEM, backend="jax")
+    summary = run_grid_task(config, str(tmp_path), backend="jax")
     assert compiled_on == ["jax", "jax"]  # the training and the validation function
     assert summary["status"] == "complete" and summary["compile_seconds"] > 0
     line = grid._finished_line(config, summary, 1, 1)
@@ -269,7 +290,7 @@ def test_grid_with_jax_backend_workers(tmp_path, capsys):
     pytest.importorskip("jax", reason="the JAX backend needs jax (pip install jax)")
     argv = NARROW[:-1] + ["1", "--optimizer", "amsgrad", "--bias-correction", "on",
                           "--backend", "jax", "--results-dir", str(tmp_path / "R"),
-                          "--workers", "1", "--test-problem", PROBLEM]
+                          "--workers", "1"]
     code, out, err = cli(argv, capsys)
     assert code == 0, err
     assert "compiled in" in out + err and "1 finished now (1 complete" in out
@@ -299,14 +320,14 @@ def test_unwritable_results_dir(tmp_path, capsys):
 
 
 def test_run_with_another_configuration_stops_the_grid_before_it_starts(tmp_path, capsys):
-    other = grid.grid_configs("logreg", lrs=[0.01], beta2s=[0.99], runs=[0], epochs=5)[2]
+    other = grid.grid_configs("tiny", lrs=[0.01], beta2s=[0.99], runs=[0], epochs=5)[2]
     run_dir = other.run_dir(str(tmp_path))
     os.makedirs(run_dir)
     write_json(os.path.join(run_dir, "config.json"), other.to_dict())
-    code, _, err = cli(NARROW + ["--results-dir", str(tmp_path), "--test-problem", PROBLEM],
+    code, _, err = cli(NARROW + ["--results-dir", str(tmp_path)],
                        capsys)
     assert code == 2 and "different configuration (epochs=5 there, 3 here)" in err
-    assert sorted(os.listdir(tmp_path / "logreg")) == [other.cell_name]
+    assert sorted(os.listdir(tmp_path / "tiny")) == [other.cell_name]
 
 
 def test_scheduler_without_dask_says_how_to_install(tmp_path, capsys, monkeypatch):
@@ -338,12 +359,10 @@ def test_local_grid_trains_resumes_skips_and_reports(tmp_path, capsys, monkeypat
                                                       direct_curves):
     results, log = tmp_path / "R", str(tmp_path / "log")
     monkeypatch.setenv("GRID_TEST_LOG", log)
-    argv = NARROW + ["--results-dir", str(results), "--workers", "2", "--test-problem", PROBLEM]
+    argv = NARROW + ["--results-dir", str(results), "--workers", "2"]
     interrupted, corrupt, *others = narrow_configs()
     # One run stopped after its first epoch, one with an unreadable checkpoint.
-    dataset, build_model = tiny_problem(interrupted)
-    train_run(interrupted, str(results), dataset=dataset, build_model=build_model,
-              stop_after=1, progress=False)
+    train_run(interrupted, str(results), stop_after=1, progress=False)
     corrupt_dir = corrupt.run_dir(str(results))
     os.makedirs(corrupt_dir)
     write_json(os.path.join(corrupt_dir, "config.json"), corrupt.to_dict())
@@ -363,10 +382,10 @@ def test_local_grid_trains_resumes_skips_and_reports(tmp_path, capsys, monkeypat
     # (The corrupt run's model is built before its checkpoint is read.)
     assert sorted(entry["run"] for entry in built) == sorted(map(run_name, narrow_configs()))
     # Each worker's BLAS got cores // workers threads (NumPy's default would be all cores).
-    assert {entry["blas_threads"] for entry in built} == {max(1, grid._available_cores() // 2)}
-    assert "logreg %s run=0: complete, 3 epochs done (2 trained in" % interrupted.cell_name in out
+    assert {entry["blas_threads"] for entry in built} == {max(1, grid.available_cores() // 2)}
+    assert "tiny %s run=0: complete, 3 epochs done (2 trained in" % interrupted.cell_name in out
     for config in others:
-        assert "logreg %s run=0: complete, 3 epochs done (3 trained in" % config.cell_name in out
+        assert "tiny %s run=0: complete, 3 epochs done (3 trained in" % config.cell_name in out
     assert sorted(line[:5] for line in out.splitlines() if line.startswith("[")) == [
         "[1/4]", "[2/4]", "[3/4]", "[4/4]"]
 
@@ -377,7 +396,7 @@ def test_local_grid_trains_resumes_skips_and_reports(tmp_path, capsys, monkeypat
     assert code == 0 and err == ""
     assert "3 of 4 runs already finished" in out
     assert [entry["run"] for entry in read_log(log)[len(built):]] == [run_name(corrupt)]
-    assert "[4/4] logreg %s run=0: complete" % corrupt.cell_name in out
+    assert "[4/4] tiny %s run=0: complete" % corrupt.cell_name in out
     assert "4 runs in the grid, 1 finished now (1 complete, 0 diverged)" in out
     check_curves(results, direct_curves)
 
@@ -400,7 +419,7 @@ def test_a_bug_in_a_run_stops_the_runs_in_progress(tmp_path, monkeypatch):
         monkeypatch.setenv(name, value)
     start = time.time()
     with pytest.raises(RuntimeError, match="a bug in " + run_name(failing)):
-        grid.run_grid([held, failing], str(tmp_path), workers=2, problem=PROBLEM)
+        grid.run_grid([held, failing], str(tmp_path), workers=2)
     assert time.time() - start < TIMEOUT / 2  # did not wait for the paused run
     with pytest.raises(ProcessLookupError):
         os.kill(int(open(marker).read()), 0)  # its worker was stopped and reaped
@@ -421,7 +440,7 @@ def test_two_grid_commands_do_not_train_a_run_twice(tmp_path, direct_curves):
         out = open(str(tmp_path / (name + ".out")), "w+")
         return out, subprocess.Popen(
             [sys.executable, GRID_SCRIPT] + NARROW + ["--results-dir", results, "--workers",
-                                                      str(workers), "--test-problem", PROBLEM],
+                                                      str(workers)],
             env=env, cwd=str(tmp_path), stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True)
 
@@ -450,15 +469,15 @@ def test_two_grid_commands_do_not_train_a_run_twice(tmp_path, direct_curves):
     assert sorted(entry["run"] for entry in built) == sorted(map(run_name, [held] + others))
     held_by = int(open(marker).read())
     assert [entry["pid"] for entry in built if entry["run"] == run_name(held)] == [held_by]
-    assert "logreg %s run=0: another process is training it" % held.cell_name in second_text
-    assert "logreg %s run=0: complete, 3 epochs done (0 trained in" % held.cell_name \
+    assert "tiny %s run=0: another process is training it" % held.cell_name in second_text
+    assert "tiny %s run=0: complete, 3 epochs done (0 trained in" % held.cell_name \
         in second_text
     for config in others:
-        assert "logreg %s run=0: complete, 3 epochs done (0 trained in" % config.cell_name \
+        assert "tiny %s run=0: complete, 3 epochs done (0 trained in" % config.cell_name \
             in first_text
     # The second command ran two workers: one BLAS thread each on two cores.
     assert {e["blas_threads"] for e in built if e["pid"] != held_by} == {
-        max(1, grid._available_cores() // 2)}
+        max(1, grid.available_cores() // 2)}
     check_curves(results, direct_curves)
 
 
@@ -492,7 +511,7 @@ def test_dask_grid_survives_a_killed_worker(tmp_path, direct_curves):
             start(name, [dask, "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
                          "--no-dashboard", "--name", name])
         grid_command = start("grid", [sys.executable, GRID_SCRIPT] + NARROW + [
-            "--results-dir", results, "--scheduler", address, "--test-problem", PROBLEM])
+            "--results-dir", results, "--scheduler", address])
         wait_for(lambda: os.path.exists(marker) and open(marker).read(), "the victim run",
                  processes)
         killed_pid = int(open(marker).read())
@@ -514,8 +533,8 @@ def test_dask_grid_survives_a_killed_worker(tmp_path, direct_curves):
     assert killed_pid not in [e["pid"] for e in built if e["run"] == run_name(victim)][1:], logs
     # Every run is reported once; the victim's second attempt trained what was left.
     for config in narrow_configs():
-        assert grid_text.count("logreg %s run=0: complete" % config.cell_name) == 1
-    assert "logreg %s run=0: complete, 3 epochs done (2 trained in" % victim.cell_name \
+        assert grid_text.count("tiny %s run=0: complete" % config.cell_name) == 1
+    assert "tiny %s run=0: complete, 3 epochs done (2 trained in" % victim.cell_name \
         in grid_text
     check_curves(results, direct_curves)
 
@@ -553,7 +572,7 @@ def test_grid_run_equals_run_py_on_mnist(tmp_path, shared_data):
 ])
 def test_values_invalid_in_float32_stop_the_grid_before_it_starts(tmp_path, capsys, option,
                                                                    value, message):
-    argv = NARROW + ["--results-dir", str(tmp_path / "R"), "--test-problem", PROBLEM]
+    argv = NARROW + ["--results-dir", str(tmp_path / "R")]
     argv[argv.index(option) + 1] = value
     code, out, err = cli(argv, capsys)
     assert code == 2 and err.count("\n") == 1 and err.startswith("grid.py: error: " + message)
@@ -565,13 +584,11 @@ def test_damaged_checkpoints_fail_their_runs_and_the_others_finish(tmp_path, cap
     from test_training import damage, snapshot
 
     results = tmp_path / "R"
-    argv = NARROW + ["--results-dir", str(results), "--workers", "2", "--test-problem", PROBLEM]
+    argv = NARROW + ["--results-dir", str(results), "--workers", "2"]
     truncated, flipped, *others = narrow_configs()
     damaged = {truncated: "truncated", flipped: "bit-flipped"}
     for config, how in damaged.items():
-        dataset, build_model = tiny_problem(config)
-        train_run(config, str(results), dataset=dataset, build_model=build_model,
-                  stop_after=1, progress=False)
+        train_run(config, str(results), stop_after=1, progress=False)
         damage(os.path.join(config.run_dir(str(results)), "checkpoint.npz"), how)
     before = {config: snapshot(config.run_dir(str(results))) for config in damaged}
 
@@ -585,7 +602,7 @@ def test_damaged_checkpoints_fail_their_runs_and_the_others_finish(tmp_path, cap
         assert "%s: failed: cannot read checkpoint" % run_name(config).replace("/", " ") in out
         assert snapshot(config.run_dir(str(results))) == before[config]  # nothing changed
     for config in others:  # trained to the end, as if nothing had happened beside them
-        assert "logreg %s run=0: complete, 3 epochs done (3 trained in" % config.cell_name in out
+        assert "tiny %s run=0: complete, 3 epochs done (3 trained in" % config.cell_name in out
     check_curves(results, {config: direct_curves[config] for config in others})
 
     # As told: the same command with --restart-corrupt trains those two from epoch 0.

@@ -1,0 +1,165 @@
+"""
+The options of the training command lines, defined once for ``run.py`` and ``grid.py``.
+
+.. autosummary::
+    :nosignatures:
+
+    add_run_options
+    configs_from_args
+    expand
+
+``run.py`` takes one value of ``--lr``, ``--beta2`` and ``--run``, the grid a
+list of each (``many=True``); every other option is the same on both, and
+:func:`configs_from_args` turns either command line into the same
+:class:`~experiments.config.RunConfig` list, run index outermost.  Values are
+checked by :class:`RunConfig` (one message per bad value, naming the
+option); :func:`errors.run_cli` turns that into one line and exit code 2.
+
+Examples
+--------
+>>> import argparse
+>>> from experiments.options import add_run_options, configs_from_args
+>>> parser = argparse.ArgumentParser()
+>>> add_run_options(parser, many=False)
+>>> args = parser.parse_args(["logreg", "--lr", "0.001", "--beta2", "0.99"])
+>>> [config.cell_name for config in configs_from_args(args)]  # doctest: +NORMALIZE_WHITESPACE
+['adam_lr=0.001_b2=0.99_bc=on', 'adam_lr=0.001_b2=0.99_bc=off',
+ 'amsgrad_lr=0.001_b2=0.99_bc=on', 'amsgrad_lr=0.001_b2=0.99_bc=off']
+"""
+import backends
+from errors import UserError
+from experiments import schedule, setups
+from experiments.config import LOSSES, OPTIMIZERS, RunConfig
+
+__all__ = ["add_run_options", "configs_from_args", "expand", "BOTH",
+           "BLOG_LRS", "BLOG_BETA2S", "BLOG_RUNS"]
+
+BOTH = "both"
+#: The blog's grid: learning rates, beta2 values and number of runs per cell.
+BLOG_LRS = (0.01, 0.001, 0.0001)
+BLOG_BETA2S = (0.99, 0.999)
+BLOG_RUNS = 5
+_ON_OFF = {"on": (True,), "off": (False,), BOTH: (True, False)}
+
+
+def _add_cell_options(parser, many):
+    setup_names = setups.names()
+    parser.add_argument("setup", metavar="SETUP", choices=setup_names,
+                        help="network and data set: %s" % ", ".join(setup_names))
+    if many:
+        parser.add_argument("--lr", type=float, nargs="+", default=BLOG_LRS, metavar="LR",
+                            help="initial learning rates (default: %s)"
+                                 % " ".join(map(repr, BLOG_LRS)))
+        parser.add_argument("--beta2", type=float, nargs="+", default=BLOG_BETA2S,
+                            metavar="B2", help="beta2 values (default: %s)"
+                                               % " ".join(map(repr, BLOG_BETA2S)))
+    else:
+        parser.add_argument("--lr", type=float, required=True,
+                            help="initial learning rate (> 0)")
+        parser.add_argument("--beta2", type=float, required=True, help="beta2, in (0, 1)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS + (BOTH,), default=BOTH,
+                        help="default: both")
+    parser.add_argument("--bias-correction", choices=tuple(_ON_OFF), default=BOTH,
+                        help="default: both")
+    runs = parser.add_mutually_exclusive_group()
+    default_runs = BLOG_RUNS if many else 1
+    runs.add_argument("--runs", type=int, default=default_runs, metavar="N",
+                      help="runs 0..N-1 of each cell (default: %d)" % default_runs)
+    runs.add_argument("--run", type=int, nargs="+" if many else None, metavar="K",
+                      help="only these runs" if many else "only run K")
+
+
+def _add_protocol_options(parser):
+    parser.add_argument("--epochs", type=int, default=150,
+                        help="length of each run and of its schedule (default: 150)")
+    parser.add_argument("--batch-size", type=int, default=128, help="default: 128")
+    parser.add_argument("--stop-after", type=int, metavar="K",
+                        help="train only the first K epochs now; run again without it to "
+                             "continue")
+    parser.add_argument("--lr-schedule", choices=tuple(schedule.SCHEDULES), default="linear",
+                        help="; ".join("%s: %s" % (name, item.help)
+                                       for name, item in schedule.SCHEDULES.items()))
+    parser.add_argument("--loss", choices=LOSSES, default="categorical",
+                        help="categorical: mean cross-entropy (the blog's); binary: sum over "
+                             "classes of binary cross-entropies (the reproduction study's)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="base seed; each run's seeds derive from (seed, run) (default: 0)")
+    parser.add_argument("--cifar-centering", choices=("on", "off"), default="on",
+                        help="CIFAR-10 setups: subtract the training images' per-pixel mean "
+                             "(on, default: the protocol of the original's logs) or not (off: "
+                             "the original's final commit); part of a run's identity and "
+                             "directory")
+
+
+def _add_execution_options(parser):
+    parser.add_argument("--data-dir", metavar="D",
+                        help="data directory (default: $AMSGRAD_DATA or the download cache)")
+    parser.add_argument("--results-dir", metavar="R", default="results",
+                        help="where runs are written (default: ./results)")
+    parser.add_argument("--backend", choices=backends.BACKENDS, default="c",
+                        help="what runs the compiled Theano functions: Theano's C code "
+                             "(default) or one JAX program (CPU or GPU; needs jax); not part "
+                             "of a run's identity, so a run can be resumed with the other")
+    parser.add_argument("--restart-corrupt", action="store_true",
+                        help="a run whose checkpoint is damaged (cut short, bytes changed) is "
+                             "moved aside and trained again from epoch 0 instead of failing")
+
+
+def add_run_options(parser, many):
+    """Add the options that say which runs to train, and how, to an ``argparse`` parser.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    many : bool
+        ``--lr``, ``--beta2`` and ``--run`` take lists (the grid, with the
+        blog's values as defaults) instead of one value (``run.py``)
+    """
+    _add_cell_options(parser, many)
+    _add_protocol_options(parser)
+    _add_execution_options(parser)
+
+
+def _unique(values):
+    return list(dict.fromkeys(values))
+
+
+def expand(setup, lrs, beta2s, optimizers, bias_corrections, runs, **protocol):
+    """The RunConfigs of every combination, run index outermost, then lr, beta2, optimizer,
+    bias correction (repeated values are dropped).
+
+    ``protocol`` holds the other :class:`RunConfig` fields (epochs, batch_size,
+    lr_schedule, loss, seed, cifar_centering).  Every cell's run 0 comes before
+    any run 1, so the first comparable results arrive early.
+    """
+    return [RunConfig(setup=setup, optimizer=optimizer, lr=lr, beta2=beta2,
+                      bias_correction=correction, run=run, **protocol)
+            for run in _unique(runs) for lr in _unique(lrs) for beta2 in _unique(beta2s)
+            for optimizer in _unique(optimizers) for correction in _unique(bias_corrections)]
+
+
+def _run_indices(args):
+    if args.run is not None:  # RunConfig checks each index
+        return args.run if isinstance(args.run, list) else [args.run]
+    if args.runs < 1:
+        raise UserError("--runs must be >= 1, got %d" % args.runs)
+    return range(args.runs)
+
+
+def configs_from_args(args):
+    """The runs a parsed command line asks for (see :func:`expand` for the order).
+
+    Raises
+    ------
+    errors.UserError
+        For an invalid value (via :class:`RunConfig`), a bad run count or ``--stop-after``.
+    """
+    if args.stop_after is not None and args.stop_after < 1:
+        raise UserError("--stop-after must be >= 1, got %d" % args.stop_after)
+    listed = lambda value: value if isinstance(value, (list, tuple)) else [value]  # noqa: E731
+    return expand(args.setup, listed(args.lr), listed(args.beta2),
+                  OPTIMIZERS if args.optimizer == BOTH else (args.optimizer,),
+                  _ON_OFF[args.bias_correction], _run_indices(args),
+                  epochs=args.epochs, batch_size=args.batch_size,
+                  lr_schedule=args.lr_schedule, loss=args.loss, seed=args.seed,
+                  cifar_centering=args.cifar_centering == "on")
