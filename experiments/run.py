@@ -22,7 +22,9 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "synthetic":
         from experiments.synthetic import main as synthetic_main
-        return run_cli(synthetic_main, argv[1:], prog="run.py synthetic")
+        from plots.synthetic import plot_synthetic  # the job's figure
+        return run_cli(lambda job_argv: synthetic_main(job_argv, draw=plot_synthetic),
+                       argv[1:], prog="run.py synthetic")
     from experiments.cli import main as training_main
     return run_cli(training_main, argv, prog="run.py")
 

@@ -17,6 +17,7 @@ The results layout of training runs: the one module that knows its paths, files 
     atomic_write_bytes
     write_json
     read_json
+    load_json
     remove_stale_temporaries
     run_lock
     RunLocked
@@ -31,7 +32,8 @@ A run lives in ``R/SETUP/CELL/run=K/`` (:meth:`experiments.config.RunConfig.run_
   :mod:`experiments.checkpoint`);
 - ``.lock`` (:data:`LOCK_FILE`): held by the process that trains the run.
 
-The synthetic job writes ``R/synthetic/`` (:data:`SYNTHETIC_DIR`).  Training,
+The synthetic job writes ``R/synthetic/`` (:data:`SYNTHETIC_DIR`): ``summary.json``,
+``trajectories.json`` and ``config.json``.  Training,
 the grid, the synthetic job, the report and the figures all read and write
 through this module; it imports neither Theano nor plotting code.
 
@@ -69,16 +71,19 @@ from experiments.config import RunConfig
 from experiments.threads import BLAS_THREAD_VARIABLES, available_cores
 
 __all__ = ["CONFIG_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "LOCK_FILE", "SYNTHETIC_DIR",
+           "SYNTHETIC_SUMMARY", "SYNTHETIC_TRAJECTORIES",
            "CURVES", "STATUSES", "FINISHED", "check_run_dir",
            "check_writable",
            "make_run_dir", "write_config", "new_history", "read_history", "history_problem",
            "curves_problem", "writing", "provenance", "atomic_write_bytes",
-           "write_json", "read_json", "remove_stale_temporaries", "run_lock", "RunLocked"]
+           "write_json", "read_json", "load_json", "remove_stale_temporaries", "run_lock", "RunLocked"]
 
 CONFIG_FILE, HISTORY_FILE, CHECKPOINT_FILE = "config.json", "history.json", "checkpoint.npz"
 LOCK_FILE = ".lock"
-#: The synthetic experiment's directory inside a results directory (not a training setup).
+#: The synthetic experiment's directory inside a results directory (not a training setup),
+#: and its files besides ``config.json``.
 SYNTHETIC_DIR = "synthetic"
+SYNTHETIC_SUMMARY, SYNTHETIC_TRAJECTORIES = "summary.json", "trajectories.json"
 #: The per-epoch lists of ``history.json``, in this order.
 CURVES = ("loss", "acc", "val_loss", "val_acc", "lr", "epoch_time")
 #: A run's ``status``; the :data:`FINISHED` ones are not trained again.
@@ -154,22 +159,39 @@ def write_json(path, value):
     atomic_write_bytes(path, (json.dumps(value, indent=1) + "\n").encode("utf-8"))
 
 
+def load_json(path):
+    """The JSON value in ``path``.
+
+    Raises
+    ------
+    ValueError
+        Saying why it cannot be had (missing, unreadable, not valid JSON), without
+        the path: the readers of results (figures, report) list it beside
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as exc:
+        raise ValueError("cannot be read (%s)" % (exc.strerror or exc))
+    except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
+        raise ValueError("is not valid JSON, probably half-written (%s)" % exc)
+
+
 def read_json(path):
     """The JSON value in ``path``, or None when the file does not exist.
 
     Raises
     ------
     errors.UserError
-        When it is not valid JSON (e.g. cut short)
+        When it cannot be read or is not valid JSON (e.g. cut short)
     """
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
+    if not os.path.exists(path):
         return None
-    except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
+    try:
+        return load_json(path)
+    except ValueError as exc:
         # Callers say what to do: that depends on the file.
-        raise UserError("%s is not valid JSON (%s)" % (path, exc))
+        raise UserError("%s %s" % (path, exc))
 
 
 @contextlib.contextmanager

@@ -12,7 +12,8 @@ and writes ``RESULTS/synthetic/``:
 - ``trajectories.json``: ``{setting: {optimizer: {"step", "x", "loss", "avg_regret"}}}``,
   about 1000 points per run (values to 7 significant digits);
 - ``config.json``: every option, the problems, versions and Theano flags;
-- ``synthetic.png`` and ``synthetic.pdf``: the figure (:func:`plots.synthetic.plot_synthetic`).
+- ``synthetic.png`` and ``synthetic.pdf``: the figure, drawn by the command line
+  (``experiments/run.py``) with :func:`plots.synthetic.plot_synthetic`.
 
 .. autosummary::
     :nosignatures:
@@ -34,16 +35,13 @@ From the repository root::
 import argparse
 import json
 import os
-import platform
-
-import numpy as np
 
 import backends
-from errors import UserError
-from experiments.checkpoint import atomic_write_bytes, write_json
+from experiments import runstore, schedule
+from experiments.config import OPTIMIZERS
 from experiments.synthetic_problems import (SETTINGS, online_c_problem, online_problem,
                                             stochastic_problem)
-from experiments.synthetic_runner import LR_SCHEDULES, OPTIMIZERS, RunSpec, simulate
+from experiments.synthetic_runner import RunSpec, simulate
 
 __all__ = ["main", "build_parser", "make_runs", "format_table", "write_results"]
 
@@ -81,7 +79,7 @@ def build_parser():
     parser.add_argument("--steps", type=_step_count, default=9000000,
                         help="steps per run, e.g. 9e6 (default: 9000000, as the original)")
     parser.add_argument("--lr", type=float, default=0.001, help="learning rate (default: 0.001)")
-    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
+    parser.add_argument("--lr-schedule", choices=schedule.per_update_names(), default="constant",
                         help="constant (default) or inv-sqrt: lr / sqrt(t)")
     parser.add_argument("--beta1", type=float, default=None,
                         help="default: 0.9; 0 for online-c (Theorem 1)")
@@ -152,8 +150,6 @@ def write_results(out_dir, args, trajectories):
 
     Returns the paths written.
     """
-    import theano
-
     os.makedirs(out_dir, exist_ok=True)
     summary, curves, settings = {}, {}, {}
     for trajectory in trajectories:
@@ -174,21 +170,23 @@ def write_results(out_dir, args, trajectories):
         "setup": "synthetic", "settings": settings, "optimizers": list(OPTIMIZERS),
         "steps": args.steps, "lr": args.lr, "lr_schedule": args.lr_schedule,
         "bias_correction": args.bias_correction == "on", "dtype": args.dtype,
-        "epsilon": 1e-8, "x0": 0.0, "backend": args.backend,
-        "versions": {"python": platform.python_version(), "theano": theano.__version__,
-                     "numpy": np.__version__},
-        "theano_flags": os.environ.get("THEANO_FLAGS", "")}
-    paths = [os.path.join(out_dir, name)
-             for name in ("summary.json", "trajectories.json", "config.json")]
-    write_json(paths[0], summary)
+        "epsilon": 1e-8, "x0": 0.0, "backend": args.backend, **runstore.provenance()}
+    paths = [os.path.join(out_dir, name) for name in (
+        runstore.SYNTHETIC_SUMMARY, runstore.SYNTHETIC_TRAJECTORIES, runstore.CONFIG_FILE)]
+    runstore.write_json(paths[0], summary)
     # Compact: the trajectories are the bulk of the results.
-    atomic_write_bytes(paths[1], (json.dumps(curves, separators=(",", ":")) + "\n").encode())
-    write_json(paths[2], config)
+    runstore.atomic_write_bytes(paths[1],
+                                (json.dumps(curves, separators=(",", ":")) + "\n").encode())
+    runstore.write_json(paths[2], config)
     return paths
 
 
-def main(argv=None):
+def main(argv=None, draw=None):
     """Run the synthetic experiments; return the exit code (0).
+
+    ``draw(results_dir, out_dir)``, if given, draws the figure from what was
+    written and returns the paths of its files (the command line passes
+    :func:`plots.synthetic.plot_synthetic`: experiments know nothing of plotting).
 
     Raises
     ------
@@ -201,11 +199,10 @@ def main(argv=None):
     trajectories = simulate(runs, args.steps, lr=args.lr, lr_schedule=args.lr_schedule,
                             bias_correction=args.bias_correction == "on", dtype=args.dtype,
                             progress=not args.no_progress, backend=args.backend)
-    out_dir = os.path.join(args.results_dir, "synthetic")
+    out_dir = os.path.join(args.results_dir, runstore.SYNTHETIC_DIR)
     written = write_results(out_dir, args, trajectories)
-
-    from plots.synthetic import plot_synthetic  # the job's figure (plots/ never imports Theano)
-    written += plot_synthetic(out_dir, out_dir)
+    if draw is not None:
+        written += draw(out_dir, out_dir)
     print(format_table(trajectories))
     print("wrote " + ", ".join(written))
     return 0

@@ -40,17 +40,16 @@ import theano.tensor as T
 from theano.compile.mode import Mode, get_mode
 from tqdm import tqdm
 
+import amsgrad as update_rules
 import backends
-from amsgrad import adam, amsgrad
 from errors import UserError
+from experiments import config, schedule
 
-__all__ = ["OPTIMIZERS", "LR_SCHEDULES", "RunSpec", "StepGraph", "Trajectory", "build_step",
+__all__ = ["OPTIMIZERS", "RunSpec", "StepGraph", "Trajectory", "build_step",
            "compile_step_function", "UnrolledSteps", "simulate", "learning_rates"]
 
-#: The update builders, by the name the command line and the results use.
-OPTIMIZERS = {"adam": adam, "amsgrad": amsgrad}
-#: Learning rate schedules: alpha, or alpha / sqrt(t) at step t = 1, 2, ...
-LR_SCHEDULES = ("constant", "inv-sqrt")
+#: The update builders, by the names runs use (:data:`experiments.config.OPTIMIZERS`).
+OPTIMIZERS = {name: getattr(update_rules, name) for name in config.OPTIMIZERS}
 #: Steps compiled into one call of :class:`UnrolledSteps`.  More steps amortize
 #: Python's per-call cost better, but the C module takes longer to compile
 #: (once; Theano caches it): see bench/synthetic.py.
@@ -286,18 +285,14 @@ class UnrolledSteps:
         return self._outputs[0][0], self._outputs[1][0]
 
 
-def learning_rates(lr, schedule, first_step, count):
+def learning_rates(lr, lr_schedule, first_step, count):
     """Learning rates of steps ``first_step, ..., first_step + count - 1`` (float64).
 
     ``"constant"``: ``lr``; ``"inv-sqrt"``: ``lr / sqrt(t)`` as the original's
-    ``--lr_decay`` (which, in its stochastic setting, never advanced t).
+    ``--lr_decay`` (which, in its stochastic setting, never advanced t); see
+    :meth:`experiments.schedule.Schedule.update_rates`.
     """
-    if schedule == "constant":
-        return np.full(count, lr, dtype=np.float64)
-    if schedule == "inv-sqrt":
-        return lr / np.sqrt(np.arange(first_step, first_step + count, dtype=np.float64))
-    raise UserError("unknown learning rate schedule %r; choose from %s"
-                    % (schedule, ", ".join(LR_SCHEDULES)))
+    return schedule.get(lr_schedule).update_rates(lr, first_step, count)
 
 
 def _check_simulation(steps, lr, schedule):

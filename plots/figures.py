@@ -37,7 +37,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from experiments.checkpoint import atomic_write_bytes
+from experiments.runstore import atomic_write_bytes
 
 __all__ = ["draw_metric", "draw_setup", "save_figure", "colour", "METRIC_LABELS",
            "ZOOM_FRACTION"]
@@ -210,7 +210,7 @@ def save_figure(figure, out_dir, stem, dpi=110):
     ``dpi`` is the PNG's resolution (and the PDF's for raster parts).
 
     Each file is written atomically (rendered in memory, then
-    :func:`experiments.checkpoint.atomic_write_bytes`): an interrupted call
+    :func:`experiments.runstore.atomic_write_bytes`): an interrupted call
     leaves the previous file or none, never half a figure.
     """
     os.makedirs(out_dir, exist_ok=True)

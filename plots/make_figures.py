@@ -24,7 +24,7 @@ if sys.path and os.path.abspath(sys.path[0]) == _HERE:
 from tqdm import tqdm  # noqa: E402
 
 from errors import UserError, run_cli  # noqa: E402
-from experiments.runstore import check_writable  # noqa: E402
+from experiments import runstore  # noqa: E402
 from plots.figures import draw_setup  # noqa: E402
 from plots.report import write_report  # noqa: E402
 from plots.results import (DEFAULT_REFERENCE, SYNTHETIC_DIR, Problem, find_runs,  # noqa: E402
@@ -40,7 +40,7 @@ def draw_synthetic(results_dir, out_dir, problems):
     ``problems``.
     """
     synthetic_dir = os.path.join(results_dir, SYNTHETIC_DIR)
-    summary_path = os.path.join(synthetic_dir, "summary.json")
+    summary_path = os.path.join(synthetic_dir, runstore.SYNTHETIC_SUMMARY)
     if not os.path.isfile(summary_path):
         return None
     try:
@@ -93,7 +93,7 @@ def main(argv=None):
                         "experiments/run.py first, or pass --results-dir"
                         % (args.results_dir, " (%d files skipped, listed above)" % len(problems)
                                              if problems else ""))
-    check_writable(args.out, option="--out")
+    runstore.check_writable(args.out, option="--out")
     figures = []
     for setup in tqdm(sorted({run.config.setup for run in runs}), desc="figures", unit="setup",
                       disable=None):

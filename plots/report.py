@@ -35,7 +35,7 @@ import os
 
 import numpy as np
 
-from experiments.checkpoint import atomic_write_bytes
+from experiments.runstore import atomic_write_bytes
 from plots.results import group_key
 
 __all__ = ["MEASURES", "AGREE_WITHIN", "MIN_POOLED_STD", "run_measures", "Group", "group_runs",

@@ -26,7 +26,6 @@ Examples
 ['adam_lr=0.001_b2=0.99_bc=on', ...]
 """
 import dataclasses
-import json
 import math
 import os
 from numbers import Real
@@ -34,16 +33,16 @@ from numbers import Real
 import numpy as np
 
 from errors import UserError
+from experiments import runstore
 from experiments.config import RunConfig
+from experiments.runstore import SYNTHETIC_DIR
 
 __all__ = ["Run", "Problem", "find_runs", "load_reference", "read_synthetic_summary", "group_key",
            "CURVES", "DEFAULT_REFERENCE", "SYNTHETIC_DIR"]
 
-#: The per-epoch curves every run has, in ``history.json`` and in the reference file.
-CURVES = ("loss", "acc", "val_loss", "val_acc")
-STATUSES = ("running", "complete", "diverged")
-#: The synthetic experiment's directory inside a results directory (not a training setup).
-SYNTHETIC_DIR = "synthetic"
+#: The per-epoch curves the figures and the report use, in ``history.json`` and in the
+#: reference file (the first four of :data:`experiments.runstore.CURVES`).
+CURVES = runstore.CURVES[:4]
 DEFAULT_REFERENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                  "reference", "original_runs.json")
 
@@ -94,40 +93,13 @@ def group_key(config):
     return dataclasses.replace(config, run=0, seed=0)
 
 
-def _read_json(path):
-    """The parsed contents of ``path``, or raise ValueError saying why not."""
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except OSError as exc:
-        raise ValueError("cannot be read (%s)" % exc.strerror)
-    except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
-        raise ValueError("is not valid JSON, probably half-written (%s)" % exc)
-
-
-def _curve(values, name):
-    """``values`` as a float64 array; ``null`` becomes NaN; anything else non-numeric is refused."""
-    if not isinstance(values, list):
-        raise ValueError("%r is not a list" % name)
-    for value in values:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, Real)):
-            raise ValueError("%r holds %r, not a number" % (name, value))
-    return np.array([math.nan if value is None else value for value in values], dtype=np.float64)
-
-
-def _curves(history):
-    """The curves of a history dict, checked to be there and of equal length."""
-    if not isinstance(history, dict):
-        raise ValueError("is not a JSON object")
-    missing = [name for name in CURVES if name not in history]
-    if missing:
-        raise ValueError("lacks %s" % ", ".join(map(repr, missing)))
-    curves = {name: _curve(history[name], name) for name in CURVES}
-    lengths = {len(curve) for curve in curves.values()}
-    if len(lengths) != 1:
-        raise ValueError("curves of unequal lengths %s, probably half-written"
-                         % {name: len(curve) for name, curve in curves.items()})
-    return curves
+def _curves(curves, names=CURVES):
+    """The named curves of a dict as float64 arrays (``null`` becomes NaN); ValueError if unusable."""
+    problem = runstore.curves_problem(curves, names)
+    if problem is not None:
+        raise ValueError(problem)
+    return {name: np.array([math.nan if value is None else value for value in curves[name]],
+                           dtype=np.float64) for name in names}
 
 
 class _Unreadable(Exception):
@@ -138,13 +110,13 @@ class _Unreadable(Exception):
 
 def _read_run(run_dir):
     """The :class:`Run` in ``run_dir``; raises :class:`_Unreadable` naming the file otherwise."""
-    config_path = os.path.join(run_dir, "config.json")
-    history_path = os.path.join(run_dir, "history.json")
+    config_path = os.path.join(run_dir, runstore.CONFIG_FILE)
+    history_path = os.path.join(run_dir, runstore.HISTORY_FILE)
     for path in (config_path, history_path):
         if not os.path.isfile(path):
             raise _Unreadable(path, "missing (run not started yet, or not a run directory)")
     try:
-        values = _read_json(config_path)
+        values = runstore.load_json(config_path)
         if not isinstance(values, dict):
             raise ValueError("is not a JSON object")
         config = RunConfig.from_dict(values)
@@ -164,11 +136,11 @@ def _read_run(run_dir):
         raise _Unreadable(config_path, "describes %s, but lies in %s (moved or copied?)"
                           % (expected, actual))
     try:
-        history = _read_json(history_path)
-        curves = _curves(history)
-        status = history.get("status")
-        if status not in STATUSES:
-            raise ValueError("status %r is none of %s" % (status, ", ".join(STATUSES)))
+        history = runstore.load_json(history_path)
+        problem = runstore.history_problem(history, CURVES)
+        if problem is not None:
+            raise ValueError(problem)
+        curves, status = _curves(history), history["status"]
         done = len(curves["val_loss"])
         if done > config.epochs or (status == "complete" and done != config.epochs):
             raise ValueError("has %d epochs with status %r, config.json asks for %d"
@@ -257,7 +229,7 @@ def load_reference(path=DEFAULT_REFERENCE):
         Entries that could not be read (or the whole file if it is missing)
     """
     try:
-        contents = _read_json(path)
+        contents = runstore.load_json(path)
         if not isinstance(contents, dict):
             raise ValueError("is not a JSON object {setup: [run, ...]}")
     except ValueError as exc:
@@ -294,7 +266,7 @@ def read_synthetic_summary(path):
     ValueError
         Saying what is wrong with the file (half-written, another format).
     """
-    summary = _read_json(path)
+    summary = runstore.load_json(path)
     if not isinstance(summary, dict) or not summary:
         raise ValueError("is not a JSON object {setting: {optimizer: {...}}}")
     for setting, optimizers in summary.items():

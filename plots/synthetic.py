@@ -17,12 +17,12 @@ Examples
 >>> plot_synthetic("results/synthetic", "figures")  # doctest: +SKIP
 ['figures/synthetic.png', 'figures/synthetic.pdf']
 """
-import json
 import os
 
 from matplotlib.figure import Figure
 
 from errors import UserError
+from experiments import runstore
 from plots.figures import colour, save_figure
 
 __all__ = ["plot_synthetic"]
@@ -34,15 +34,13 @@ FIGURE_NAME = "synthetic"
 
 def _load(synthetic_dir, name):
     path = os.path.join(synthetic_dir, name)
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
+    if not os.path.exists(path):
         raise UserError("%s not found; run `python experiments/run.py synthetic "
                         "--results-dir %s` first" % (path, os.path.dirname(synthetic_dir) or "."))
-    except json.JSONDecodeError as exc:
-        raise UserError("%s is not valid JSON (%s); run the synthetic experiment again"
-                        % (path, exc))
+    try:
+        return runstore.load_json(path)
+    except ValueError as exc:
+        raise UserError("%s %s; run the synthetic experiment again" % (path, exc))
 
 
 def plot_synthetic(synthetic_dir, out_dir):
@@ -65,8 +63,8 @@ def plot_synthetic(synthetic_dir, out_dir):
     errors.UserError
         If ``synthetic_dir`` lacks the experiment's files.
     """
-    curves = _load(synthetic_dir, "trajectories.json")
-    config = _load(synthetic_dir, "config.json")
+    curves = _load(synthetic_dir, runstore.SYNTHETIC_TRAJECTORIES)
+    config = _load(synthetic_dir, runstore.CONFIG_FILE)
     settings = list(curves)
     figure = Figure(figsize=(4.5 * len(settings), 6.5), layout="constrained")
     axes = figure.subplots(2, len(settings), sharex="col", squeeze=False)

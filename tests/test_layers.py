@@ -1,0 +1,185 @@
+"""The project's modules import one way: no cycles, each layer only from the layers below.
+
+The imports are read with ``ast`` from the source (function-level imports included), not
+by importing anything, so the test sees every import a module can make.  Layers, from the
+bottom (see ../shared/DESIGN.md and README.md's "What is here"):
+
+==========  ==============================================================================
+0 base      errors
+1 env       compat (Theano's flags, Lasagne and NumPy 2 shims)
+2 rules     amsgrad (update rules), ops (the project's Theano ops)
+3 backends  backends (the C mode, the JAX linker and graph evaluator)
+4 models    models, data
+5 store     experiments.config, experiments.setups, experiments.schedule,
+            experiments.runstore, experiments.checkpoint, experiments.threads
+6 runs      experiments.training, .grid_worker, .grid, .synthetic_*, .synthetic,
+            experiments.options
+7 commands  experiments.cli, experiments.run, plots.make_figures (may draw: plots too)
+plots       plots.* : the run store and below, never Theano (checked by importing)
+==========  ==============================================================================
+"""
+import ast
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGES = ("compat", "ops", "backends", "models", "data", "experiments", "plots")
+TOP_MODULES = ("errors", "amsgrad")
+
+LAYERS = [
+    ("base", ["errors"]),
+    ("env", ["compat"]),
+    ("rules", ["amsgrad", "ops"]),
+    ("backends", ["backends"]),
+    ("models", ["models", "data"]),
+    ("store", ["experiments.config", "experiments.setups", "experiments.schedule",
+               "experiments.runstore", "experiments.checkpoint", "experiments.threads"]),
+    ("runs", ["experiments"]),
+    ("commands", ["experiments.cli", "experiments.run", "plots.make_figures"]),
+]
+#: What plots may import besides itself: the run store and below, without Theano.
+PLOTS_MAY_IMPORT = ("errors", "experiments.config", "experiments.setups",
+                    "experiments.runstore")
+
+
+def project_modules():
+    """{dotted module name: path} of every module of the project (tests and bench aside)."""
+    found = {name: os.path.join(REPO, name + ".py") for name in TOP_MODULES}
+    for package in PACKAGES:
+        for root, _, files in os.walk(os.path.join(REPO, package)):
+            for filename in files:
+                if filename.endswith(".py"):
+                    path = os.path.join(root, filename)
+                    parts = os.path.relpath(path, REPO)[:-3].split(os.sep)
+                    if parts[-1] == "__init__":
+                        parts = parts[:-1]
+                    found[".".join(parts)] = path
+    return found
+
+
+def imports_of(path, modules):
+    """The project modules ``path`` imports (the module itself, for ``from X import name``)."""
+    with open(path) as handle:
+        tree = ast.parse(handle.read(), path)
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # ``from package import module`` imports the submodule (and runs the package's
+            # __init__, which is not an edge: it is below its submodules); ``from module
+            # import name`` imports the module.
+            submodules = {"%s.%s" % (node.module, alias.name) for alias in node.names}
+            submodules &= set(modules)
+            names.update(submodules or {node.module})
+    return {name for name in names if name in modules}
+
+
+def import_graph():
+    modules = project_modules()
+    return {name: imports_of(path, modules) - {name} for name, path in modules.items()}
+
+
+def layer_of(module):
+    """Index of the most specific layer entry that names ``module`` or a package of it."""
+    best = None
+    for index, (_, members) in enumerate(LAYERS):
+        for member in members:
+            if module == member or module.startswith(member + "."):
+                if best is None or len(member) > best[1]:
+                    best = (index, len(member))
+    return None if best is None else best[0]
+
+
+def cycles(graph):
+    """Strongly connected components of more than one module (Tarjan's algorithm)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_import_walker_sees_imports_of_every_form(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("import errors\nfrom experiments import config\n"
+                      "def f():\n    from plots.results import find_runs\n")
+    modules = {"errors": "", "experiments": "", "experiments.config": "",
+               "plots.results": "", "plots": ""}
+    assert imports_of(str(source), modules) == {"errors", "experiments.config",
+                                                "plots.results"}
+
+
+def test_cycle_finder_finds_a_cycle_and_nothing_else():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles_between_the_projects_modules():
+    graph = import_graph()
+    assert len(graph) > 40  # the walker found the project
+    assert cycles(graph) == []
+
+
+def test_every_module_imports_only_from_its_layer_or_below():
+    graph = import_graph()
+    wrong = []
+    for module, targets in sorted(graph.items()):
+        if module.startswith("plots"):
+            continue
+        layer = layer_of(module)
+        assert layer is not None, "%s is in no layer; add it to LAYERS" % module
+        for target in sorted(targets):
+            if target.startswith("plots") and LAYERS[layer][0] != "commands":
+                wrong.append("%s -> %s (experiments know nothing of plotting)" % (module, target))
+            elif not target.startswith("plots") and layer_of(target) > layer:
+                wrong.append("%s (%s) -> %s (%s)" % (module, LAYERS[layer][0], target,
+                                                     LAYERS[layer_of(target)][0]))
+    assert wrong == []
+
+
+def test_plots_depend_on_the_run_store_only():
+    graph = import_graph()
+    wrong = ["%s -> %s" % (module, target)
+             for module, targets in sorted(graph.items()) if module.startswith("plots")
+             for target in sorted(targets)
+             if not target.startswith("plots") and target not in PLOTS_MAY_IMPORT
+             and target != "experiments"]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("module", ["plots.results", "plots.report", "plots.figures",
+                                    "plots.synthetic", "plots.make_figures",
+                                    "experiments.runstore", "experiments.config"])
+def test_reading_results_never_loads_theano(module):
+    code = ("import sys, %s; bad = sorted(m for m in ('theano', 'lasagne') if m in sys.modules);"
+            " print(bad); sys.exit(1 if bad else 0)" % module)
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
