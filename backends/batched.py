@@ -33,6 +33,21 @@ learning rate and the run index (and seed) first, then check with
 :func:`shares_program` or :func:`group_by_program`; :class:`RunBatch` refuses
 runs whose graphs differ.
 
+In a training loop (one epoch of K runs; the caller keeps the runs' order):
+
+1. restore each run's checkpoint into its shared variables, then
+   ``batch = RunBatch([(train_fn, val_fn) for each run])`` (or ``batch.add``
+   a resumed run to a live batch);
+2. before the epoch, ``set_value`` each run's learning rate and
+   ``batch.reload`` those variables;
+3. each step, ``loss, acc = batch.functions[0](inputs, targets)`` with
+   inputs ``(K, batch size, ...)``: each run's own minibatch (its own data
+   order and flips); a run whose loss is not finite is marked diverged and
+   ``batch.remove``-d (or kept and ignored: no value crosses between runs);
+4. after the epoch, ``batch.functions[1](x, y, same_inputs=True)`` per
+   validation batch, then ``batch.write_back()`` and each run's checkpoint
+   saved from its shared variables as for a run trained alone.
+
 Exactness: each run's program inside the batch is the one its own JAX
 function runs, but XLA compiles the batched operations (a batched matrix
 product, a grouped convolution) with other kernels, whose float32 sums may
@@ -92,9 +107,8 @@ def _shared_inputs(function):
 
 
 def _value_signature(variable):
-    value = variable.get_value(borrow=True)
-    return np.shape(value), str(np.asarray(value).dtype) if not hasattr(value, "dtype") \
-        else str(value.dtype)
+    value = variable.get_value(borrow=True)  # a NumPy or a JAX array
+    return np.shape(value), str(value.dtype)
 
 
 def shares_program(first, second):
@@ -212,9 +226,9 @@ class BatchedFunction:
     state only (see :meth:`RunBatch.write_back`).
     """
 
-    def __init__(self, batch, role, template, slot_of_input):
+    def __init__(self, batch, template, slot_of_input):
         jitted = _jit_function(template)
-        self.batch, self.role = batch, role
+        self.batch = batch
         self.program, self.precision = jitted.program, jitted.precision
         self.input_types = [variable.type for variable, slot
                             in zip(template.maker.fgraph.inputs, slot_of_input) if slot is None]
@@ -250,7 +264,7 @@ class BatchedFunction:
         return self._programs[same_inputs]
 
     def _each_run(self, same_inputs, written, read, inputs):
-        # One run after the other inside the program: each run's own kernels.
+        # The runs one after another inside one program: no batched kernels, one call.
         if same_inputs:
             return jax.lax.map(lambda state: self._one_run(*state, inputs), (written, read))
         return jax.lax.map(lambda arguments: self._one_run(*arguments), (written, read, inputs))
@@ -307,6 +321,11 @@ class RunBatch:
         ``[(train_fn, val_fn), ...]`` from one ``compile_functions`` call per
         run.  The first run's graphs are traced; every run must share them
         (:func:`shares_program`).
+    vectorize : bool
+        True: the runs under ``jax.vmap``, batched kernels (a GPU's way to
+        use its width).  False: the runs one after another inside the one
+        program (``lax.map``), which saves only the per-call overhead of K
+        calls; the same numbers within float32 rounding.
 
     Attributes
     ----------
@@ -343,9 +362,9 @@ class RunBatch:
             raise ValueError("a RunBatch needs at least one run")
         self._template = runs[0]
         self._layout = _Layout(self._template)
-        self.functions = [BatchedFunction(self, role, function, slot_of_input)
-                          for role, (function, slot_of_input)
-                          in enumerate(zip(self._template, self._layout.inputs_slots))]
+        self.functions = [BatchedFunction(self, function, slot_of_input)
+                          for function, slot_of_input
+                          in zip(self._template, self._layout.inputs_slots)]
         self._runs, self._variables = [], []
         for functions in runs:
             self._check(functions)
