@@ -112,6 +112,15 @@ def import_torch():
     return torch
 
 
+def write_rows(path, load_before, load_after, rows):
+    """Write a table's rows and the load averages around them as JSON (nothing if no path)."""
+    if path:
+        with open(path, "w") as f:
+            # NumPy scalars (a parameter count) as the Python numbers they hold
+            json.dump({"load_before": load_before, "load_after": load_after, "rows": rows},
+                      f, indent=1, default=lambda value: value.item())
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--setups", nargs="+", choices=SETUPS, default=list(SETUPS))
@@ -161,10 +170,7 @@ def main(argv=None):
         print("| %s | %s | %.1f | %.1f | %.1f | %s |" % (
             row["setup"], row["backend"], 1e3 * row["step_s"], row["epoch_s"],
             row["compile_s"], ratio))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"load_before": load_before, "load_after": load_after, "rows": rows},
-                      f, indent=1)
+    write_rows(args.json, load_before, load_after, rows)
     return 0
 
 

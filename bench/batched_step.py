@@ -22,7 +22,6 @@ per second (K / that time), the ratio to ``sequential`` (above 1: faster), and
 the compile time (Theano's and XLA's, the first call included).
 """
 import argparse
-import json
 import os
 import platform
 import sys
@@ -40,7 +39,7 @@ import numpy as np  # noqa: E402
 import models  # noqa: E402
 from backends.batched import RunBatch  # noqa: E402
 from bench.backends import (BATCH_SIZE, NUM_CLASSES, SHAPES,  # noqa: E402
-                            _interleaved_medians)
+                            _interleaved_medians, write_rows)
 from experiments.config import DATASET_OF_SETUP, RunConfig, run_seeds  # noqa: E402
 from experiments.training import compile_functions  # noqa: E402
 
@@ -130,10 +129,7 @@ def main(argv=None):
     print("load average (1/5/15 min) before: %.2f %.2f %.2f, after: %.2f %.2f %.2f"
           % (load_before + load_after))
     print_table(rows)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"load_before": load_before, "load_after": load_after, "rows": rows},
-                      f, indent=1)
+    write_rows(args.json, load_before, load_after, rows)
     return 0
 
 

@@ -15,7 +15,6 @@ median of the timed minibatches) with the machine's load before and after.
 time of the JAX backend includes XLA's compilation at the first calls.
 """
 import argparse
-import json
 import os
 import platform
 import sys
@@ -33,6 +32,7 @@ import theano  # noqa: E402
 import backends  # noqa: E402
 import data  # noqa: E402
 import models  # noqa: E402
+from bench.backends import write_rows  # noqa: E402
 from experiments.config import DATASET_OF_SETUP, SETUPS, RunConfig  # noqa: E402
 from experiments.training import VAL_BATCH_SIZE, compile_functions  # noqa: E402
 
@@ -108,10 +108,7 @@ def main(argv=None):
             row["setup"], row["params"], row["compile_s"], row["train_batch_s"],
             row["val_batch_s"],
             row["epoch_s"], row["run_150_h"]))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"load_before": load_before, "load_after": load_after, "rows": rows},
-                      f, indent=1)
+    write_rows(args.json, load_before, load_after, rows)
     return 0
 
 
