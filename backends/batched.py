@@ -78,7 +78,6 @@ Examples
 >>> float(batch.variables(1)[0].get_value())
 3.0
 """
-import functools
 import time
 import warnings
 
@@ -255,19 +254,12 @@ class BatchedFunction:
                 [outputs[o] for o in self.returned])
 
     def _jitted(self, same_inputs):
+        # Not lax.map (the runs one after another in the program): on the CPU, XLA
+        # compiles a loop body's convolutions ~6x slower (bench/RESULTS.md).
         if same_inputs not in self._programs:
-            if self.batch.vectorize:
-                batched = jax.vmap(self._one_run, in_axes=(0, 0, None if same_inputs else 0))
-            else:
-                batched = functools.partial(self._each_run, same_inputs)
+            batched = jax.vmap(self._one_run, in_axes=(0, 0, None if same_inputs else 0))
             self._programs[same_inputs] = jax.jit(batched, donate_argnums=0)
         return self._programs[same_inputs]
-
-    def _each_run(self, same_inputs, written, read, inputs):
-        # The runs one after another inside one program: no batched kernels, one call.
-        if same_inputs:
-            return jax.lax.map(lambda state: self._one_run(*state, inputs), (written, read))
-        return jax.lax.map(lambda arguments: self._one_run(*arguments), (written, read, inputs))
 
     def _checked(self, inputs, same_inputs):
         if len(inputs) != len(self.input_types):
@@ -321,11 +313,6 @@ class RunBatch:
         ``[(train_fn, val_fn), ...]`` from one ``compile_functions`` call per
         run.  The first run's graphs are traced; every run must share them
         (:func:`shares_program`).
-    vectorize : bool
-        True: the runs under ``jax.vmap``, batched kernels (a GPU's way to
-        use its width).  False: the runs one after another inside the one
-        program (``lax.map``), which saves only the per-call overhead of K
-        calls; the same numbers within float32 rounding.
 
     Attributes
     ----------
@@ -355,8 +342,7 @@ class RunBatch:
     outputs ignored, since no value crosses from one run to another.
     """
 
-    def __init__(self, runs, vectorize=True):
-        self.vectorize = vectorize
+    def __init__(self, runs):
         runs = [list(functions) for functions in runs]
         if not runs:
             raise ValueError("a RunBatch needs at least one run")

@@ -7,15 +7,13 @@
 For each setup and K, K runs are built as the experiments build them (their own
 seeds and learning rates; :func:`experiments.training.compile_functions` on the
 JAX backend) and each gets its own random minibatch of 128 examples of the
-real shapes.  Three contenders, timed in turns in the same run (see
+real shapes.  Two contenders, timed in turns in the same run (see
 :func:`bench.backends._interleaved_medians`):
 
 - ``sequential``: the K runs' own training functions called one after another
   (K calls, as ``grid.py`` trains runs today, one step each);
-- ``vmap``: one call of :class:`backends.batched.RunBatch`'s training function,
-  the K runs under ``jax.vmap`` in one program;
-- ``map``: the same with ``vectorize=False``, the runs one after another
-  inside one program (``lax.map``).
+- ``batched``: one call of :class:`backends.batched.RunBatch`'s training
+  function, the K runs under ``jax.vmap`` in one program.
 
 Prints a Markdown table: the median time of one step of all K runs, run-steps
 per second (K / that time), the ratio to ``sequential`` (above 1: faster), and
@@ -69,10 +67,8 @@ def contenders(setup, count):
     def sequential():
         return [train(x, y) for (train, _), x, y in zip(runs, inputs, targets)]
 
-    steps = {"sequential": sequential}
-    for name, vectorize in (("vmap", True), ("map", False)):
-        train = RunBatch(runs, vectorize=vectorize).functions[0]
-        steps[name] = (lambda train: lambda: train(inputs, targets))(train)
+    train = RunBatch(runs).functions[0]
+    steps = {"sequential": sequential, "batched": lambda: train(inputs, targets)}
     compile_seconds = {}
     for name, step in steps.items():
         start = time.perf_counter()

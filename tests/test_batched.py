@@ -147,14 +147,14 @@ def assert_same_runs(alone, batched, runs, steps):
                 assert np.median(difference) <= 2e-2 * scale, variable.name
 
 
-def trained_both_ways(network, steps, vectorize=True):
+def trained_both_ways(network, steps):
     """The three runs alone and batched, from the same seeds, with the rate halved midway."""
     xs, ys, val_x, val_y = minibatches(network, steps)
     runs = make_runs(network)
     alone = [train_alone(run, xs[:, k], ys[:, k], val_x, val_y, halve_at=steps // 2)
              for k, run in enumerate(runs)]
     runs = make_runs(network)
-    batch = RunBatch([(run.train, run.val) for run in runs], vectorize=vectorize)
+    batch = RunBatch([(run.train, run.val) for run in runs])
     outputs = train_batched(batch, runs, xs, ys, halve_at=steps // 2)
     outputs = np.concatenate([outputs, validate_batched(batch, val_x, val_y)], axis=1)
     batch.write_back()
@@ -168,11 +168,6 @@ def trained_both_ways(network, steps, vectorize=True):
 def test_batched_runs_match_runs_trained_alone(network, steps):
     runs, alone, batched = trained_both_ways(network, steps)
     assert_same_runs(alone, batched, runs, steps)
-
-
-def test_runs_one_after_another_in_one_program_match_too():
-    runs, alone, batched = trained_both_ways("logreg", 3, vectorize=False)
-    assert_same_runs(alone, batched, runs, 3)
 
 
 def assert_identical_states(runs, other_runs):
