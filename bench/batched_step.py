@@ -93,9 +93,10 @@ def print_table(rows):
           "| compile + first call (s) |")
     print("|---|---|---|---|---|---|---|")
     for row in rows:
-        print("| %s | %d | %s | %.2f | %.0f | %.2f | %.1f |" % (
+        rate = row["runs"] / row["step_s"]
+        print("| %s | %d | %s | %.2f | %s | %.2f | %.1f |" % (
             row["setup"], row["runs"], row["contender"], 1e3 * row["step_s"],
-            row["runs"] / row["step_s"], row["speedup"], row["compile_s"]))
+            "%.0f" % rate if rate >= 10 else "%.2f" % rate, row["speedup"], row["compile_s"]))
 
 
 def main(argv=None):
