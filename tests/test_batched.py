@@ -23,6 +23,7 @@ import pytest
 
 import compat  # noqa: F401  (Theano flags before lasagne)
 import lasagne
+import models
 from experiments.config import RunConfig, run_seeds
 from experiments.training import _state_variables, compile_functions
 from test_backends import small_conv_net
@@ -49,8 +50,10 @@ NETWORKS = {
     "logreg": ("logreg", dropout_logreg, (1, 28, 28)),
     # every custom op (batch norm, LRN) and dropout, at a size for the fast tier
     "conv": ("cifarnet", lambda shape, classes: small_conv_net(), (3, 16, 16)),
-    "cifarnet": ("cifarnet", None, (3, 32, 32)),
-    "small_vgg": ("small_vgg", None, (3, 32, 32)),
+    "cifarnet": ("cifarnet", lambda shape, classes: models.build("cifarnet", shape, classes),
+                 (3, 32, 32)),
+    "small_vgg": ("small_vgg", lambda shape, classes: models.build("small_vgg", shape, classes),
+                  (3, 32, 32)),
 }
 
 Run = collections.namedtuple("Run", "train val rate lr state params")
@@ -64,8 +67,7 @@ def make_run(network, index, **fields):
     settings.update(fields)
     config = RunConfig(setup=setup, run=index, **settings)
     lasagne.random.set_rng(np.random.RandomState(run_seeds(config)[0]))
-    import models
-    output = (build or (lambda s, c: models.build(setup, s, c)))(shape, 10)
+    output = build(shape, 10)
     train, val, rate = compile_functions(output, config, 10, backend="jax")
     params = {id(p) for p in L.get_all_params(output, trainable=True)}
     return Run(train, val, rate, config.lr, _state_variables(train, val), params)
