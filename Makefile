@@ -1,14 +1,26 @@
 # make run    set up .venv and run the default main job (the synthetic experiment, no download)
 # make test   set up .venv and run the tests
 # make setup  only set up: system packages Theano needs, .venv, the project installed into it
+# make setup GPU=cuda12   the same, plus JAX with CUDA 12 (extra "gpu") in the same .venv
+# make gpu-site           .gpu_site/: Theano-PyMC and Lasagne for a NumPy 2 Python with a CUDA JAX
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# GPU builds of JAX that setup installs (setup.py's extra "gpu"); empty: the CPU build only.
+GPUS := cuda12
+GPU ?=
+GPU_SITE ?= .gpu_site
 
-.PHONY: setup system run test test-fast clean
+ifneq ($(GPU),)
+ifeq ($(filter $(GPU),$(GPUS)),)
+$(error unknown GPU=$(GPU); use GPU=$(GPUS) (JAX with CUDA 12), or no GPU= for the CPU build)
+endif
+endif
 
-setup: $(VENV)/.installed
+.PHONY: setup system run test test-fast gpu-site clean
+
+setup: $(VENV)/.installed $(if $(GPU),$(VENV)/.installed-$(GPU))
 
 system:
 	@bash scripts/system_deps.sh
@@ -21,6 +33,15 @@ $(VENV)/.installed: setup.py constraints.txt scripts/system_deps.sh
 	$(PY) -m pip install -q -c constraints.txt -e ".[test]"
 	@touch $@
 
+# jax[cuda12]==0.4.30 with the pinned NumPy 1.23.5 (constraints.txt); the CUDA libraries
+# come as pip wheels (nvidia-*-cu12), so only the NVIDIA driver is needed on the machine.
+$(VENV)/.installed-cuda12: $(VENV)/.installed setup.py constraints.txt
+	$(PY) -m pip install -q -c constraints.txt -e ".[test,gpu]"
+	@touch $@
+
+gpu-site: setup
+	$(PY) scripts/gpu_site.py $(GPU_SITE)
+
 run: setup
 	$(PY) experiments/run.py synthetic
 
@@ -31,4 +52,4 @@ test-fast: setup
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) *.egg-info $(GPU_SITE)

@@ -30,6 +30,9 @@ setup(
         "dask": ["dask[distributed]==2024.12.1"],
         # --backend jax (CPU build; the last jax release that takes numpy 1.23)
         "jax": ["jax==0.4.30", "jaxlib==0.4.30"],
+        # --backend jax on an NVIDIA GPU (make setup GPU=cuda12): the CUDA 12 plugin and
+        # PJRT wheels of the same release, CUDA's libraries as nvidia-*-cu12 wheels
+        "gpu": ["jax[cuda12]==0.4.30"],
         # bench/backends.py's PyTorch peer; torch needs setuptools>=77, lasagne <81
         "bench": ["torch==2.13.0", "setuptools>=77,<81"],
         # the tests cover both backends and the Dask grid

@@ -18,6 +18,9 @@ graph into one ``jax.jit`` program (:mod:`backends.jax_linker`, with the ops of
 package imports it only when the JAX backend is asked for.
 :mod:`compat.numpy2` lets Theano and Lasagne import under NumPy 2
 (where only the JAX backend runs), as on GPU machines with a current JAX.
+:mod:`backends.batched` steps K runs compiled for the JAX backend, which
+differ only in their values (learning rate, seeds, data), as one program
+under ``jax.vmap``.
 
 Examples
 --------

@@ -35,10 +35,10 @@ import numpy as np  # noqa: E402
 import backends  # noqa: E402
 import data  # noqa: E402
 import models  # noqa: E402
-from experiments.config import DATASET_OF_SETUP, SETUPS, RunConfig  # noqa: E402
+from experiments import setups  # noqa: E402
+from experiments.config import RunConfig  # noqa: E402
 from experiments.training import compile_functions  # noqa: E402
 
-SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 BATCH_SIZE, NUM_CLASSES = 128, 10
 EPOCH_STEPS = data.num_batches(50000, BATCH_SIZE)
 
@@ -68,7 +68,7 @@ def _batch(shape, rng):
 
 def backend_step(setup, backend):
     """``(step, compile seconds)``: one training step of ``setup`` on ``backend``."""
-    shape = SHAPES[DATASET_OF_SETUP[setup]]
+    shape = setups.get(setup).input_shape
     lasagne.random.set_rng(np.random.RandomState(0))
     network = models.build(setup, shape, NUM_CLASSES)
     config = RunConfig(setup=setup, optimizer="amsgrad", lr=0.001, beta2=0.99,
@@ -87,7 +87,7 @@ def torch_step(setup):
     from bench import torch_models
 
     torch.manual_seed(0)
-    shape = SHAPES[DATASET_OF_SETUP[setup]]
+    shape = setups.get(setup).input_shape
     network = torch_models.build(setup, shape, NUM_CLASSES)
     optimizer = torch_models.make_optimizer(network)
     inputs, targets = (torch.from_numpy(a) for a in _batch(shape, np.random.RandomState(1)))
@@ -112,9 +112,18 @@ def import_torch():
     return torch
 
 
+def write_rows(path, load_before, load_after, rows):
+    """Write a table's rows and the load averages around them as JSON (nothing if no path)."""
+    if path:
+        with open(path, "w") as f:
+            # NumPy scalars (a parameter count) as the Python numbers they hold
+            json.dump({"load_before": load_before, "load_after": load_after, "rows": rows},
+                      f, indent=1, default=lambda value: value.item())
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--setups", nargs="+", choices=SETUPS, default=list(SETUPS))
+    parser.add_argument("--setups", nargs="+", choices=setups.names(), default=list(setups.names()))
     parser.add_argument("--backends", nargs="+", choices=backends.BACKENDS,
                         default=list(backends.BACKENDS))
     parser.add_argument("--steps", type=int, default=10, help="timed steps (default 10)")
@@ -161,10 +170,7 @@ def main(argv=None):
         print("| %s | %s | %.1f | %.1f | %.1f | %s |" % (
             row["setup"], row["backend"], 1e3 * row["step_s"], row["epoch_s"],
             row["compile_s"], ratio))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"load_before": load_before, "load_after": load_after, "rows": rows},
-                      f, indent=1)
+    write_rows(args.json, load_before, load_after, rows)
     return 0
 
 

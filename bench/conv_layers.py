@@ -38,9 +38,9 @@ import theano.tensor as T  # noqa: E402
 
 import models  # noqa: E402
 from backends import compile_function  # noqa: E402
-from bench.backends import (BATCH_SIZE, NUM_CLASSES, SHAPES, _interleaved_medians,  # noqa: E402
+from bench.backends import (BATCH_SIZE, NUM_CLASSES, _interleaved_medians,  # noqa: E402
                             import_torch)
-from experiments.config import DATASET_OF_SETUP, SETUPS  # noqa: E402
+from experiments import setups  # noqa: E402
 
 PASSES = ("fwd", "grad_in", "grad_w")
 GEMM_SIZE = 2048
@@ -51,7 +51,7 @@ ConvShape = collections.namedtuple("ConvShape", "input_shape weight_shape pad")
 
 def conv_layers(setup):
     """``[(ConvShape, [layer names], layer), ...]`` of ``setup``'s convolutions, in order."""
-    shape = SHAPES[DATASET_OF_SETUP[setup]]
+    shape = setups.get(setup).input_shape
     lasagne.random.set_rng(np.random.RandomState(0))
     network = models.build(setup, shape, NUM_CLASSES)
     found = collections.OrderedDict()
@@ -119,7 +119,7 @@ def gemm_rate(repeats):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--setup", choices=[s for s in SETUPS if DATASET_OF_SETUP[s] == "cifar10"],
+    parser.add_argument("--setup", choices=[s for s in setups.names() if setups.get(s).dataset == "cifar10"],
                         default="vgg")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls before them")

@@ -15,7 +15,6 @@ median of the timed minibatches) with the machine's load before and after.
 time of the JAX backend includes XLA's compilation at the first calls.
 """
 import argparse
-import json
 import os
 import platform
 import sys
@@ -33,11 +32,13 @@ import theano  # noqa: E402
 import backends  # noqa: E402
 import data  # noqa: E402
 import models  # noqa: E402
-from experiments.config import DATASET_OF_SETUP, SETUPS, RunConfig  # noqa: E402
+from bench.backends import write_rows  # noqa: E402
+from experiments import setups  # noqa: E402
+from experiments.config import RunConfig  # noqa: E402
 from experiments.training import VAL_BATCH_SIZE, compile_functions  # noqa: E402
 
 #: Input shape (C, H, W) and number of classes of each data set.
-SHAPES = {"mnist": ((1, 28, 28), 10), "cifar10": ((3, 32, 32), 10)}
+NUM_CLASSES = 10
 TRAIN_EXAMPLES, VAL_EXAMPLES, BATCH_SIZE = 50000, 10000, 128
 
 
@@ -52,7 +53,7 @@ def median_seconds(function, inputs, targets, repeats):
 
 
 def time_setup(setup, repeats, rng, backend="c"):
-    input_shape, num_classes = SHAPES[DATASET_OF_SETUP[setup]]
+    input_shape, num_classes = setups.get(setup).input_shape, NUM_CLASSES
     lasagne.random.set_rng(rng)
     network = models.build(setup, input_shape, num_classes)
     config = RunConfig(setup=setup, optimizer="amsgrad", lr=0.001, beta2=0.99,
@@ -80,7 +81,7 @@ def time_setup(setup, repeats, rng, backend="c"):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--setups", nargs="+", choices=SETUPS, default=list(SETUPS))
+    parser.add_argument("--setups", nargs="+", choices=setups.names(), default=list(setups.names()))
     parser.add_argument("--batches", type=int, default=5,
                         help="training minibatches timed per setup (after one warm-up)")
     parser.add_argument("--json", metavar="OUT", help="also write the rows as JSON")
@@ -108,10 +109,7 @@ def main(argv=None):
             row["setup"], row["params"], row["compile_s"], row["train_batch_s"],
             row["val_batch_s"],
             row["epoch_s"], row["run_150_h"]))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"load_before": load_before, "load_after": load_after, "rows": rows},
-                      f, indent=1)
+    write_rows(args.json, load_before, load_after, rows)
     return 0
 
 

@@ -23,8 +23,8 @@ if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
 from errors import UserError, run_cli  # noqa: E402
-from experiments.cli import CIFAR_CENTERING_HELP  # noqa: E402
-from experiments.config import OPTIMIZERS, SETUPS, RunConfig  # noqa: E402
+from experiments import setups  # noqa: E402
+from experiments.config import OPTIMIZERS, RunConfig  # noqa: E402
 
 REFERENCE = os.path.join(_REPO, "reference", "original_runs.json")
 CURVES = ("loss", "acc", "val_loss", "val_acc")
@@ -60,15 +60,14 @@ def table(config, histories, epochs):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="first_epochs.py", description=__doc__.split("\n")[1])
-    parser.add_argument("setup", choices=SETUPS)
+    parser.add_argument("setup", choices=setups.names())
     parser.add_argument("--lr", type=float, required=True)
     parser.add_argument("--beta2", type=float, required=True)
     parser.add_argument("--optimizer", choices=OPTIMIZERS, required=True)
     parser.add_argument("--bias-correction", choices=("on", "off"), required=True)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--cifar-centering", choices=("on", "off"), default="on",
-                        help=CIFAR_CENTERING_HELP)
+    parser.add_argument("--cifar-centering", choices=("on", "off"), default="on")
     parser.add_argument("--data-dir")
     parser.add_argument("--results-dir")
     parser.add_argument("--backend", default="c")

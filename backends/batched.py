@@ -1,0 +1,461 @@
+"""
+Several runs of one model as one ``jax.jit`` program, stepped together under ``jax.vmap``.
+
+.. autosummary::
+    :nosignatures:
+
+    RunBatch
+    BatchedFunction
+    shares_program
+    group_by_program
+
+A *run* here is a tuple of Theano functions compiled for the JAX backend
+(:func:`backends.compile_function` with ``backend="jax"``), typically a
+training and a validation function, that read and update the run's own
+shared variables (parameters, optimizer state, batch-norm averages, the
+dropout layers' MRG31k3p states, the learning rate).  K runs whose graphs are
+the same up to the values of their shared variables (:func:`shares_program`)
+form a :class:`RunBatch`: its state is every run's shared values stacked on a
+leading axis of length K, kept on the device between calls (the updated
+arrays are donated); each of its :class:`BatchedFunction` traces the first
+run's graph once, maps it over the K runs with ``jax.vmap`` and calls it as
+one program.  Each run keeps its own values of everything: a batched step of
+K runs computes what K calls of the runs' own functions would.
+
+What is a value and what is a graph constant: the learning rate, the
+initial weights, the dropout streams' seeds (the model seed, so the run index
+and ``--seed``) and the data (each run's own minibatch, passed stacked) are
+values; the network and input shape, the batch size, the optimizer, ``beta1``,
+``beta2``, ``epsilon``, bias correction, the learning rate schedule and the
+loss are constants of the graph.  Runs that differ in a constant go into
+separate batches: group the runs' configurations by every field but the
+learning rate and the run index (and seed) first, then check with
+:func:`shares_program` or :func:`group_by_program`; :class:`RunBatch` refuses
+runs whose graphs differ.
+
+In a training loop (one epoch of K runs; the caller keeps the runs' order):
+
+1. restore each run's checkpoint into its shared variables, then
+   ``batch = RunBatch([(train_fn, val_fn) for each run])`` (or ``batch.add``
+   a resumed run to a live batch);
+2. before the epoch, ``set_value`` each run's learning rate and
+   ``batch.reload`` those variables;
+3. each step, ``loss, acc = batch.functions[0](inputs, targets)`` with
+   inputs ``(K, batch size, ...)``: each run's own minibatch (its own data
+   order and flips); a run whose loss is not finite is marked diverged and
+   ``batch.remove``-d (or kept and ignored: no value crosses between runs);
+4. after the epoch, ``batch.functions[1](x, y, same_inputs=True)`` per
+   validation batch, then ``batch.write_back()`` and each run's checkpoint
+   saved from its shared variables as for a run trained alone.
+
+Exactness: each run's program inside the batch is the one its own JAX
+function runs, but XLA compiles the batched operations (a batched matrix
+product, a grouped convolution) with other kernels, whose float32 sums may
+round differently; tests/test_batched.py states and checks what holds per
+network.
+
+Examples
+--------
+>>> import compat  # noqa: F401
+>>> import numpy as np
+>>> import theano
+>>> import theano.tensor as T
+>>> import backends
+>>> from backends.batched import RunBatch
+>>> def make_run(rate):
+...     x = T.vector("x")
+...     w = theano.shared(np.float32(0), name="w")
+...     lr = theano.shared(np.float32(rate), name="lr")
+...     return [backends.compile_function([x], x.sum() * w, updates={w: w + lr * x.sum()},
+...                                       backend="jax")]
+>>> batch = RunBatch([make_run(1.0), make_run(0.5)])
+>>> step = batch.functions[0]
+>>> step(np.ones((2, 3), "float32"))          # one input per run, stacked
+[array([0., 0.], dtype=float32)]
+>>> step(np.ones((2, 3), "float32"))
+[array([9. , 4.5], dtype=float32)]
+>>> batch.write_back()                        # into each run's shared variables
+>>> float(batch.variables(1)[0].get_value())
+3.0
+"""
+import time
+import warnings
+
+import jax
+import numpy as np
+from theano.graph.basic import equal_computations
+
+import backends.jax_ops  # noqa: F401  (64-bit types in JAX, as the runs' own programs have)
+
+__all__ = ["RunBatch", "BatchedFunction", "shares_program", "group_by_program"]
+
+
+def _jit_function(function):
+    """The :class:`backends.jax_linker._JitFunction` behind a compiled function."""
+    jitted = getattr(function, "fn", None)
+    if not hasattr(jitted, "program"):
+        raise ValueError("%r is not compiled for the JAX backend; compile it with "
+                         "backends.compile_function(..., backend='jax')" % (function,))
+    return jitted
+
+
+def _shared_inputs(function):
+    """Per graph input: its shared variable, or None for an explicit input."""
+    return [item.variable if item.implicit else None
+            for item in function.maker.expanded_inputs]
+
+
+def _value_signature(variable):
+    value = variable.get_value(borrow=True)  # a NumPy or a JAX array
+    return np.shape(value), str(value.dtype)
+
+
+def shares_program(first, second):
+    """Whether two compiled JAX functions run one program with different values.
+
+    Parameters
+    ----------
+    first, second : theano functions
+        Compiled by :func:`backends.compile_function` with ``backend="jax"``
+
+    Returns
+    -------
+    bool
+        True when their optimised graphs are the same computation (same ops,
+        same constants, same input types), their shared variables hold
+        values of the same shapes and dtypes, and they use the same matrix
+        product precision: they can be stepped together in a :class:`RunBatch`.
+
+    Raises
+    ------
+    ValueError
+        For a function not compiled for the JAX backend
+    """
+    jit_first, jit_second = _jit_function(first), _jit_function(second)
+    graph_first, graph_second = first.maker.fgraph, second.maker.fgraph
+    if jit_first.precision != jit_second.precision or \
+            len(graph_first.inputs) != len(graph_second.inputs) or \
+            dict(graph_first.update_mapping or {}) != dict(graph_second.update_mapping or {}):
+        return False
+    for variable_first, variable_second in zip(_shared_inputs(first), _shared_inputs(second)):
+        if (variable_first is None) != (variable_second is None):
+            return False
+        if variable_first is not None and \
+                _value_signature(variable_first) != _value_signature(variable_second):
+            return False
+    return equal_computations(graph_first.outputs, graph_second.outputs,
+                              in_xs=graph_first.inputs, in_ys=graph_second.inputs)
+
+
+def group_by_program(runs):
+    """Group runs (tuples of compiled JAX functions) that can share a :class:`RunBatch`.
+
+    Parameters
+    ----------
+    runs : sequence of sequences of theano functions
+        Each run's functions, in the same roles (e.g. ``(train_fn, val_fn)``)
+
+    Returns
+    -------
+    list of lists of int
+        Indices into ``runs``, in order of first appearance; the runs of one
+        group share a program function by function (:func:`shares_program`)
+    """
+    groups = []
+    for index, run in enumerate(runs):
+        for group in groups:
+            first = runs[group[0]]
+            if len(first) == len(run) and all(map(shares_program, first, run)):
+                group.append(index)
+                break
+        else:
+            groups.append([index])
+    return groups
+
+
+class _Layout:
+    """Where each function of a run finds its shared values among the batch's slots.
+
+    A slot is one shared value of every run, numbered in the order the first
+    run's functions list their shared variables (``get_shared()``, function
+    by function).  Slots are keyed by storage, not by variable: a
+    ``theano.clone`` of a shared variable (the batch-norm layer's running
+    averages in a training pass) is another variable with the same storage,
+    so the training function's clone and the validation function's original
+    are one slot.
+    """
+
+    def __init__(self, functions):
+        slots, self.inputs_slots = {}, []
+        for function in functions:
+            slot_of_input = []
+            for variable in _shared_inputs(function):
+                if variable is not None and id(variable.container) not in slots:
+                    slots[id(variable.container)] = len(slots)
+                slot_of_input.append(None if variable is None
+                                     else slots[id(variable.container)])
+            self.inputs_slots.append(slot_of_input)
+        self.size = len(slots)
+
+    def variables(self, functions):
+        """A run's shared variables in slot order; ValueError if they are laid out otherwise."""
+        variables = [None] * self.size
+        for function, slot_of_input in zip(functions, self.inputs_slots):
+            for slot, variable in zip(slot_of_input, _shared_inputs(function)):
+                if slot is None:
+                    continue
+                if variables[slot] is None:
+                    variables[slot] = variable
+                elif variables[slot].container is not variable.container:
+                    raise ValueError("a run's functions share their shared variables "
+                                     "differently from the first run's")
+        return variables
+
+
+class BatchedFunction:
+    """One function of every run of a :class:`RunBatch`, called as one program.
+
+    Made by :class:`RunBatch` (its ``functions``); called with the explicit
+    inputs of the runs' functions, each stacked on a new leading axis of the
+    batch's length (one minibatch per run), or with ``same_inputs=True`` one
+    value for all runs (a validation batch).
+
+    Returns a list of the function's outputs, each a NumPy array whose first
+    axis is the run; the shared variables it updates change in the batch's
+    state only (see :meth:`RunBatch.write_back`).
+    """
+
+    def __init__(self, batch, template, slot_of_input):
+        jitted = _jit_function(template)
+        self.batch = batch
+        self.program, self.precision = jitted.program, jitted.precision
+        self.input_types = [variable.type for variable, slot
+                            in zip(template.maker.fgraph.inputs, slot_of_input) if slot is None]
+        self.slot_of_input = slot_of_input
+        # Outputs that are new shared values go back into the state, in slot order.
+        updates = sorted((slot_of_input[i], o) for o, i in jitted.updates.items())
+        self.written = [slot for slot, _ in updates]
+        self.written_outputs = [o for _, o in updates]
+        self.returned = [o for o in range(len(self.program.outputs)) if o not in jitted.updates]
+        self.read = sorted({s for s in slot_of_input if s is not None} - set(self.written))
+        self._programs, self._signatures = {}, set()
+        #: Seconds of each call that traced and compiled a program (new shapes, new K).
+        self.compile_seconds = []
+
+    def _one_run(self, written, read, inputs):
+        values, inputs = {}, list(inputs)
+        values.update(zip(self.written, written))
+        values.update(zip(self.read, read))
+        arguments = [inputs.pop(0) if slot is None else values[slot]
+                     for slot in self.slot_of_input]
+        with jax.default_matmul_precision(self.precision):
+            outputs = self.program(*arguments)
+        return ([outputs[o] for o in self.written_outputs],
+                [outputs[o] for o in self.returned])
+
+    def _jitted(self, same_inputs):
+        # Not lax.map (the runs one after another in the program): on the CPU, XLA
+        # compiles a loop body's convolutions ~6x slower (bench/RESULTS.md).
+        if same_inputs not in self._programs:
+            batched = jax.vmap(self._one_run, in_axes=(0, 0, None if same_inputs else 0))
+            self._programs[same_inputs] = jax.jit(batched, donate_argnums=0)
+        return self._programs[same_inputs]
+
+    def _checked(self, inputs, same_inputs):
+        if len(inputs) != len(self.input_types):
+            raise TypeError("the function takes %d inputs, got %d"
+                            % (len(self.input_types), len(inputs)))
+        extra = 0 if same_inputs else 1
+        checked = []
+        for position, (value, kind) in enumerate(zip(inputs, self.input_types)):
+            value = np.asarray(value)
+            if value.ndim != kind.ndim + extra or (not same_inputs and
+                                                   len(value) != len(self.batch)):
+                raise TypeError("input %d: expected %d dimensions%s, got shape %s"
+                                % (position, kind.ndim + extra, "" if same_inputs else
+                                   " (first: the %d runs)" % len(self.batch), value.shape))
+            if not np.can_cast(value.dtype, kind.dtype, "safe"):
+                raise TypeError("input %d: %s cannot be cast to %s without loss"
+                                % (position, value.dtype, kind.dtype))
+            checked.append(value.astype(kind.dtype, copy=False))
+        return checked
+
+    def __call__(self, *inputs, same_inputs=False):
+        inputs = self._checked(inputs, same_inputs)
+        state = self.batch.state
+        signature = (len(self.batch), same_inputs) + tuple(v.shape for v in inputs)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            # On the CPU, XLA may decline to reuse a donated buffer; that is harmless.
+            warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
+            written, returned = self._jitted(same_inputs)(
+                [state[s] for s in self.written], [state[s] for s in self.read], inputs)
+        for slot, value in zip(self.written, written):
+            state[slot] = value
+        results = [np.asarray(value) for value in returned]
+        if signature not in self._signatures:
+            self._signatures.add(signature)
+            self.compile_seconds.append(time.perf_counter() - start)
+        return results
+
+
+def _stack(values):
+    return jax.device_put(np.stack([np.asarray(value) for value in values]))
+
+
+class RunBatch:
+    """K runs of one program: their stacked state and their functions, batched.
+
+    Parameters
+    ----------
+    runs : sequence of sequences of theano functions
+        Each run's compiled JAX functions in the same roles, e.g.
+        ``[(train_fn, val_fn), ...]`` from one ``compile_functions`` call per
+        run.  The first run's graphs are traced; every run must share them
+        (:func:`shares_program`).
+
+    Attributes
+    ----------
+    functions : list of BatchedFunction
+        One per role: ``functions[i]`` calls every run's ``i``-th function
+    state : list of JAX arrays
+        Per slot (see :meth:`variables`), every run's value stacked on the
+        first axis.  Kept on the device; the arrays a call updates are
+        donated to it, so do not keep references to them across calls.
+
+    Raises
+    ------
+    ValueError
+        For no runs, a function not compiled for the JAX backend, or runs
+        whose functions do not share a program
+
+    Notes
+    -----
+    While a run is in the batch, its shared variables are not updated:
+    :meth:`write_back` copies the batch's values into them (before a
+    checkpoint is saved from them), :meth:`reload` copies the values you
+    set on them into the batch (a new learning rate before an epoch, a
+    checkpoint restored).  To take a run out (it diverged, or it is done),
+    :meth:`remove` it; to add one (a run resumed from its checkpoint),
+    :meth:`add` it.  Each changes K and so compiles the programs anew at
+    their next call; a diverged run can instead be left in the batch and its
+    outputs ignored, since no value crosses from one run to another.
+    """
+
+    def __init__(self, runs):
+        runs = [list(functions) for functions in runs]
+        if not runs:
+            raise ValueError("a RunBatch needs at least one run")
+        self._template = runs[0]
+        self._layout = _Layout(self._template)
+        self.functions = [BatchedFunction(self, function, slot_of_input)
+                          for function, slot_of_input
+                          in zip(self._template, self._layout.inputs_slots)]
+        self._runs, self._variables = [], []
+        for functions in runs:
+            self._check(functions)
+            self._runs.append(functions)
+            self._variables.append(self._layout.variables(functions))
+        self.state = [_stack(variable.get_value(borrow=True) for variable in slot)
+                      for slot in zip(*self._variables)]
+
+    def __len__(self):
+        return len(self._runs)
+
+    def _check(self, functions):
+        if len(functions) != len(self._template) or \
+                not all(map(shares_program, self._template, functions)):
+            raise ValueError("the run's functions differ from the first run's in more than "
+                             "values (a graph constant or a shape); batch them separately")
+
+    def run_functions(self, index):
+        """The functions run ``index`` (0-based, in the batch's current order) was made of."""
+        return list(self._runs[index])
+
+    def variables(self, index):
+        """Run ``index``'s shared variables in slot order (that of ``state``).
+
+        The order is that of the run's functions' ``get_shared()``, function by
+        function, each storage once: a clone that shares its original's
+        storage (``theano.clone``) is left out, since it holds the same value.
+        """
+        return list(self._variables[index])
+
+    def write_back(self, runs=None):
+        """Copy the batch's values into the runs' shared variables.
+
+        Parameters
+        ----------
+        runs : sequence of int or None
+            The runs to write (indices in the batch); all when None
+        """
+        runs = range(len(self)) if runs is None else runs
+        for slot, stacked in enumerate(self.state):
+            values = np.asarray(stacked)  # one transfer per slot for all runs
+            for index in runs:
+                self._variables[index][slot].set_value(values[index].copy(), borrow=True)
+
+    def reload(self, variables):
+        """Copy the values of some runs' shared variables into the batch.
+
+        Parameters
+        ----------
+        variables : iterable of shared variables
+            Each one of a run in the batch (e.g. every run's learning rate
+            after ``set_value``); ValueError for one that is not
+        """
+        where = {id(variable.container): (index, slot)
+                 for index, run_variables in enumerate(self._variables)
+                 for slot, variable in enumerate(run_variables)}
+        changed = {}
+        for variable in variables:
+            if id(variable.container) not in where:
+                raise ValueError("%s is not a shared variable of a run in this batch"
+                                 % variable)
+            index, slot = where[id(variable.container)]
+            changed.setdefault(slot, {})[index] = np.asarray(variable.get_value(borrow=True))
+        for slot, values in changed.items():
+            stacked = np.array(self.state[slot])
+            for index, value in values.items():
+                stacked[index] = value
+            self.state[slot] = jax.device_put(stacked)
+
+    def remove(self, runs):
+        """Take runs out of the batch; the others keep their values and order.
+
+        Parameters
+        ----------
+        runs : sequence of int
+            Indices of the runs to remove.  Their shared variables keep what
+            they last held (call :meth:`write_back` first to save their
+            latest values); the batch must keep at least one run.
+        """
+        keep = [index for index in range(len(self)) if index not in set(runs)]
+        if not keep:
+            raise ValueError("cannot remove every run of a batch; make a new one instead")
+        kept = np.asarray(keep)
+        self.state = [stacked[kept] for stacked in self.state]
+        self._runs = [self._runs[index] for index in keep]
+        self._variables = [self._variables[index] for index in keep]
+
+    def add(self, functions):
+        """Add a run, from the current values of its shared variables.
+
+        Parameters
+        ----------
+        functions : sequence of theano functions
+            The run's compiled JAX functions, in the batch's roles
+
+        Returns
+        -------
+        int
+            The run's index in the batch (the last)
+        """
+        functions = list(functions)
+        self._check(functions)
+        variables = self._layout.variables(functions)
+        self.state = [jax.numpy.concatenate([stacked, _stack([variable.get_value(borrow=True)])])
+                      for stacked, variable in zip(self.state, variables)]
+        self._runs.append(functions)
+        self._variables.append(variables)
+        return len(self) - 1
