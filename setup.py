@@ -14,6 +14,13 @@ setup(
     python_requires=">=3.11",
     py_modules=["amsgrad", "errors"],
     packages=["compat", "ops", "models", "experiments", "data", "plots", "backends"],
+    # The same commands as experiments/run.py, experiments/grid.py and plots/make_figures.py,
+    # on the PATH of the environment the project is installed in.
+    entry_points={"console_scripts": [
+        "amsgrad-run = experiments.run:main",
+        "amsgrad-grid = experiments.grid:command",
+        "amsgrad-figures = plots.make_figures:command",
+    ]},
     install_requires=[
         "theano-pymc==1.1.2",
         "lasagne==0.1",

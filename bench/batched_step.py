@@ -8,7 +8,7 @@ For each setup and K, K runs are built as the experiments build them (their own
 seeds and learning rates; :func:`experiments.training.compile_functions` on the
 JAX backend) and each gets its own random minibatch of 128 examples of the
 real shapes.  Two contenders, timed in turns in the same run (see
-:func:`bench.backends._interleaved_medians`):
+:func:`step_time._interleaved_medians`):
 
 - ``sequential``: the K runs' own training functions called one after another
   (K calls, as ``grid.py`` trains runs today, one step each);
@@ -25,22 +25,19 @@ import platform
 import sys
 import time
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
 
-import compat  # noqa: E402,F401  (Theano flags before theano)
-import jax  # noqa: E402
-import lasagne  # noqa: E402
-import numpy as np  # noqa: E402
+import compat  # noqa: F401  (Theano flags before theano)
+import jax
+import lasagne
+import numpy as np
 
-import models  # noqa: E402
-from backends.batched import RunBatch  # noqa: E402
-from bench.backends import (BATCH_SIZE, NUM_CLASSES,  # noqa: E402
+import models
+from backends.batched import RunBatch
+from step_time import (BATCH_SIZE, NUM_CLASSES,
                             _interleaved_medians, write_rows)
-from experiments import setups  # noqa: E402
-from experiments.config import RunConfig, run_seeds  # noqa: E402
-from experiments.training import compile_functions  # noqa: E402
+from experiments import setups
+from experiments.config import RunConfig, run_seeds
+from experiments.training import compile_functions
 
 LEARNING_RATES = (0.01, 0.001, 0.0001)
 DEFAULT_CASES = ("logreg=1,8,32", "cifarnet=1,4")

@@ -24,23 +24,19 @@ import json
 import os
 import platform
 import sys
-import time
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
 
-import compat  # noqa: E402,F401  (Theano flags before theano)
-import lasagne  # noqa: E402
-import numpy as np  # noqa: E402
-import theano  # noqa: E402
-import theano.tensor as T  # noqa: E402
+import compat  # noqa: F401  (Theano flags before theano)
+import lasagne
+import numpy as np
+import theano
+import theano.tensor as T
 
-import models  # noqa: E402
-from backends import compile_function  # noqa: E402
-from bench.backends import (BATCH_SIZE, NUM_CLASSES, _interleaved_medians,  # noqa: E402
+import models
+from backends import compile_function
+from step_time import (BATCH_SIZE, NUM_CLASSES, _interleaved_medians,
                             import_torch)
-from experiments import setups  # noqa: E402
+from experiments import setups
 
 PASSES = ("fwd", "grad_in", "grad_w")
 GEMM_SIZE = 2048

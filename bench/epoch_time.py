@@ -20,22 +20,19 @@ import platform
 import sys
 import time
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
 
-import compat  # noqa: E402,F401  (Theano flags before theano)
-import lasagne  # noqa: E402
-import numpy as np  # noqa: E402
-import theano  # noqa: E402
+import compat  # noqa: F401  (Theano flags before theano)
+import lasagne
+import numpy as np
+import theano
 
-import backends  # noqa: E402
-import data  # noqa: E402
-import models  # noqa: E402
-from bench.backends import write_rows  # noqa: E402
-from experiments import setups  # noqa: E402
-from experiments.config import RunConfig  # noqa: E402
-from experiments.training import VAL_BATCH_SIZE, compile_functions  # noqa: E402
+import backends
+import data
+import models
+from step_time import write_rows
+from experiments import setups
+from experiments.config import RunConfig
+from experiments.training import VAL_BATCH_SIZE, compile_functions
 
 #: Input shape (C, H, W) and number of classes of each data set.
 NUM_CLASSES = 10

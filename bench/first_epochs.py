@@ -18,15 +18,13 @@ import os
 import sys
 import tempfile
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
 
-from errors import UserError, run_cli  # noqa: E402
-from experiments import setups  # noqa: E402
-from experiments.config import OPTIMIZERS, RunConfig  # noqa: E402
+from errors import UserError, run_cli
+from experiments import setups
+from experiments.config import OPTIMIZERS, RunConfig
 
-REFERENCE = os.path.join(_REPO, "reference", "original_runs.json")
+REFERENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference",
+                         "original_runs.json")
 CURVES = ("loss", "acc", "val_loss", "val_acc")
 
 

@@ -20,15 +20,12 @@ Prints one line per measurement and, at the end, a JSON summary.
 """
 import argparse
 import json
-import os
 import platform
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import compat  # noqa: F401,E402  (NumPy 2 shims, Theano flags, Lasagne shims)
-import numpy as np  # noqa: E402
+import numpy as np
 
 #: CIFAR-10's training images per epoch, in full batches of 128.
 EPOCH_STEPS = 50000 // 128
@@ -91,7 +88,7 @@ def time_torch(setup, batch_size, steps, warmup, tf32=True):
     """
     import torch
 
-    from bench import torch_models
+    import torch_models
 
     torch.backends.cudnn.allow_tf32 = tf32
 

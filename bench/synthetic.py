@@ -18,22 +18,20 @@ the online and stochastic problems, the original's hyperparameters):
   program per call of ``simulate``: its time includes that compilation).
 """
 import argparse
-import os
 import sys
 import time
 
 # Run as a script, Python puts bench/ first on the path; the project root is what is needed.
-sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import compat  # noqa: E402,F401  (Theano's flags, before theano is imported)
-import theano  # noqa: E402
+import compat  # noqa: F401  (Theano's flags, before theano is imported)
+import theano
 
-import backends  # noqa: E402
+import backends
 
-from experiments.synthetic_problems import online_problem, stochastic_problem  # noqa: E402
-from experiments.synthetic_runner import (  # noqa: E402
+from experiments.synthetic_problems import online_problem, stochastic_problem
+from experiments.synthetic_runner import (
     OPTIMIZERS, STEPS_PER_CALL, RunSpec, build_step, compile_step_function, simulate)
 
 

@@ -17,7 +17,7 @@ benchmark-only dependency.
 
 Examples
 --------
->>> from bench import torch_models            # doctest: +SKIP
+>>> import torch_models            # doctest: +SKIP
 >>> net = torch_models.build("cifarnet", (3, 32, 32), 10)   # doctest: +SKIP
 >>> sum(p.numel() for p in net.parameters())  # doctest: +SKIP
 623946

@@ -147,16 +147,34 @@ class RunConfig:
     cifar_centering: bool = True
 
     def __post_init__(self):
-        def choice(name, options):
-            value = getattr(self, name)
-            if value not in options:
-                raise UserError("%s must be one of %s, got %r"
-                                % (name.replace("_", "-"), ", ".join(options), value))
+        self._check_names()
+        self._check_numbers()
+        self._check_float32()
+        for name in ("bias_correction", "cifar_centering"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise UserError("%s must be True or False, got %r"
+                                % (name, getattr(self, name)))
+        if not self.cifar_centering and self.dataset != "cifar10":
+            raise UserError("--cifar-centering off applies to the CIFAR-10 setups only; %s "
+                            "trains on %s, which is always centred as in the original"
+                            % (self.setup, self.dataset))
+        # Canonical types, so that equal configurations compare and serialise equal.
+        for name in ("lr", "beta2", "beta1", "epsilon"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        for name in ("run", "epochs", "batch_size", "seed"):
+            object.__setattr__(self, name, int(getattr(self, name)))
+        object.__setattr__(self, "bias_correction", bool(self.bias_correction))
+        object.__setattr__(self, "cifar_centering", bool(self.cifar_centering))
 
+    def _check_names(self):
         setups.get(self.setup)
-        choice("optimizer", OPTIMIZERS)
         schedule.get(self.lr_schedule)
-        choice("loss", LOSSES)
+        for name, options in (("optimizer", OPTIMIZERS), ("loss", LOSSES)):
+            if getattr(self, name) not in options:
+                raise UserError("%s must be one of %s, got %r"
+                                % (name, ", ".join(options), getattr(self, name)))
+
+    def _check_numbers(self):
         if not _is_real(self.lr) or not math.isfinite(self.lr) or self.lr <= 0:
             raise UserError("--lr must be a number > 0, got %r" % (self.lr,))
         if not _is_real(self.beta2) or not 0 < self.beta2 < 1:
@@ -165,6 +183,13 @@ class RunConfig:
             raise UserError("beta1 must be a number in [0, 1), got %r" % (self.beta1,))
         if not _is_real(self.epsilon) or not self.epsilon > 0:
             raise UserError("epsilon must be a number > 0, got %r" % (self.epsilon,))
+        for name, minimum in (("run", 0), ("epochs", 1), ("batch_size", 1), ("seed", 0)):
+            value = getattr(self, name)
+            if not _is_int(value) or value < minimum:
+                raise UserError("--%s must be an integer >= %d, got %r"
+                                % (name.replace("_", "-"), minimum, value))
+
+    def _check_float32(self):
         # The runs compute in float32: a value valid in float64 can become 0, 1 or
         # infinite there (an lr of 1e-46 trains nothing, a beta2 of 0.99999999 is 1).
         for name, option in (("lr", "--lr"), ("epsilon", "epsilon"), ("beta2", "--beta2")):
@@ -179,26 +204,6 @@ class RunConfig:
                                 "value below 1 there is %.8g" % (
                                     option, getattr(self, name),
                                     np.nextafter(np.float32(1), np.float32(0))))
-        for name in ("bias_correction", "cifar_centering"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise UserError("%s must be True or False, got %r"
-                                % (name, getattr(self, name)))
-        if not self.cifar_centering and self.dataset != "cifar10":
-            raise UserError("--cifar-centering off applies to the CIFAR-10 setups only; %s "
-                            "trains on %s, which is always centred as in the original"
-                            % (self.setup, self.dataset))
-        for name, minimum in (("run", 0), ("epochs", 1), ("batch_size", 1), ("seed", 0)):
-            value = getattr(self, name)
-            if not _is_int(value) or value < minimum:
-                raise UserError("--%s must be an integer >= %d, got %r"
-                                % (name.replace("_", "-"), minimum, value))
-        # Canonical types, so that equal configurations compare and serialise equal.
-        for name in ("lr", "beta2", "beta1", "epsilon"):
-            object.__setattr__(self, name, float(getattr(self, name)))
-        for name in ("run", "epochs", "batch_size", "seed"):
-            object.__setattr__(self, name, int(getattr(self, name)))
-        object.__setattr__(self, "bias_correction", bool(self.bias_correction))
-        object.__setattr__(self, "cifar_centering", bool(self.cifar_centering))
 
     @property
     def dataset(self):

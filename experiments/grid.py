@@ -81,18 +81,12 @@ import os
 import sys
 import uuid
 
-# Run as a script, Python puts experiments/ first on the path; the project root is
-# what the imports below need (also when the project is not installed).
-_HERE = os.path.dirname(os.path.abspath(__file__))
-if sys.path and os.path.abspath(sys.path[0]) == _HERE:
-    sys.path[0] = os.path.dirname(_HERE)
-
 # Nothing imported at the top may load NumPy: local worker processes re-import this
 # module (as __mp_main__) before they set their BLAS thread count.
-import backends  # noqa: E402  (imports no NumPy)
-from errors import UserError, run_cli  # noqa: E402
-from experiments.threads import available_cores  # noqa: E402
-from experiments.grid_worker import limit_blas_threads, run_grid_task  # noqa: E402
+import backends  # imports no NumPy
+from errors import UserError, run_cli
+from experiments.grid_worker import limit_blas_threads, run_grid_task
+from experiments.threads import available_cores
 
 __all__ = ["grid_configs", "run_grid", "main", "build_parser", "DASK_PIN"]
 
@@ -432,6 +426,11 @@ def main(argv=None, prog="grid.py"):
           % (args.setup, len(configs), len(statuses), statuses.count("complete"),
              statuses.count("diverged"), os.path.abspath(args.results_dir)))
     return 0
+
+
+def command():
+    """The ``amsgrad-grid`` console command: :func:`main` with one-line errors."""
+    return run_cli(main, sys.argv[1:], prog="amsgrad-grid")
 
 
 if __name__ == "__main__":

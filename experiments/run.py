@@ -6,19 +6,14 @@
 
 ``python experiments/run.py SETUP --help`` lists each one's options.
 """
-import os
 import sys
 
-# Run as a script, Python puts experiments/ first on the path; the project root is
-# what the imports below need (also when the project is not installed).
-_HERE = os.path.dirname(os.path.abspath(__file__))
-if sys.path and os.path.abspath(sys.path[0]) == _HERE:
-    sys.path[0] = os.path.dirname(_HERE)
 
-from errors import run_cli  # noqa: E402
+from errors import run_cli
 
 
 def main(argv=None):
+    """Run the experiment the arguments name; the exit code (also the ``amsgrad-run`` command)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "synthetic":
         from experiments.synthetic import main as synthetic_main

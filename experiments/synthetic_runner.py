@@ -368,63 +368,94 @@ def simulate(runs, steps, lr=0.001, lr_schedule="constant", bias_correction=Fals
     _check_decay_rates(runs, dtype)
     backends.check_backend(backend)
     step = build_step(runs, bias_correction=bias_correction, dtype=dtype)
-    unrolled = UnrolledSteps(step, steps_per_call, backend)
-    single = None  # compiled if the steps do not divide into calls
-    state = unrolled.initial_state()
-    param_index = [unrolled.variables.index(param) for param in step.params]
-    streams = [problem.gradient_stream() for problem in step.lanes]
-    lane_of_run = np.array(step.lane_of_run)
-    optimum = np.array([run.problem.optimum for run in runs])
-
-    # Record at multiples of the problems' periods: R_t / t sampled at drifting
-    # phases of a period would draw a sawtooth that is not there.
-    period = math.lcm(*(problem.period or 1 for problem in step.lanes))
-    record_every = period * max(1, -(-steps // (record_points * period)))
-    recorded = {name: [] for name in ("step", "x", "loss", "avg_regret")}
-    regret_total = np.zeros(len(runs))   # R_t
-    loss_total = np.zeros(len(runs))     # sum of f_s(x_s), s <= t
-    loss_at_record, last_record = loss_total, 0
+    stepper = _Stepper(step, steps_per_call, backend, dtype)
+    recorder = _Recorder(runs, step, steps, record_points)
     block_steps = steps_per_call * CALLS_PER_BLOCK
-    float_x = theano.config.floatX
-    iterates = np.empty((block_steps, len(runs)), dtype=dtype)
-
+    streams = [problem.gradient_stream() for problem in step.lanes]
     with tqdm(total=steps, unit="step", unit_scale=True, disable=not progress,
               desc="synthetic") as bar:
-        first = 1
-        while first <= steps:
+        for first in range(1, steps + 1, block_steps):
             count = min(block_steps, steps - first + 1)
             grads64 = np.stack([stream.take(count) for stream in streams], axis=1)
-            grads = grads64.astype(dtype)
-            rates = learning_rates(lr, lr_schedule, first, count).astype(float_x)
-            whole = count - count % steps_per_call
-            for k in range(0, whole, steps_per_call):
-                end = k + steps_per_call
-                iterates[k:end], state = unrolled(grads[k:end], rates[k:end], state)
-            for k in range(whole, count):
-                single = single or UnrolledSteps(step, 1, backend)
-                iterates[k:k + 1], state = single(grads[k:k + 1], rates[k:k + 1], state)
-
-            # float64 bookkeeping of the block; one column per run
-            x_before = iterates[:count].astype(np.float64)
-            x_after = np.vstack([x_before[1:], state[param_index]])
-            g = grads64[:, lane_of_run]
-            regret_cum = regret_total + np.cumsum(g * (x_before - optimum), axis=0)
-            loss_cum = loss_total + np.cumsum(g * x_before, axis=0)
-            t = np.arange(first, first + count)
-            for k in np.nonzero((t % record_every == 0) | (t == steps))[0]:
-                recorded["step"].append(t[k])
-                recorded["x"].append(x_after[k])
-                recorded["avg_regret"].append(regret_cum[k] / t[k])
-                recorded["loss"].append((loss_cum[k] - loss_at_record) / (t[k] - last_record))
-                loss_at_record, last_record = loss_cum[k], t[k]
-            regret_total, loss_total = regret_cum[-1], loss_cum[-1]
-            first += count
+            rates = learning_rates(lr, lr_schedule, first, count).astype(theano.config.floatX)
+            iterates = stepper.run(grads64.astype(dtype), rates)
+            recorder.add_block(first, iterates, stepper.params(), grads64)
             bar.update(count)
+    stepper.store()
+    return recorder.trajectories()
 
-    unrolled.store(state)
-    columns = {name: np.array(values) for name, values in recorded.items()}
-    return [Trajectory(run, step=columns["step"], x=columns["x"][:, i],
-                       loss=columns["loss"][:, i], avg_regret=columns["avg_regret"][:, i],
-                       final_x=float(columns["x"][-1, i]),
-                       final_avg_regret=float(columns["avg_regret"][-1, i]), steps=steps)
-            for i, run in enumerate(runs)]
+
+class _Stepper:
+    """Runs blocks of steps through the unrolled function, the rest one step at a time."""
+
+    def __init__(self, step, steps_per_call, backend, dtype):
+        self.step, self.steps_per_call, self.backend, self.dtype = (
+            step, steps_per_call, backend, dtype)
+        self.unrolled = UnrolledSteps(step, steps_per_call, backend)
+        self.single = None  # compiled if the steps do not divide into calls
+        self.state = self.unrolled.initial_state()
+        self.param_index = [self.unrolled.variables.index(param) for param in step.params]
+
+    def run(self, grads, rates):
+        """The iterates before each of the block's steps, one column per run."""
+        count, size = len(grads), self.steps_per_call
+        iterates = np.empty((count, len(self.step.lane_of_run)), dtype=self.dtype)
+        whole = count - count % size
+        for k in range(0, whole, size):
+            iterates[k:k + size], self.state = self.unrolled(grads[k:k + size],
+                                                             rates[k:k + size], self.state)
+        for k in range(whole, count):
+            self.single = self.single or UnrolledSteps(self.step, 1, self.backend)
+            iterates[k:k + 1], self.state = self.single(grads[k:k + 1], rates[k:k + 1],
+                                                        self.state)
+        return iterates
+
+    def params(self):
+        """The iterates after the last step run."""
+        return self.state[self.param_index]
+
+    def store(self):
+        self.unrolled.store(self.state)
+
+
+class _Recorder:
+    """The float64 bookkeeping of the trajectories: regret and loss sums, recorded points."""
+
+    def __init__(self, runs, step, steps, record_points):
+        self.runs, self.steps = runs, steps
+        self.lane_of_run = np.array(step.lane_of_run)
+        self.optimum = np.array([run.problem.optimum for run in runs])
+        # Record at multiples of the problems' periods: R_t / t sampled at drifting
+        # phases of a period would draw a sawtooth that is not there.
+        period = math.lcm(*(problem.period or 1 for problem in step.lanes))
+        self.record_every = period * max(1, -(-steps // (record_points * period)))
+        self.recorded = {name: [] for name in ("step", "x", "loss", "avg_regret")}
+        self.regret_total = np.zeros(len(runs))   # R_t
+        self.loss_total = np.zeros(len(runs))     # sum of f_s(x_s), s <= t
+        self.loss_at_record, self.last_record = self.loss_total, 0
+
+    def add_block(self, first, iterates, params_after, grads64):
+        """Account for steps ``first, ...`` given the iterates before them and after the last."""
+        x_before = iterates.astype(np.float64)
+        x_after = np.vstack([x_before[1:], params_after])
+        g = grads64[:, self.lane_of_run]
+        regret_cum = self.regret_total + np.cumsum(g * (x_before - self.optimum), axis=0)
+        loss_cum = self.loss_total + np.cumsum(g * x_before, axis=0)
+        t = np.arange(first, first + len(iterates))
+        for k in np.nonzero((t % self.record_every == 0) | (t == self.steps))[0]:
+            self.recorded["step"].append(t[k])
+            self.recorded["x"].append(x_after[k])
+            self.recorded["avg_regret"].append(regret_cum[k] / t[k])
+            self.recorded["loss"].append((loss_cum[k] - self.loss_at_record)
+                                         / (t[k] - self.last_record))
+            self.loss_at_record, self.last_record = loss_cum[k], t[k]
+        self.regret_total, self.loss_total = regret_cum[-1], loss_cum[-1]
+
+    def trajectories(self):
+        columns = {name: np.array(values) for name, values in self.recorded.items()}
+        return [Trajectory(run, step=columns["step"], x=columns["x"][:, i],
+                           loss=columns["loss"][:, i], avg_regret=columns["avg_regret"][:, i],
+                           final_x=float(columns["x"][-1, i]),
+                           final_avg_regret=float(columns["avg_regret"][-1, i]),
+                           steps=self.steps)
+                for i, run in enumerate(self.runs)]

@@ -146,46 +146,60 @@ def draw_metric(setup, metric, runs, reference_runs=()):
     for row, lr in enumerate(lrs):
         for column, beta2 in enumerate(beta2s):
             panel = [run for run in runs if (run.config.lr, run.config.beta2) == (lr, beta2)]
-            panel.sort(key=lambda run: (_variant_order(_variant(run.config)), run.config.run,
-                                        run.source))
             full, zoom = axes[row, 2 * column], axes[row, 2 * column + 1]
             if not panel:
                 for ax in (full, zoom):
                     ax.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax.transAxes)
                     ax.set_title("lr=%g, β2=%g" % (lr, beta2))
                 continue
-            # x range of the full panel: the runs' planned length; of the zoom: the
-            # last epochs done so far.
-            planned = max(run.config.epochs for run in panel)
-            done = max([1] + [run.epochs_done for run in panel])
-            zoom_first = max(1, done - max(2, math.ceil(ZOOM_FRACTION * done)) + 1)
-            series = []
-            for variant in sorted({_variant(run.config) for run in panel}, key=_variant_order):
-                config = next(run.config for run in panel if _variant(run.config) == variant)
-                band = _original_band(reference_runs, config, metric)
-                if band is None:
-                    continue
-                epochs, lowest, highest, size = band
-                band_sizes.add(size)
-                series += [(epochs, lowest), (epochs, highest)]
-                for ax in (full, zoom):
-                    ax.fill_between(epochs, lowest, highest, color=colour(*variant), alpha=0.3,
-                                    linewidth=0, zorder=1, gid="original " + config.cell_name)
-            for run in panel:
-                epochs = np.arange(1, run.epochs_done + 1)
-                values = _finite_or_nan(run.curves[metric])
-                series.append((epochs, values))
-                variants_drawn.add(_variant(run.config))
-                for ax in (full, zoom):
-                    ax.plot(epochs, values, color=colour(*_variant(run.config)), linewidth=1.0,
-                            marker="." if run.epochs_done == 1 else None, zorder=2, gid=run.source)
-            full.set_xlim(0.5, planned + 0.5)
+            variants_drawn |= _draw_panel(full, zoom, panel, metric, reference_runs, band_sizes)
             full.set_title("lr=%g, β2=%g" % (lr, beta2))
-            zoom.set_xlim(zoom_first - 0.5, done + 0.5)
-            zoom.set_title("zoom: epochs %d-%d" % (zoom_first, done))
-            limits = _zoom_limits(zoom_first, done, series)
-            if limits is not None:
-                zoom.set_ylim(*limits)
+    _label(figure, axes, metric, variants_drawn, band_sizes)
+    figure.suptitle("%s: %s, one line per run" % (setup, METRIC_LABELS[metric]))
+    return figure
+
+
+def _draw_panel(full, zoom, panel, metric, reference_runs, band_sizes):
+    """The runs of one (lr, beta2) over the original bands, in full and zoomed; the variants drawn.
+
+    Adds the sizes of the bands drawn to ``band_sizes``.
+    """
+    panel.sort(key=lambda run: (_variant_order(_variant(run.config)), run.config.run,
+                                run.source))
+    # x range of the full panel: the runs' planned length; of the zoom: the last
+    # epochs done so far.
+    planned = max(run.config.epochs for run in panel)
+    done = max([1] + [run.epochs_done for run in panel])
+    zoom_first = max(1, done - max(2, math.ceil(ZOOM_FRACTION * done)) + 1)
+    series = []
+    for variant in sorted({_variant(run.config) for run in panel}, key=_variant_order):
+        config = next(run.config for run in panel if _variant(run.config) == variant)
+        band = _original_band(reference_runs, config, metric)
+        if band is None:
+            continue
+        epochs, lowest, highest, size = band
+        band_sizes.add(size)
+        series += [(epochs, lowest), (epochs, highest)]
+        for ax in (full, zoom):
+            ax.fill_between(epochs, lowest, highest, color=colour(*variant), alpha=0.3,
+                            linewidth=0, zorder=1, gid="original " + config.cell_name)
+    for run in panel:
+        epochs, values = np.arange(1, run.epochs_done + 1), _finite_or_nan(run.curves[metric])
+        series.append((epochs, values))
+        for ax in (full, zoom):
+            ax.plot(epochs, values, color=colour(*_variant(run.config)), linewidth=1.0,
+                    marker="." if run.epochs_done == 1 else None, zorder=2, gid=run.source)
+    full.set_xlim(0.5, planned + 0.5)
+    zoom.set_xlim(zoom_first - 0.5, done + 0.5)
+    zoom.set_title("zoom: epochs %d-%d" % (zoom_first, done))
+    limits = _zoom_limits(zoom_first, done, series)
+    if limits is not None:
+        zoom.set_ylim(*limits)
+    return {_variant(run.config) for run in panel}
+
+
+def _label(figure, axes, metric, variants_drawn, band_sizes):
+    """Axis labels, grids and the legend (one entry per variant drawn, and the bands')."""
     for ax in axes[-1, :]:
         ax.set_xlabel("epoch")
     for ax in axes[:, 0::2].flat:
@@ -200,8 +214,6 @@ def draw_metric(setup, metric, runs, reference_runs=()):
     # One row of entries fits under four panel columns; two columns under fewer.
     figure.legend(handles=handles, loc="outside lower center",
                   ncol=len(handles) if axes.shape[1] >= 4 else 2)
-    figure.suptitle("%s: %s, one line per run" % (setup, METRIC_LABELS[metric]))
-    return figure
 
 
 def save_figure(figure, out_dir, stem, dpi=110):

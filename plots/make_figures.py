@@ -15,19 +15,14 @@ import argparse
 import os
 import sys
 
-# Run as a script, Python puts plots/ first on the path; the project root is
-# what the imports below need (also when the project is not installed).
-_HERE = os.path.dirname(os.path.abspath(__file__))
-if sys.path and os.path.abspath(sys.path[0]) == _HERE:
-    sys.path[0] = os.path.dirname(_HERE)
 
-from tqdm import tqdm  # noqa: E402
+from tqdm import tqdm
 
-from errors import UserError, run_cli  # noqa: E402
-from experiments import runstore  # noqa: E402
-from plots.figures import draw_setup  # noqa: E402
-from plots.report import write_report  # noqa: E402
-from plots.results import (DEFAULT_REFERENCE, SYNTHETIC_DIR, Problem, find_runs,  # noqa: E402
+from errors import UserError, run_cli
+from experiments import runstore
+from plots.figures import draw_setup
+from plots.report import write_report
+from plots.results import (DEFAULT_REFERENCE, SYNTHETIC_DIR, Problem, find_runs,
                            load_reference, read_synthetic_summary)
 
 PROG = "make_figures.py"
@@ -105,6 +100,11 @@ def main(argv=None):
                                                    + len(synthetic["figures"] if synthetic else []),
                                                    report, table))
     return 0
+
+
+def command():
+    """The ``amsgrad-figures`` console command: :func:`main` with one-line errors."""
+    return run_cli(main, sys.argv[1:], prog="amsgrad-figures")
 
 
 if __name__ == "__main__":

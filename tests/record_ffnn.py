@@ -16,20 +16,17 @@ import os
 import sys
 import tempfile
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
 
-import compat  # noqa: E402,F401
-from experiments.config import RunConfig  # noqa: E402
-from experiments.runstore import provenance  # noqa: E402
-from experiments.training import train_run  # noqa: E402
+import compat  # noqa: F401
+from experiments.config import RunConfig
+from experiments.runstore import provenance
+from experiments.training import train_run
 
 #: The recorded cell: the paper's MNIST setting (AMSGrad, no bias correction) and Adam.
 CELLS = [("amsgrad", 0.001, 0.99, False), ("adam", 0.001, 0.99, False)]
 RUNS = (1, 2, 3, 4, 5)
 EPOCHS = 3
-DEFAULT_OUT = os.path.join(_REPO, "tests", "recorded", "ffnn_mnist.json")
+DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "recorded", "ffnn_mnist.json")
 
 
 def record(data_dir, results_dir):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Time per training step and per epoch of each network on each backend, next to PyTorch.
 
-    python bench/backends.py [--setups cifarnet vgg ...] [--steps 10] [--warmup 2]
+    python bench/step_time.py [--setups cifarnet vgg ...] [--steps 10] [--warmup 2]
         [--backends c jax] [--no-torch] [--json OUT]
 
 Measured in the same run on the same machine, the contenders' steps in turns
@@ -24,20 +24,17 @@ import platform
 import sys
 import time
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
 
-import compat  # noqa: E402,F401  (Theano flags before theano)
-import lasagne  # noqa: E402
-import numpy as np  # noqa: E402
+import compat  # noqa: F401  (Theano flags before theano)
+import lasagne
+import numpy as np
 
-import backends  # noqa: E402
-import data  # noqa: E402
-import models  # noqa: E402
-from experiments import setups  # noqa: E402
-from experiments.config import RunConfig  # noqa: E402
-from experiments.training import compile_functions  # noqa: E402
+import backends
+import data
+import models
+from experiments import setups
+from experiments.config import RunConfig
+from experiments.training import compile_functions
 
 BATCH_SIZE, NUM_CLASSES = 128, 10
 EPOCH_STEPS = data.num_batches(50000, BATCH_SIZE)
@@ -84,7 +81,7 @@ def torch_step(setup):
     """``(step, first step's seconds)``: the same network's step in PyTorch (CPU)."""
     import torch
 
-    from bench import torch_models
+    import torch_models
 
     torch.manual_seed(0)
     shape = setups.get(setup).input_shape
