@@ -777,6 +777,11 @@ def shared_cifar10_dir():
 #: top of 3 times the band's width (test_cifar_tolerance_is_calibrated_on_the_original_runs).
 CIFAR_TOLERANCE = Tolerance(widen=3.0, floor={"loss": 0.05, "acc": 0.04, "val_loss": 0.05,
                                               "val_acc": 0.04})
+#: SmallVgg's training loss: its five runs agree within 0.01 at the first epoch, and a floor
+#: of 0.03 keeps all 80 held-out runs of its cells with lr <= 0.001 in their bands (calibrated
+#: below).  Measured on the look-alike, run 0 of SMALL_VGG_CELL: 2.043 with this protocol
+#: (original 2.027-2.035); 1.988 with the code before it (He gain 1, uncentred inputs).
+SMALL_VGG_TOLERANCE = Tolerance(widen=3.0, floor=dict(CIFAR_TOLERANCE.floor, loss=0.03))
 CIFAR_EPOCHS = 1
 CIFARNET_CELL = ("adam", 0.001, 0.99, False)
 #: A SmallVgg cell whose first epoch the five original runs agree on closely.
@@ -799,6 +804,12 @@ def test_cifar_tolerance_is_calibrated_on_the_original_runs():
                 misses += [(setup, cell, held_out, miss) for miss in outside_band(
                     runs[held_out]["curves"], others, CIFAR_EPOCHS, CIFAR_TOLERANCE)]
     assert len(misses) <= 1, misses
+    for cell, runs in cells_of("small_vgg").items():
+        for held_out in range(5):
+            if cell[1] <= 0.001:
+                others = runs[:held_out] + runs[held_out + 1:]
+                assert outside_band(runs[held_out]["curves"], others, CIFAR_EPOCHS,
+                                    SMALL_VGG_TOLERANCE) == [], (cell, held_out)
     cifarnet, small_vgg = cells_of("cifarnet"), cells_of("small_vgg")
     slower = ("adam", 0.0001, 0.99, False)
     for run in cifarnet[slower]:
@@ -817,11 +828,13 @@ def test_cifarnet_on_the_cifar10_look_alike_follows_the_original_runs(tmp_path):
 
 @pytest.mark.slow
 def test_small_vgg_on_the_cifar10_look_alike_follows_the_original_runs(tmp_path):
-    """About 3 minutes on two cores, a cell whose five original runs agree closely."""
+    """About 3 minutes on two cores, a cell whose five original runs agree closely: the
+    previous protocol (He gain 1, uncentred inputs) trained faster than the original here
+    (training loss 1.988) and fails."""
     history = train_real(tmp_path, "small_vgg", *SMALL_VGG_CELL, epochs=CIFAR_EPOCHS,
                          data_dir=shared_cifar10_dir())
     assert outside_band(history, original_runs("small_vgg", *SMALL_VGG_CELL), CIFAR_EPOCHS,
-                        CIFAR_TOLERANCE) == []
+                        SMALL_VGG_TOLERANCE) == []
 
 
 @pytest.mark.slow
