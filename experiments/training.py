@@ -10,8 +10,11 @@ The training loop: one function trains one run, from its start or its last check
 
 :func:`train_run` is the only code that trains: the command line
 (``experiments/run.py``), grids and workers all call it with a
-:class:`~experiments.config.RunConfig`.  It writes the run's directory
-``R/SETUP/CELL/run=K/``:
+:class:`~experiments.config.RunConfig`.  The setup's record
+(:mod:`experiments.setups`) gives the data, the network and the augmentation,
+the schedule's record (:mod:`experiments.schedule`) the learning rate of each
+epoch.  It writes the run's directory ``R/SETUP/CELL/run=K/`` through the run
+store (:mod:`experiments.runstore`, which owns the layout):
 
 - ``config.json``: the config's fields, plus ``versions`` (Python and
   package versions), ``theano_flags`` and ``threads`` (the OpenMP / BLAS
