@@ -13,9 +13,10 @@ Run the blog's grid for one setup, on this machine or on a Dask cluster.
 
     python experiments/grid.py SETUP [--lr LR ...] [--beta2 B2 ...]
         [--optimizer adam|amsgrad|both] [--bias-correction on|off|both]
-        [--runs N | --run K ...] [--epochs 150] [--seed S] [--cifar-centering on|off]
-        [--workers N | --scheduler ADDRESS] [--results-dir R] [--data-dir D]
-        [--backend c|jax] [--restart-corrupt]
+        [--runs N | --run K ...] [--epochs 150] [--batch-size 128] [--stop-after K]
+        [--lr-schedule linear|inv-sqrt|constant] [--loss categorical|binary] [--seed S]
+        [--cifar-centering on|off] [--workers N | --scheduler ADDRESS] [--results-dir R]
+        [--data-dir D] [--backend c|jax] [--restart-corrupt]
 
 The grid of a setup is adam and amsgrad x beta2 {0.99, 0.999} x lr {0.01,
 0.001, 0.0001} x bias correction {on, off} x runs 0-4: 120 runs.  Each one is
@@ -47,7 +48,7 @@ compiles a model's C code, the others load it.  Each finished run's line says
 how long its compilation took.
 
 **Two commands on one results directory.**  A process holds a run's lock
-(:func:`experiments.checkpoint.run_lock`) while it trains it.  A run that
+(:func:`experiments.runstore.run_lock`) while it trains it.  A run that
 another process holds is put back at the end of the queue; once the other
 runs are done, its task waits for the lock, then finds the run finished (or
 resumes what the other process left).  So no run is trained twice at once,

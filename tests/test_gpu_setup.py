@@ -20,8 +20,12 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 
 def make_dry_run(*arguments):
+    # Run from `make test`, a nested make would print "Entering directory" lines and inherit
+    # the outer make's flags: run it as a make of its own.
+    environment = {name: value for name, value in os.environ.items()
+                   if name not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
     return subprocess.run(["make", "-n", "-B", *arguments], cwd=ROOT, capture_output=True,
-                          text=True)
+                          text=True, env=environment)
 
 
 def pip_installs(output):
