@@ -81,6 +81,7 @@ Examples
 import time
 import warnings
 
+import compat  # noqa: F401  (Theano's flags, set before theano is first imported)
 import jax
 import numpy as np
 from theano.graph.basic import equal_computations
