@@ -40,7 +40,7 @@ setup(
         # --backend jax on an NVIDIA GPU (make setup GPU=cuda12): the CUDA 12 plugin and
         # PJRT wheels of the same release, CUDA's libraries as nvidia-*-cu12 wheels
         "gpu": ["jax[cuda12]==0.4.30"],
-        # bench/backends.py's PyTorch peer; torch needs setuptools>=77, lasagne <81
+        # bench/step_time.py's PyTorch peer; torch needs setuptools>=77, lasagne <81
         "bench": ["torch==2.13.0", "setuptools>=77,<81"],
         # the tests cover both backends and the Dask grid
         "test": ["pytest>=7", "dask[distributed]==2024.12.1", "jax==0.4.30", "jaxlib==0.4.30"],

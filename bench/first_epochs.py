@@ -29,7 +29,12 @@ CURVES = ("loss", "acc", "val_loss", "val_acc")
 
 
 def original_band(config, epochs):
-    """{curve: [(low, high) per epoch]} of the original runs of ``config``'s cell."""
+    """{curve: [(low, high) per epoch]} of the original runs of ``config``'s cell.
+
+    None for an uncentred CIFAR-10 run: the original centred its inputs.
+    """
+    if not config.cifar_centering:
+        return None, 0
     with open(REFERENCE) as handle:
         runs = [run for run in json.load(handle).get(config.setup, [])
                 if (run["optimizer"], run["lr"], run["beta2"], run["bias_correction"])
@@ -57,7 +62,7 @@ def table(config, histories, epochs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="first_epochs.py", description=__doc__.split("\n")[1])
+    parser = argparse.ArgumentParser(prog="first_epochs.py", description=__doc__.split("\n")[0])
     parser.add_argument("setup", choices=setups.names())
     parser.add_argument("--lr", type=float, required=True)
     parser.add_argument("--beta2", type=float, required=True)

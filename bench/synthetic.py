@@ -21,8 +21,6 @@ import argparse
 import sys
 import time
 
-# Run as a script, Python puts bench/ first on the path; the project root is what is needed.
-
 import numpy as np
 
 import compat  # noqa: F401  (Theano's flags, before theano is imported)

@@ -49,8 +49,8 @@ __all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_history", "CorruptC
 
 #: What reading a damaged ``.npz`` raises, depending on where the damage is (the zip
 #: structure, a member's CRC, a NumPy header, an array's size).
-_DAMAGED_NPZ_ERRORS = (OSError, ValueError, KeyError, EOFError, RuntimeError, MemoryError,
-                       zipfile.BadZipFile, struct.error, zlib.error)
+_DAMAGED_NPZ_ERRORS = (ValueError, KeyError, EOFError, RuntimeError, zipfile.BadZipFile,
+                       struct.error, zlib.error)
 _REQUIRED_MEMBERS = ("names", "rng_kind", "rng_keys", "rng_position", "rng_has_gauss",
                      "rng_cached_gaussian", "history")
 
@@ -112,6 +112,16 @@ def _read_checkpoint(path):
         identity = json.loads(str(contents["identity"])) if "identity" in contents else None
     except FileNotFoundError:
         raise
+    except (PermissionError, MemoryError) as exc:
+        # The file may be whole: not damage, and never a reason to move it aside.
+        raise UserError("cannot read checkpoint %s (%s: %s); fix that and run the same command "
+                        "again" % (path, type(exc).__name__, exc))
+    except OSError as exc:
+        if exc.errno is not None:  # EIO and the like: the disk, not the file's contents
+            raise UserError("cannot read checkpoint %s (%s); fix that and run the same command "
+                            "again" % (path, exc.strerror or exc))
+        raise CorruptCheckpoint("cannot read checkpoint %s: it is damaged (%s: %s)"
+                                % (path, type(exc).__name__, exc))
     except _DAMAGED_NPZ_ERRORS as exc:
         raise CorruptCheckpoint("cannot read checkpoint %s: it is damaged (%s: %s)"
                                 % (path, type(exc).__name__, exc))

@@ -5,7 +5,7 @@ Command line of the training runs (``python experiments/run.py SETUP ...``).
     :nosignatures:
 
     main
-    configs_from_args
+    build_parser
 
 ::
 

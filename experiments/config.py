@@ -40,7 +40,8 @@ import numpy as np
 from errors import UserError
 from experiments import schedule, setups
 
-__all__ = ["RunConfig", "run_seeds", "OPTIMIZERS", "LOSSES", "float32_problem"]
+__all__ = ["RunConfig", "run_seeds", "describe_differences", "OPTIMIZERS", "LOSSES",
+           "float32_problem"]
 
 #: The update rules of ``amsgrad.py``, by name.
 OPTIMIZERS = ("adam", "amsgrad")
@@ -248,6 +249,12 @@ class RunConfig:
         """Fields whose values differ from ``other``'s, as ``name: (ours, theirs)``."""
         ours, theirs = self.to_dict(), other.to_dict()
         return {k: (ours[k], theirs[k]) for k in ours if ours[k] != theirs[k]}
+
+
+def describe_differences(differences):
+    """``name=THEIRS there, OURS here, ...`` of :meth:`RunConfig.differences` (sorted by name)."""
+    return ", ".join("%s=%r there, %r here" % (name, theirs, ours)
+                     for name, (ours, theirs) in sorted(differences.items()))
 
 
 def run_seeds(config):

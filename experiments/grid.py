@@ -423,9 +423,12 @@ def main(argv=None, prog="grid.py"):
                          scheduler=args.scheduler, backend=args.backend,
                          restart_corrupt=args.restart_corrupt, stop_after=args.stop_after)
     statuses = [summary["status"] for summary in summaries.values()]
-    print("%s: %d runs in the grid, %d finished now (%d complete, %d diverged), results in %s"
-          % (args.setup, len(configs), len(statuses), statuses.count("complete"),
-             statuses.count("diverged"), os.path.abspath(args.results_dir)))
+    stopped = statuses.count("stopped")
+    print("%s: %d runs in the grid, %d finished now (%d complete, %d diverged)%s, results in %s"
+          % (args.setup, len(configs), len(statuses) - stopped, statuses.count("complete"),
+             statuses.count("diverged"),
+             ", %d stopped at --stop-after %d" % (stopped, args.stop_after) if stopped else "",
+             os.path.abspath(args.results_dir)))
     return 0
 
 

@@ -5,6 +5,8 @@ The results layout of training runs: the one module that knows its paths, files 
     :nosignatures:
 
     check_run_dir
+    is_legacy
+    legacy_note
     check_writable
     make_run_dir
     write_config
@@ -55,7 +57,6 @@ Examples
 "status 'done' is not one of running, complete, diverged"
 """
 import contextlib
-import dataclasses
 import fcntl
 import importlib.metadata
 import json
@@ -67,13 +68,13 @@ import secrets
 import sys
 
 from errors import UserError
-from experiments.config import RunConfig
+from experiments.config import RunConfig, describe_differences
 from experiments.threads import BLAS_THREAD_VARIABLES, available_cores
 
 __all__ = ["CONFIG_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "LOCK_FILE", "SYNTHETIC_DIR",
            "SYNTHETIC_SUMMARY", "SYNTHETIC_TRAJECTORIES",
            "CURVES", "STATUSES", "FINISHED", "check_run_dir",
-           "check_writable",
+           "check_writable", "is_legacy", "legacy_note",
            "make_run_dir", "write_config", "new_history", "read_history", "history_problem",
            "curves_problem", "writing", "provenance", "atomic_write_bytes",
            "write_json", "read_json", "load_json", "remove_stale_temporaries", "run_lock", "RunLocked"]
@@ -302,17 +303,30 @@ def check_run_dir(config, results_dir):
         return False
     differences = config.differences(theirs)
     if differences:
-        hint = ""
-        if "cifar_centering" in differences and "cifar_centering" not in saved:
-            hint = ("; it was written before CIFAR-10 inputs were centred by default and is "
-                    "an uncentred run: rename its directory to %s to keep it as such"
-                    % dataclasses.replace(config, cifar_centering=False).run_dir(results_dir))
+        hint = "; " + legacy_note(theirs, results_dir) if is_legacy(saved, theirs) else ""
         raise UserError(
             "%s holds a run with a different configuration (%s)%s; use another --results-dir "
-            "or delete that run directory" % (run_dir, ", ".join(
-                "%s=%r there, %r here" % (name, theirs, ours)
-                for name, (ours, theirs) in sorted(differences.items())), hint))
+            "or delete that run directory" % (run_dir, describe_differences(differences), hint))
     return True
+
+
+def is_legacy(saved, config):
+    """Whether a ``config.json`` (``saved``, parsed as ``config``) was written before CIFAR-10
+    inputs were centred by default (it has no ``cifar_centering``)."""
+    return not config.cifar_centering and "cifar_centering" not in saved
+
+
+def legacy_note(config, results_dir):
+    """What to do with a run written before centring (see :func:`is_legacy`).
+
+    Such a run is uncentred; a small_vgg one also has the He gain 1 of that code,
+    which no option reproduces, so it is no run of today's protocols.
+    """
+    if config.setup == "small_vgg":
+        return ("it was written by the code before 2026-11-30 (uncentred inputs, He gain 1), "
+                "a protocol this version does not train: keep it in another results directory")
+    return ("it was written before CIFAR-10 inputs were centred by default and is an uncentred "
+            "run: rename its directory to %s to keep it as such" % config.run_dir(results_dir))
 
 
 def _version(distribution):

@@ -295,19 +295,17 @@ def learning_rates(lr, lr_schedule, first_step, count):
     return schedule.get(lr_schedule).update_rates(lr, first_step, count)
 
 
-def _check_simulation(steps, lr, schedule):
-    from experiments.config import float32_problem
-
+def _check_simulation(steps, lr, lr_schedule):
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0:
         raise UserError("the number of steps (--steps) must be a positive integer, got %r"
                         % (steps,))
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (
             math.isfinite(lr) and lr > 0):
         raise UserError("the learning rate (--lr) must be a finite number > 0, got %r" % (lr,))
-    if float32_problem(lr):  # the rate is computed in floatX, float32, as in RunConfig
+    if config.float32_problem(lr):  # the rate is computed in floatX, float32, as in RunConfig
         raise UserError("the learning rate (--lr) %r %s; use a normal float32 number"
-                        % (lr, float32_problem(lr)))
-    learning_rates(lr, schedule, 1, 0)
+                        % (lr, config.float32_problem(lr)))
+    learning_rates(lr, lr_schedule, 1, 0)
 
 
 def _check_decay_rates(runs, dtype):

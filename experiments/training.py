@@ -74,7 +74,7 @@ from errors import UserError
 from experiments import runstore, schedule, setups
 from experiments.checkpoint import (CorruptCheckpoint, checkpoint_history, load_checkpoint,
                                     save_checkpoint)
-from experiments.config import RunConfig, run_seeds
+from experiments.config import RunConfig, describe_differences, run_seeds
 from experiments.runstore import (CHECKPOINT_FILE, HISTORY_FILE, RunLocked, check_run_dir,
                                   read_history, run_lock, write_json, writing)
 
@@ -183,9 +183,10 @@ def _state_variables(*functions):
     return variables
 
 
-def _history_or_rebuilt(config, history_path, checkpoint_path, say):
+def _history_or_rebuilt(config, history_path, checkpoint_path, say, restart_corrupt):
     # A damaged history.json is rebuilt from the checkpoint, which holds the same
-    # history (the epochs it covers are the ones a resumed run trusts).
+    # history (the epochs it covers are the ones a resumed run trusts); with both
+    # damaged, restart_corrupt trains the run again (the checkpoint is moved aside later).
     try:
         return read_history(history_path) or runstore.new_history()
     except UserError as exc:
@@ -196,8 +197,11 @@ def _history_or_rebuilt(config, history_path, checkpoint_path, say):
     try:
         history = checkpoint_history(checkpoint_path, _identity_check(config, checkpoint_path))
     except CorruptCheckpoint as exc:
-        raise UserError("%s, and %s; delete both to train this run from epoch 0"
-                        % (damage, exc))
+        if restart_corrupt:
+            say("%s, and %s; training the run again from epoch 0" % (damage, exc))
+            return runstore.new_history()
+        raise UserError("%s, and %s; run the same command with --restart-corrupt (or delete "
+                        "both) to train this run from epoch 0" % (damage, exc))
     with writing(history_path):
         write_json(history_path, history)
     say("%s; rebuilt it from %s (%d epochs)" % (damage, checkpoint_path, len(history["loss"])))
@@ -277,7 +281,8 @@ def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
     say = tqdm.write if progress else (lambda line: None)
     try:
         with run_lock(run_dir):
-            history, last_epoch = _open_run(config, results_dir, stop_after, say)
+            history, last_epoch = _open_run(config, results_dir, stop_after, say,
+                                            restart_corrupt)
             if history is None:
                 return last_epoch  # nothing to do: the outcome
             setup = setups.get(config.setup)
@@ -312,9 +317,7 @@ def _identity_check(config, checkpoint_path):
             raise UserError(
                 "checkpoint %s was written by another run (%s); put it back into its own run "
                 "directory, or delete it to train this run from epoch 0"
-                % (checkpoint_path, ", ".join("%s=%r there, %r here" % (name, theirs, ours)
-                                              for name, (ours, theirs)
-                                              in sorted(differences.items()))))
+                % (checkpoint_path, describe_differences(differences)))
     return check
 
 
@@ -336,7 +339,7 @@ def _restore(config, checkpoint_path, state, batch_rng, restart_corrupt, say):
         return runstore.new_history()
 
 
-def _open_run(config, results_dir, stop_after, say):
+def _open_run(config, results_dir, stop_after, say, restart_corrupt):
     """Clean up, check and read a locked run: ``(history, last_epoch)`` to train.
 
     ``(None, outcome)`` when there is nothing to train.  Writes ``config.json``
@@ -347,7 +350,7 @@ def _open_run(config, results_dir, stop_after, say):
         say("%s: removed %s, left by an interrupted write" % (run_dir, name))
     has_config = check_run_dir(config, results_dir)
     history = _history_or_rebuilt(config, os.path.join(run_dir, HISTORY_FILE),
-                                  os.path.join(run_dir, CHECKPOINT_FILE), say)
+                                  os.path.join(run_dir, CHECKPOINT_FILE), say, restart_corrupt)
     last_epoch = config.epochs if stop_after is None else min(stop_after, config.epochs)
     done = len(history["loss"])
     if history["status"] in runstore.FINISHED or done >= last_epoch:

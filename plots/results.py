@@ -128,11 +128,9 @@ def _read_run(run_dir):
     expected = config.run_dir("")
     actual = os.path.join(*os.path.normpath(run_dir).split(os.sep)[-3:])
     if expected != actual:
-        if not config.cifar_centering and "cifar_centering" not in values:
+        if runstore.is_legacy(values, config):
             results_dir = os.path.dirname(os.path.dirname(os.path.dirname(run_dir)))
-            raise _Unreadable(config_path, "an uncentred CIFAR-10 run, written before centring "
-                              "became the default; rename its directory to %s to include it"
-                              % config.run_dir(results_dir))
+            raise _Unreadable(config_path, runstore.legacy_note(config, results_dir))
         raise _Unreadable(config_path, "describes %s, but lies in %s (moved or copied?)"
                           % (expected, actual))
     try:

@@ -2,7 +2,8 @@
 
 The route to a GPU for machines that cannot run Python 3.11: a Python with
 NumPy 2 and a CUDA build of JAX imports the two pure-Python packages from this
-directory (``PYTHONPATH=.gpu_site``), and ``compat`` loads Theano through
+directory and the project from the checkout (``PYTHONPATH=.gpu_site:.``, from the
+repository root), and ``compat`` loads Theano through
 ``compat/numpy2.py`` there (C compiler off, so only ``--backend jax``
 runs).  Where Python 3.11 runs, ``make setup GPU=cuda12`` is the simpler route.
 
@@ -62,7 +63,7 @@ def main(argv=None):
                         help="directory to put on PYTHONPATH (default: .gpu_site)")
     args = parser.parse_args(argv)
     count = copy_site(args.destination)
-    print("copied %d files of %s into %s; on the GPU machine: PYTHONPATH=%s python3 ..."
+    print("copied %d files of %s into %s; on the GPU machine, from the repository root: PYTHONPATH=%s:. python3 ..."
           % (count, " and ".join(DISTRIBUTIONS), args.destination, args.destination))
 
 

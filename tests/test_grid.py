@@ -17,6 +17,7 @@ real MNIST run against ``experiments/run.py``'s.
 import ctypes
 import itertools
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -97,12 +98,13 @@ def _load_tiny(config, data_dir=None):
 
     ``$GRID_TEST_PAUSE_RUN`` (``CELL/run=K``) and ``$GRID_TEST_PAUSE_EPOCH``: see
     :func:`_pause_in_epoch`.  ``$GRID_TEST_FAIL_RUN``: that run raises a RuntimeError (a
-    bug) once the pause began.  Only in worker processes (``$GRID_TEST_WORKER``), not
-    when the grid loads the data once before it starts.
+    bug) once the pause began.  Only in worker processes (a local pool's or Dask's, not
+    a main process: this test's, or a grid command's, which loads the data once before it
+    starts its workers).
     """
     dataset = tiny_dataset()
     name = _BUILDING[0] = "%s/run=%d" % (config.cell_name, config.run)
-    if not os.environ.get("GRID_TEST_IN_WORKERS") or os.getpid() == _PARENT:
+    if multiprocessing.current_process().name == "MainProcess":
         return dataset
     if os.environ.get("GRID_TEST_FAIL_RUN") == name:
         wait_for(lambda: os.path.exists(os.environ["GRID_TEST_PAUSE_MARKER"]), "the pause")
@@ -124,8 +126,6 @@ def _build_tiny(input_shape, num_classes):
 
 #: The run whose model is built next in this process (its data is loaded just before).
 _BUILDING = [None]
-#: The process that imported this module first (the test's), or a worker's own.
-_PARENT = int(os.environ.setdefault("GRID_TEST_PARENT", str(os.getpid())))
 TINY = setups.Setup("tiny", dataset="tiny", network=None, flip_lr=False, input_shape=(1, 4, 4),
                     load_data=_load_tiny, build_network=_build_tiny)
 setups.register(TINY)
@@ -136,7 +136,6 @@ def tiny_setup(monkeypatch):
     """Worker processes (local, Dask, subprocesses) import this module, which registers
     the tiny setup, through ``$AMSGRAD_SETUPS``; its hooks act there only."""
     monkeypatch.setenv(setups.PLUGIN_VARIABLE, "test_grid")
-    monkeypatch.setenv("GRID_TEST_IN_WORKERS", "1")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [TESTS, REPO] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
 

@@ -2,7 +2,7 @@
 
 The imports are read with ``ast`` from the source (function-level imports included), not
 by importing anything, so the test sees every import a module can make.  Layers, from the
-bottom (see ../shared/DESIGN.md and README.md's "What is here"):
+bottom (see README.md's "What is here"):
 
 ==========  ==============================================================================
 0 base      errors

@@ -458,7 +458,7 @@ def test_uncentred_cifar_runs_are_not_compared_with_the_centred_original(tmp_pat
 
     runs, problems = find_runs(str(tmp_path / "L"))
     assert runs == [] and len(problems) == 1
-    assert "uncentred CIFAR-10 run" in problems[0].reason
+    assert "written before CIFAR-10 inputs were centred by default" in problems[0].reason
     assert problems[0].reason.split("rename its directory to ")[1].startswith(
         str(tmp_path / "L" / "vgg" / (uncentred_config.cell_name)))
 

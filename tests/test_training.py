@@ -161,6 +161,13 @@ def test_run_written_before_centring_is_not_continued_as_a_centred_run(tmp_path)
     assert "cifar_centering=False there, True here" in message
     assert "rename its directory to %s" % os.path.join(
         str(tmp_path), "cifarnet", config.cell_name + "_centering=off", "run=0") in message
+    # small_vgg's code then also drew its weights with gain 1: no option trains that.
+    small_vgg = tiny_config(setup="small_vgg")
+    os.makedirs(small_vgg.run_dir(str(tmp_path)))
+    with open(os.path.join(small_vgg.run_dir(str(tmp_path)), "config.json"), "w") as handle:
+        json.dump(dict(legacy, setup="small_vgg"), handle)
+    with pytest.raises(UserError, match="He gain 1.*keep it in another results directory"):
+        training.check_run_dir(small_vgg, str(tmp_path))
 
 
 def test_run_seeds_depend_on_seed_and_run_only():
@@ -874,6 +881,41 @@ def snapshot(directory):
             with open(os.path.join(root, name), "rb") as f:
                 found[os.path.relpath(os.path.join(root, name), str(directory))] = f.read()
     return found
+
+
+def test_damaged_history_and_checkpoint_restart_on_request(tmp_path):
+    """Both files cut short: one line saying what to do; --restart-corrupt trains the run
+    again from epoch 0 (the checkpoint moved aside), to the curves of a straight run."""
+    config = tiny_config()
+    straight = run_tiny(tmp_path / "straight", config)
+    run_tiny(tmp_path / "R", config, stop_after=2)
+    run_dir = config.run_dir(str(tmp_path / "R"))
+    for name in ("history.json", "checkpoint.npz"):
+        damage(os.path.join(run_dir, name), "truncated")
+    before = snapshot(tmp_path / "R")
+    with pytest.raises(UserError, match="run the same command with --restart-corrupt .or delete "
+                                        "both. to train this run from epoch 0$"):
+        run_tiny(tmp_path / "R", config)
+    assert snapshot(tmp_path / "R") == before
+    outcome = run_tiny(tmp_path / "R", config, restart_corrupt=True)
+    assert outcome.epochs_trained == 3 and outcome.status == "complete"
+    assert curves(read(run_dir, "history.json")) == curves(
+        read(straight.run_dir, "history.json"))
+    assert os.path.exists(os.path.join(run_dir, "checkpoint.npz.corrupt"))
+
+
+def test_unreadable_checkpoint_is_not_taken_for_damage(tmp_path):
+    """A checkpoint the process may not read (permissions) is whole: it is reported as
+    unreadable and never moved aside, even with --restart-corrupt."""
+    if os.geteuid() == 0:
+        pytest.skip("root reads files whatever their mode")
+    config = tiny_config()
+    run_tiny(tmp_path, config, stop_after=1)
+    checkpoint_path = os.path.join(config.run_dir(str(tmp_path)), "checkpoint.npz")
+    os.chmod(checkpoint_path, 0)
+    with pytest.raises(UserError, match="cannot read checkpoint .* .PermissionError"):
+        run_tiny(tmp_path, config, restart_corrupt=True)
+    assert not os.path.exists(checkpoint_path + ".corrupt")
 
 
 @pytest.mark.parametrize("how", ["truncated", "bit-flipped"])
