@@ -311,7 +311,7 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, bac
         cluster = _dask_cluster(scheduler, task_arguments, tqdm.write)
     # A bar only on a terminal (tqdm's disable=None); the numbered lines go to logs too.
     bar = tqdm(total=len(configs), initial=done, unit="run", disable=None,
-               desc=" ".join(_unique(config.setup for config in todo)))
+               desc=" ".join(dict.fromkeys(config.setup for config in todo)))
     with bar, cluster as (submit, wait_first, lost_worker_errors):
         summaries, failures = _collect(todo, submit, wait_first, lost_worker_errors,
                                        _Progress(bar, done, len(configs), results_dir))
@@ -320,10 +320,6 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, bac
                         "(finished runs are skipped)"
                         % (len(failures), len(configs), "; ".join(failures)))
     return summaries
-
-
-def _unique(values):
-    return list(dict.fromkeys(values))
 
 
 def _runs_to_train(configs, results_dir, data_dir, workers, scheduler, backend, say):
@@ -391,7 +387,7 @@ def _collect(todo, submit, wait_first, lost_worker_errors, progress):
 
 
 def _result(future, config, lost_worker_errors):
-    """``(summary, None)`` of a finished task, or ``(None, user error)``; raises what stops the grid."""
+    """``(summary, None)`` of a finished task, ``(None, user error)``, or raises to stop a grid."""
     try:
         return future.result(), None
     except UserError as exc:

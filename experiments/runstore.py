@@ -77,7 +77,8 @@ __all__ = ["CONFIG_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "LOCK_FILE", "SYNTH
            "check_writable", "is_legacy", "legacy_note",
            "make_run_dir", "write_config", "new_history", "read_history", "history_problem",
            "curves_problem", "writing", "provenance", "atomic_write_bytes",
-           "write_json", "read_json", "load_json", "remove_stale_temporaries", "run_lock", "RunLocked"]
+           "write_json", "read_json", "load_json", "remove_stale_temporaries", "run_lock",
+           "RunLocked"]
 
 CONFIG_FILE, HISTORY_FILE, CHECKPOINT_FILE = "config.json", "history.json", "checkpoint.npz"
 LOCK_FILE = ".lock"

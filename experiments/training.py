@@ -368,6 +368,8 @@ class _Trainer:
     def __init__(self, config, run_dir, dataset, build_network, backend, say):
         self.config, self.run_dir, self.dataset, self.say = config, run_dir, dataset, say
         self.backend = backend
+        self.schedule = schedule.get(config.lr_schedule)
+        self.batches_per_epoch = data.num_batches(len(dataset.train_y), config.batch_size)
         self.history_path = os.path.join(run_dir, HISTORY_FILE)
         self.checkpoint_path = os.path.join(run_dir, CHECKPOINT_FILE)
         model_seed, batch_seed = run_seeds(config)
@@ -418,12 +420,11 @@ class _Trainer:
         """One epoch's updates: ``(losses, accuracies)`` of its minibatches, None on divergence."""
         config, dataset = self.config, self.dataset
         self.base_rate.set_value(np.asarray(
-            schedule.get(config.lr_schedule).base_rate(config.lr, epoch, config.epochs),
-            dtype=self.base_rate.dtype))
+            self.schedule.base_rate(config.lr, epoch, config.epochs), dtype=self.base_rate.dtype))
         losses, accuracies, loss_sum = [], [], 0.0
         bar = tqdm(data.iterate_train_batches(dataset.train_x, dataset.train_y,
                                               config.batch_size, self.batch_rng, flip_lr=flip_lr),
-                   total=data.num_batches(len(dataset.train_y), config.batch_size),
+                   total=self.batches_per_epoch,
                    disable=not progress, leave=False, unit="batch",
                    desc="%s %s run=%d epoch %d/%d" % (config.setup, config.cell_name,
                                                        config.run, epoch + 1, config.epochs))
@@ -446,9 +447,7 @@ class _Trainer:
         (losses, accuracies), config, dataset = batch_values, self.config, self.dataset
         val_loss, val_accuracy = _mean_of_batches(
             self.val_fn, data.iterate_val_batches(dataset.val_x, dataset.val_y, VAL_BATCH_SIZE))
-        lr = schedule.get(config.lr_schedule).epoch_rate(
-            config.lr, epoch, config.epochs,
-            data.num_batches(len(dataset.train_y), config.batch_size))
+        lr = self.schedule.epoch_rate(config.lr, epoch, config.epochs, self.batches_per_epoch)
         for name, value in (("loss", np.mean(losses, dtype=np.float64)),
                             ("acc", np.mean(accuracies, dtype=np.float64)),
                             ("val_loss", val_loss), ("val_acc", val_accuracy), ("lr", lr),

@@ -93,13 +93,18 @@ def group_key(config):
     return dataclasses.replace(config, run=0, seed=0)
 
 
+def _arrays(curves, names=CURVES):
+    """The named curves of a checked dict as float64 arrays (``null`` becomes NaN)."""
+    return {name: np.array([math.nan if value is None else value for value in curves[name]],
+                           dtype=np.float64) for name in names}
+
+
 def _curves(curves, names=CURVES):
-    """The named curves of a dict as float64 arrays (``null`` becomes NaN); ValueError if unusable."""
+    """:func:`_arrays` of a dict checked first; ValueError saying what makes it unusable."""
     problem = runstore.curves_problem(curves, names)
     if problem is not None:
         raise ValueError(problem)
-    return {name: np.array([math.nan if value is None else value for value in curves[name]],
-                           dtype=np.float64) for name in names}
+    return _arrays(curves, names)
 
 
 class _Unreadable(Exception):
@@ -138,7 +143,7 @@ def _read_run(run_dir):
         problem = runstore.history_problem(history, CURVES)
         if problem is not None:
             raise ValueError(problem)
-        curves, status = _curves(history), history["status"]
+        curves, status = _arrays(history), history["status"]  # checked just above
         done = len(curves["val_loss"])
         if done > config.epochs or (status == "complete" and done != config.epochs):
             raise ValueError("has %d epochs with status %r, config.json asks for %d"

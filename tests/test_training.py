@@ -825,12 +825,17 @@ def test_cifar_tolerance_is_calibrated_on_the_original_runs():
         assert outside_band(run["curves"], small_vgg[SMALL_VGG_CELL], 1, CIFAR_TOLERANCE)
 
 
+def first_epochs_outside_band(tmp_path, setup, cell, tolerance):
+    """Train the cell's run 0 for CIFAR_EPOCHS on the look-alike; what lies outside the band."""
+    history = train_real(tmp_path, setup, *cell, epochs=CIFAR_EPOCHS,
+                         data_dir=shared_cifar10_dir())
+    return history, outside_band(history, original_runs(setup, *cell), CIFAR_EPOCHS, tolerance)
+
+
 @pytest.mark.slow
 def test_cifarnet_on_the_cifar10_look_alike_follows_the_original_runs(tmp_path):
-    history = train_real(tmp_path, "cifarnet", *CIFARNET_CELL, epochs=CIFAR_EPOCHS,
-                         data_dir=shared_cifar10_dir())
-    assert outside_band(history, original_runs("cifarnet", *CIFARNET_CELL), CIFAR_EPOCHS,
-                        CIFAR_TOLERANCE) == []
+    _, misses = first_epochs_outside_band(tmp_path, "cifarnet", CIFARNET_CELL, CIFAR_TOLERANCE)
+    assert misses == []
 
 
 @pytest.mark.slow
@@ -838,10 +843,9 @@ def test_small_vgg_on_the_cifar10_look_alike_follows_the_original_runs(tmp_path)
     """About 3 minutes on two cores, a cell whose five original runs agree closely: the
     previous protocol (He gain 1, uncentred inputs) trained faster than the original here
     (training loss 1.988) and fails."""
-    history = train_real(tmp_path, "small_vgg", *SMALL_VGG_CELL, epochs=CIFAR_EPOCHS,
-                         data_dir=shared_cifar10_dir())
-    assert outside_band(history, original_runs("small_vgg", *SMALL_VGG_CELL), CIFAR_EPOCHS,
-                        SMALL_VGG_TOLERANCE) == []
+    _, misses = first_epochs_outside_band(tmp_path, "small_vgg", SMALL_VGG_CELL,
+                                          SMALL_VGG_TOLERANCE)
+    assert misses == []
 
 
 @pytest.mark.slow
@@ -849,12 +853,10 @@ def test_cifarnet_is_stuck_where_the_original_was(tmp_path):
     """lr 0.01, beta2 0.999, no bias correction: all five original runs of both optimizers
     saturate the softmax in the first epoch (training loss ~14.48, accuracy 0.1), which
     the port must reproduce, not train its way out of."""
-    cell = ("adam", 0.01, 0.999, False)
-    history = train_real(tmp_path, "cifarnet", *cell, epochs=CIFAR_EPOCHS,
-                         data_dir=shared_cifar10_dir())
+    stuck = ("adam", 0.01, 0.999, False)
+    history, misses = first_epochs_outside_band(tmp_path, "cifarnet", stuck, CIFAR_TOLERANCE)
     assert history["loss"][0] > 14 and history["val_acc"][0] == pytest.approx(0.1, abs=0.002)
-    assert outside_band(history, original_runs("cifarnet", *cell), CIFAR_EPOCHS,
-                        CIFAR_TOLERANCE) == []
+    assert misses == []
 
 
 # ---------------------------------------------------------------- faults, produced for real
