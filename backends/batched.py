@@ -281,6 +281,108 @@ class BatchedFunction:
             checked.append(value.astype(kind.dtype, copy=False))
         return checked
 
+    def _steps_program(self, loop):
+        # Each run's inputs gathered from the sources on the device: no per-step transfer.
+        def one_run(written, read, sources, index, flip):
+            inputs = [source[index] for source in sources]
+            if flip is not None:
+                images = inputs[0]
+                flip = flip.reshape(flip.shape + (1,) * (images.ndim - 1))
+                inputs[0] = jax.numpy.where(flip, images[..., ::-1], images)
+            return self._one_run(written, read, inputs)
+
+        mapped = jax.vmap(one_run, in_axes=(0, 0, None, 0, 0))
+
+        def one_call(written, read, sources, indices, flips, valid):
+            if not loop:  # one step: no loop, whose body XLA would compile less well
+                flip = None if flips is None else flips[0]
+                written, returned = mapped(written, read, sources, indices[0], flip)
+                return written, [value[None] for value in returned]
+
+            def step(carry, inputs):
+                index, flip, ok = inputs
+
+                def run(state):
+                    return mapped(state, read, sources, index, flip)
+
+                def skip(state):  # a padding step: nothing changes
+                    shapes = jax.eval_shape(run, state)[1]
+                    return state, [jax.numpy.zeros(s.shape, s.dtype) for s in shapes]
+
+                return jax.lax.cond(ok, run, skip, carry)
+
+            return jax.lax.scan(step, written, (indices, flips, valid))
+
+        return jax.jit(one_call, donate_argnums=0)
+
+    def steps(self, sources, indices, flips=None, valid=None):
+        """Several steps of every run as one call, each run's inputs gathered on the device.
+
+        Parameters
+        ----------
+        sources : sequence of arrays
+            One per explicit input of the function, indexed on their first
+            axis (the training set's inputs and targets); pass
+            ``jax.device_put`` copies to keep them on the device between calls
+        indices : int array, shape (S, K, B)
+            Step ``s`` of run ``k`` gets ``source[indices[s, k]]`` of every source
+        flips : bool array, shape (S, K, B), or None
+            Where true, that example of the first input is reversed on its
+            last axis (a left-right flip of an image)
+        valid : bool array, shape (S,), or None
+            Steps marked false are skipped (the state does not change, their
+            outputs are zeros): padding, so that calls of any length up to S
+            share one program.  All steps are valid when None.
+
+        Returns
+        -------
+        list of numpy arrays
+            The function's outputs, each with shape (S, K, ...)
+
+        Notes
+        -----
+        With S > 1 the steps run in a ``lax.scan`` loop: one call per S steps,
+        which matters when a step is short (logistic regression: the per-call
+        overhead is most of its time).  With S == 1 there is no loop.
+        """
+        indices = np.asarray(indices, dtype=np.int32)
+        if indices.ndim != 3 or indices.shape[1] != len(self.batch):
+            raise TypeError("indices: expected shape (steps, %d runs, batch size), got %s"
+                            % (len(self.batch), indices.shape))
+        if flips is not None:
+            flips = np.asarray(flips, dtype=bool)
+            if flips.shape != indices.shape:
+                raise TypeError("flips: expected shape %s, got %s" % (indices.shape, flips.shape))
+        if len(sources) != len(self.input_types):
+            raise TypeError("the function takes %d inputs, got %d sources"
+                            % (len(self.input_types), len(sources)))
+        for position, (source, kind) in enumerate(zip(sources, self.input_types)):
+            if np.ndim(source) != kind.ndim or str(source.dtype) != kind.dtype:
+                raise TypeError("source %d: expected %d dimensions of %s, got shape %s of %s"
+                                % (position, kind.ndim, kind.dtype, np.shape(source),
+                                   source.dtype))
+        valid = np.ones(len(indices), bool) if valid is None else np.asarray(valid, bool)
+        loop = len(indices) > 1
+        key = ("steps", loop, flips is not None)
+        if key not in self._programs:
+            self._programs[key] = self._steps_program(loop)
+        state = self.batch.state
+        signature = key + (len(self.batch), indices.shape) + tuple(
+            np.shape(source) for source in sources)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
+            written, returned = self._programs[key](
+                [state[s] for s in self.written], [state[s] for s in self.read], list(sources),
+                indices, flips, valid)
+        for slot, value in zip(self.written, written):
+            state[slot] = value
+        results = [np.asarray(value) for value in returned]
+        if signature not in self._signatures:
+            self._signatures.add(signature)
+            self.compile_seconds.append(time.perf_counter() - start)
+        return results
+
     def __call__(self, *inputs, same_inputs=False):
         inputs = self._checked(inputs, same_inputs)
         state = self.batch.state

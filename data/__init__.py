@@ -28,9 +28,10 @@ Examples
 ...         mnist.train_x, mnist.train_y, 128, rng):              # doctest: +SKIP
 ...     pass
 """
-from data.batches import iterate_train_batches, iterate_val_batches, num_batches
+from data.batches import epoch_order, iterate_train_batches, iterate_val_batches, num_batches
 from data.datasets import DATASETS, Dataset, DataWarning, load_dataset
 from data.download import default_data_dir
 
 __all__ = ["load_dataset", "Dataset", "DataWarning", "DATASETS", "iterate_train_batches",
+           "epoch_order",
            "iterate_val_batches", "num_batches", "default_data_dir"]

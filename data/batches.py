@@ -5,6 +5,7 @@ Minibatches as in the original experiments.
     :nosignatures:
 
     iterate_train_batches
+    epoch_order
     iterate_val_batches
     num_batches
 
@@ -34,7 +35,7 @@ import numpy as np
 
 from errors import UserError
 
-__all__ = ["iterate_train_batches", "iterate_val_batches", "num_batches"]
+__all__ = ["iterate_train_batches", "epoch_order", "iterate_val_batches", "num_batches"]
 
 
 def _check_batch_size(batch_size):
@@ -109,9 +110,36 @@ def iterate_train_batches(x, y, batch_size, rng, flip_lr=False):
     fill-up (when N is not a multiple of ``batch_size``), then, with
     ``flip_lr``, ``rng.random_sample(total) < 0.5``.
     """
-    _check_batch_size(batch_size)
     _check_pair(x, y)
-    n = len(x)
+    order, flips = epoch_order(len(x), batch_size, rng, flip_lr)
+    return _train_batches(x, y, order.ravel(), None if flips is None else flips.ravel(),
+                          batch_size)
+
+
+def epoch_order(n, batch_size, rng, flip_lr=False):
+    """The examples and flips of one epoch's training minibatches, drawn as
+    :func:`iterate_train_batches` draws them.
+
+    Parameters
+    ----------
+    n : int
+        Number of training examples.
+    batch_size : int
+        Examples per batch.
+    rng : numpy.random.RandomState
+        The epoch's source of randomness (left in the state
+        :func:`iterate_train_batches` leaves it in).
+    flip_lr : bool
+        Draw the left-right flips too.
+
+    Returns
+    -------
+    order : numpy.ndarray of int, shape (num_batches(n, batch_size), batch_size)
+        Row ``i``: the indices of batch ``i``'s examples.
+    flips : numpy.ndarray of bool, same shape, or None
+        Which of them are flipped (None without ``flip_lr``).
+    """
+    _check_batch_size(batch_size)
     if n == 0:
         raise ValueError("no training examples")
     order = rng.permutation(n)
@@ -119,7 +147,8 @@ def iterate_train_batches(x, y, batch_size, rng, flip_lr=False):
     if fill:
         order = np.concatenate([order, rng.randint(0, n, size=fill)])
     flips = rng.random_sample(len(order)) < 0.5 if flip_lr else None
-    return _train_batches(x, y, order, flips, batch_size)
+    shape = (-1, batch_size)
+    return order.reshape(shape), None if flips is None else flips.reshape(shape)
 
 
 def iterate_val_batches(x, y, batch_size=1024):

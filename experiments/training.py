@@ -374,7 +374,7 @@ class _Trainer:
         self.checkpoint_path = os.path.join(run_dir, CHECKPOINT_FILE)
         model_seed, batch_seed = run_seeds(config)
         lasagne.random.set_rng(np.random.RandomState(model_seed))
-        network = build_network(dataset.input_shape, dataset.num_classes)
+        self.network = network = build_network(dataset.input_shape, dataset.num_classes)
         compile_start = time.time()
         self.train_fn, self.val_fn, self.base_rate = compile_functions(
             network, config, dataset.num_classes, backend)
@@ -392,35 +392,48 @@ class _Trainer:
         with writing(self.history_path):
             write_json(self.history_path, history)
 
-    def train(self, last_epoch, flip_lr, restart_corrupt, progress):
-        """Restore the checkpoint, train up to ``last_epoch``; the :class:`RunOutcome`."""
+    def restore(self, restart_corrupt):
+        """Restore the checkpoint (if any) into the state; the run's history so far."""
         history = _restore(self.config, self.checkpoint_path, self.state, self.batch_rng,
                            restart_corrupt, self.say)
         # history.json may lag the checkpoint by one epoch (killed between the two writes).
         self._write_history(history)
+        return history
+
+    def train(self, last_epoch, flip_lr, restart_corrupt, progress):
+        """Restore the checkpoint, train up to ``last_epoch``; the :class:`RunOutcome`."""
+        history = self.restore(restart_corrupt)
         first_epoch = len(history["loss"])
         for epoch in range(first_epoch, last_epoch):
             start = time.time()
             batch_values = self._train_epoch(epoch, flip_lr, progress)
             if batch_values is None:  # the loss became NaN or infinite
-                history.update(status="diverged", diverged_epoch=epoch + 1)
-                self._write_history(history)
+                self.mark_diverged(history, epoch)
                 outcome = RunOutcome("diverged", self.run_dir, epoch, epoch - first_epoch)
                 return outcome.with_compile_seconds(self.compile_seconds())
-            self._end_epoch(epoch, history, batch_values, start)
+            losses, accuracies = batch_values
+            val_values = _mean_of_batches(self.val_fn, data.iterate_val_batches(
+                self.dataset.val_x, self.dataset.val_y, VAL_BATCH_SIZE))
+            self.record_epoch(epoch, history, (np.mean(losses, dtype=np.float64),
+                                               np.mean(accuracies, dtype=np.float64)),
+                              val_values, time.time() - start)
             if self.backend == "jax" and epoch == first_epoch:
                 self.say("%s: XLA compiled in %.1f s (first calls, their run included)"
                          % (self.run_dir, _jit_seconds(self.train_fn, self.val_fn)))
-            self.say(_epoch_line(self.config, epoch, history))
         status = "complete" if history["status"] == "complete" else "stopped"
         outcome = RunOutcome(status, self.run_dir, last_epoch, last_epoch - first_epoch)
         return outcome.with_compile_seconds(self.compile_seconds())
 
+    def set_rate(self, epoch):
+        """Set the learning rate the schedule gives ``epoch`` (0-based) before its updates."""
+        config = self.config
+        self.base_rate.set_value(np.asarray(
+            self.schedule.base_rate(config.lr, epoch, config.epochs), dtype=self.base_rate.dtype))
+
     def _train_epoch(self, epoch, flip_lr, progress):
         """One epoch's updates: ``(losses, accuracies)`` of its minibatches, None on divergence."""
         config, dataset = self.config, self.dataset
-        self.base_rate.set_value(np.asarray(
-            self.schedule.base_rate(config.lr, epoch, config.epochs), dtype=self.base_rate.dtype))
+        self.set_rate(epoch)
         losses, accuracies, loss_sum = [], [], 0.0
         bar = tqdm(data.iterate_train_batches(dataset.train_x, dataset.train_y,
                                               config.batch_size, self.batch_rng, flip_lr=flip_lr),
@@ -442,16 +455,24 @@ class _Trainer:
                     bar.set_postfix(loss="%.4f" % (loss_sum / len(losses)), refresh=False)
         return losses, accuracies
 
-    def _end_epoch(self, epoch, history, batch_values, start):
-        """Validate, append the epoch to the history, write the checkpoint and the history."""
-        (losses, accuracies), config, dataset = batch_values, self.config, self.dataset
-        val_loss, val_accuracy = _mean_of_batches(
-            self.val_fn, data.iterate_val_batches(dataset.val_x, dataset.val_y, VAL_BATCH_SIZE))
+    def mark_diverged(self, history, epoch):
+        """Record that the training loss stopped being finite in ``epoch`` (0-based).
+
+        The checkpoint keeps the last finished epoch; the history's lists too.
+        """
+        history.update(status="diverged", diverged_epoch=epoch + 1)
+        self._write_history(history)
+
+    def record_epoch(self, epoch, history, train_values, val_values, seconds):
+        """Append a finished epoch to the history, write the checkpoint and the history.
+
+        ``train_values`` and ``val_values`` are ``(loss, accuracy)`` means of the
+        epoch's training minibatches and of the validation batches.
+        """
+        config = self.config
         lr = self.schedule.epoch_rate(config.lr, epoch, config.epochs, self.batches_per_epoch)
-        for name, value in (("loss", np.mean(losses, dtype=np.float64)),
-                            ("acc", np.mean(accuracies, dtype=np.float64)),
-                            ("val_loss", val_loss), ("val_acc", val_accuracy), ("lr", lr),
-                            ("epoch_time", time.time() - start)):
+        for name, value in zip(runstore.CURVES,
+                               tuple(train_values) + tuple(val_values) + (lr, seconds)):
             history[name].append(float(value))
         if epoch + 1 == config.epochs:
             history["status"] = "complete"
@@ -460,3 +481,4 @@ class _Trainer:
             save_checkpoint(self.checkpoint_path, self.state, self.batch_rng, history,
                             config.to_dict())
         self._write_history(history)
+        self.say(_epoch_line(config, epoch, history))
