@@ -5,12 +5,10 @@ Several runs of a setup trained together as one JAX program (``--batch-runs K``)
     :nosignatures:
 
     train_batch
-    group_configs
-    program_key
 
 Runs whose configurations differ only in the learning rate, the run index
 and the seed (:data:`VALUE_FIELDS`) compile to the same graph with other
-values; :func:`group_configs` groups them, and :func:`train_batch` trains a
+values; :func:`experiments.config.group_configs` groups them, and :func:`train_batch` trains a
 group as one :class:`backends.batched.RunBatch`: each run's training step
 under ``jax.vmap``, every run keeping its own parameters, optimizer state,
 batch-norm averages, dropout streams, data order (its own batch generator,
@@ -39,7 +37,8 @@ with either backend.  What differs from a run trained alone:
 
 Examples
 --------
->>> from experiments.batched_training import group_configs, train_batch
+>>> from experiments.batched_training import train_batch
+>>> from experiments.config import group_configs
 >>> from experiments.grid import grid_configs
 >>> groups = group_configs(grid_configs("logreg"))
 >>> len(groups), len(groups[0])
@@ -58,53 +57,17 @@ from tqdm import tqdm
 import backends
 import data
 from experiments import runstore, setups
+from experiments.config import VALUE_FIELDS, group_configs, program_key
 from experiments.runstore import RunLocked, run_lock
 from experiments.training import VAL_BATCH_SIZE, RunOutcome, _open_run, _Trainer
 
-__all__ = ["train_batch", "group_configs", "program_key", "VALUE_FIELDS", "STEPS_PER_CALL",
-           "MEMORY_FRACTION"]
+__all__ = ["train_batch", "STEPS_PER_CALL", "MEMORY_FRACTION"]
 
-#: The RunConfig fields that are values, not constants, of a run's compiled graph.
-VALUE_FIELDS = ("lr", "run", "seed")
 #: Training steps per call of a network without convolutions: one ``lax.scan`` over
 #: them, since such a step is short and the per-call overhead would be most of it.
 STEPS_PER_CALL = 64
 #: The share of the device's memory (the machine's, on a CPU) a batch may plan to use.
 MEMORY_FRACTION = 0.5
-
-
-def program_key(config):
-    """What two runs must share to be trained in one batch: every field but :data:`VALUE_FIELDS`."""
-    fields = config.to_dict()
-    for name in VALUE_FIELDS:
-        del fields[name]
-    return tuple(sorted(fields.items()))
-
-
-def group_configs(configs, batch_runs=None):
-    """Split runs into batches that share a program.
-
-    Parameters
-    ----------
-    configs : sequence of RunConfig
-    batch_runs : int or None
-        At most this many runs per batch; None: no limit (a batch may still
-        be trained in parts, see :func:`train_batch`)
-
-    Returns
-    -------
-    list of lists of RunConfig
-        Each list's runs share :func:`program_key`; in order of first
-        appearance, and the runs of a list in the order of ``configs``
-    """
-    if batch_runs is not None and batch_runs < 1:
-        raise ValueError("batch_runs must be >= 1, got %r" % (batch_runs,))
-    groups = {}
-    for config in configs:
-        groups.setdefault(program_key(config), []).append(config)
-    size = batch_runs or max([len(group) for group in groups.values()] or [1])
-    return [group[start:start + size] for group in groups.values()
-            for start in range(0, len(group), size)]
 
 
 def _available_memory():
@@ -143,7 +106,7 @@ def train_batch(configs, results_dir, data_dir=None, stop_after=None, dataset=No
     Parameters
     ----------
     configs : sequence of RunConfig
-        The runs; they must share :func:`program_key` (see :func:`group_configs`)
+        The runs; they must share :func:`program_key` (see :func:`experiments.config.group_configs`)
     results_dir, data_dir, stop_after, dataset, build_model, restart_corrupt
         As for :func:`experiments.training.train_run`
     progress : bool

@@ -13,12 +13,15 @@ Command line of the training runs (``python experiments/run.py SETUP ...``).
         [--bias-correction on|off|both] [--runs N | --run K] [--epochs 150] [--batch-size 128]
         [--stop-after K] [--lr-schedule linear|inv-sqrt|constant] [--loss categorical|binary]
         [--seed S] [--cifar-centering on|off] [--data-dir D] [--results-dir R]
-        [--backend c|jax] [--restart-corrupt]
+        [--backend c|jax] [--batch-runs K] [--restart-corrupt]
 
 The defaults are the blog's protocol; ``python experiments/run.py vgg --lr
 0.001 --beta2 0.99`` trains run 0 of that cell for both optimizers, with and
 without bias correction.  ``--backend jax`` runs the compiled functions as one
-JAX program (:mod:`backends`) instead of Theano's C code.  ``experiments/run.py``
+JAX program (:mod:`backends`) instead of Theano's C code; there, the runs a
+command line asks for that differ only in learning rate, run index or seed
+(``--runs 5``, say) are trained together as one program
+(:mod:`experiments.batched_training`; ``--batch-runs 1``: one at a time).  ``experiments/run.py``
 calls :func:`main` through ``errors.run_cli``, which turns an
 :class:`errors.UserError` into one line on stderr and exit code 2.
 
@@ -31,7 +34,7 @@ import argparse
 
 import backends
 from experiments import runstore
-from experiments.options import add_run_options, configs_from_args
+from experiments.options import add_run_options, configs_from_args, runs_per_batch
 
 __all__ = ["main", "build_parser"]
 
@@ -59,12 +62,20 @@ def main(argv=None, prog="run.py"):
     # Every run directory is checked before any is touched: a conflict changes nothing.
     for config in configs:
         runstore.check_run_dir(config, args.results_dir)
+    batch_runs = runs_per_batch(args)
     # Imported here so that argument errors come back without Theano's start-up time.
+    from experiments.batched_training import group_configs, train_batch
     from experiments.training import train_run
-    outcomes = [train_run(config, args.results_dir, data_dir=args.data_dir,
-                          stop_after=args.stop_after, backend=args.backend,
-                          restart_corrupt=args.restart_corrupt)
-                for config in configs]
+    outcomes = []
+    for group in group_configs(configs, batch_runs):
+        if len(group) > 1:
+            outcomes += train_batch(group, args.results_dir, data_dir=args.data_dir,
+                                    stop_after=args.stop_after,
+                                    restart_corrupt=args.restart_corrupt)
+        else:
+            outcomes.append(train_run(group[0], args.results_dir, data_dir=args.data_dir,
+                                      stop_after=args.stop_after, backend=args.backend,
+                                      restart_corrupt=args.restart_corrupt))
     for outcome in outcomes:
         print("%s: %s, %d epochs done" % (outcome.run_dir, outcome.status,
                                            outcome.epochs_done or 0))

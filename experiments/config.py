@@ -6,6 +6,7 @@ The configuration of one training run, and where its results live.
 
     RunConfig
     run_seeds
+    group_configs
 
 A :class:`RunConfig` names one run of one cell of the grid: the ``setup``
 (network and data set), the ``cell`` (optimizer, learning rate, beta2, bias
@@ -41,11 +42,13 @@ from errors import UserError
 from experiments import schedule, setups
 
 __all__ = ["RunConfig", "run_seeds", "describe_differences", "OPTIMIZERS", "LOSSES",
-           "float32_problem"]
+           "float32_problem", "program_key", "group_configs", "VALUE_FIELDS"]
 
 #: The update rules of ``amsgrad.py``, by name.
 OPTIMIZERS = ("adam", "amsgrad")
 LOSSES = ("categorical", "binary")
+#: The RunConfig fields that are values, not constants, of a run's compiled graph.
+VALUE_FIELDS = ("lr", "run", "seed")
 
 
 def _is_real(value):
@@ -283,3 +286,38 @@ def run_seeds(config):
     """
     model_sequence, batch_sequence = np.random.SeedSequence([config.seed, config.run]).spawn(2)
     return model_sequence.generate_state(4), batch_sequence.generate_state(4)
+
+
+def program_key(config):
+    """What two runs must share to be trained in one batch: every field but :data:`VALUE_FIELDS`."""
+    fields = config.to_dict()
+    for name in VALUE_FIELDS:
+        del fields[name]
+    return tuple(sorted(fields.items()))
+
+
+def group_configs(configs, batch_runs=None):
+    """Split runs into batches that share a program.
+
+    Parameters
+    ----------
+    configs : sequence of RunConfig
+    batch_runs : int or None
+        At most this many runs per batch; None: no limit (a batch may still
+        be trained in parts, see
+        :func:`experiments.batched_training.train_batch`)
+
+    Returns
+    -------
+    list of lists of RunConfig
+        Each list's runs share :func:`program_key`; in order of first
+        appearance, and the runs of a list in the order of ``configs``
+    """
+    if batch_runs is not None and batch_runs < 1:
+        raise ValueError("batch_runs must be >= 1, got %r" % (batch_runs,))
+    groups = {}
+    for config in configs:
+        groups.setdefault(program_key(config), []).append(config)
+    size = batch_runs or max([len(group) for group in groups.values()] or [1])
+    return [group[start:start + size] for group in groups.values()
+            for start in range(0, len(group), size)]

@@ -16,7 +16,7 @@ Run the blog's grid for one setup, on this machine or on a Dask cluster.
         [--runs N | --run K ...] [--epochs 150] [--batch-size 128] [--stop-after K]
         [--lr-schedule linear|inv-sqrt|constant] [--loss categorical|binary] [--seed S]
         [--cifar-centering on|off] [--workers N | --scheduler ADDRESS] [--results-dir R]
-        [--data-dir D] [--backend c|jax] [--restart-corrupt]
+        [--data-dir D] [--backend c|jax] [--batch-runs K] [--restart-corrupt]
 
 The grid of a setup is adam and amsgrad x beta2 {0.99, 0.999} x lr {0.01,
 0.001, 0.0001} x bias correction {on, off} x runs 0-4: 120 runs.  Each one is
@@ -46,6 +46,14 @@ run's identity.  The local workers share Theano's compile cache (compat's
 ``base_compiledir``, one directory per machine and Python): the first worker
 compiles a model's C code, the others load it.  Each finished run's line says
 how long its compilation took.
+
+**Batches.**  With ``--backend jax`` the runs that differ only in learning
+rate, run index or seed are trained together as one program, one task per
+batch (:mod:`experiments.batched_training`): the blog's grid of a setup is 8
+batches of 15 runs (optimizer, beta2 and bias correction are constants of the
+graph, so they split the grid).  ``--batch-runs K`` caps a batch at K runs,
+``--batch-runs 1`` trains one run per task as with the C backend.  A run that
+another process holds leaves its batch and is waited for on its own, as above.
 
 **Two commands on one results directory.**  A process holds a run's lock
 (:func:`experiments.runstore.run_lock`) while it trains it.  A run that
@@ -86,7 +94,7 @@ import uuid
 # module (as __mp_main__) before they set their BLAS thread count.
 import backends  # imports no NumPy
 from errors import UserError, run_cli
-from experiments.grid_worker import limit_blas_threads, run_grid_task
+from experiments.grid_worker import limit_blas_threads, run_grid_batch, run_grid_task
 from experiments.threads import available_cores
 
 __all__ = ["grid_configs", "run_grid", "main", "build_parser", "DASK_PIN"]
@@ -155,6 +163,19 @@ def grid_configs(setup, lrs=None, beta2s=None, optimizers=("adam", "amsgrad"),
                   range(BLOG_RUNS) if runs is None else runs, **protocol)
 
 
+def _task(configs, wait_if_busy, task_arguments):
+    """``(function, keyword arguments)`` of the task that trains ``configs``.
+
+    Several runs are one batch (:func:`run_grid_batch`); one run is
+    :func:`run_grid_task`'s.  Either returns a list of summaries or one.
+    """
+    if len(configs) > 1:
+        arguments = dict(task_arguments, configs=list(configs))
+        del arguments["backend"]  # batches run on JAX
+        return run_grid_batch, arguments
+    return run_grid_task, dict(task_arguments, config=configs[0], wait_if_busy=wait_if_busy)
+
+
 @contextlib.contextmanager
 def _local_pool(workers, task_arguments):
     """``(submit, wait_first, lost_worker_errors)`` of a pool of local processes."""
@@ -163,8 +184,9 @@ def _local_pool(workers, task_arguments):
         max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
         initializer=limit_blas_threads, initargs=(threads,))
 
-    def submit(config, wait_if_busy):
-        return pool.submit(run_grid_task, config, wait_if_busy=wait_if_busy, **task_arguments)
+    def submit(configs, wait_if_busy):
+        function, arguments = _task(configs, wait_if_busy, task_arguments)
+        return pool.submit(function, **arguments)
 
     def wait_first(futures):
         return concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED)
@@ -203,10 +225,12 @@ def _dask_cluster(address, task_arguments, say):
         say("the Dask scheduler at %s has no workers yet; the runs start when "
             "'dask worker %s --nthreads 1' processes connect" % (address, address))
 
-    def submit(config, wait_if_busy):
-        key = "%s/%s/run=%d-%s" % (config.setup, config.cell_name, config.run, uuid.uuid4().hex)
-        return client.submit(run_grid_task, config, wait_if_busy=wait_if_busy, key=key,
-                             pure=False, retries=DASK_RETRIES, **task_arguments)
+    def submit(configs, wait_if_busy):
+        key = "%s%s-%s" % (_run_name(configs[0]).replace(" ", "/"),
+                           "+%d" % (len(configs) - 1) if len(configs) > 1 else "",
+                           uuid.uuid4().hex)
+        function, arguments = _task(configs, wait_if_busy, task_arguments)
+        return client.submit(function, key=key, pure=False, retries=DASK_RETRIES, **arguments)
 
     def wait_first(futures):
         return distributed.wait(list(futures), return_when="FIRST_COMPLETED")
@@ -254,7 +278,7 @@ def _finished_line(config, summary, done, total):
 
 
 def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, backend="c",
-             restart_corrupt=False, stop_after=None):
+             restart_corrupt=False, stop_after=None, batch_runs=1):
     """Train runs in parallel, skipping finished ones and resuming interrupted ones.
 
     Parameters
@@ -278,6 +302,10 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, bac
     stop_after : int or None
         Train each run only up to this epoch now (the same command without it
         continues them)
+    batch_runs : int or None
+        With ``backend="jax"``: train up to this many runs that share a
+        program as one task (:func:`experiments.config.group_configs`); None:
+        all of them.  1 (the default): one run per task.
 
     Returns
     -------
@@ -303,6 +331,15 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, bac
                                 tqdm.write)
     if not todo:
         return {}
+    from experiments.config import group_configs
+
+    if batch_runs == 1:
+        tasks = [(config,) for config in todo]
+    elif backend != "jax":
+        raise UserError("--batch-runs needs --backend jax (runs are batched into one JAX "
+                        "program)")
+    else:
+        tasks = [tuple(group) for group in group_configs(todo, batch_runs)]
     task_arguments = dict(results_dir=results_dir, data_dir=data_dir, backend=backend,
                           restart_corrupt=restart_corrupt, stop_after=stop_after)
     if scheduler is None:
@@ -313,7 +350,7 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, bac
     bar = tqdm(total=len(configs), initial=done, unit="run", disable=None,
                desc=" ".join(dict.fromkeys(config.setup for config in todo)))
     with bar, cluster as (submit, wait_first, lost_worker_errors):
-        summaries, failures = _collect(todo, submit, wait_first, lost_worker_errors,
+        summaries, failures = _collect(tasks, submit, wait_first, lost_worker_errors,
                                        _Progress(bar, done, len(configs), results_dir))
     if failures:
         raise UserError("%d of %d runs failed: %s; fix that and run the same command again "
@@ -363,40 +400,44 @@ class _Progress:
         return None
 
 
-def _collect(todo, submit, wait_first, lost_worker_errors, progress):
-    """Submit every run, resubmit busy ones, gather ``(summaries, failures)``."""
+def _collect(tasks, submit, wait_first, lost_worker_errors, progress):
+    """Submit every task (a tuple of runs), resubmit busy runs, gather ``(summaries, failures)``."""
     from tqdm import tqdm
 
     summaries, failures = {}, []
-    pending = {submit(config, False): config for config in todo}
+    pending = {submit(configs, False): configs for configs in tasks}
     while pending:
         for future in wait_first(pending).done:
-            config = pending.pop(future)
-            summary, error = _result(future, config, lost_worker_errors)
-            if error is None and summary["status"] == "busy":
-                tqdm.write("%s: another process is training it; waiting for it after "
-                           "the other runs" % _run_name(config))
-                pending[submit(config, True)] = config
-                continue
-            failure = progress.ended(config, summary, error)
-            if failure is None:
-                summaries[summary["run_dir"]] = summary
-            else:
-                failures.append(failure)
+            configs = pending.pop(future)
+            results, error = _result(future, configs, lost_worker_errors)
+            for config, summary in zip(configs, results or [None] * len(configs)):
+                if error is None and summary["status"] == "busy":
+                    tqdm.write("%s: another process is training it; waiting for it after "
+                               "the other runs" % _run_name(config))
+                    pending[submit((config,), True)] = (config,)
+                    continue
+                failure = progress.ended(config, summary, error)
+                if failure is None:
+                    summaries[summary["run_dir"]] = summary
+                else:
+                    failures.append(failure)
     return summaries, failures
 
 
-def _result(future, config, lost_worker_errors):
-    """``(summary, None)`` of a finished task, ``(None, user error)``, or raises to stop a grid."""
+def _result(future, configs, lost_worker_errors):
+    """``(summaries, None)`` of a finished task, ``(None, user error)``, or raises to stop a grid."""
+    names = ", ".join(map(_run_name, configs))
     try:
-        return future.result(), None
+        result = future.result()
+        return (result if isinstance(result, list) else [result]), None
     except UserError as exc:
         return None, exc
     except lost_worker_errors as exc:
         raise UserError("the worker training %s died (%s: %s); finished epochs "
                         "are checkpointed, run the same command again to resume "
-                        "(fewer workers need less memory)"
-                        % (_run_name(config), type(exc).__name__, exc))
+                        "(fewer workers%s need less memory)"
+                        % (names, type(exc).__name__, exc,
+                           " or a smaller --batch-runs" if len(configs) > 1 else ""))
     except ImportError as exc:
         raise UserError("a worker cannot import %s (%s); install the project "
                         "where the workers run (pip install -e .)" % (exc.name, exc))
@@ -410,14 +451,15 @@ def main(argv=None, prog="grid.py"):
     int
         0 (diverged runs are results, not errors)
     """
-    from experiments.options import configs_from_args
+    from experiments.options import configs_from_args, runs_per_batch
 
     args = build_parser(prog).parse_args(argv)
     configs = configs_from_args(args)
     summaries = run_grid(configs, args.results_dir, data_dir=args.data_dir,
                          workers=1 if args.workers is None else args.workers,
                          scheduler=args.scheduler, backend=args.backend,
-                         restart_corrupt=args.restart_corrupt, stop_after=args.stop_after)
+                         restart_corrupt=args.restart_corrupt, stop_after=args.stop_after,
+                         batch_runs=runs_per_batch(args))
     statuses = [summary["status"] for summary in summaries.values()]
     stopped = statuses.count("stopped")
     print("%s: %d runs in the grid, %d finished now (%d complete, %d diverged)%s, results in %s"

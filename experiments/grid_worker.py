@@ -6,12 +6,15 @@ What a grid's worker process does: limit its BLAS threads, then train one run.
 
     limit_blas_threads
     run_grid_task
+    run_grid_batch
 
 :func:`run_grid_task` is the task that :mod:`experiments.grid` sends to a
 local worker process or a Dask worker: it calls
 :func:`experiments.training.train_run` (the code ``experiments/run.py``
 runs) with one :class:`~experiments.config.RunConfig` and returns a small
-summary of what happened.
+summary of what happened.  :func:`run_grid_batch` does the same for runs
+trained together as one program
+(:func:`experiments.batched_training.train_batch`).
 
 This module imports nothing that loads NumPy: a local worker process runs
 :func:`limit_blas_threads` first, and OpenBLAS reads its thread count only
@@ -35,7 +38,7 @@ import warnings
 
 from experiments.threads import BLAS_THREAD_VARIABLES
 
-__all__ = ["limit_blas_threads", "run_grid_task", "BUSY_POLL_SECONDS"]
+__all__ = ["limit_blas_threads", "run_grid_task", "run_grid_batch", "BUSY_POLL_SECONDS"]
 
 #: How often a task that waits for a run another process holds tries its lock again.
 BUSY_POLL_SECONDS = 2.0
@@ -113,8 +116,6 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, backen
         As :func:`~experiments.training.train_run` does.
     """
     # Imported here, not at the top: see the module docstring.
-    from errors import UserError
-    from experiments.runstore import HISTORY_FILE, read_history
     from experiments.training import train_run
 
     start = time.time()
@@ -126,6 +127,14 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, backen
             if outcome.status != "busy" or not wait_if_busy:
                 break
             time.sleep(BUSY_POLL_SECONDS)
+    return _summary(outcome, time.time() - start)
+
+
+def _summary(outcome, seconds):
+    """The task's summary of a run's :class:`~experiments.training.RunOutcome`."""
+    from errors import UserError
+    from experiments.runstore import HISTORY_FILE, read_history
+
     try:
         history = read_history(os.path.join(outcome.run_dir, HISTORY_FILE)) or {}
     except UserError:  # a busy run's, being written by its process: no curves to show
@@ -133,6 +142,33 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, backen
     val_loss, val_acc = history.get("val_loss") or [None], history.get("val_acc") or [None]
     return {"status": outcome.status, "run_dir": outcome.run_dir,
             "epochs_done": outcome.epochs_done, "epochs_trained": outcome.epochs_trained,
-            "seconds": time.time() - start, "val_loss": val_loss[-1], "val_acc": val_acc[-1],
+            "seconds": seconds, "val_loss": val_loss[-1], "val_acc": val_acc[-1],
             "worker": "%s:%d" % (socket.gethostname(), os.getpid()),
             "compile_seconds": outcome.compile_seconds}
+
+
+def run_grid_batch(configs, results_dir, data_dir=None, restart_corrupt=False,
+                   stop_after=None):
+    """Train runs that share a program together (JAX backend), as one task.
+
+    Parameters
+    ----------
+    configs : sequence of RunConfig
+        Runs grouped by :func:`experiments.batched_training.group_configs`
+    results_dir, data_dir, restart_corrupt, stop_after
+        As for :func:`run_grid_task`
+
+    Returns
+    -------
+    list of dict
+        Per run, in order, the summary :func:`run_grid_task` returns (``seconds``:
+        the whole task's); ``busy`` for a run another process holds (the grid
+        submits it again on its own, waiting for it)
+    """
+    from experiments.batched_training import train_batch
+
+    start = time.time()
+    with _ONE_RUN_PER_PROCESS:
+        outcomes = train_batch(configs, results_dir, data_dir=data_dir, progress=False,
+                               restart_corrupt=restart_corrupt, stop_after=stop_after)
+    return [_summary(outcome, time.time() - start) for outcome in outcomes]

@@ -31,7 +31,7 @@ from errors import UserError
 from experiments import schedule, setups
 from experiments.config import LOSSES, OPTIMIZERS, RunConfig
 
-__all__ = ["add_run_options", "configs_from_args", "expand", "BOTH",
+__all__ = ["add_run_options", "configs_from_args", "runs_per_batch", "expand", "BOTH",
            "BLOG_LRS", "BLOG_BETA2S", "BLOG_RUNS"]
 
 BOTH = "both"
@@ -100,6 +100,10 @@ def _add_execution_options(parser):
                         help="what runs the compiled Theano functions: Theano's C code "
                              "(default) or one JAX program (CPU or GPU; needs jax); not part "
                              "of a run's identity, so a run can be resumed with the other")
+    parser.add_argument("--batch-runs", type=int, metavar="K",
+                        help="with --backend jax: train up to K runs that differ only in lr, "
+                             "run index or seed as one program (1: one run at a time; "
+                             "default: all such runs, as many as fit in memory)")
     parser.add_argument("--restart-corrupt", action="store_true",
                         help="a run whose checkpoint is damaged (cut short, bytes changed) is "
                              "moved aside and trained again from epoch 0 instead of failing")
@@ -163,3 +167,22 @@ def configs_from_args(args):
                   epochs=args.epochs, batch_size=args.batch_size,
                   lr_schedule=args.lr_schedule, loss=args.loss, seed=args.seed,
                   cifar_centering=args.cifar_centering == "on")
+
+
+def runs_per_batch(args):
+    """How many runs a parsed command line trains as one program: an int, or None for all
+    that can share one (the default with ``--backend jax``; 1 with ``--backend c``).
+
+    Raises
+    ------
+    errors.UserError
+        For a count below 1, or above 1 without ``--backend jax``.
+    """
+    if args.batch_runs is None:
+        return None if args.backend == "jax" else 1
+    if args.batch_runs < 1:
+        raise UserError("--batch-runs must be >= 1, got %d" % args.batch_runs)
+    if args.batch_runs > 1 and args.backend != "jax":
+        raise UserError("--batch-runs %d needs --backend jax (runs are batched into one JAX "
+                        "program)" % args.batch_runs)
+    return args.batch_runs
