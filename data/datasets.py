@@ -43,6 +43,7 @@ Examples
 ((50000, 1, 28, 28), (10000, 1, 28, 28), (1, 28, 28))
 """
 import dataclasses
+import hashlib
 import os
 import warnings
 
@@ -52,7 +53,8 @@ from data import cifar10, idx
 from data.download import SOURCES, default_data_dir, download as download_file, file_checksum
 from errors import UserError
 
-__all__ = ["Dataset", "DATASETS", "DataWarning", "load_dataset", "find_files"]
+__all__ = ["Dataset", "DATASETS", "DataWarning", "load_dataset", "find_files", "content_digest",
+           "describe_source", "KNOWN_CONTENTS"]
 
 #: The data sets load_dataset knows.
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
@@ -87,6 +89,13 @@ class Dataset:
     num_classes : int
     input_shape : (int, int, int)
         (C, H, W) of one input.
+    source : dict or None
+        What the arrays were made from (see :func:`describe_source`):
+        ``content`` (SHA-256 of the decoded images and labels of every split,
+        before preprocessing: equal for the official files and any
+        re-compression of them) and ``files`` (``official`` when every file
+        matched its published checksum, ``other`` when one did not, ``no
+        checksum`` when none is published for its form).
     """
     name: str
     train_x: np.ndarray
@@ -97,6 +106,7 @@ class Dataset:
     test_y: np.ndarray
     num_classes: int
     input_shape: tuple
+    source: dict = None
 
     def __repr__(self):
         return "Dataset(%s: train %d, val %d, test %d, input_shape=%s, num_classes=%d)" % (
@@ -112,18 +122,24 @@ def _official_file(name, filename):
 
 
 def _warn_unless_official(name, path):
-    """Warn when ``path`` cannot be verified against the published checksum."""
+    """Warn when ``path`` cannot be verified against the published checksum.
+
+    Returns ``official``, ``other`` or ``no checksum`` (see :class:`Dataset`'s ``source``).
+    """
     remote = _official_file(name, os.path.basename(path)) if os.path.isfile(path) else None
     if remote is None:
         warnings.warn("%s cannot be checked by checksum (published for the official %s "
                       "only); using it after structural checks"
                       % (path, ", ".join(r.filename for r in SOURCES[name])),
                       DataWarning, stacklevel=4)
-    elif file_checksum(path, remote.algorithm) != remote.digest:
+        return "no checksum"
+    if file_checksum(path, remote.algorithm) != remote.digest:
         warnings.warn("%s does not match the official %s checksum %s: it is not the "
                       "official file; using it after structural checks"
                       % (path, remote.algorithm.upper(), remote.digest),
                       DataWarning, stacklevel=4)
+        return "other"
+    return "official"
 
 
 def _files_in(name, directory):
@@ -165,7 +181,11 @@ def find_files(name, data_dir):
 
 
 def _obtain_files(name, data_dir, download):
-    """Local files (checked by checksum, with warnings) or freshly downloaded ones."""
+    """Local files (checked by checksum, with warnings) or freshly downloaded ones.
+
+    Returns the files and how they compare with the published checksums
+    (:class:`Dataset`'s ``source["files"]``).
+    """
     files = find_files(name, data_dir)
     target = os.path.join(data_dir, name)
     missing = [] if files is not None else [
@@ -181,10 +201,11 @@ def _obtain_files(name, data_dir, download):
     if files is None:
         files = _files_in(name, target)
     # Downloads were verified on the way in; the rest gets its checksum checked.
-    for path in files.values():
-        if path not in downloaded:
-            _warn_unless_official(name, path)
-    return files
+    verdicts = {"official" if path in downloaded else _warn_unless_official(name, path)
+                for path in files.values()}
+    for verdict in ("other", "no checksum", "official"):
+        if verdict in verdicts:
+            return files, verdict
 
 
 def _check_count(path, count, expected):
@@ -319,11 +340,66 @@ def load_dataset(name, data_dir=None, download=True, cifar_centering=True):
     if name not in DATASETS:
         raise UserError("unknown data set %r; choose one of %s" % (name, ", ".join(DATASETS)))
     data_dir = os.path.abspath(os.path.expanduser(data_dir or default_data_dir()))
-    files = _obtain_files(name, data_dir, download)
+    files, verdict = _obtain_files(name, data_dir, download)
     if name == "cifar10":
         path = files["cifar10"]
-        train_x, train_y, test_x, test_y = cifar10.read_cifar10(path)
-        _check_count(path + " (training batches)", len(train_x), OFFICIAL_SIZES[name][0])
-        _check_count(path + " (test batch)", len(test_x), OFFICIAL_SIZES[name][1])
-        return _preprocess_cifar10(train_x, train_y, test_x, test_y, cifar_centering)
-    return _preprocess_mnist_like(name, *_read_mnist_like(files, name))
+        arrays = cifar10.read_cifar10(path)
+        _check_count(path + " (training batches)", len(arrays[0]), OFFICIAL_SIZES[name][0])
+        _check_count(path + " (test batch)", len(arrays[2]), OFFICIAL_SIZES[name][1])
+        dataset = _preprocess_cifar10(*arrays, centering=cifar_centering)
+    else:
+        arrays = _read_mnist_like(files, name)
+        dataset = _preprocess_mnist_like(name, *arrays)
+    source = {"content": content_digest(arrays), "files": verdict}
+    return dataclasses.replace(dataset, source=source)
+
+
+def content_digest(arrays):
+    """SHA-256 (hex) of arrays' dtypes, shapes and bytes: a data set's decoded content."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(("%s%s" % (array.dtype.str, array.shape)).encode("ascii"))
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+#: Decoded contents known to this project: (data set, :func:`content_digest`) -> what it is.
+#: MNIST's is that of the official files (the project's copy is pixel-exact, re-compressed);
+#: the CIFAR-10 one is the look-alike the project's machines have (JPEG-derived images,
+#: no internet to fetch the official ones), so that no result on it passes for official.
+KNOWN_CONTENTS = {
+    ("mnist", "52cd6c10ae77107af32269dd9d10ca19c1b749e83235a0c75e2f0729ebeaf141"):
+        "the official MNIST content",
+    ("cifar10", "d9da3685fc2496d7c2b242942d5eb7ffa3c34f63f391af5015bcf4b5fee02f57"):
+        "a CIFAR-10 look-alike (JPEG-derived images, not the official ones)",
+}
+
+
+def describe_source(name, source):
+    """What a :class:`Dataset`'s ``source`` says, in words, for reports and captions.
+
+    Parameters
+    ----------
+    name : str
+        The data set
+    source : dict or None
+        Its ``source`` (as recorded in a run's ``config.json``), or None
+
+    Returns
+    -------
+    str
+        E.g. ``"the official MNIST content (files re-compressed: their checksums differ)"``
+    """
+    if not source:
+        return "%s, source not recorded" % name
+    known = KNOWN_CONTENTS.get((name, source.get("content")))
+    files = source.get("files")
+    if known is None:
+        text = "%s of unrecognised content (SHA-256 %s...)" % (name,
+                                                              str(source.get("content"))[:12])
+        return text + (", checksum-verified official files" if files == "official" else "")
+    text = known
+    if files == "other" and known.startswith("the official"):
+        text += " (files re-compressed: their checksums differ)"
+    return text

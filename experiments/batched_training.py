@@ -59,7 +59,8 @@ import data
 from experiments import runstore, setups
 from experiments.config import VALUE_FIELDS, group_configs, program_key
 from experiments.runstore import RunLocked, run_lock
-from experiments.training import VAL_BATCH_SIZE, RunOutcome, _open_run, _Trainer
+from experiments.training import (VAL_BATCH_SIZE, RunOutcome, _open_run, _Trainer,
+                                  _write_new_config)
 
 __all__ = ["train_batch", "STEPS_PER_CALL", "MEMORY_FRACTION"]
 
@@ -151,16 +152,19 @@ def train_batch(configs, results_dir, data_dir=None, stop_after=None, dataset=No
                 say("%s: another process is training this run; skipping it" % run_dir)
                 outcomes[config] = RunOutcome("busy", run_dir, None, 0)
                 continue
-            history, last_epoch = _open_run(config, results_dir, stop_after, say,
-                                            restart_corrupt)
-            if history is None:
-                outcomes[config] = last_epoch
+            opened = _open_run(config, results_dir, stop_after, say, restart_corrupt)
+            if opened[0] is None:
+                outcomes[config] = opened[1]
             else:
-                to_train.append(config)
+                to_train.append((config, opened[2]))
         if to_train:
-            setup = setups.get(to_train[0].setup)
+            setup = setups.get(to_train[0][0].setup)
             if dataset is None:
-                dataset = setup.load(to_train[0], data_dir)
+                dataset = setup.load(to_train[0][0], data_dir)
+            for config, is_new in to_train:
+                if is_new:
+                    _write_new_config(config, config.run_dir(results_dir), dataset)
+            to_train = [config for config, _ in to_train]
             last_epoch = to_train[0].epochs if stop_after is None else \
                 min(stop_after, to_train[0].epochs)
             trainers = [_Trainer(config, config.run_dir(results_dir), dataset,

@@ -358,11 +358,15 @@ def provenance():
     return {"versions": versions, "theano_flags": flags, "threads": threads}
 
 
-def write_config(config, run_dir):
-    """Write the run's ``config.json``: its fields and :func:`provenance`."""
+def write_config(config, run_dir, data_source=None):
+    """Write the run's ``config.json``: its fields, :func:`provenance` and ``data``.
+
+    ``data_source`` is the data set's ``source`` (:class:`data.Dataset`: what its
+    content is, whether its files are the official ones), written as ``data``.
+    """
     path = os.path.join(run_dir, CONFIG_FILE)
     with writing(path):
-        write_json(path, dict(config.to_dict(), **provenance()))
+        write_json(path, dict(config.to_dict(), data=data_source, **provenance()))
 
 
 # -- history.json -----------------------------------------------------------------------

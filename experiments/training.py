@@ -281,13 +281,15 @@ def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
     say = tqdm.write if progress else (lambda line: None)
     try:
         with run_lock(run_dir):
-            history, last_epoch = _open_run(config, results_dir, stop_after, say,
-                                            restart_corrupt)
-            if history is None:
-                return last_epoch  # nothing to do: the outcome
+            opened = _open_run(config, results_dir, stop_after, say, restart_corrupt)
+            if opened[0] is None:
+                return opened[1]  # nothing to do: the outcome
+            history, last_epoch, is_new = opened
             setup = setups.get(config.setup)
             if dataset is None:
                 dataset = setup.load(config, data_dir)
+            if is_new:
+                _write_new_config(config, run_dir, dataset)
             trainer = _Trainer(config, run_dir, dataset, build_model or setup.build, backend,
                                say)
             return trainer.train(last_epoch, setup.flip_lr, restart_corrupt, progress)
@@ -339,11 +341,16 @@ def _restore(config, checkpoint_path, state, batch_rng, restart_corrupt, say):
         return runstore.new_history()
 
 
-def _open_run(config, results_dir, stop_after, say, restart_corrupt):
-    """Clean up, check and read a locked run: ``(history, last_epoch)`` to train.
+def _write_new_config(config, run_dir, dataset):
+    # With the data's source: every number a run writes carries what it was computed on.
+    runstore.write_config(config, run_dir, getattr(dataset, "source", None))
 
-    ``(None, outcome)`` when there is nothing to train.  Writes ``config.json``
-    when the run is new.
+
+def _open_run(config, results_dir, stop_after, say, restart_corrupt):
+    """Clean up, check and read a locked run: ``(history, last_epoch, is_new)`` to train.
+
+    ``(None, outcome)`` when there is nothing to train.  A new run's
+    ``config.json`` is written once its data is loaded (:func:`_write_new_config`).
     """
     run_dir = config.run_dir(results_dir)
     for name in runstore.remove_stale_temporaries(run_dir):
@@ -357,9 +364,7 @@ def _open_run(config, results_dir, stop_after, say, restart_corrupt):
         status = "stopped" if history["status"] == "running" else history["status"]
         say("%s: %s after %d epochs; nothing to do" % (run_dir, status, done))
         return None, RunOutcome(status, run_dir, done, 0)
-    if not has_config:
-        runstore.write_config(config, run_dir)
-    return history, last_epoch
+    return history, last_epoch, not has_config
 
 
 class _Trainer:
