@@ -177,7 +177,7 @@ def test_plots_depend_on_the_run_store_only():
 
 
 @pytest.mark.parametrize("module", ["plots.results", "plots.report", "plots.figures",
-                                    "plots.synthetic", "plots.make_figures",
+                                    "plots.synthetic", "plots.mcgill", "plots.make_figures",
                                     "experiments.runstore", "experiments.config"])
 def test_reading_results_never_loads_theano(module):
     code = ("import sys, %s; bad = sorted(m for m in ('theano', 'lasagne') if m in sys.modules);"
