@@ -3,12 +3,15 @@
 Every expected choice and number is worked out by hand here (losses are binary fractions,
 so means are exact), never taken from the code under test.
 """
+import json
 import os
 
 import numpy as np
 
+from errors import run_cli
 from experiments import setups
 from experiments.config import RunConfig
+from plots import make_figures
 from plots.mcgill import choose_cells, draw_choices, draw_mcgill
 from plots.results import Run
 
@@ -128,6 +131,29 @@ def test_training_examples_agree_with_the_data_split():
         "mnist": OFFICIAL_SIZES["mnist"][0] - MNIST_VALIDATION_SIZE,
         "fashion_mnist": OFFICIAL_SIZES["fashion_mnist"][0] - MNIST_VALIDATION_SIZE,
         "cifar10": OFFICIAL_SIZES["cifar10"][0]}
+
+
+def test_make_figures_draws_the_mcgill_figure_and_links_it(tmp_path, capsys):
+    results = tmp_path / "R"
+    for made in made_up_runs():
+        config = made.config
+        run_dir = config.run_dir(str(results))
+        os.makedirs(run_dir)
+        with open(os.path.join(run_dir, "config.json"), "w") as handle:
+            json.dump(config.to_dict(), handle)
+        epochs = made.epochs_done
+        history = {name: made.curves[name].tolist() for name in ("loss", "acc", "val_loss",
+                                                                 "val_acc")}
+        with open(os.path.join(run_dir, "history.json"), "w") as handle:
+            json.dump(dict(history, lr=[config.lr] * epochs, epoch_time=[1.0] * epochs,
+                           status=made.status, diverged_epoch=None), handle)
+    out = tmp_path / "figures"
+    assert run_cli(make_figures.main, ["--results-dir", str(results), "--out", str(out)],
+                   prog="make_figures.py") == 0
+    assert (out / "logreg_mcgill.png").is_file() and (out / "logreg_mcgill.pdf").is_file()
+    assert "logreg_mcgill: adam beta2=0.999 lr=0.001; amsgrad beta2=0.99 lr=0.001" \
+        in capsys.readouterr().out
+    assert "[logreg_mcgill](logreg_mcgill.png)" in (out / "REPORT.md").read_text()
 
 
 def test_a_setup_with_only_running_mcgill_runs_gets_no_figure(tmp_path):
