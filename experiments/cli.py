@@ -10,14 +10,17 @@ Command line of the training runs (``python experiments/run.py SETUP ...``).
 ::
 
     python experiments/run.py SETUP --lr LR --beta2 B2 [--optimizer adam|amsgrad|both]
-        [--bias-correction on|off|both] [--runs N | --run K] [--epochs 150] [--batch-size 128]
-        [--stop-after K] [--lr-schedule linear|inv-sqrt|constant] [--loss categorical|binary]
+        [--bias-correction on|off|both] [--runs N | --run K] [--protocol blog|mcgill]
+        [--epochs 150] [--batch-size 128] [--stop-after K]
+        [--lr-schedule linear|inv-sqrt|constant] [--loss categorical|binary]
         [--seed S] [--cifar-centering on|off] [--data-dir D] [--results-dir R]
         [--backend c|jax] [--batch-runs K] [--restart-corrupt]
 
 The defaults are the blog's protocol; ``python experiments/run.py vgg --lr
 0.001 --beta2 0.99`` trains run 0 of that cell for both optimizers, with and
-without bias correction.  ``--backend jax`` runs the compiled functions as one
+without bias correction.  ``--protocol mcgill`` takes the defaults of the
+reproduction study instead (:mod:`experiments.protocols`); options given
+explicitly win.  ``--backend jax`` runs the compiled functions as one
 JAX program (:mod:`backends`) instead of Theano's C code; there, the runs a
 command line asks for that differ only in learning rate, run index or seed
 (``--runs 5``, say) are trained together as one program

@@ -13,13 +13,17 @@ Run the blog's grid for one setup, on this machine or on a Dask cluster.
 
     python experiments/grid.py SETUP [--lr LR ...] [--beta2 B2 ...]
         [--optimizer adam|amsgrad|both] [--bias-correction on|off|both]
-        [--runs N | --run K ...] [--epochs 150] [--batch-size 128] [--stop-after K]
-        [--lr-schedule linear|inv-sqrt|constant] [--loss categorical|binary] [--seed S]
-        [--cifar-centering on|off] [--workers N | --scheduler ADDRESS] [--results-dir R]
-        [--data-dir D] [--backend c|jax] [--batch-runs K] [--restart-corrupt]
+        [--runs N | --run K ...] [--protocol blog|mcgill] [--epochs 150] [--batch-size 128]
+        [--stop-after K] [--lr-schedule linear|inv-sqrt|constant] [--loss categorical|binary]
+        [--seed S] [--cifar-centering on|off] [--workers N | --scheduler ADDRESS]
+        [--results-dir R] [--data-dir D] [--backend c|jax] [--batch-runs K] [--restart-corrupt]
 
 The grid of a setup is adam and amsgrad x beta2 {0.99, 0.999} x lr {0.01,
-0.001, 0.0001} x bias correction {on, off} x runs 0-4: 120 runs.  Each one is
+0.001, 0.0001} x bias correction {on, off} x runs 0-4: 120 runs.  With
+``--protocol mcgill`` (:mod:`experiments.protocols`), the reproduction
+study's: the same lr and beta2 values without bias correction, 60 runs of
+50 epochs (MNIST) or 30 (CIFAR-10) with lr/sqrt(t) and the multiclass
+log-loss.  Each one is
 a :class:`~experiments.config.RunConfig` trained by
 :func:`experiments.training.train_run`, the code behind
 ``experiments/run.py``, into the same results layout, so a grid's run and

@@ -11,7 +11,10 @@ The options of the training command lines, defined once for ``run.py`` and ``gri
 ``run.py`` takes one value of ``--lr``, ``--beta2`` and ``--run``, the grid a
 list of each (``many=True``); every other option is the same on both, and
 :func:`configs_from_args` turns either command line into the same
-:class:`~experiments.config.RunConfig` list, run index outermost.  Values are
+:class:`~experiments.config.RunConfig` list, run index outermost.
+``--protocol`` (:mod:`experiments.protocols`) gives the defaults of the
+options the user leaves out: their ``argparse`` default is None, and
+:func:`configs_from_args` fills in the protocol's value.  Values are
 checked by :class:`RunConfig` (one message per bad value, naming the
 option); :func:`errors.run_cli` turns that into one line and exit code 2.
 
@@ -28,7 +31,7 @@ Examples
 """
 import backends
 from errors import UserError
-from experiments import schedule, setups
+from experiments import protocols, schedule, setups
 from experiments.config import LOSSES, OPTIMIZERS, RunConfig
 
 __all__ = ["add_run_options", "configs_from_args", "runs_per_batch", "expand", "BOTH",
@@ -36,31 +39,48 @@ __all__ = ["add_run_options", "configs_from_args", "runs_per_batch", "expand", "
 
 BOTH = "both"
 #: The blog's grid: learning rates, beta2 values and number of runs per cell.
-BLOG_LRS = (0.01, 0.001, 0.0001)
-BLOG_BETA2S = (0.99, 0.999)
+BLOG_LRS = protocols.get("blog").lrs
+BLOG_BETA2S = protocols.get("blog").beta2s
 BLOG_RUNS = 5
 _ON_OFF = {"on": (True,), "off": (False,), BOTH: (True, False)}
+
+
+def _by_protocol(describe):
+    """``default: blog: X; mcgill: Y``: what each protocol sets, for ``--help``."""
+    return "default: " + "; ".join("%s: %s" % (name, describe(protocol))
+                                   for name, protocol in protocols.PROTOCOLS.items())
+
+
+def _grid_text(values):
+    return " ".join(map(repr, values))
+
+
+def _on_off_text(corrections):
+    return next(name for name, values in _ON_OFF.items() if values == tuple(corrections))
 
 
 def _add_cell_options(parser, many):
     setup_names = setups.names()
     parser.add_argument("setup", metavar="SETUP", choices=setup_names,
                         help="network and data set: %s" % ", ".join(setup_names))
+    # Defaults that depend on --protocol are None here and resolved by configs_from_args,
+    # so that an option given explicitly wins over the protocol.
     if many:
-        parser.add_argument("--lr", type=float, nargs="+", default=BLOG_LRS, metavar="LR",
-                            help="initial learning rates (default: %s)"
-                                 % " ".join(map(repr, BLOG_LRS)))
-        parser.add_argument("--beta2", type=float, nargs="+", default=BLOG_BETA2S,
-                            metavar="B2", help="beta2 values (default: %s)"
-                                               % " ".join(map(repr, BLOG_BETA2S)))
+        parser.add_argument("--lr", type=float, nargs="+", metavar="LR",
+                            help="initial learning rates (%s)"
+                                 % _by_protocol(lambda protocol: _grid_text(protocol.lrs)))
+        parser.add_argument("--beta2", type=float, nargs="+", metavar="B2",
+                            help="beta2 values (%s)"
+                                 % _by_protocol(lambda protocol: _grid_text(protocol.beta2s)))
     else:
         parser.add_argument("--lr", type=float, required=True,
                             help="initial learning rate (> 0)")
         parser.add_argument("--beta2", type=float, required=True, help="beta2, in (0, 1)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS + (BOTH,), default=BOTH,
                         help="default: both")
-    parser.add_argument("--bias-correction", choices=tuple(_ON_OFF), default=BOTH,
-                        help="default: both")
+    parser.add_argument("--bias-correction", choices=tuple(_ON_OFF),
+                        help=_by_protocol(lambda protocol: _on_off_text(
+                            protocol.bias_corrections)))
     runs = parser.add_mutually_exclusive_group()
     default_runs = BLOG_RUNS if many else 1
     runs.add_argument("--runs", type=int, default=default_runs, metavar="N",
@@ -70,18 +90,28 @@ def _add_cell_options(parser, many):
 
 
 def _add_protocol_options(parser):
-    parser.add_argument("--epochs", type=int, default=150,
-                        help="length of each run and of its schedule (default: 150)")
+    parser.add_argument("--protocol", metavar="{%s}" % ",".join(protocols.PROTOCOLS),
+                        default=protocols.DEFAULT,
+                        help="whose defaults the options marked 'default: blog: ...' take "
+                             "(an option given explicitly wins): %s (default: %s)"
+                             % ("; ".join("%s: %s" % (name, protocol.help)
+                                          for name, protocol in protocols.PROTOCOLS.items()),
+                                protocols.DEFAULT))
+    parser.add_argument("--epochs", type=int,
+                        help="length of each run and of its schedule (%s)"
+                             % _by_protocol(protocols.Protocol.epochs_text))
     parser.add_argument("--batch-size", type=int, default=128, help="default: 128")
     parser.add_argument("--stop-after", type=int, metavar="K",
                         help="train only the first K epochs now; run again without it to "
                              "continue")
-    parser.add_argument("--lr-schedule", choices=tuple(schedule.SCHEDULES), default="linear",
+    parser.add_argument("--lr-schedule", choices=tuple(schedule.SCHEDULES),
                         help="; ".join("%s: %s" % (name, item.help)
-                                       for name, item in schedule.SCHEDULES.items()))
-    parser.add_argument("--loss", choices=LOSSES, default="categorical",
+                                       for name, item in schedule.SCHEDULES.items())
+                             + " (%s)" % _by_protocol(lambda protocol: protocol.lr_schedule))
+    parser.add_argument("--loss", choices=LOSSES,
                         help="categorical: mean cross-entropy (the blog's); binary: sum over "
-                             "classes of binary cross-entropies (the reproduction study's)")
+                             "classes of binary cross-entropies (the reproduction study's) (%s)"
+                             % _by_protocol(lambda protocol: protocol.loss))
     parser.add_argument("--seed", type=int, default=0,
                         help="base seed; each run's seeds derive from (seed, run) (default: 0)")
     parser.add_argument("--cifar-centering", choices=("on", "off"), default="on",
@@ -150,22 +180,39 @@ def _run_indices(args):
     return range(args.runs)
 
 
+def _given(value, default):
+    return default if value is None else value
+
+
 def configs_from_args(args):
     """The runs a parsed command line asks for (see :func:`expand` for the order).
+
+    Options not given (None) take the value of ``--protocol``
+    (:mod:`experiments.protocols`); the epochs depend on the setup's data set.
 
     Raises
     ------
     errors.UserError
-        For an invalid value (via :class:`RunConfig`), a bad run count or ``--stop-after``.
+        For an invalid value (via :class:`RunConfig`), an unknown protocol, a
+        protocol without epochs for the setup's data set, a bad run count or
+        ``--stop-after``.
     """
     if args.stop_after is not None and args.stop_after < 1:
         raise UserError("--stop-after must be >= 1, got %d" % args.stop_after)
+    protocol = protocols.get(args.protocol)
     listed = lambda value: value if isinstance(value, (list, tuple)) else [value]  # noqa: E731
-    return expand(args.setup, listed(args.lr), listed(args.beta2),
+    epochs = args.epochs
+    if epochs is None:
+        epochs = protocol.epochs_for(setups.get(args.setup).dataset)
+    corrections = protocol.bias_corrections if args.bias_correction is None \
+        else _ON_OFF[args.bias_correction]
+    return expand(args.setup, listed(_given(args.lr, protocol.lrs)),
+                  listed(_given(args.beta2, protocol.beta2s)),
                   OPTIMIZERS if args.optimizer == BOTH else (args.optimizer,),
-                  _ON_OFF[args.bias_correction], _run_indices(args),
-                  epochs=args.epochs, batch_size=args.batch_size,
-                  lr_schedule=args.lr_schedule, loss=args.loss, seed=args.seed,
+                  corrections, _run_indices(args),
+                  epochs=epochs, batch_size=args.batch_size,
+                  lr_schedule=_given(args.lr_schedule, protocol.lr_schedule),
+                  loss=_given(args.loss, protocol.loss), seed=args.seed,
                   cifar_centering=args.cifar_centering == "on")
 
 

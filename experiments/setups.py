@@ -9,6 +9,7 @@ The setups: which network trains on which data, one record each.
     names
     register
     PLUGIN_VARIABLE
+    TRAIN_EXAMPLES
 
 A :class:`Setup` holds what the training loop needs to know about a setup:
 its network builder (by name in :data:`models.MODELS`, or a function), its
@@ -36,7 +37,7 @@ import os
 
 from errors import UserError
 
-__all__ = ["Setup", "get", "names", "register", "PLUGIN_VARIABLE"]
+__all__ = ["Setup", "get", "names", "register", "PLUGIN_VARIABLE", "TRAIN_EXAMPLES"]
 
 #: Environment variable naming modules that register more setups when imported.
 PLUGIN_VARIABLE = "AMSGRAD_SETUPS"
@@ -90,6 +91,12 @@ class Setup:
         import models
         return models.build(self.network, input_shape, num_classes)
 
+
+#: Training examples per data set, as :func:`data.load_dataset` splits them (MNIST and
+#: Fashion-MNIST keep the last 10,000 training images for validation): what one epoch
+#: goes through.  Here, not in :mod:`data`, so that the plots can count updates without
+#: loading the data package.
+TRAIN_EXAMPLES = {"mnist": 50000, "fashion_mnist": 50000, "cifar10": 50000}
 
 _MNIST, _CIFAR = (1, 28, 28), (3, 32, 32)
 _REGISTRY = {setup.name: setup for setup in (

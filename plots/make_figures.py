@@ -5,7 +5,9 @@
 
 For every setup with runs in the results directory: training and validation loss and
 accuracy, one line per run, with the original runs' band where the original has the cell
-(``SETUP_METRIC.png`` and ``.pdf``); the synthetic experiment's figure when
+(``SETUP_METRIC.png`` and ``.pdf``); for setups with runs of ``--protocol mcgill``, the
+reproduction study's Figure 2 (``SETUP_mcgill.png`` and ``.pdf``, :mod:`plots.mcgill`); the
+synthetic experiment's figure when
 ``RESULTS/synthetic/summary.json`` exists; ``REPORT.md`` and ``report.csv`` comparing the
 runs with the original ones.  Files that cannot be read are listed (on stderr and in the
 report) and skipped.  Every file is written atomically; ``--out`` must name a directory (it is
@@ -21,6 +23,7 @@ from tqdm import tqdm
 from errors import UserError, run_cli
 from experiments import runstore
 from plots.figures import draw_setup
+from plots.mcgill import draw_mcgill
 from plots.report import write_report
 from plots.results import (DEFAULT_REFERENCE, SYNTHETIC_DIR, Problem, find_runs,
                            load_reference, read_synthetic_summary)
@@ -93,6 +96,13 @@ def main(argv=None):
     for setup in tqdm(sorted({run.config.setup for run in runs}), desc="figures", unit="setup",
                       disable=None):
         figures += draw_setup(setup, runs, reference.get(setup, []), args.out)
+    # The reproduction study's Figure 2, for the setups with runs of --protocol mcgill.
+    mcgill_figures, mcgill_choices = draw_mcgill(runs, args.out)
+    figures += mcgill_figures
+    for setup, chosen in mcgill_choices.items():
+        print("%s: %s_mcgill: %s" % (PROG, setup, "; ".join(
+            "%s beta2=%g lr=%g" % (optimizer, choice["beta2"], choice["lr"])
+            for optimizer, choice in chosen.items())))
     report, table = write_report(args.out, runs, reference, problems,
                                  figures + (synthetic["figures"] if synthetic else []), synthetic,
                                  sources=(args.results_dir, args.reference))

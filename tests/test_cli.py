@@ -215,3 +215,83 @@ def test_run_py_refuses_an_lr_that_is_0_in_float32(tmp_path, shared_data):
     assert completed.stderr == ("run.py: error: --lr 1e-46 is 0 in float32, which the runs "
                                 "compute in; use a value between 1.18e-38 and 3.4e+38\n")
     assert not (tmp_path / "R").exists()
+
+
+# ---------------------------------------------------------------- --protocol
+
+def mcgill_config(setup, optimizer, lr, beta2, epochs, run=0, **overrides):
+    """A RunConfig of the reproduction study's protocol, written out field by field."""
+    fields = dict(setup=setup, optimizer=optimizer, lr=lr, beta2=beta2, bias_correction=False,
+                  run=run, epochs=epochs, batch_size=128, lr_schedule="inv-sqrt",
+                  loss="binary", seed=0, beta1=0.9, epsilon=1e-8, cifar_centering=True)
+    fields.update(overrides)
+    return RunConfig(**fields)
+
+
+def test_mcgill_protocol_takes_the_studys_defaults():
+    def configs(setup):
+        return options.configs_from_args(cli.build_parser().parse_args(
+            [setup, "--lr", "0.001", "--beta2", "0.99", "--protocol", "mcgill"]))
+    # MNIST: 50 epochs; CIFAR-10: 30; lr/sqrt(t), multiclass log-loss, no bias correction.
+    assert configs("logreg") == [mcgill_config("logreg", "adam", 0.001, 0.99, 50),
+                                 mcgill_config("logreg", "amsgrad", 0.001, 0.99, 50)]
+    assert configs("ffnn") == [mcgill_config("ffnn", "adam", 0.001, 0.99, 50),
+                               mcgill_config("ffnn", "amsgrad", 0.001, 0.99, 50)]
+    assert configs("cifarnet") == [mcgill_config("cifarnet", "adam", 0.001, 0.99, 30),
+                                   mcgill_config("cifarnet", "amsgrad", 0.001, 0.99, 30)]
+    blog = options.configs_from_args(parse("--protocol", "blog"))
+    assert blog == options.configs_from_args(parse())
+
+
+def test_mcgill_grid_is_the_blogs_lrs_and_beta2s_without_bias_correction():
+    from experiments import grid
+    args = grid.build_parser().parse_args(["vgg", "--protocol", "mcgill", "--runs", "1"])
+    expected = [mcgill_config("vgg", optimizer, lr, beta2, 30)
+                for lr in (0.01, 0.001, 0.0001) for beta2 in (0.99, 0.999)
+                for optimizer in ("adam", "amsgrad")]
+    assert options.configs_from_args(args) == expected
+
+
+def test_options_given_explicitly_win_over_the_protocol():
+    [config] = options.configs_from_args(parse(
+        "--protocol", "mcgill", "--optimizer", "amsgrad", "--bias-correction", "on",
+        "--epochs", "7", "--lr-schedule", "constant", "--loss", "categorical",
+        "--batch-size", "64"))
+    assert config == RunConfig(setup="logreg", optimizer="amsgrad", lr=0.001, beta2=0.99,
+                               bias_correction=True, epochs=7, batch_size=64,
+                               lr_schedule="constant", loss="categorical")
+    from experiments import grid
+    args = grid.build_parser().parse_args(["cifarnet", "--protocol", "mcgill", "--lr", "0.05",
+                                           "--beta2", "0.9", "--run", "2", "--bias-correction",
+                                           "both", "--optimizer", "adam"])
+    assert options.configs_from_args(args) == [
+        mcgill_config("cifarnet", "adam", 0.05, 0.9, 30, run=2, bias_correction=True),
+        mcgill_config("cifarnet", "adam", 0.05, 0.9, 30, run=2)]
+
+
+@pytest.mark.parametrize("command", ["run", "grid"])
+def test_bad_protocol_exits_2_with_one_line(tmp_path, capsys, command):
+    from experiments import grid
+    results = tmp_path / "results"
+    argv = ["logreg", "--protocol", "paper", "--results-dir", str(results)]
+    if command == "run":
+        assert run_cli(cli.main, argv[:1] + ["--lr", "0.001", "--beta2", "0.99"] + argv[1:]) == 2
+    else:
+        assert run_cli(grid.main, argv, prog="grid.py") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--protocol must be one of blog, mcgill, got 'paper'" in err
+    assert not results.exists()
+
+
+def test_mcgill_protocol_without_epochs_for_the_data_set(monkeypatch):
+    from experiments import setups
+    fashion = setups.Setup("fashion_logreg", "fashion_mnist", "logreg", flip_lr=False,
+                           input_shape=(1, 28, 28))
+    monkeypatch.setitem(setups._REGISTRY, fashion.name, fashion)
+    argv = ["fashion_logreg", "--lr", "0.001", "--beta2", "0.99", "--protocol", "mcgill"]
+    with pytest.raises(UserError, match="--protocol mcgill has no --epochs for the data set "
+                                        "fashion_mnist .*; pass --epochs"):
+        options.configs_from_args(cli.build_parser().parse_args(argv))
+    configs = options.configs_from_args(cli.build_parser().parse_args(argv + ["--epochs", "5"]))
+    assert [config.epochs for config in configs] == [5, 5]

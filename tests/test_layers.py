@@ -11,7 +11,8 @@ bottom (see README.md's "What is here"):
 3 backends  backends (the C mode, the JAX linker and graph evaluator)
 4 models    models, data
 5 store     experiments.config, experiments.setups, experiments.schedule,
-            experiments.runstore, experiments.checkpoint, experiments.threads
+            experiments.protocols, experiments.runstore, experiments.checkpoint,
+            experiments.threads
 6 runs      experiments.training, .grid_worker, .grid, .synthetic_*, .synthetic,
             experiments.options
 7 commands  experiments.cli, experiments.run, plots.make_figures (may draw: plots too)
@@ -36,13 +37,14 @@ LAYERS = [
     ("backends", ["backends"]),
     ("models", ["models", "data"]),
     ("store", ["experiments.config", "experiments.setups", "experiments.schedule",
-               "experiments.runstore", "experiments.checkpoint", "experiments.threads"]),
+               "experiments.protocols", "experiments.runstore", "experiments.checkpoint",
+               "experiments.threads"]),
     ("runs", ["experiments"]),
     ("commands", ["experiments.cli", "experiments.run", "plots.make_figures"]),
 ]
 #: What plots may import besides itself: the run store and below, without Theano.
 PLOTS_MAY_IMPORT = ("errors", "experiments.config", "experiments.setups",
-                    "experiments.runstore")
+                    "experiments.protocols", "experiments.runstore")
 
 
 def project_modules():
@@ -175,7 +177,7 @@ def test_plots_depend_on_the_run_store_only():
 
 
 @pytest.mark.parametrize("module", ["plots.results", "plots.report", "plots.figures",
-                                    "plots.synthetic", "plots.make_figures",
+                                    "plots.synthetic", "plots.mcgill", "plots.make_figures",
                                     "experiments.runstore", "experiments.config"])
 def test_reading_results_never_loads_theano(module):
     code = ("import sys, %s; bad = sorted(m for m in ('theano', 'lasagne') if m in sys.modules);"
