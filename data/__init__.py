@@ -7,7 +7,6 @@ cache, parsing, the original preprocessing and minibatches.
 
     load_dataset
     Dataset
-    describe_source
     iterate_train_batches
     iterate_val_batches
     num_batches
@@ -30,9 +29,8 @@ Examples
 ...     pass
 """
 from data.batches import epoch_order, iterate_train_batches, iterate_val_batches, num_batches
-from data.datasets import DATASETS, Dataset, DataWarning, describe_source, load_dataset
+from data.datasets import DATASETS, Dataset, DataWarning, load_dataset
 from data.download import default_data_dir
 
-__all__ = ["load_dataset", "Dataset", "DataWarning", "DATASETS", "describe_source",
-           "iterate_train_batches", "epoch_order", "iterate_val_batches", "num_batches",
+__all__ = ["load_dataset", "Dataset", "DataWarning", "DATASETS", "iterate_train_batches", "epoch_order", "iterate_val_batches", "num_batches",
            "default_data_dir"]

@@ -53,8 +53,7 @@ from data import cifar10, idx
 from data.download import SOURCES, default_data_dir, download as download_file, file_checksum
 from errors import UserError
 
-__all__ = ["Dataset", "DATASETS", "DataWarning", "load_dataset", "find_files", "content_digest",
-           "describe_source", "KNOWN_CONTENTS"]
+__all__ = ["Dataset", "DATASETS", "DataWarning", "load_dataset", "find_files", "content_digest"]
 
 #: The data sets load_dataset knows.
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
@@ -90,7 +89,8 @@ class Dataset:
     input_shape : (int, int, int)
         (C, H, W) of one input.
     source : dict or None
-        What the arrays were made from (see :func:`describe_source`):
+        What the arrays were made from (see
+        :func:`experiments.runstore.describe_data`):
         ``content`` (SHA-256 of the decoded images and labels of every split,
         before preprocessing: equal for the official files and any
         re-compression of them) and ``files`` (``official`` when every file
@@ -201,8 +201,9 @@ def _obtain_files(name, data_dir, download):
     if files is None:
         files = _files_in(name, target)
     # Downloads were verified on the way in; the rest gets its checksum checked.
-    verdicts = {"official" if path in downloaded else _warn_unless_official(name, path)
-                for path in files.values()}
+    verdicts = set()
+    for path in files.values():  # a loop, not a comprehension: the warnings' stacklevel
+        verdicts.add("official" if path in downloaded else _warn_unless_official(name, path))
     for verdict in ("other", "no checksum", "official"):
         if verdict in verdicts:
             return files, verdict
@@ -362,44 +363,3 @@ def content_digest(arrays):
         digest.update(("%s%s" % (array.dtype.str, array.shape)).encode("ascii"))
         digest.update(memoryview(array).cast("B"))
     return digest.hexdigest()
-
-
-#: Decoded contents known to this project: (data set, :func:`content_digest`) -> what it is.
-#: MNIST's is that of the official files (the project's copy is pixel-exact, re-compressed);
-#: the CIFAR-10 one is the look-alike the project's machines have (JPEG-derived images,
-#: no internet to fetch the official ones), so that no result on it passes for official.
-KNOWN_CONTENTS = {
-    ("mnist", "52cd6c10ae77107af32269dd9d10ca19c1b749e83235a0c75e2f0729ebeaf141"):
-        "the official MNIST content",
-    ("cifar10", "d9da3685fc2496d7c2b242942d5eb7ffa3c34f63f391af5015bcf4b5fee02f57"):
-        "a CIFAR-10 look-alike (JPEG-derived images, not the official ones)",
-}
-
-
-def describe_source(name, source):
-    """What a :class:`Dataset`'s ``source`` says, in words, for reports and captions.
-
-    Parameters
-    ----------
-    name : str
-        The data set
-    source : dict or None
-        Its ``source`` (as recorded in a run's ``config.json``), or None
-
-    Returns
-    -------
-    str
-        E.g. ``"the official MNIST content (files re-compressed: their checksums differ)"``
-    """
-    if not source:
-        return "%s, source not recorded" % name
-    known = KNOWN_CONTENTS.get((name, source.get("content")))
-    files = source.get("files")
-    if known is None:
-        text = "%s of unrecognised content (SHA-256 %s...)" % (name,
-                                                              str(source.get("content"))[:12])
-        return text + (", checksum-verified official files" if files == "official" else "")
-    text = known
-    if files == "other" and known.startswith("the official"):
-        text += " (files re-compressed: their checksums differ)"
-    return text

@@ -10,6 +10,9 @@ The results layout of training runs: the one module that knows its paths, files 
     check_writable
     make_run_dir
     write_config
+    describe_data
+    write_packed
+    read_packed
     new_history
     read_history
     history_problem
@@ -27,7 +30,9 @@ The results layout of training runs: the one module that knows its paths, files 
 A run lives in ``R/SETUP/CELL/run=K/`` (:meth:`experiments.config.RunConfig.run_dir`):
 
 - ``config.json`` (:data:`CONFIG_FILE`): the :class:`~experiments.config.RunConfig`
-  fields, plus :func:`provenance` (``versions``, ``theano_flags``, ``threads``);
+  fields, ``data`` (what the data set's content is and whether its files are the
+  official ones: :func:`describe_data`) and :func:`provenance` (``versions``,
+  ``theano_flags``, ``threads``);
 - ``history.json`` (:data:`HISTORY_FILE`): per finished epoch the lists of
   :data:`CURVES`, ``status`` (one of :data:`STATUSES`) and ``diverged_epoch``;
 - ``checkpoint.npz`` (:data:`CHECKPOINT_FILE`, format in
@@ -75,7 +80,8 @@ __all__ = ["CONFIG_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "LOCK_FILE", "SYNTH
            "SYNTHETIC_SUMMARY", "SYNTHETIC_TRAJECTORIES",
            "CURVES", "STATUSES", "FINISHED", "check_run_dir",
            "check_writable", "is_legacy", "legacy_note",
-           "make_run_dir", "write_config", "new_history", "read_history", "history_problem",
+           "make_run_dir", "write_config", "describe_data", "KNOWN_CONTENTS", "write_packed",
+           "read_packed", "PACKED_SUFFIX", "new_history", "read_history", "history_problem",
            "curves_problem", "writing", "provenance", "atomic_write_bytes",
            "write_json", "read_json", "load_json", "remove_stale_temporaries", "run_lock",
            "RunLocked"]
@@ -367,6 +373,95 @@ def write_config(config, run_dir, data_source=None):
     path = os.path.join(run_dir, CONFIG_FILE)
     with writing(path):
         write_json(path, dict(config.to_dict(), data=data_source, **provenance()))
+
+
+# -- the data a run was trained on ------------------------------------------------------
+
+#: Contents known to this project: (data set, ``data.datasets.content_digest``) -> what it is.
+#: MNIST's is that of the official files (the project's copy is pixel-exact, re-compressed);
+#: the CIFAR-10 one is the look-alike the project's machines have (JPEG-derived images,
+#: no internet to fetch the official ones), so that no result on it passes for official.
+KNOWN_CONTENTS = {
+    ("mnist", "52cd6c10ae77107af32269dd9d10ca19c1b749e83235a0c75e2f0729ebeaf141"):
+        "the official MNIST content",
+    ("cifar10", "d9da3685fc2496d7c2b242942d5eb7ffa3c34f63f391af5015bcf4b5fee02f57"):
+        "a CIFAR-10 look-alike (JPEG-derived images, not the official ones)",
+}
+
+
+def describe_data(name, source):
+    """What a :class:`data.Dataset`'s ``source`` says, in words, for reports and captions.
+
+    Parameters
+    ----------
+    name : str
+        The data set
+    source : dict or None
+        Its ``source`` (as recorded in a run's ``config.json``), or None
+
+    Returns
+    -------
+    str
+        E.g. ``"the official MNIST content (files re-compressed: their checksums differ)"``
+    """
+    if not source:
+        return "%s, source not recorded" % name
+    known = KNOWN_CONTENTS.get((name, source.get("content")))
+    files = source.get("files")
+    if known is None:
+        text = "%s of unrecognised content (SHA-256 %s...)" % (name,
+                                                              str(source.get("content"))[:12])
+        return text + (", checksum-verified official files" if files == "official" else "")
+    text = known
+    if files == "other" and known.startswith("the official"):
+        text += " (files re-compressed: their checksums differ)"
+    return text
+
+
+# -- packed runs ----------------------------------------------------------------------------
+
+#: A packed file holds the config.json and history.json of many runs of one setup, one run
+#: per line: ``SETUP`` + this suffix, beside other packed files (``make_figures.py --pack``).
+PACKED_SUFFIX = ".runs.json"
+PACKED_FORMAT = "amsgrad-experiments packed runs 1"
+
+
+def write_packed(path, runs):
+    """Write runs' ``config.json`` and ``history.json`` contents into one file, atomically.
+
+    Parameters
+    ----------
+    path : str
+        Ends with :data:`PACKED_SUFFIX`
+    runs : sequence of (dict, dict)
+        Each run's config and history, as read from its files
+    """
+    lines = [json.dumps({"config": config, "history": history}, sort_keys=True,
+                        separators=(",", ":")) for config, history in runs]
+    text = '{"format":%s,"runs":[\n%s\n]}\n' % (json.dumps(PACKED_FORMAT), ",\n".join(lines))
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_packed(path):
+    """The ``(config, history)`` dicts of a file written by :func:`write_packed`.
+
+    Raises
+    ------
+    ValueError
+        Saying why the file is not a packed file (unchecked beyond its shape:
+        the reader checks each run as it checks a run directory's files)
+    """
+    contents = load_json(path)
+    if not isinstance(contents, dict) or contents.get("format") != PACKED_FORMAT or \
+            not isinstance(contents.get("runs"), list):
+        raise ValueError("is not a file of packed runs (%r)" % PACKED_FORMAT)
+    runs = []
+    for index, entry in enumerate(contents["runs"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict) or \
+                not isinstance(entry.get("history"), dict):
+            raise ValueError("run %d is not {config, history}" % index)
+        runs.append((entry["config"], entry["history"]))
+    return runs
 
 
 # -- history.json -----------------------------------------------------------------------

@@ -37,7 +37,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from experiments.runstore import atomic_write_bytes
+from experiments.runstore import atomic_write_bytes, describe_data
 
 __all__ = ["draw_metric", "draw_setup", "save_figure", "colour", "METRIC_LABELS",
            "ZOOM_FRACTION"]
@@ -155,7 +155,9 @@ def draw_metric(setup, metric, runs, reference_runs=()):
             variants_drawn |= _draw_panel(full, zoom, panel, metric, reference_runs, band_sizes)
             full.set_title("lr=%g, β2=%g" % (lr, beta2))
     _label(figure, axes, metric, variants_drawn, band_sizes)
-    figure.suptitle("%s: %s, one line per run" % (setup, METRIC_LABELS[metric]))
+    data = "; ".join(sorted({describe_data(run.config.dataset, run.data) for run in runs}))
+    figure.suptitle("%s: %s, one line per run\ntrained on %s" % (setup, METRIC_LABELS[metric],
+                                                                 data))
     return figure
 
 

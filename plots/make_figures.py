@@ -2,6 +2,7 @@
 """Draw the blog's figures and write the reproduction report from a results directory.
 
     python plots/make_figures.py [--results-dir results] [--out figures] [--reference FILE]
+    python plots/make_figures.py --results-dir results --pack DIR
 
 For every setup with runs in the results directory: training and validation loss and
 accuracy, one line per run, with the original runs' band where the original has the cell
@@ -26,7 +27,7 @@ from plots.figures import draw_setup
 from plots.mcgill import draw_mcgill
 from plots.report import write_report
 from plots.results import (DEFAULT_REFERENCE, SYNTHETIC_DIR, Problem, find_runs,
-                           load_reference, read_synthetic_summary)
+                           load_reference, pack_runs, read_synthetic_summary)
 
 PROG = "make_figures.py"
 
@@ -61,6 +62,41 @@ def draw_synthetic(results_dir, out_dir, problems):
     return {"summary": summary, "figures": figures}
 
 
+def _shown(reference):
+    # The default reference by its place in the repository: reports do not depend on the checkout.
+    if os.path.abspath(reference) == DEFAULT_REFERENCE:
+        return os.path.relpath(DEFAULT_REFERENCE, os.path.dirname(os.path.dirname(
+            DEFAULT_REFERENCE)))
+    return reference
+
+
+def pack(results_dir, pack_dir):
+    """``--pack``: the runs of ``results_dir`` packed into ``pack_dir``; the exit code.
+
+    The synthetic experiment's files (``synthetic/``) are copied as they are.
+    """
+    runs, problems = find_runs(results_dir)
+    for problem in problems:
+        print("%s: warning: %s" % (PROG, problem), file=sys.stderr)
+    unpackable = [run.source for run in runs if not os.path.isdir(run.source)]
+    if unpackable:
+        raise UserError("--pack reads run directories; %s holds packed runs already (%s)"
+                        % (results_dir, unpackable[0]))
+    runstore.check_writable(pack_dir, option="--pack")
+    written = pack_runs(runs, pack_dir)
+    synthetic_dir = os.path.join(results_dir, SYNTHETIC_DIR)
+    if os.path.isdir(synthetic_dir):
+        target = os.path.join(pack_dir, SYNTHETIC_DIR)
+        os.makedirs(target, exist_ok=True)
+        for name in sorted(os.listdir(synthetic_dir)):
+            if name.endswith(".json"):
+                with open(os.path.join(synthetic_dir, name), "rb") as stream:
+                    runstore.atomic_write_bytes(os.path.join(target, name), stream.read())
+                written.append(os.path.join(target, name))
+    print("%s: %d runs packed: %s" % (PROG, len(runs), ", ".join(written)))
+    return 0
+
+
 def check_out_dir(out_dir):
     """Raise errors.UserError when ``out_dir`` (``--out``) is an existing file."""
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
@@ -76,8 +112,14 @@ def main(argv=None):
                         help="where figures, REPORT.md and report.csv go (default: figures)")
     parser.add_argument("--reference", default=DEFAULT_REFERENCE,
                         help="the original runs' curves (default: reference/original_runs.json)")
+    parser.add_argument("--pack", metavar="DIR",
+                        help="instead of drawing: write the runs of --results-dir (run "
+                             "directories) as one SETUP.runs.json per setup into DIR, with a "
+                             "copy of its synthetic/ results; DIR then works as --results-dir")
     args = parser.parse_args(argv)
 
+    if args.pack:
+        return pack(args.results_dir, args.pack)
     check_out_dir(args.out)
     runs, problems = find_runs(args.results_dir)
     reference, reference_problems = load_reference(args.reference)
@@ -105,7 +147,7 @@ def main(argv=None):
             for optimizer, choice in chosen.items())))
     report, table = write_report(args.out, runs, reference, problems,
                                  figures + (synthetic["figures"] if synthetic else []), synthetic,
-                                 sources=(args.results_dir, args.reference))
+                                 sources=(args.results_dir, _shown(args.reference)))
     print("%s: %d runs, %d figure files, %s, %s" % (PROG, len(runs), len(figures)
                                                    + len(synthetic["figures"] if synthetic else []),
                                                    report, table))

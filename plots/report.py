@@ -35,7 +35,8 @@ import os
 
 import numpy as np
 
-from experiments.runstore import atomic_write_bytes
+from experiments.runstore import atomic_write_bytes, describe_data
+from experiments.config import RunConfig
 from plots.results import group_key
 
 __all__ = ["MEASURES", "AGREE_WITHIN", "MIN_POOLED_STD", "run_measures", "Group", "group_runs",
@@ -57,6 +58,9 @@ AGREE_WITHIN = 2.0
 #: otherwise "differ" over float rounding.
 MIN_POOLED_STD = 1e-4
 _CELL_FIELDS = ("setup", "optimizer", "lr", "beta2", "bias_correction")
+_PROTOCOL_FIELDS = ("epochs", "batch_size", "lr_schedule", "loss", "beta1", "epsilon")
+#: The blog's grid of a setup: 2 optimizers x 3 lr x 2 beta2 x bias correction on/off, 5 runs.
+BLOG_CELLS, BLOG_RUNS = 24, 5
 
 
 def _measure_name(measure):
@@ -64,15 +68,16 @@ def _measure_name(measure):
             .replace("train", "training"))
 
 
-def run_measures(run):
+def run_measures(run, epochs=None):
     """The five :data:`MEASURES` of a run, as a dict of floats.
 
-    ``final``: the value after the last epoch done; ``best``: the lowest loss
-    or highest accuracy over the epochs done (NaN epochs ignored).
+    ``final``: the value after the last epoch done (or after epoch ``epochs``);
+    ``best``: the lowest loss or highest accuracy over those epochs (NaN
+    epochs ignored).
     """
     measures = {}
     for measure, (curve, kind, lower_is_better) in MEASURES.items():
-        values = run.curves[curve]
+        values = run.curves[curve][:epochs]
         if kind == "final":
             measures[measure] = float(values[-1]) if len(values) else math.nan
         elif np.isfinite(values).any():
@@ -96,12 +101,25 @@ class Group:
     diverged : int
         Runs with status ``diverged``, or complete with a non-finite measure
     running : int
-        Runs still in progress (not in the statistics)
+        Runs still in progress (not in the statistics, unless compared early)
+    finished_runs : list of plots.results.Run
+        The runs of ``finished``
+    stopped : list of plots.results.Run
+        The runs in progress with at least one epoch done
+    at_epoch : int or None
+        Set when the measures are taken after this epoch of runs stopped early
+        (:func:`compare_cells`), None when at the runs' end
+    data : set of str
+        What the runs were trained on (:func:`experiments.runstore.describe_data`)
     """
     key: object
     finished: list = dataclasses.field(default_factory=list)
     diverged: int = 0
     running: int = 0
+    finished_runs: list = dataclasses.field(default_factory=list)
+    stopped: list = dataclasses.field(default_factory=list)
+    at_epoch: int = None
+    data: set = dataclasses.field(default_factory=set)
 
     def values(self, measure):
         """The measure over the finished runs, as an array."""
@@ -123,13 +141,17 @@ def group_runs(runs):
     groups = {}
     for run in runs:
         group = groups.setdefault(group_key(run.config), Group(group_key(run.config)))
+        group.data.add(describe_data(run.config.dataset, run.data))
         measures = run_measures(run)
         if run.status == "running":
             group.running += 1
+            if run.epochs_done:
+                group.stopped.append(run)
         elif run.status == "diverged" or not all(map(math.isfinite, measures.values())):
             group.diverged += 1
         else:
             group.finished.append(measures)
+            group.finished_runs.append(run)
     order = sorted(groups, key=lambda key: (key.setup, key.lr, key.beta2, not key.bias_correction,
                                             key.optimizer, key.epochs, repr(key)))
     return {key: groups[key] for key in order}
@@ -200,6 +222,16 @@ def _no_original_reason(group, reference_groups):
     return "protocol differs from the original's (%s)" % _protocol_text(same_cell[0])
 
 
+def _at_epoch(group, epoch, runs):
+    """A group of ``runs``' measures after ``epoch``: runs stopped early compared there."""
+    early = Group(group.key, diverged=group.diverged, at_epoch=epoch, data=group.data,
+                  running=group.running - len(runs))
+    for run in runs:
+        early.finished.append(run_measures(run, epoch))
+        early.finished_runs.append(run)
+    return early
+
+
 def compare_cells(groups, reference_groups):
     """Compare every reproduced group with the original group of the same key.
 
@@ -211,11 +243,19 @@ def compare_cells(groups, reference_groups):
     Returns
     -------
     list of CellComparison
-        In the order of ``groups``
+        In the order of ``groups``.  A group without finished runs whose runs
+        were stopped early (``--stop-after``) is compared after the fewest
+        epochs E any of them has done: its runs' and the original runs'
+        measures are taken over their first E epochs (``group.at_epoch``).
     """
     comparisons = []
     for key, group in groups.items():
         original = reference_groups.get(key)
+        if not group.finished and group.stopped:
+            epoch = min(run.epochs_done for run in group.stopped)
+            group = _at_epoch(group, epoch, group.stopped)
+            if original is not None:
+                original = _at_epoch(original, epoch, original.finished_runs)
         rows, beyond = {}, []
         for measure in MEASURES:
             ours = group.values(measure)
@@ -240,6 +280,8 @@ def compare_cells(groups, reference_groups):
             verdict, reason = "differs", ", ".join(beyond)
         else:
             verdict, reason = "agrees", "every d within ±%g" % AGREE_WITHIN
+        if group.at_epoch is not None and verdict != "n/a":
+            reason += " (after epoch %d of %d)" % (group.at_epoch, key.epochs)
         comparisons.append(CellComparison(group, original, rows, verdict, reason))
     return comparisons
 
@@ -267,13 +309,19 @@ def _pairs(cells, vary, first, second):
     return pairs
 
 
+def _wins(pairs, measure):
+    """Of the pairs (first, second), in how many the first is better by mean; and each pair's
+    difference and d."""
+    differences, ds = zip(*(effect_size(a.values(measure), b.values(measure))
+                            for _, a, b in pairs))
+    return sum(_better(measure, difference) for difference in differences), differences, ds
+
+
 def _compare_pairs(pairs, measure, first_name, second_name):
     """Counts and effect sizes of ``first - second`` over pairs, as a sentence."""
     if not pairs:
         return "no pairs with finished runs on both sides"
-    differences, ds = zip(*(effect_size(a.values(measure), b.values(measure))
-                            for _, a, b in pairs))
-    wins = sum(_better(measure, difference) for difference in differences)
+    wins, differences, ds = _wins(pairs, measure)
     clear_wins = sum(_better(measure, difference) and abs(d) > AGREE_WITHIN
                      for difference, d in zip(differences, ds))
     clear_losses = sum(not _better(measure, difference) and abs(d) > AGREE_WITHIN
@@ -392,7 +440,10 @@ def _mean_std_text(mean, std):
 def _runs_text(group):
     extra = [text % count for text, count in (("%d diverged", group.diverged),
                                               ("%d running", group.running)) if count]
-    return "%d" % len(group.finished) + (" (+%s)" % ", ".join(extra) if extra else "")
+    text = "%d" % len(group.finished)
+    if group.at_epoch is not None:
+        text += " after epoch %d" % group.at_epoch
+    return text + (" (+%s)" % ", ".join(extra) if extra else "")
 
 
 def _cell_rows(comparisons):
@@ -439,7 +490,9 @@ def _introduction(reference_groups, sources):
         "## How to read it", "",
         "- A *cell* is optimizer, learning rate (lr), beta2 (b2) and bias correction (bc); "
         "*runs* are its repetitions. Only runs that finished (status `complete`) enter the "
-        "statistics; running and diverged runs are counted beside them.",
+        "statistics; running and diverged runs are counted beside them. A cell whose runs were "
+        "all stopped early (`--stop-after`) is compared *after epoch E*, the fewest epochs any "
+        "of its runs has done, with the original runs' first E epochs.",
         "- *final*: the value after the last epoch; *best*: the lowest loss or highest accuracy "
         "over all epochs. Losses are mean cross-entropies, accuracies fractions; *better* "
         "means lower loss or higher accuracy.",
@@ -459,11 +512,90 @@ def _introduction(reference_groups, sources):
         "correction); differences are AMSGrad - Adam (or on - off), d in pooled std.", ""]
 
 
+#: Cells listed in this order: those that differ first.
+VERDICT_ORDER = ("differs", "agrees", "n/a")
+
+
+def _data_text(section):
+    return "; ".join(sorted(set().union(*(c.group.data for c in section)))) or "-"
+
+
+def _claim_cells(section, reference_groups):
+    """``(reproduced cells, original cells)`` the claims are evaluated on: the same cells.
+
+    The original's at the same epochs as the reproduced ones (cells compared
+    early); where no cell has an original, the original's cells of the setup
+    under its own protocol.
+    """
+    cells = {c.group.cell: c.group for c in section if c.group.finished}
+    original_cells = {c.original.cell: c.original for c in section
+                      if c.original is not None and c.group.cell in cells}
+    if not original_cells:
+        setup = section[0].group.key.setup
+        original_cells = {group.cell: group for key, group in reference_groups.items()
+                          if key.setup == setup and group.cell in cells}
+    return cells, original_cells
+
+
+def _is_blog_protocol(key):
+    defaults = RunConfig(setup=key.setup, optimizer=key.optimizer, lr=key.lr, beta2=key.beta2,
+                         bias_correction=key.bias_correction, run=0)
+    return all(getattr(key, name) == getattr(defaults, name) for name in _PROTOCOL_FIELDS)
+
+
+def _headline(cells):
+    """``x of y`` pairs in which AMSGrad has the lower best validation loss, or ``-``."""
+    pairs = _pairs(cells, "optimizer", "amsgrad", "adam")
+    return "%d of %d" % (_wins(pairs, "best_val_loss")[0], len(pairs)) if pairs else "-"
+
+
+def _summary(comparisons, reference_groups):
+    """The opening table (one row per setup and protocol) and the cells that differ."""
+    lines = ["| setup | protocol | data | runs | epochs | cells of the blog's grid: agree / "
+             "differ / n/a / not run | AMSGrad lower best validation loss than Adam, pairs: "
+             "reproduced / original |", "|---|---|---|---|---|---|---|"]
+    differ = []
+    for section in _protocol_sections(comparisons):
+        key = section[0].group.key
+        groups = [c.group for c in section]
+        finished = sum(len(g.finished) for g in groups if g.at_epoch is None)
+        early = sum(len(g.finished) for g in groups if g.at_epoch is not None)
+        diverged, running = sum(g.diverged for g in groups), sum(g.running for g in groups)
+        blog = _is_blog_protocol(key)
+        runs = "%d complete, %d diverged" % (finished, diverged)
+        if early:
+            runs += ", %d stopped early" % early
+        if running:
+            runs += ", %d running" % running
+        if blog:
+            runs += " (of the blog's %d)" % (BLOG_CELLS * BLOG_RUNS)
+        epochs = sorted({g.at_epoch or key.epochs for g in groups})
+        epochs_text = "%d" % key.epochs if epochs == [key.epochs] else "%s of %d" % (
+            "-".join(map(str, sorted({epochs[0], epochs[-1]}))), key.epochs)
+        verdicts = [c.verdict for c in section]
+        cells_text = "%d / %d / %d / %s" % (
+            verdicts.count("agrees"), verdicts.count("differs"), verdicts.count("n/a"),
+            "%d" % (BLOG_CELLS - len(section)) if blog else "-")
+        cells, original_cells = _claim_cells(section, reference_groups)
+        lines.append("| %s | %s | %s | %s | %s | %s | %s / %s |" % (
+            key.setup, "the blog's" if blog else _protocol_text(key), _data_text(section), runs,
+            epochs_text, cells_text, _headline(cells),
+            _headline(original_cells) if original_cells else "no original runs"))
+        differ += [c for c in section if c.verdict == "differs"]
+    lines += ["", "Original runs: the blog's logs, on the official data sets.", "",
+              "### Cells that differ from the original", ""]
+    lines += ["- %s %s (%s runs): %s" % (c.group.key.setup, _cell_text(c.group.cell),
+                                         _runs_text(c.group), c.reason)
+              for c in differ] or ["None."]
+    return lines + [""]
+
+
 def _setup_section(section, reference_groups, figures):
     """Cells table and claims of one setup and protocol."""
     protocol = section[0].group.key
     setup = protocol.setup
-    lines = ["## %s" % setup, "", "Protocol: %s." % _protocol_text(protocol)]
+    lines = ["## %s" % setup, "", "Protocol: %s." % _protocol_text(protocol),
+             "Data: %s." % _data_text(section)]
     names = [os.path.basename(path) for path in figures]
     names = [name for name in names if name.startswith(setup + "_") and name.endswith(".png")]
     if names:
@@ -472,12 +604,9 @@ def _setup_section(section, reference_groups, figures):
     lines += ["", "### Cells", "", "%d cells: %d agree, %d differ, %d n/a." % (
         len(verdicts), verdicts.count("agrees"), verdicts.count("differs"),
         verdicts.count("n/a")), ""]
-    lines += _cell_rows(section)
+    lines += _cell_rows(sorted(section, key=lambda c: VERDICT_ORDER.index(c.verdict)))
 
-    cells = {c.group.cell: c.group for c in section if c.group.finished}
-    # The original has one protocol per setup; its claims are evaluated on the same cells.
-    original_cells = {group.cell: group for key, group in reference_groups.items()
-                      if key.setup == setup and group.cell in cells}
+    cells, original_cells = _claim_cells(section, reference_groups)
     lines += ["", "### The blog's claims", ""]
     if original_cells:
         other_protocol = not any(comparison.original for comparison in section)
@@ -511,6 +640,7 @@ def _synthetic_section(synthetic):
 
 def _markdown(comparisons, reference_groups, problems, figures, synthetic, sources):
     lines = _introduction(reference_groups, sources)
+    lines[2:2] = _summary(comparisons, reference_groups)
     for section in _protocol_sections(comparisons):
         lines += _setup_section(section, reference_groups, figures)
     if synthetic:
@@ -522,9 +652,9 @@ def _markdown(comparisons, reference_groups, problems, figures, synthetic, sourc
 
 def _csv_rows(comparisons):
     fields = ["setup", "optimizer", "lr", "beta2", "bias_correction", "epochs", "batch_size",
-              "lr_schedule", "loss", "cifar_centering", "measure", "n", "diverged", "running",
-              "mean", "std", "original_n", "original_mean", "original_std", "pooled_std",
-              "difference", "d", "verdict", "reason"]
+              "lr_schedule", "loss", "cifar_centering", "data", "at_epoch", "measure", "n",
+              "diverged", "running", "mean", "std", "original_n", "original_mean",
+              "original_std", "pooled_std", "difference", "d", "verdict", "reason"]
     rows = []
     for comparison in comparisons:
         key, group = comparison.group.key, comparison.group
@@ -533,7 +663,10 @@ def _csv_rows(comparisons):
                              beta2=key.beta2, bias_correction=key.bias_correction,
                              epochs=key.epochs, batch_size=key.batch_size,
                              lr_schedule=key.lr_schedule, loss=key.loss,
-                             cifar_centering=key.cifar_centering, measure=measure,
+                             cifar_centering=key.cifar_centering,
+                             data="; ".join(sorted(group.data)),
+                             at_epoch="" if group.at_epoch is None else group.at_epoch,
+                             measure=measure,
                              diverged=group.diverged, running=group.running,
                              verdict=comparison.verdict, reason=comparison.reason))
     return fields, rows
@@ -568,7 +701,9 @@ def write_report(out_dir, runs, reference, problems=(), figures=(), synthetic=No
     Notes
     -----
     ``report.csv`` has one row per cell, protocol and measure, with the
-    numbers of ``REPORT.md`` at full precision (empty where there is nothing).
+    numbers of ``REPORT.md`` at full precision (empty where there is nothing),
+    the data the runs were trained on and ``at_epoch`` (the epoch a cell of
+    runs stopped early is compared after; empty: at the runs' end).
     """
     reference_groups = group_runs([run for runs_of_setup in reference.values()
                                    for run in runs_of_setup])

@@ -5,6 +5,7 @@ Reading the training runs of a results directory and the original runs' curves.
     :nosignatures:
 
     find_runs
+    pack_runs
     load_reference
     group_key
     read_synthetic_summary
@@ -37,7 +38,7 @@ from experiments import runstore
 from experiments.config import RunConfig
 from experiments.runstore import SYNTHETIC_DIR
 
-__all__ = ["Run", "Problem", "find_runs", "load_reference", "read_synthetic_summary", "group_key",
+__all__ = ["Run", "Problem", "find_runs", "pack_runs", "load_reference", "read_synthetic_summary", "group_key",
            "CURVES", "DEFAULT_REFERENCE", "SYNTHETIC_DIR"]
 
 #: The per-epoch curves the figures and the report use, in ``history.json`` and in the
@@ -71,11 +72,15 @@ class Run:
         ``running``, ``complete`` or ``diverged``
     source : str
         Where it was read from (a directory, or ``FILE#setup[index]``)
+    data : dict or None
+        What it was trained on: ``config.json``'s ``data``
+        (:func:`experiments.runstore.describe_data`); None where not recorded
     """
     config: RunConfig
     curves: dict
     status: str
     source: str
+    data: dict = None
 
     @property
     def epochs_done(self):
@@ -113,6 +118,34 @@ class _Unreadable(Exception):
         self.problem = Problem(path, reason + "; skipped")
 
 
+def _config(values, path):
+    """The RunConfig of config.json's ``values``; :class:`_Unreadable` naming ``path`` if none."""
+    try:
+        if not isinstance(values, dict):
+            raise ValueError("is not a JSON object")
+        return RunConfig.from_dict(values)
+    except (ValueError, TypeError, UserError) as exc:
+        # TypeError: a required field is missing; UserError: a value out of range.
+        raise _Unreadable(path, str(exc))
+
+
+def _run(config, values, history, source, history_path):
+    """The :class:`Run` of a config and its history's contents, checked."""
+    try:
+        problem = runstore.history_problem(history, CURVES)
+        if problem is not None:
+            raise ValueError(problem)
+        curves, status = _arrays(history), history["status"]  # checked just above
+        done = len(curves["val_loss"])
+        if done > config.epochs or (status == "complete" and done != config.epochs):
+            raise ValueError("has %d epochs with status %r, config.json asks for %d"
+                             % (done, status, config.epochs))
+    except ValueError as exc:
+        raise _Unreadable(history_path, str(exc))
+    return Run(config=config, curves=curves, status=status, source=source,
+               data=values.get("data"))
+
+
 def _read_run(run_dir):
     """The :class:`Run` in ``run_dir``; raises :class:`_Unreadable` naming the file otherwise."""
     config_path = os.path.join(run_dir, runstore.CONFIG_FILE)
@@ -122,12 +155,9 @@ def _read_run(run_dir):
             raise _Unreadable(path, "missing (run not started yet, or not a run directory)")
     try:
         values = runstore.load_json(config_path)
-        if not isinstance(values, dict):
-            raise ValueError("is not a JSON object")
-        config = RunConfig.from_dict(values)
-    except (ValueError, TypeError, UserError) as exc:
-        # TypeError: a required field is missing; UserError: a value out of range.
+    except ValueError as exc:
         raise _Unreadable(config_path, str(exc))
+    config = _config(values, config_path)
     # The directory name is derived from the config, never parsed back: a run
     # whose directory does not match its config was moved or is foreign.
     expected = config.run_dir("")
@@ -140,17 +170,55 @@ def _read_run(run_dir):
                           % (expected, actual))
     try:
         history = runstore.load_json(history_path)
-        problem = runstore.history_problem(history, CURVES)
-        if problem is not None:
-            raise ValueError(problem)
-        curves, status = _arrays(history), history["status"]  # checked just above
-        done = len(curves["val_loss"])
-        if done > config.epochs or (status == "complete" and done != config.epochs):
-            raise ValueError("has %d epochs with status %r, config.json asks for %d"
-                             % (done, status, config.epochs))
     except ValueError as exc:
         raise _Unreadable(history_path, str(exc))
-    return Run(config=config, curves=curves, status=status, source=run_dir)
+    return _run(config, values, history, run_dir, history_path)
+
+
+def _read_packed(path):
+    """The runs of a packed file and the problems of the entries that cannot be read."""
+    try:
+        entries = runstore.read_packed(path)
+    except ValueError as exc:
+        return [], [Problem(path, "%s; skipped" % exc)]
+    runs, problems = [], []
+    for index, (values, history) in enumerate(entries):
+        source = "%s#%d" % (path, index)
+        try:
+            runs.append(_run(_config(values, source), values, history, source, source))
+        except _Unreadable as exc:
+            problems.append(exc.problem)
+    return runs, problems
+
+
+def pack_runs(runs, out_dir):
+    """Write the runs read from run directories into one packed file per setup.
+
+    Parameters
+    ----------
+    runs : list of Run
+        From :func:`find_runs`; their ``config.json`` and ``history.json`` are
+        read again from their directories (their ``source``)
+    out_dir : str
+        Gets ``SETUP.runs.json`` per setup (:func:`experiments.runstore.write_packed`),
+        which :func:`find_runs` reads as it reads run directories
+
+    Returns
+    -------
+    list of str
+        The files written
+    """
+    by_setup = {}
+    for run in runs:
+        by_setup.setdefault(run.config.setup, []).append(
+            tuple(runstore.load_json(os.path.join(run.source, name))
+                  for name in (runstore.CONFIG_FILE, runstore.HISTORY_FILE)))
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for setup, entries in sorted(by_setup.items()):
+        paths.append(os.path.join(out_dir, setup + runstore.PACKED_SUFFIX))
+        runstore.write_packed(paths[-1], entries)
+    return paths
 
 
 def _entries(directory):
@@ -166,7 +234,8 @@ def find_runs(results_dir):
     ----------
     results_dir : str
         A directory laid out as ``SETUP/CELL/run=K/{config.json, history.json}``
-        (``synthetic/`` is skipped: it is not a training setup)
+        (``synthetic/`` is skipped: it is not a training setup), or holding
+        ``SETUP.runs.json`` files of packed runs (:func:`pack_runs`), or both
 
     Returns
     -------
@@ -191,6 +260,11 @@ def find_runs(results_dir):
     for setup in _entries(results_dir):
         setup_dir = os.path.join(results_dir, setup)
         if setup == SYNTHETIC_DIR:
+            continue
+        if setup.endswith(runstore.PACKED_SUFFIX) and os.path.isfile(setup_dir):
+            packed_runs, packed_problems = _read_packed(setup_dir)
+            runs += packed_runs
+            problems += packed_problems
             continue
         if not os.path.isdir(setup_dir):
             problems.append(Problem(setup_dir, not_a_run))

@@ -608,3 +608,33 @@ def test_damaged_checkpoints_fail_their_runs_and_the_others_finish(tmp_path, cap
     code, out, err = cli(argv + ["--restart-corrupt"], capsys)
     assert code == 0 and err == "" and "2 of 4 runs already finished" in out
     check_curves(results, direct_curves)
+
+
+@pytest.mark.slow
+def test_grid_batches_runs_that_share_a_program(tmp_path, capsys):
+    # Two learning rates x two runs of each of the four programs (optimizer x bias
+    # correction): four batches of four runs, each one task.
+    pytest.importorskip("jax", reason="the JAX backend needs jax (pip install jax)")
+    argv = ["tiny", "--lr", "0.01", "0.001", "--beta2", "0.99", "--runs", "2", "--epochs", "2",
+            "--backend", "jax", "--results-dir", str(tmp_path / "R"), "--workers", "1"]
+    code, out, err = cli(argv, capsys)
+    assert code == 0, err
+    assert "16 finished now (16 complete" in out
+    configs = grid.grid_configs("tiny", lrs=[0.01, 0.001], beta2s=[0.99], runs=[0, 1], epochs=2)
+    times = {}
+    for config in configs:
+        alone = train_run(config, str(tmp_path / "alone"), progress=False, backend="jax")
+        history = read(config.run_dir(str(tmp_path / "R")), "history.json")
+        assert curves(history) == curves(read(alone.run_dir, "history.json")), config
+        times.setdefault((config.optimizer, config.bias_correction), set()).add(
+            tuple(history["epoch_time"]))
+    # A batch's runs share their epochs' wall times: one program trained them together.
+    assert len(times) == 4 and all(len(epoch_times) == 1 for epoch_times in times.values())
+
+
+def test_batch_runs_needs_the_jax_backend(tmp_path, capsys):
+    code, out, err = cli(NARROW + ["--batch-runs", "4", "--results-dir", str(tmp_path)], capsys)
+    assert code == 2 and "--batch-runs 4 needs --backend jax" in err
+    code, out, err = cli(NARROW + ["--batch-runs", "0", "--results-dir", str(tmp_path)], capsys)
+    assert code == 2 and "--batch-runs must be >= 1" in err
+    assert not os.listdir(str(tmp_path))

@@ -38,7 +38,7 @@ def curves(val_loss, val_acc=None, loss=None, acc=None):
 
 
 def write_run(results, history, setup="logreg", optimizer="adam", lr=0.001, beta2=0.99,
-              bias_correction=True, run=0, status="complete", epochs=None):
+              bias_correction=True, run=0, status="complete", epochs=None, data=None):
     """Write a run as experiments/run.py lays it out; returns its directory."""
     config = RunConfig(setup=setup, optimizer=optimizer, lr=lr, beta2=beta2,
                        bias_correction=bias_correction, run=run,
@@ -46,7 +46,7 @@ def write_run(results, history, setup="logreg", optimizer="adam", lr=0.001, beta
     run_dir = config.run_dir(str(results))
     os.makedirs(run_dir)
     with open(os.path.join(run_dir, "config.json"), "w") as handle:
-        json.dump(dict(config.to_dict(), versions={}, theano_flags=""), handle)
+        json.dump(dict(config.to_dict(), versions={}, theano_flags="", data=data), handle)
     with open(os.path.join(run_dir, "history.json"), "w") as handle:
         json.dump(dict(history, lr=[lr] * len(history["val_loss"]),
                        epoch_time=[1.0] * len(history["val_loss"]), status=status,
@@ -601,3 +601,111 @@ def test_an_interrupted_drawing_leaves_no_half_written_figure(tmp_path, monkeypa
     with pytest.raises(KeyboardInterrupt):
         draw_setup("logreg", runs, [], str(out))
     assert {path.name: path.read_bytes() for path in out.iterdir()} == complete
+
+
+# -- runs stopped early, the opening table, packed runs --------------------------------------
+
+#: config.json's data of a run on this project's copy of MNIST (official content, other files).
+MNIST_COPY = {"content": "52cd6c10ae77107af32269dd9d10ca19c1b749e83235a0c75e2f0729ebeaf141",
+              "files": "other"}
+
+
+def early_runs(tmp_path):
+    """Original: 2 runs of 4 epochs per cell; reproduced: run 0 stopped after epoch 2."""
+    originals = [[2.0, 1.0, 0.5, 0.4], [2.2, 1.2, 0.6, 0.45]]
+    reference_file = write_reference(tmp_path / "original.json", [
+        ("logreg", cell(optimizer, run=run), curves(values))
+        for optimizer in ("adam", "amsgrad") for run, values in enumerate(originals)])
+    write_run(tmp_path / "R", curves([2.1, 1.1]), status="running", epochs=4, data=MNIST_COPY)
+    write_run(tmp_path / "R", curves([2.1, 3.0]), optimizer="amsgrad", status="running",
+              epochs=4, data=MNIST_COPY)
+    return reference_file
+
+
+def test_runs_stopped_early_are_compared_after_the_same_epoch_of_the_original(tmp_path):
+    reference_file = early_runs(tmp_path)
+    runs, _ = find_runs(str(tmp_path / "R"))
+    reference, _ = load_reference(reference_file)
+
+    report, table = write_report(str(tmp_path / "out"), runs, reference)
+
+    rows = {(row["optimizer"], row["measure"]): row for row in read_csv(table)}
+    adam, amsgrad = rows["adam", "final_val_loss"], rows["amsgrad", "final_val_loss"]
+    # After epoch 2 the originals stand at 1.0 and 1.2: mean 1.1, std sqrt(0.02); ours
+    # 1.1 (d 0) and 3.0: pooled std sqrt((0 + 0.02) / (1 + 2 - 2)), d = 1.9 / 0.141421.
+    assert float(adam["original_mean"]) == pytest.approx(1.1)
+    assert float(adam["d"]) == pytest.approx(0.0, abs=1e-9) and adam["verdict"] == "agrees"
+    assert float(amsgrad["d"]) == pytest.approx(13.435, abs=1e-3)
+    assert amsgrad["verdict"] == "differs"
+    # best validation loss over the first 2 epochs: 1.1 and 2.1 against 1.0 and 1.2
+    assert float(rows["amsgrad", "best_val_loss"]["mean"]) == pytest.approx(2.1)
+    assert float(rows["amsgrad", "best_val_loss"]["original_mean"]) == pytest.approx(1.1)
+    assert {row["at_epoch"] for row in rows.values()} == {"2"}
+    assert "(after epoch 2 of 4)" in amsgrad["reason"]
+    text = open(report).read()
+    assert "| 1 after epoch 2 |" in text
+
+
+def test_blog_grid_counts_cells_not_run(tmp_path):
+    write_run(tmp_path / "R", curves([1.0, 0.9]), status="running", epochs=150)
+    runs, _ = find_runs(str(tmp_path / "R"))
+    report, _ = write_report(str(tmp_path / "out"), runs, {})
+    row = [cell.strip() for cell in open(report).read().splitlines()[4].strip("|").split("|")]
+    assert row[1] == "the blog's" and row[2] == "mnist, source not recorded"
+    assert row[3] == "0 complete, 0 diverged, 1 stopped early (of the blog's 120)"
+    assert row[4:] == ["2 of 150", "0 / 0 / 1 / 23", "- / no original runs"]
+
+
+def test_report_opens_with_the_summary_and_the_cells_that_differ(tmp_path):
+    reference_file = early_runs(tmp_path)
+    runs, _ = find_runs(str(tmp_path / "R"))
+    reference, _ = load_reference(reference_file)
+
+    report, table = write_report(str(tmp_path / "out"), runs, reference)
+
+    lines = open(report).read().splitlines()
+    assert lines[0].startswith("# ") and lines[2].startswith("| setup | protocol | data |")
+    row = [cell.strip() for cell in lines[4].strip("|").split("|")]
+    assert row[0] == "logreg" and row[1].startswith("4 epochs, batch 128, linear")
+    assert row[2] == "the official MNIST content (files re-compressed: their checksums differ)"
+    # Two cells, one agrees, one differs (not the blog's 150-epoch grid: no "not run"); the
+    # claim: 1 pair, in which AMSGrad's best validation loss (2.1) is worse than Adam's
+    # (1.1), and the original's equal (1.1, 1.1).
+    assert row[3] == "0 complete, 0 diverged, 2 stopped early"
+    assert row[4:] == ["2 of 4", "1 / 1 / 0 / -", "0 of 1 / 0 of 1"]
+    differ = lines[lines.index("### Cells that differ from the original") + 2]
+    assert differ.startswith("- logreg amsgrad lr=0.001 b2=0.99 bc=on (1 after epoch 2 runs): ")
+    assert "validation loss d=+13.4" in differ
+    assert {row["data"] for row in read_csv(table)} == {
+        "the official MNIST content (files re-compressed: their checksums differ)"}
+
+
+def test_packed_runs_give_the_report_of_their_run_directories(tmp_path, capsys):
+    reference_file = early_runs(tmp_path)
+    write_run(tmp_path / "R", two_point(0.5, 0.8, 0.3), lr=0.01, data=MNIST_COPY)
+    packed = str(tmp_path / "packed")
+    assert run_cli(make_figures.main, ["--results-dir", str(tmp_path / "R"), "--pack", packed],
+                   prog="make_figures.py") == 0
+    assert sorted(os.listdir(packed)) == ["logreg.runs.json"]
+    for source, out in ((str(tmp_path / "R"), "from_dirs"), (packed, "from_packed")):
+        assert run_cli(make_figures.main, ["--results-dir", source, "--reference",
+                                           reference_file, "--out", str(tmp_path / out)],
+                       prog="make_figures.py") == 0
+    from_dirs = open(tmp_path / "from_dirs" / "REPORT.md").read()
+    from_packed = open(tmp_path / "from_packed" / "REPORT.md").read()
+    assert from_packed.replace(packed, str(tmp_path / "R")) == from_dirs
+    assert open(tmp_path / "from_dirs" / "report.csv").read() == \
+        open(tmp_path / "from_packed" / "report.csv").read()
+
+
+def test_a_packed_file_cut_short_is_reported_and_skipped(tmp_path, capsys):
+    write_run(tmp_path / "R", two_point(0.5, 0.8, 0.3), data=MNIST_COPY)
+    write_run(tmp_path / "R" / "other", two_point(0.5, 0.8, 0.3), setup="ffnn")
+    packed = tmp_path / "packed"
+    make_figures.main(["--results-dir", str(tmp_path / "R"), "--pack", str(packed)])
+    make_figures.main(["--results-dir", str(tmp_path / "R" / "other"), "--pack", str(packed)])
+    damaged = packed / "logreg.runs.json"
+    damaged.write_bytes(damaged.read_bytes()[:-40])  # an interrupted copy
+    runs, problems = find_runs(str(packed))
+    assert [run.config.setup for run in runs] == ["ffnn"]
+    assert len(problems) == 1 and problems[0].path == str(damaged)
