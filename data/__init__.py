@@ -32,5 +32,5 @@ from data.batches import epoch_order, iterate_train_batches, iterate_val_batches
 from data.datasets import DATASETS, Dataset, DataWarning, load_dataset
 from data.download import default_data_dir
 
-__all__ = ["load_dataset", "Dataset", "DataWarning", "DATASETS", "iterate_train_batches", "epoch_order", "iterate_val_batches", "num_batches",
-           "default_data_dir"]
+__all__ = ["load_dataset", "Dataset", "DataWarning", "DATASETS", "iterate_train_batches",
+           "epoch_order", "iterate_val_batches", "num_batches", "default_data_dir"]

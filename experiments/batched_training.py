@@ -57,7 +57,7 @@ from tqdm import tqdm
 import backends
 import data
 from experiments import runstore, setups
-from experiments.config import VALUE_FIELDS, group_configs, program_key
+from experiments.config import VALUE_FIELDS, program_key
 from experiments.runstore import RunLocked, run_lock
 from experiments.training import (VAL_BATCH_SIZE, RunOutcome, _open_run, _Trainer,
                                   _write_new_config)
@@ -186,7 +186,7 @@ def train_batch(configs, results_dir, data_dir=None, stop_after=None, dataset=No
 
 
 class _BatchTraining:
-    """Runs' trainers (:class:`experiments.training._Trainer`), trained epoch by epoch as one batch."""
+    """Runs' trainers (:class:`~experiments.training._Trainer`), trained as one batch."""
 
     def __init__(self, trainers, histories, dataset, flip_lr, steps_per_call, progress, say):
         import jax

@@ -98,7 +98,7 @@ import uuid
 # module (as __mp_main__) before they set their BLAS thread count.
 import backends  # imports no NumPy
 from errors import UserError, run_cli
-from experiments.grid_worker import limit_blas_threads, run_grid_batch, run_grid_task
+from experiments.grid_worker import run_grid_batch, run_grid_task, start_worker
 from experiments.threads import available_cores
 
 __all__ = ["grid_configs", "run_grid", "main", "build_parser", "DASK_PIN"]
@@ -186,7 +186,7 @@ def _local_pool(workers, task_arguments):
     threads = max(1, available_cores() // workers)
     pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-        initializer=limit_blas_threads, initargs=(threads,))
+        initializer=start_worker, initargs=(threads, os.getpid()))
 
     def submit(configs, wait_if_busy):
         function, arguments = _task(configs, wait_if_busy, task_arguments)
@@ -429,7 +429,7 @@ def _collect(tasks, submit, wait_first, lost_worker_errors, progress):
 
 
 def _result(future, configs, lost_worker_errors):
-    """``(summaries, None)`` of a finished task, ``(None, user error)``, or raises to stop a grid."""
+    """``(summaries, None)`` of a finished task, ``(None, user error)``; raises to stop a grid."""
     names = ", ".join(map(_run_name, configs))
     try:
         result = future.result()

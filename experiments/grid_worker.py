@@ -5,6 +5,7 @@ What a grid's worker process does: limit its BLAS threads, then train one run.
     :nosignatures:
 
     limit_blas_threads
+    start_worker
     run_grid_task
     run_grid_batch
 
@@ -30,6 +31,7 @@ Examples
 'complete'
 """
 import os
+import signal
 import socket
 import sys
 import threading
@@ -38,7 +40,8 @@ import warnings
 
 from experiments.threads import BLAS_THREAD_VARIABLES
 
-__all__ = ["limit_blas_threads", "run_grid_task", "run_grid_batch", "BUSY_POLL_SECONDS"]
+__all__ = ["limit_blas_threads", "start_worker", "run_grid_task", "run_grid_batch",
+           "BUSY_POLL_SECONDS"]
 
 #: How often a task that waits for a run another process holds tries its lock again.
 BUSY_POLL_SECONDS = 2.0
@@ -59,7 +62,7 @@ def limit_blas_threads(threads):
 
     Notes
     -----
-    Used as the ``initializer`` of the local process pool.  When NumPy is
+    Called by :func:`start_worker`, the local process pool's ``initializer``.  When NumPy is
     already loaded the limit comes too late for it; a ``RuntimeWarning``
     says so instead of failing silently.
     """
@@ -73,6 +76,27 @@ def limit_blas_threads(threads):
         warnings.warn("NumPy was loaded before the BLAS thread limit; its BLAS may use more "
                       "than %d threads (set OPENBLAS_NUM_THREADS yourself)" % threads,
                       RuntimeWarning)
+
+
+def start_worker(threads, parent_pid):
+    """A local worker process's start: :func:`limit_blas_threads`, and end with the grid.
+
+    The grid's own clean-up stops its workers on Ctrl-C or an error; when the
+    grid process is killed (``kill``, ``kill -9``, the session closing) it
+    cannot, so on Linux the kernel is asked to send this process SIGTERM when
+    its parent dies: a worker never trains on, orphaned, holding its run's lock
+    and the cores.  Its current epoch is lost, as after any kill.
+    """
+    limit_blas_threads(threads)
+    try:
+        import ctypes
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return
+    pr_set_pdeathsig = 1
+    prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent_pid:  # the grid died before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, backend="c",

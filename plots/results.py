@@ -38,8 +38,8 @@ from experiments import runstore
 from experiments.config import RunConfig
 from experiments.runstore import SYNTHETIC_DIR
 
-__all__ = ["Run", "Problem", "find_runs", "pack_runs", "load_reference", "read_synthetic_summary", "group_key",
-           "CURVES", "DEFAULT_REFERENCE", "SYNTHETIC_DIR"]
+__all__ = ["Run", "Problem", "find_runs", "pack_runs", "load_reference", "read_synthetic_summary",
+           "group_key", "CURVES", "DEFAULT_REFERENCE", "SYNTHETIC_DIR"]
 
 #: The per-epoch curves the figures and the report use, in ``history.json`` and in the
 #: reference file (the first four of :data:`experiments.runstore.CURVES`).

@@ -638,3 +638,32 @@ def test_batch_runs_needs_the_jax_backend(tmp_path, capsys):
     code, out, err = cli(NARROW + ["--batch-runs", "0", "--results-dir", str(tmp_path)], capsys)
     assert code == 2 and "--batch-runs must be >= 1" in err
     assert not os.listdir(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_workers_end_when_the_grid_process_is_killed(tmp_path, direct_curves):
+    results = str(tmp_path / "R")
+    held = narrow_configs()[0]
+    marker = str(tmp_path / "held")
+    env = worker_environment(GRID_TEST_PAUSE_RUN=run_name(held), GRID_TEST_PAUSE_EPOCH="2",
+                             GRID_TEST_PAUSE_MARKER=marker,
+                             GRID_TEST_RELEASE=str(tmp_path / "never"))
+    command = [sys.executable, GRID_SCRIPT] + NARROW + ["--results-dir", results]
+    grid_process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: os.path.exists(marker) and open(marker).read(), "the paused run",
+                 [grid_process])
+        worker = int(open(marker).read())
+        os.kill(grid_process.pid, signal.SIGKILL)  # the grid only: no clean-up of its own
+        grid_process.wait()
+        # Its worker, paused in the run, ends too (it would otherwise wait TIMEOUT seconds).
+        wait_for(lambda: not os.path.exists("/proc/%d" % worker) or
+                 open("/proc/%d/stat" % worker).read().split()[2] == "Z", "the worker's end")
+    finally:
+        stop([grid_process])
+    # The run kept its first epoch, and the same command finishes the grid.
+    assert len(read(held.run_dir(results), "history.json")["loss"]) == 1
+    subprocess.run(command, env=worker_environment(), check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=TIMEOUT)
+    check_curves(results, direct_curves)
