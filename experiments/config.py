@@ -42,11 +42,13 @@ from errors import UserError
 from experiments import schedule, setups
 
 __all__ = ["RunConfig", "run_seeds", "describe_differences", "OPTIMIZERS", "LOSSES",
-           "float32_problem", "program_key", "group_configs", "VALUE_FIELDS"]
+           "float32_problem", "program_key", "group_configs", "VALUE_FIELDS", "PROTOCOL_FIELDS"]
 
 #: The update rules of ``amsgrad.py``, by name.
 OPTIMIZERS = ("adam", "amsgrad")
 LOSSES = ("categorical", "binary")
+#: The RunConfig fields of the protocol (besides CIFAR-10 centring), the blog's by default.
+PROTOCOL_FIELDS = ("epochs", "batch_size", "lr_schedule", "loss", "beta1", "epsilon")
 #: The RunConfig fields that are values, not constants, of a run's compiled graph.
 VALUE_FIELDS = ("lr", "run", "seed")
 
@@ -223,6 +225,18 @@ class RunConfig:
         return "%s_lr=%r_b2=%r_bc=%s%s" % (self.optimizer, self.lr, self.beta2,
                                             "on" if self.bias_correction else "off",
                                             "" if self.cifar_centering else "_centering=off")
+
+    @property
+    def protocol_name(self):
+        """The protocol fields that differ from the blog's, e.g. ``epochs=50_loss=binary``.
+
+        Empty for the blog's protocol (the fields' defaults; CIFAR-10 centring is
+        in :attr:`cell_name` instead).  Names files that hold runs of one
+        protocol (packed runs, figures).
+        """
+        fields = {field.name: field.default for field in dataclasses.fields(self)}
+        return "_".join("%s=%s" % (name, getattr(self, name)) for name in PROTOCOL_FIELDS
+                        if getattr(self, name) != fields[name])
 
     def run_dir(self, results_dir):
         """The run's directory: ``results_dir/SETUP/CELL/run=K``."""

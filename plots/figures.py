@@ -237,26 +237,29 @@ def save_figure(figure, out_dir, stem, dpi=110):
     return paths
 
 
-def draw_setup(setup, runs, reference_runs, out_dir):
+def draw_setup(setup, runs, reference_runs, out_dir, stem=None):
     """Draw and save the four figures of a setup.
 
     Parameters
     ----------
     setup : str
     runs : list of plots.results.Run
-        Runs of any setup (others than ``setup`` are left out)
+        Runs of any setup (others than ``setup`` are left out), of one protocol
     reference_runs : list of plots.results.Run
         The original runs of this setup (may be empty)
     out_dir : str
+    stem : str or None
+        Start of the file names; ``setup`` by default (for the runs of the
+        blog's protocol; :func:`plots.results.figure_stem`)
 
     Returns
     -------
     list of str
-        ``out_dir/SETUP_METRIC.png`` and ``.pdf`` for each curve of
+        ``out_dir/STEM_METRIC.png`` and ``.pdf`` for each curve of
         :data:`METRIC_LABELS`
     """
     paths = []
     for metric in METRIC_LABELS:
         paths += save_figure(draw_metric(setup, metric, runs, reference_runs), out_dir,
-                             "%s_%s" % (setup, metric))
+                             "%s_%s" % (stem or setup, metric))
     return paths

@@ -26,7 +26,7 @@ from experiments import runstore
 from plots.figures import draw_setup
 from plots.mcgill import draw_mcgill
 from plots.report import write_report
-from plots.results import (DEFAULT_REFERENCE, SYNTHETIC_DIR, Problem, find_runs,
+from plots.results import (DEFAULT_REFERENCE, SYNTHETIC_DIR, Problem, figure_stem, find_runs,
                            load_reference, pack_runs, read_synthetic_summary)
 
 PROG = "make_figures.py"
@@ -135,9 +135,12 @@ def main(argv=None):
                                              if problems else ""))
     runstore.check_writable(args.out, option="--out")
     figures = []
-    for setup in tqdm(sorted({run.config.setup for run in runs}), desc="figures", unit="setup",
-                      disable=None):
-        figures += draw_setup(setup, runs, reference.get(setup, []), args.out)
+    by_stem = {}  # one set of figures per setup and protocol
+    for run in runs:
+        by_stem.setdefault(figure_stem(run.config), []).append(run)
+    for stem in tqdm(sorted(by_stem), desc="figures", unit="setup", disable=None):
+        setup = by_stem[stem][0].config.setup
+        figures += draw_setup(setup, by_stem[stem], reference.get(setup, []), args.out, stem)
     # The reproduction study's Figure 2, for the setups with runs of --protocol mcgill.
     mcgill_figures, mcgill_choices = draw_mcgill(runs, args.out)
     figures += mcgill_figures

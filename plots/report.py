@@ -36,8 +36,8 @@ import os
 import numpy as np
 
 from experiments.runstore import atomic_write_bytes, describe_data
-from experiments.config import RunConfig
-from plots.results import group_key
+from experiments import protocols
+from plots.results import figure_stem, group_key
 
 __all__ = ["MEASURES", "AGREE_WITHIN", "MIN_POOLED_STD", "run_measures", "Group", "group_runs",
            "mean_std", "pooled_std", "effect_size", "CellComparison", "compare_cells",
@@ -58,7 +58,6 @@ AGREE_WITHIN = 2.0
 #: otherwise "differ" over float rounding.
 MIN_POOLED_STD = 1e-4
 _CELL_FIELDS = ("setup", "optimizer", "lr", "beta2", "bias_correction")
-_PROTOCOL_FIELDS = ("epochs", "batch_size", "lr_schedule", "loss", "beta1", "epsilon")
 #: The blog's grid of a setup: 2 optimizers x 3 lr x 2 beta2 x bias correction on/off, 5 runs.
 BLOG_CELLS, BLOG_RUNS = 24, 5
 
@@ -538,9 +537,7 @@ def _claim_cells(section, reference_groups):
 
 
 def _is_blog_protocol(key):
-    defaults = RunConfig(setup=key.setup, optimizer=key.optimizer, lr=key.lr, beta2=key.beta2,
-                         bias_correction=key.bias_correction, run=0)
-    return all(getattr(key, name) == getattr(defaults, name) for name in _PROTOCOL_FIELDS)
+    return not key.protocol_name
 
 
 def _headline(cells):
@@ -596,8 +593,14 @@ def _setup_section(section, reference_groups, figures):
     setup = protocol.setup
     lines = ["## %s" % setup, "", "Protocol: %s." % _protocol_text(protocol),
              "Data: %s." % _data_text(section)]
-    names = [os.path.basename(path) for path in figures]
-    names = [name for name in names if name.startswith(setup + "_") and name.endswith(".png")]
+    names = [os.path.basename(path) for path in figures if path.endswith(".png")]
+    stem = figure_stem(protocol)
+    # This protocol's figures (other protocols' names hold "="), and the reproduction
+    # study's Figure 2 in the section of its protocol.
+    mcgill = protocols.get("mcgill").trained(protocol)
+    names = [name for name in names if (
+        name.startswith(stem + "_") and "=" not in name[len(stem) + 1:]
+        and not name.endswith("_mcgill.png")) or (mcgill and name == setup + "_mcgill.png")]
     if names:
         lines.append("Figures: %s." % ", ".join("[%s](%s)" % (name[:-4], name) for name in names))
     verdicts = [comparison.verdict for comparison in section]

@@ -38,8 +38,8 @@ from experiments import runstore
 from experiments.config import RunConfig
 from experiments.runstore import SYNTHETIC_DIR
 
-__all__ = ["Run", "Problem", "find_runs", "pack_runs", "load_reference", "read_synthetic_summary",
-           "group_key", "CURVES", "DEFAULT_REFERENCE", "SYNTHETIC_DIR"]
+__all__ = ["Run", "Problem", "find_runs", "pack_runs", "figure_stem", "load_reference",
+           "read_synthetic_summary", "group_key", "CURVES", "DEFAULT_REFERENCE", "SYNTHETIC_DIR"]
 
 #: The per-epoch curves the figures and the report use, in ``history.json`` and in the
 #: reference file (the first four of :data:`experiments.runstore.CURVES`).
@@ -200,25 +200,32 @@ def pack_runs(runs, out_dir):
         From :func:`find_runs`; their ``config.json`` and ``history.json`` are
         read again from their directories (their ``source``)
     out_dir : str
-        Gets ``SETUP.runs.json`` per setup (:func:`experiments.runstore.write_packed`),
-        which :func:`find_runs` reads as it reads run directories
+        Gets ``SETUP.runs.json`` per setup and protocol (:func:`figure_stem`;
+        :func:`experiments.runstore.write_packed`), which :func:`find_runs`
+        reads as it reads run directories
 
     Returns
     -------
     list of str
         The files written
     """
-    by_setup = {}
+    by_name = {}
     for run in runs:
-        by_setup.setdefault(run.config.setup, []).append(
+        by_name.setdefault(figure_stem(run.config), []).append(
             tuple(runstore.load_json(os.path.join(run.source, name))
                   for name in (runstore.CONFIG_FILE, runstore.HISTORY_FILE)))
     os.makedirs(out_dir, exist_ok=True)
     paths = []
-    for setup, entries in sorted(by_setup.items()):
-        paths.append(os.path.join(out_dir, setup + runstore.PACKED_SUFFIX))
+    for name, entries in sorted(by_name.items()):
+        paths.append(os.path.join(out_dir, name + runstore.PACKED_SUFFIX))
         runstore.write_packed(paths[-1], entries)
     return paths
+
+
+def figure_stem(config):
+    """``SETUP``, or ``SETUP_PROTOCOL`` for runs of another protocol than the blog's
+    (:attr:`experiments.config.RunConfig.protocol_name`): names their files."""
+    return "_".join(filter(None, (config.setup, config.protocol_name)))
 
 
 def _entries(directory):

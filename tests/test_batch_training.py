@@ -101,6 +101,36 @@ def test_a_batch_split_by_memory_trains_the_same(tmp_path):
     assert_same_runs(tmp_path / "parts", tmp_path / "whole", runs)
 
 
+def test_the_memory_estimate_bounds_a_batch(tmp_path, monkeypatch):
+    import experiments.batched_training as batched_training
+
+    runs, dataset = configs(epochs=1), tiny_dataset()
+    network = tiny_logreg((1, 4, 4), 3)
+    # tiny_logreg: 51 float32 values and their Adam states; 3 + 48 activations a minibatch
+    one_run = batched_training._bytes_per_run(network, [], 32)
+    assert one_run == 3 * 4 * 32 * (16 + 3)
+    # Memory for two runs' estimate (and a bit): the four runs train as two batches of two.
+    monkeypatch.setattr(batched_training, "_bytes_per_run", lambda *arguments: 1000)
+    monkeypatch.setattr(batched_training, "_available_memory",
+                        lambda: int(2.5 * 1000 / batched_training.MEMORY_FRACTION))
+    train_batch(runs, str(tmp_path), dataset=dataset, build_model=tiny_logreg, progress=False)
+    times = [tuple(history(tmp_path, config)["epoch_time"]) for config in runs]
+    assert times[0] == times[1] and times[2] == times[3] and times[0] != times[2]
+
+
+def test_a_gpu_reports_its_own_memory(monkeypatch):
+    import jax
+
+    import experiments.batched_training as batched_training
+
+    class Device:
+        def memory_stats(self):
+            return {"bytes_limit": 12345, "bytes_in_use": 0}
+
+    monkeypatch.setattr(jax, "devices", lambda: [Device()])
+    assert batched_training._available_memory() == 12345
+
+
 def test_runs_resume_batched_or_alone(tmp_path):
     runs, dataset = configs(), tiny_dataset()
     alone(tmp_path / "alone", runs, dataset, tiny_net)
