@@ -6,13 +6,19 @@
 
 For every setup with runs in the results directory: training and validation loss and
 accuracy, one line per run, with the original runs' band where the original has the cell
-(``SETUP_METRIC.png`` and ``.pdf``); for setups with runs of ``--protocol mcgill``, the
+(``SETUP_METRIC.png`` and ``.pdf``; ``SETUP_PROTOCOL_METRIC`` for runs of another protocol than
+the blog's, e.g. ``logreg_epochs=5_loss.png``); for setups with runs of ``--protocol mcgill``, the
 reproduction study's Figure 2 (``SETUP_mcgill.png`` and ``.pdf``, :mod:`plots.mcgill`); the
 synthetic experiment's figure when
 ``RESULTS/synthetic/summary.json`` exists; ``REPORT.md`` and ``report.csv`` comparing the
 runs with the original ones.  Files that cannot be read are listed (on stderr and in the
 report) and skipped.  Every file is written atomically; ``--out`` must name a directory (it is
 created if needed).
+
+``--pack DIR`` draws nothing: it writes the runs of the results directory as one
+``SETUP[_PROTOCOL].runs.json`` per setup and protocol (every run's ``config.json`` and
+``history.json``, no checkpoints) and copies ``synthetic/``; ``DIR`` then serves as
+``--results-dir`` (the committed ``reproduction/histories`` is one).
 """
 import argparse
 import os

@@ -541,7 +541,8 @@ def test_script_draws_figures_and_report_without_theano(tmp_path):
     assert os.path.join(half, "config.json") in script.stderr
     assert len(list(out.glob("cifarnet_*.png"))) == len(list(out.glob("cifarnet_*.pdf"))) == 4
     text = (out / "REPORT.md").read_text()
-    assert "[cifarnet_val_loss](cifarnet_val_loss.png)" in text
+    # 3-epoch runs are not the blog's protocol: their files say so
+    assert "[cifarnet_epochs=3_val_loss](cifarnet_epochs=3_val_loss.png)" in text
     assert "`%s`: is not valid JSON" % os.path.join(half, "config.json") in text
     imports = subprocess.run(
         [sys.executable, "-c", "import sys, plots.make_figures, plots.figures, plots.report, "
@@ -686,7 +687,8 @@ def test_packed_runs_give_the_report_of_their_run_directories(tmp_path, capsys):
     packed = str(tmp_path / "packed")
     assert run_cli(make_figures.main, ["--results-dir", str(tmp_path / "R"), "--pack", packed],
                    prog="make_figures.py") == 0
-    assert sorted(os.listdir(packed)) == ["logreg.runs.json"]
+    # one file per setup and protocol: the 2-epoch run and the two 4-epoch ones
+    assert sorted(os.listdir(packed)) == ["logreg_epochs=2.runs.json", "logreg_epochs=4.runs.json"]
     for source, out in ((str(tmp_path / "R"), "from_dirs"), (packed, "from_packed")):
         assert run_cli(make_figures.main, ["--results-dir", source, "--reference",
                                            reference_file, "--out", str(tmp_path / out)],
@@ -704,7 +706,7 @@ def test_a_packed_file_cut_short_is_reported_and_skipped(tmp_path, capsys):
     packed = tmp_path / "packed"
     make_figures.main(["--results-dir", str(tmp_path / "R"), "--pack", str(packed)])
     make_figures.main(["--results-dir", str(tmp_path / "R" / "other"), "--pack", str(packed)])
-    damaged = packed / "logreg.runs.json"
+    damaged = packed / "logreg_epochs=2.runs.json"
     damaged.write_bytes(damaged.read_bytes()[:-40])  # an interrupted copy
     runs, problems = find_runs(str(packed))
     assert [run.config.setup for run in runs] == ["ffnn"]
