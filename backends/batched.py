@@ -366,33 +366,28 @@ class BatchedFunction:
         key = ("steps", loop, flips is not None)
         if key not in self._programs:
             self._programs[key] = self._steps_program(loop)
-        state = self.batch.state
         signature = key + (len(self.batch), indices.shape) + tuple(
             np.shape(source) for source in sources)
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-            written, returned = self._programs[key](
-                [state[s] for s in self.written], [state[s] for s in self.read], list(sources),
-                indices, flips, valid)
-        for slot, value in zip(self.written, written):
-            state[slot] = value
-        results = [np.asarray(value) for value in returned]
-        if signature not in self._signatures:
-            self._signatures.add(signature)
-            self.compile_seconds.append(time.perf_counter() - start)
-        return results
+        return self._run(self._programs[key], signature, list(sources), indices, flips, valid)
 
     def __call__(self, *inputs, same_inputs=False):
         inputs = self._checked(inputs, same_inputs)
-        state = self.batch.state
         signature = (len(self.batch), same_inputs) + tuple(v.shape for v in inputs)
+        return self._run(self._jitted(same_inputs), signature, inputs)
+
+    def _run(self, program, signature, *arguments):
+        """Call a batched program on the state; the returned outputs as NumPy arrays.
+
+        The updated shared values replace theirs in the state; a call with a
+        new ``signature`` (shapes, K) compiled, and its time is recorded.
+        """
+        state = self.batch.state
         start = time.perf_counter()
         with warnings.catch_warnings():
             # On the CPU, XLA may decline to reuse a donated buffer; that is harmless.
             warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-            written, returned = self._jitted(same_inputs)(
-                [state[s] for s in self.written], [state[s] for s in self.read], inputs)
+            written, returned = program([state[s] for s in self.written],
+                                        [state[s] for s in self.read], *arguments)
         for slot, value in zip(self.written, written):
             state[slot] = value
         results = [np.asarray(value) for value in returned]

@@ -566,9 +566,9 @@ def _summary(comparisons, reference_groups):
             runs += ", %d running" % running
         if blog:
             runs += " (of the blog's %d)" % (BLOG_CELLS * BLOG_RUNS)
-        epochs = sorted({g.at_epoch or key.epochs for g in groups})
-        epochs_text = "%d" % key.epochs if epochs == [key.epochs] else "%s of %d" % (
-            "-".join(map(str, sorted({epochs[0], epochs[-1]}))), key.epochs)
+        epochs = sorted({g.at_epoch or key.epochs for g in groups if g.finished})
+        epochs_text = "-" if not epochs else "%d" % key.epochs if epochs == [key.epochs] \
+            else "%s of %d" % ("-".join(map(str, sorted({epochs[0], epochs[-1]}))), key.epochs)
         verdicts = [c.verdict for c in section]
         cells_text = "%d / %d / %d / %s" % (
             verdicts.count("agrees"), verdicts.count("differs"), verdicts.count("n/a"),

@@ -259,3 +259,44 @@ def test_inputs_are_checked_against_the_batch():
         batch.functions[0](xs[0, :2].astype("float64"), ys[0, :2])
     with pytest.raises(ValueError, match="not a shared variable of a run in this batch"):
         batch.reload([make_run("logreg", 2).rate])
+
+
+@pytest.mark.parametrize("network, per_call", [("logreg", 3), ("conv", 1)])
+def test_steps_gather_and_flip_on_the_device_as_the_host_would(network, per_call):
+    """``BatchedFunction.steps`` (inputs gathered by index, flipped, several steps a call,
+    padding steps skipped) against the batch's step called with the host's minibatches.
+
+    Bit for bit: the dense network also in a loop of steps; the convolutional one one
+    step a call (in a loop's body XLA compiles convolutions otherwise, and the sums
+    round differently), as experiments/batched_training.py calls it.
+    """
+    shape = NETWORKS[network][2]
+    rng = np.random.RandomState(2)
+    images = rng.rand(40, *shape).astype("float32")
+    labels = rng.randint(0, 10, 40).astype("int32")
+    indices = rng.randint(0, 40, (6, 2, BATCH_SIZE))
+    flips = rng.rand(6, 2, BATCH_SIZE) < 0.5
+    runs = make_runs(network, indices=(0, 1))
+    host = RunBatch([(run.train, run.val) for run in runs])
+    expected = []
+    for step in range(len(indices)):
+        x = images[indices[step]]  # (runs, BATCH_SIZE, ...)
+        x[flips[step]] = x[flips[step]][..., ::-1]
+        expected.append(host.functions[0](x, labels[indices[step]]))
+    expected = np.array(expected, dtype=np.float64)  # (steps, outputs, runs)
+
+    runs = make_runs(network, indices=(0, 1))
+    device = RunBatch([(run.train, run.val) for run in runs])
+    got = []
+    padding = 1 if per_call > 1 else 0  # a loop's calls are padded, a single step not
+    for begin in range(0, len(indices), per_call):
+        take = np.arange(begin, begin + per_call + padding) % len(indices)
+        valid = np.arange(per_call + padding) < per_call
+        outputs = np.array(device.functions[0].steps([images, labels], indices[take],
+                                                     flips[take], valid))
+        assert np.all(outputs[:, per_call:] == 0)  # a padding step's outputs
+        got.append(outputs[:, :per_call])
+    got = np.concatenate(got, axis=1).transpose(1, 0, 2)
+    np.testing.assert_array_equal(got, expected)
+    for host_value, device_value in zip(host.state, device.state):
+        np.testing.assert_array_equal(np.asarray(host_value), np.asarray(device_value))
