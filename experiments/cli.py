@@ -67,7 +67,8 @@ def main(argv=None, prog="run.py"):
         runstore.check_run_dir(config, args.results_dir)
     batch_runs = runs_per_batch(args)
     # Imported here so that argument errors come back without Theano's start-up time.
-    from experiments.batched_training import group_configs, train_batch
+    from experiments.batched_training import train_batch
+    from experiments.config import group_configs
     from experiments.training import train_run
     outcomes = []
     for group in group_configs(configs, batch_runs):

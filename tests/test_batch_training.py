@@ -287,3 +287,20 @@ def test_cifar_networks_batched_match_the_runs_alone(tmp_path, setup):
     states = [checkpoint(tmp_path / "batched", config)["rng_keys"] for config in runs]
     np.testing.assert_array_equal(states[0], states[1])
     assert not np.array_equal(states[0], states[2])
+
+
+def test_run_py_trains_its_runs_as_one_batch_with_the_jax_backend(tmp_path, capsys):
+    import errors
+    import test_grid  # noqa: F401  (registers the setup "tiny")
+    from experiments import cli
+
+    argv = ["tiny", "--lr", "0.01", "--beta2", "0.99", "--runs", "3", "--optimizer",
+            "amsgrad", "--bias-correction", "on", "--epochs", "2", "--results-dir",
+            str(tmp_path)]
+    assert errors.run_cli(cli.main, argv + ["--backend", "jax"], prog="run.py") == 0
+    runs = [tiny_config(setup="tiny", lr=0.01, run=run, epochs=2, batch_size=128)
+            for run in range(3)]
+    times = {tuple(history(tmp_path, config)["epoch_time"]) for config in runs}
+    assert len(times) == 1  # one batch: its epochs' times are every run's
+    assert errors.run_cli(cli.main, argv + ["--batch-runs", "2"], prog="run.py") == 2
+    assert "--batch-runs 2 needs --backend jax" in capsys.readouterr().err
