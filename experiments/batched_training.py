@@ -214,6 +214,9 @@ class _BatchTraining:
             while waiting and self.first_epochs[waiting[0]] == epoch:
                 self._join(waiting.pop(0))
             diverged = self._train_epoch(epoch)
+            if epoch == self.first_epochs[self.members[0]]:
+                self.say("%d runs: XLA compiled their batched program in %.1f s (first calls, "
+                         "their run included)" % (len(self.members), self._xla_seconds()))
             for position in diverged:
                 index = self.members[position]
                 outcomes[index] = self._outcome(index, "diverged", epoch)
