@@ -107,7 +107,8 @@ def train_batch(configs, results_dir, data_dir=None, stop_after=None, dataset=No
     Parameters
     ----------
     configs : sequence of RunConfig
-        The runs; they must share :func:`program_key` (see :func:`experiments.config.group_configs`)
+        The runs; they must share :func:`~experiments.config.program_key`
+        (see :func:`experiments.config.group_configs`)
     results_dir, data_dir, stop_after, dataset, build_model, restart_corrupt
         As for :func:`experiments.training.train_run`
     progress : bool
@@ -140,23 +141,9 @@ def train_batch(configs, results_dir, data_dir=None, stop_after=None, dataset=No
                          % ", ".join(VALUE_FIELDS))
     backends.check_backend("jax")
     say = tqdm.write if progress else (lambda line: None)
-    outcomes = {}
     with contextlib.ExitStack() as locks:
-        to_train = []
-        for config in configs:
-            run_dir = config.run_dir(results_dir)
-            runstore.make_run_dir(run_dir)
-            try:
-                locks.enter_context(run_lock(run_dir))
-            except RunLocked:
-                say("%s: another process is training this run; skipping it" % run_dir)
-                outcomes[config] = RunOutcome("busy", run_dir, None, 0)
-                continue
-            opened = _open_run(config, results_dir, stop_after, say, restart_corrupt)
-            if opened[0] is None:
-                outcomes[config] = opened[1]
-            else:
-                to_train.append((config, opened[2]))
+        to_train, outcomes = _lock_and_open(configs, results_dir, stop_after, say,
+                                            restart_corrupt, locks)
         if to_train:
             setup = setups.get(to_train[0][0].setup)
             if dataset is None:
@@ -164,18 +151,17 @@ def train_batch(configs, results_dir, data_dir=None, stop_after=None, dataset=No
             for config, is_new in to_train:
                 if is_new:
                     _write_new_config(config, config.run_dir(results_dir), dataset)
-            to_train = [config for config, _ in to_train]
-            last_epoch = to_train[0].epochs if stop_after is None else \
-                min(stop_after, to_train[0].epochs)
             trainers = [_Trainer(config, config.run_dir(results_dir), dataset,
                                  build_model or setup.build, "jax", say)
-                        for config in to_train]
+                        for config, _ in to_train]
+            first = trainers[0]
             if max_runs is None:
-                first = trainers[0]
                 max_runs = max(1, int(MEMORY_FRACTION * _available_memory() // _bytes_per_run(
                     first.network, first.state, first.config.batch_size)))
             if steps_per_call is None:
-                steps_per_call = 1 if _has_convolutions(trainers[0].network) else STEPS_PER_CALL
+                steps_per_call = 1 if _has_convolutions(first.network) else STEPS_PER_CALL
+            last_epoch = first.config.epochs if stop_after is None else \
+                min(stop_after, first.config.epochs)
             for start in range(0, len(trainers), max_runs):
                 part = trainers[start:start + max_runs]
                 histories = [trainer.restore(restart_corrupt) for trainer in part]
@@ -183,6 +169,31 @@ def train_batch(configs, results_dir, data_dir=None, stop_after=None, dataset=No
                                          progress, say).train(last_epoch)
                 outcomes.update(zip([trainer.config for trainer in part], trained))
     return [outcomes[config] for config in configs]
+
+
+def _lock_and_open(configs, results_dir, stop_after, say, restart_corrupt, locks):
+    """Lock and open every run (:func:`experiments.training._open_run`).
+
+    Returns ``(config, is_new)`` of the runs to train, and the outcomes of the
+    others (busy, or nothing to do).  The locks are held until ``locks`` (an
+    ``ExitStack``) closes.
+    """
+    to_train, outcomes = [], {}
+    for config in configs:
+        run_dir = config.run_dir(results_dir)
+        runstore.make_run_dir(run_dir)
+        try:
+            locks.enter_context(run_lock(run_dir))
+        except RunLocked:
+            say("%s: another process is training this run; skipping it" % run_dir)
+            outcomes[config] = RunOutcome("busy", run_dir, None, 0)
+            continue
+        opened = _open_run(config, results_dir, stop_after, say, restart_corrupt)
+        if opened[0] is None:
+            outcomes[config] = opened[1]
+        else:
+            to_train.append((config, opened[2]))
+    return to_train, outcomes
 
 
 class _BatchTraining:
