@@ -16,7 +16,9 @@ the schedule's record (:mod:`experiments.schedule`) the learning rate of each
 epoch.  It writes the run's directory ``R/SETUP/CELL/run=K/`` through the run
 store (:mod:`experiments.runstore`, which owns the layout):
 
-- ``config.json``: the config's fields, plus ``versions`` (Python and
+- ``config.json``: the config's fields, plus ``data`` (the data set's
+  ``source``: the SHA-256 of its decoded content and whether its files are the
+  official ones, written once the data is loaded), ``versions`` (Python and
   package versions), ``theano_flags`` and ``threads`` (the OpenMP / BLAS
   thread variables and the cores available when the run started: results are
   bit-identical only at the same thread counts);
