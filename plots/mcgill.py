@@ -57,7 +57,7 @@ from matplotlib.figure import Figure
 
 from experiments import protocols, setups
 from experiments.config import OPTIMIZERS
-from experiments.runstore import FINISHED
+from experiments.runstore import FINISHED, describe_data
 from plots.figures import colour, save_figure
 from plots.results import group_key
 
@@ -213,7 +213,10 @@ def draw_choices(setup, choices):
     ax.grid(True, alpha=0.3)
     ax.legend(title="β2 and lr of the lowest validation loss; band: lowest to highest run",
               title_fontsize="small", fontsize="small")
-    ax.set_title("%s: Adam vs AMSGrad, lr/sqrt(t) (--protocol mcgill)" % setup)
+    data = "; ".join(sorted({describe_data(run.config.dataset, run.data)
+                             for choice in choices.values() for run in choice.runs}))
+    ax.set_title("%s: Adam vs AMSGrad, lr/sqrt(t) (--protocol mcgill)\ntrained on %s"
+                 % (setup, data), fontsize="medium")
     return figure
 
 
