@@ -581,8 +581,8 @@ def _summary(comparisons, reference_groups):
         differ += [c for c in section if c.verdict == "differs"]
     lines += ["", "Original runs: the blog's logs, on the official data sets.", "",
               "### Cells that differ from the original", ""]
-    lines += ["- %s %s (%s runs): %s" % (c.group.key.setup, _cell_text(c.group.cell),
-                                         _runs_text(c.group), c.reason)
+    lines += ["- %s %s (runs: %s): %s" % (c.group.key.setup, _cell_text(c.group.cell),
+                                          _runs_text(c.group), c.reason)
               for c in differ] or ["None."]
     return lines + [""]
 

@@ -675,7 +675,7 @@ def test_report_opens_with_the_summary_and_the_cells_that_differ(tmp_path):
     assert row[3] == "0 complete, 0 diverged, 2 stopped early"
     assert row[4:] == ["2 of 4", "1 / 1 / 0 / -", "0 of 1 / 0 of 1"]
     differ = lines[lines.index("### Cells that differ from the original") + 2]
-    assert differ.startswith("- logreg amsgrad lr=0.001 b2=0.99 bc=on (1 after epoch 2 runs): ")
+    assert differ.startswith("- logreg amsgrad lr=0.001 b2=0.99 bc=on (runs: 1 after epoch 2): ")
     assert "validation loss d=+13.4" in differ
     assert {row["data"] for row in read_csv(table)} == {
         "the official MNIST content (files re-compressed: their checksums differ)"}
