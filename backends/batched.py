@@ -363,10 +363,11 @@ class BatchedFunction:
                                    source.dtype))
         valid = np.ones(len(indices), bool) if valid is None else np.asarray(valid, bool)
         loop = len(indices) > 1
-        key = ("steps", loop, flips is not None)
+        key = ("steps", loop)
         if key not in self._programs:
             self._programs[key] = self._steps_program(loop)
-        signature = key + (len(self.batch), indices.shape) + tuple(
+        # jit traces anew for flips or none, each shape and K: each first call compiles
+        signature = key + (flips is not None, len(self.batch), indices.shape) + tuple(
             np.shape(source) for source in sources)
         return self._run(self._programs[key], signature, list(sources), indices, flips, valid)
 

@@ -59,8 +59,8 @@ import data
 from experiments import runstore, setups
 from experiments.config import VALUE_FIELDS, program_key
 from experiments.runstore import RunLocked, run_lock
-from experiments.training import (VAL_BATCH_SIZE, RunOutcome, _open_run, _Trainer,
-                                  _write_new_config)
+from experiments.training import (RunOutcome, _open_run, _Trainer, _write_new_config,
+                                  validate)
 
 __all__ = ["train_batch", "STEPS_PER_CALL", "MEMORY_FRACTION"]
 
@@ -140,6 +140,8 @@ def train_batch(configs, results_dir, data_dir=None, stop_after=None, dataset=No
         raise ValueError("the runs differ in more than %s; group them with group_configs"
                          % ", ".join(VALUE_FIELDS))
     backends.check_backend("jax")
+    import jax  # here, not at the top: without JAX the check above is a user error
+
     say = tqdm.write if progress else (lambda line: None)
     with contextlib.ExitStack() as locks:
         to_train, outcomes = _lock_and_open(configs, results_dir, stop_after, say,
@@ -162,11 +164,13 @@ def train_batch(configs, results_dir, data_dir=None, stop_after=None, dataset=No
                 steps_per_call = 1 if _has_convolutions(first.network) else STEPS_PER_CALL
             last_epoch = first.config.epochs if stop_after is None else \
                 min(stop_after, first.config.epochs)
+            # The training set, once on the device: each run's minibatches are gathered there.
+            sources = [jax.device_put(dataset.train_x), jax.device_put(dataset.train_y)]
             for start in range(0, len(trainers), max_runs):
                 part = trainers[start:start + max_runs]
                 histories = [trainer.restore(restart_corrupt) for trainer in part]
-                trained = _BatchTraining(part, histories, dataset, setup.flip_lr, steps_per_call,
-                                         progress, say).train(last_epoch)
+                trained = _BatchTraining(part, histories, sources, setup.flip_lr,
+                                         steps_per_call, progress, say).train(last_epoch)
                 outcomes.update(zip([trainer.config for trainer in part], trained))
     return [outcomes[config] for config in configs]
 
@@ -199,15 +203,12 @@ def _lock_and_open(configs, results_dir, stop_after, say, restart_corrupt, locks
 class _BatchTraining:
     """Runs' trainers (:class:`~experiments.training._Trainer`), trained as one batch."""
 
-    def __init__(self, trainers, histories, dataset, flip_lr, steps_per_call, progress, say):
-        import jax
-
-        self.trainers, self.histories, self.dataset = trainers, histories, dataset
+    def __init__(self, trainers, histories, sources, flip_lr, steps_per_call, progress, say):
+        self.trainers, self.histories, self.sources = trainers, histories, sources
+        self.dataset = trainers[0].dataset
         self.flip_lr, self.steps_per_call = flip_lr, max(1, int(steps_per_call))
         self.progress, self.say = progress, say
         self.first_epochs = [len(history["loss"]) for history in histories]
-        # The training set, once on the device; each run's minibatches are gathered there.
-        self.sources = [jax.device_put(dataset.train_x), jax.device_put(dataset.train_y)]
         self.batch, self.members = None, []  # members: indices of trainers, in batch order
         self.dropped_compile_seconds = 0.0  # of batches that all their runs left
 
@@ -279,7 +280,8 @@ class _BatchTraining:
             trainer.set_rate(epoch)
         self.batch.reload([trainer.base_rate for trainer in trainers])
         losses, accuracies = self._train_steps(epoch, trainers)
-        val_values = self._validate()
+        val_values = validate(
+            lambda x, y: self.batch.functions[1](x, y, same_inputs=True), self.dataset)
         self.batch.write_back()
         seconds = time.time() - start
         diverged = []
@@ -292,8 +294,7 @@ class _BatchTraining:
                 diverged.append(position)
                 continue
             trainer.record_epoch(epoch, self.histories[index],
-                                 (np.mean(losses[:, position], dtype=np.float64),
-                                  np.mean(accuracies[:, position], dtype=np.float64)),
+                                 (losses[:, position], accuracies[:, position]),
                                  val_values[:, position], seconds)
         return diverged
 
@@ -321,10 +322,3 @@ class _BatchTraining:
                 bar.update(end - begin)
         losses, accuracies = np.concatenate(values, axis=1)
         return losses, accuracies
-
-    def _validate(self):
-        """Every member's validation ``(loss, accuracy)`` means, shape (2, K)."""
-        values = [self.batch.functions[1](inputs, targets, same_inputs=True)
-                  for inputs, targets in data.iterate_val_batches(
-                      self.dataset.val_x, self.dataset.val_y, VAL_BATCH_SIZE)]
-        return np.array(values, dtype=np.float64).mean(axis=0)

@@ -41,7 +41,7 @@ BOTH = "both"
 #: The blog's grid: learning rates, beta2 values and number of runs per cell.
 BLOG_LRS = protocols.get("blog").lrs
 BLOG_BETA2S = protocols.get("blog").beta2s
-BLOG_RUNS = 5
+BLOG_RUNS = protocols.get("blog").runs
 _ON_OFF = {"on": (True,), "off": (False,), BOTH: (True, False)}
 
 

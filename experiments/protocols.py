@@ -41,6 +41,7 @@ Examples
 import dataclasses
 
 from errors import UserError
+from experiments.config import OPTIMIZERS
 
 __all__ = ["Protocol", "PROTOCOLS", "DEFAULT", "get"]
 
@@ -65,6 +66,8 @@ class Protocol:
         The variants trained when ``--bias-correction`` is not given
     lrs, beta2s : tuple of float
         The grid's values when ``--lr`` and ``--beta2`` are not given
+    runs : int
+        The grid's runs per cell when ``--runs`` is not given
     """
     name: str
     help: str
@@ -75,6 +78,11 @@ class Protocol:
     bias_corrections: tuple
     lrs: tuple
     beta2s: tuple
+    runs: int = 5
+
+    def cells(self):
+        """How many cells its grid has: optimizers x lrs x beta2s x bias corrections."""
+        return len(OPTIMIZERS) * len(self.lrs) * len(self.beta2s) * len(self.bias_corrections)
 
     def epochs_for(self, dataset):
         """The length of a run on ``dataset``; errors.UserError if the protocol has none."""

@@ -6,6 +6,7 @@ The training loop: one function trains one run, from its start or its last check
 
     train_run
     compile_functions
+    validate
     RunOutcome
 
 :func:`train_run` is the only code that trains: the command line
@@ -80,8 +81,8 @@ from experiments.config import RunConfig, describe_differences, run_seeds
 from experiments.runstore import (CHECKPOINT_FILE, HISTORY_FILE, RunLocked, check_run_dir,
                                   read_history, run_lock, write_json, writing)
 
-__all__ = ["train_run", "check_run_dir", "read_history", "compile_functions", "RunOutcome",
-           "CLIP"]
+__all__ = ["train_run", "check_run_dir", "read_history", "compile_functions", "validate",
+           "RunOutcome", "CLIP"]
 
 #: Predictions are clipped to [CLIP, 1 - CLIP] before the logarithm, as in the original.
 CLIP = 1e-7
@@ -210,7 +211,13 @@ def _history_or_rebuilt(config, history_path, checkpoint_path, say, restart_corr
     return history
 
 
-def _mean_of_batches(function, batches):
+def validate(function, dataset):
+    """The means of ``function(x, y)``'s outputs over the validation batches (1024 each).
+
+    ``function`` is a validation function, or a batch's called on the same
+    batches for every run (then each mean has one value per run).
+    """
+    batches = data.iterate_val_batches(dataset.val_x, dataset.val_y, VAL_BATCH_SIZE)
     values = np.array([function(x, y) for x, y in batches], dtype=np.float64)
     return values.mean(axis=0)
 
@@ -418,12 +425,8 @@ class _Trainer:
                 self.mark_diverged(history, epoch)
                 outcome = RunOutcome("diverged", self.run_dir, epoch, epoch - first_epoch)
                 return outcome.with_compile_seconds(self.compile_seconds())
-            losses, accuracies = batch_values
-            val_values = _mean_of_batches(self.val_fn, data.iterate_val_batches(
-                self.dataset.val_x, self.dataset.val_y, VAL_BATCH_SIZE))
-            self.record_epoch(epoch, history, (np.mean(losses, dtype=np.float64),
-                                               np.mean(accuracies, dtype=np.float64)),
-                              val_values, time.time() - start)
+            self.record_epoch(epoch, history, batch_values, validate(self.val_fn, self.dataset),
+                              time.time() - start)
             if self.backend == "jax" and epoch == first_epoch:
                 self.say("%s: XLA compiled in %.1f s (first calls, their run included)"
                          % (self.run_dir, _jit_seconds(self.train_fn, self.val_fn)))
@@ -470,16 +473,18 @@ class _Trainer:
         history.update(status="diverged", diverged_epoch=epoch + 1)
         self._write_history(history)
 
-    def record_epoch(self, epoch, history, train_values, val_values, seconds):
+    def record_epoch(self, epoch, history, batch_values, val_values, seconds):
         """Append a finished epoch to the history, write the checkpoint and the history.
 
-        ``train_values`` and ``val_values`` are ``(loss, accuracy)`` means of the
-        epoch's training minibatches and of the validation batches.
+        ``batch_values`` are ``(losses, accuracies)`` of the epoch's training
+        minibatches, ``val_values`` the ``(loss, accuracy)`` means of the
+        validation batches (:func:`validate`).
         """
         config = self.config
         lr = self.schedule.epoch_rate(config.lr, epoch, config.epochs, self.batches_per_epoch)
+        train_values = tuple(np.mean(values, dtype=np.float64) for values in batch_values)
         for name, value in zip(runstore.CURVES,
-                               tuple(train_values) + tuple(val_values) + (lr, seconds)):
+                               train_values + tuple(val_values) + (lr, seconds)):
             history[name].append(float(value))
         if epoch + 1 == config.epochs:
             history["status"] = "complete"

@@ -120,8 +120,9 @@ def main(argv=None):
                         help="the original runs' curves (default: reference/original_runs.json)")
     parser.add_argument("--pack", metavar="DIR",
                         help="instead of drawing: write the runs of --results-dir (run "
-                             "directories) as one SETUP.runs.json per setup into DIR, with a "
-                             "copy of its synthetic/ results; DIR then works as --results-dir")
+                             "directories) as one SETUP[_PROTOCOL].runs.json per setup and "
+                             "protocol into DIR, with a copy of its synthetic/ results; DIR "
+                             "then works as --results-dir")
     args = parser.parse_args(argv)
 
     if args.pack:

@@ -58,8 +58,6 @@ AGREE_WITHIN = 2.0
 #: otherwise "differ" over float rounding.
 MIN_POOLED_STD = 1e-4
 _CELL_FIELDS = ("setup", "optimizer", "lr", "beta2", "bias_correction")
-#: The blog's grid of a setup: 2 optimizers x 3 lr x 2 beta2 x bias correction on/off, 5 runs.
-BLOG_CELLS, BLOG_RUNS = 24, 5
 
 
 def _measure_name(measure):
@@ -224,7 +222,7 @@ def _no_original_reason(group, reference_groups):
 def _at_epoch(group, epoch, runs):
     """A group of ``runs``' measures after ``epoch``: runs stopped early compared there."""
     early = Group(group.key, diverged=group.diverged, at_epoch=epoch, data=group.data,
-                  running=group.running - len(runs))
+                  running=group.running - sum(run.status == "running" for run in runs))
     for run in runs:
         early.finished.append(run_measures(run, epoch))
         early.finished_runs.append(run)
@@ -536,10 +534,6 @@ def _claim_cells(section, reference_groups):
     return cells, original_cells
 
 
-def _is_blog_protocol(key):
-    return not key.protocol_name
-
-
 def _headline(cells):
     """``x of y`` pairs in which AMSGrad has the lower best validation loss, or ``-``."""
     pairs = _pairs(cells, "optimizer", "amsgrad", "adam")
@@ -558,21 +552,21 @@ def _summary(comparisons, reference_groups):
         finished = sum(len(g.finished) for g in groups if g.at_epoch is None)
         early = sum(len(g.finished) for g in groups if g.at_epoch is not None)
         diverged, running = sum(g.diverged for g in groups), sum(g.running for g in groups)
-        blog = _is_blog_protocol(key)
+        blog = protocols.get("blog") if not key.protocol_name else None
         runs = "%d complete, %d diverged" % (finished, diverged)
         if early:
             runs += ", %d stopped early" % early
         if running:
             runs += ", %d running" % running
         if blog:
-            runs += " (of the blog's %d)" % (BLOG_CELLS * BLOG_RUNS)
+            runs += " (of the blog's %d)" % (blog.cells() * blog.runs)
         epochs = sorted({g.at_epoch or key.epochs for g in groups if g.finished})
         epochs_text = "-" if not epochs else "%d" % key.epochs if epochs == [key.epochs] \
             else "%s of %d" % ("-".join(map(str, sorted({epochs[0], epochs[-1]}))), key.epochs)
         verdicts = [c.verdict for c in section]
         cells_text = "%d / %d / %d / %s" % (
             verdicts.count("agrees"), verdicts.count("differs"), verdicts.count("n/a"),
-            "%d" % (BLOG_CELLS - len(section)) if blog else "-")
+            "%d" % (blog.cells() - len(section)) if blog else "-")
         cells, original_cells = _claim_cells(section, reference_groups)
         lines.append("| %s | %s | %s | %s | %s | %s | %s / %s |" % (
             key.setup, "the blog's" if blog else _protocol_text(key), _data_text(section), runs,
