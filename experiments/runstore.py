@@ -14,6 +14,8 @@ The results layout of training runs: the one module that knows its paths, files 
     write_packed
     read_packed
     new_history
+    history_curves
+    add_curves
     read_history
     history_problem
     curves_problem
@@ -81,7 +83,8 @@ __all__ = ["CONFIG_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "LOCK_FILE", "SYNTH
            "CURVES", "STATUSES", "FINISHED", "check_run_dir",
            "check_writable", "is_legacy", "legacy_note",
            "make_run_dir", "write_config", "describe_data", "KNOWN_CONTENTS", "write_packed",
-           "read_packed", "PACKED_SUFFIX", "new_history", "read_history", "history_problem",
+           "read_packed", "PACKED_SUFFIX", "new_history", "history_curves", "add_curves",
+           "read_history", "history_problem",
            "curves_problem", "writing", "provenance", "atomic_write_bytes",
            "write_json", "read_json", "load_json", "remove_stale_temporaries", "run_lock",
            "RunLocked"]
@@ -92,7 +95,8 @@ LOCK_FILE = ".lock"
 #: and its files besides ``config.json``.
 SYNTHETIC_DIR = "synthetic"
 SYNTHETIC_SUMMARY, SYNTHETIC_TRAJECTORIES = "summary.json", "trajectories.json"
-#: The per-epoch lists of ``history.json``, in this order.
+#: The per-epoch lists every ``history.json`` has, in this order (a run records more when
+#: its training declares more: :func:`experiments.metrics.history_curves`).
 CURVES = ("loss", "acc", "val_loss", "val_acc", "lr", "epoch_time")
 #: A run's ``status``; the :data:`FINISHED` ones are not trained again.
 STATUSES = ("running", "complete", "diverged")
@@ -466,10 +470,27 @@ def read_packed(path):
 
 # -- history.json -----------------------------------------------------------------------
 
-def new_history():
-    """The history of a run with no finished epoch."""
-    history = {name: [] for name in CURVES}
+def new_history(curves=CURVES):
+    """The history of a run with no finished epoch, with the per-epoch lists ``curves``."""
+    history = {name: [] for name in curves}
     history.update(status="running", diverged_epoch=None)
+    return history
+
+
+def history_curves(history):
+    """The names of a history's per-epoch lists, in its order."""
+    return [name for name, value in history.items() if isinstance(value, list)]
+
+
+def add_curves(history, curves):
+    """Add the ``curves`` a history lacks, ``null`` for each epoch it already has.
+
+    A curve declared after a run started is absent from its earlier epochs, not
+    damage: a resumed run records it from its next epoch on.
+    """
+    done = len(history["loss"])
+    for name in curves:
+        history.setdefault(name, [None] * done)
     return history
 
 
@@ -494,7 +515,11 @@ def curves_problem(curves, names):
 
 
 def history_problem(history, curves=CURVES):
-    """What makes a parsed ``history.json`` unusable, or None (checks ``curves`` of it)."""
+    """What makes a parsed ``history.json`` unusable, or None.
+
+    ``curves`` must be there; any other list in it is a curve too (one
+    declared after :data:`CURVES`) and is checked alike.
+    """
     if not isinstance(history, dict):
         return "a JSON %s, not an object" % type(history).__name__
     if history.get("status") not in STATUSES:
@@ -502,7 +527,8 @@ def history_problem(history, curves=CURVES):
     diverged = history.get("diverged_epoch", None)
     if diverged is not None and not isinstance(diverged, int):
         return "diverged_epoch %r is not an epoch number" % (diverged,)
-    return curves_problem(history, curves)
+    extra = [name for name in history_curves(history) if name not in curves]
+    return curves_problem(history, tuple(curves) + tuple(extra))
 
 
 def read_history(path, curves=CURVES):

@@ -25,7 +25,7 @@ import compat  # noqa: F401  (Theano flags before lasagne)
 import lasagne
 import models
 from experiments.config import RunConfig, run_seeds
-from experiments.training import _state_variables, compile_functions
+from experiments.training import compile_functions, state_variables
 from test_backends import small_conv_net
 
 pytest.importorskip("jax", reason="JAX is not installed")
@@ -70,7 +70,7 @@ def make_run(network, index, **fields):
     output = build(shape, 10)
     train, val, rate = compile_functions(output, config, 10, backend="jax")
     params = {id(p) for p in L.get_all_params(output, trainable=True)}
-    return Run(train, val, rate, config.lr, _state_variables(train, val), params)
+    return Run(train, val, rate, config.lr, state_variables(train, val), params)
 
 
 def make_runs(network, indices=(0, 1, 2)):
