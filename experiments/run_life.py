@@ -41,9 +41,9 @@ from tqdm import tqdm
 
 import data
 from errors import UserError
-from experiments import runstore, schedule
+from experiments import runstore, schedule, setups
 from experiments.checkpoint import (CorruptCheckpoint, checkpoint_history, load_checkpoint,
-                                    save_checkpoint)
+                                    save_checkpoint, saved_history)
 from experiments.config import RunConfig, describe_differences
 from experiments.runstore import CHECKPOINT_FILE, HISTORY_FILE, RunLocked, writing
 
@@ -147,7 +147,7 @@ class RunLife:
         for name in runstore.remove_stale_temporaries(run_dir):
             self.say("%s: removed %s, left by an interrupted write" % (run_dir, name))
         self.is_new = not runstore.check_run_dir(config, results_dir)
-        self.history = self._history_or_rebuilt()
+        self.history = self._checked_history(self._history_or_rebuilt())
         self.last_epoch = config.epochs if stop_after is None else min(stop_after, config.epochs)
         done = len(self.history["loss"])
         if self.history["status"] in runstore.FINISHED or done >= self.last_epoch:
@@ -179,6 +179,48 @@ class RunLife:
                                                          len(history["loss"])))
         return history
 
+    def _checked_history(self, history):
+        """``history`` if it is this run's and agrees with the checkpoint, else the
+        checkpoint's (written to ``history.json``, said in one line)."""
+        problem = self._history_identity_problem(history)
+        done = len(history["loss"])
+        if problem is None and history["status"] == "complete" and done != self.config.epochs:
+            problem = "says complete after %d of %d epochs" % (done, self.config.epochs)
+        if not os.path.exists(self.checkpoint_path):
+            if problem:
+                raise UserError("%s %s; put it back into its own run directory, or delete it "
+                                "to train this run from epoch 0" % (self.history_path, problem))
+            return history
+        try:
+            saved, identity = saved_history(self.checkpoint_path)
+        except CorruptCheckpoint:
+            return history  # restoring says what to do about it
+        self._check_identity(identity)
+        problem = problem or _disagreement(history, saved)
+        if problem is None:
+            return history
+        self._write_history(saved)
+        self.say("%s %s; rebuilt it from %s (%d epochs)" % (
+            self.history_path, problem, self.checkpoint_path, len(saved["loss"])))
+        return saved
+
+    def _history_identity_problem(self, history):
+        # Histories name their run since 2026-12-05; an older one must at least have
+        # been trained at this run's learning rate (the first epoch's rate is lr).
+        identity = history.get("identity")
+        if identity is not None:
+            try:
+                differences = self.config.differences(RunConfig.from_dict(identity))
+            except (AttributeError, TypeError, UserError) as exc:
+                return "names an unreadable run (%s)" % exc
+            return ("was written by another run (%s)" % describe_differences(differences)
+                    if differences else None)
+        rates = history.get("lr") or [self.config.lr]
+        if rates[0] is not None and not np.isclose(rates[0], self.config.lr, rtol=1e-6, atol=0):
+            return ("was written by another run (its first epoch's learning rate is %g, this "
+                    "run's %g)" % (rates[0], self.config.lr))
+        return None
+
     def _check_identity(self, identity):
         # The checkpoint's saved configuration against this run's, through RunConfig: a
         # field added since it was saved takes its default.  Checkpoints from before
@@ -198,10 +240,36 @@ class RunLife:
     # -- starting -----------------------------------------------------------------------
 
     def begin(self, dataset):
-        """The data is loaded: write a new run's ``config.json`` (with the data's source)."""
+        """The data is loaded: write a new run's ``config.json`` (with the data's source
+        and the setup's definition), or check a started run's against them.
+
+        Raises
+        ------
+        errors.UserError
+            When a started run recorded other data, or another definition of its setup
+        """
         self.batches_per_epoch = data.num_batches(len(dataset.train_y), self.config.batch_size)
+        source = getattr(dataset, "source", None)
+        definition = setups.get(self.config.setup).definition()
         if self.is_new:
-            runstore.write_config(self.config, self.run_dir, getattr(dataset, "source", None))
+            runstore.write_config(self.config, self.run_dir, source, definition)
+            return
+        saved = runstore.saved_config(self.run_dir) or {}
+        recorded = (saved.get("data") or {}).get("content")
+        if recorded and source and source.get("content") != recorded:
+            raise UserError(
+                "%s was trained on data of content SHA-256 %s, but the data set now has %s; "
+                "resume it on the data it started with, or delete the run directory to train "
+                "it on this data" % (self.run_dir, recorded, source.get("content")))
+        if saved.get("setup_definition") not in (None, definition):
+            changed = sorted(key for key in definition
+                             if saved["setup_definition"].get(key) != definition[key])
+            raise UserError(
+                "%s was trained with another definition of setup %s (%s: %s then, %s now); "
+                "register the setup as it was, or train under another setup name" % (
+                    self.run_dir, self.config.setup, ", ".join(changed),
+                    [saved["setup_definition"].get(key) for key in changed],
+                    [definition[key] for key in changed]))
 
     def restore(self, program):
         """Restore the checkpoint (if any) into ``program``'s state and batch generator.
@@ -214,6 +282,7 @@ class RunLife:
         history = self._restored(program)
         # A curve declared since the history was written is recorded from now on.
         runstore.add_curves(history, program.curves)
+        history.setdefault("identity", self.config.to_dict())
         self.history, self.first_epoch = history, len(history["loss"])
         # history.json may lag the checkpoint by one epoch (killed between the two writes).
         self._write_history(history)
@@ -221,7 +290,7 @@ class RunLife:
 
     def _restored(self, program):
         if not os.path.exists(self.checkpoint_path):
-            return runstore.new_history(program.curves)
+            return runstore.new_history(program.curves, self.config.to_dict())
         try:
             return load_checkpoint(self.checkpoint_path, program.state, program.batch_rng,
                                    check_identity=self._check_identity)
@@ -233,7 +302,7 @@ class RunLife:
                 os.replace(self.checkpoint_path, self.checkpoint_path + ".corrupt")
             self.say("%s; moved it to %s.corrupt, training the run again from epoch 0"
                      % (exc, self.checkpoint_path))
-            return runstore.new_history(program.curves)
+            return runstore.new_history(program.curves, self.config.to_dict())
 
     # -- epochs -------------------------------------------------------------------------
 
@@ -312,3 +381,21 @@ class RunLife:
     def _write_history(self, history):
         with writing(self.history_path):
             runstore.write_json(self.history_path, history)
+
+
+def _disagreement(history, saved):
+    """How ``history`` (``history.json``) contradicts ``saved`` (the checkpoint's), or None.
+
+    The checkpoint is written first, so ``history.json`` may lag it by one
+    epoch (a process killed between the two writes); otherwise they hold the
+    same epochs, and the history's status follows from them.
+    """
+    done, kept = len(history["loss"]), len(saved["loss"])
+    if not kept - 1 <= done <= kept:
+        return "holds %d epochs where the checkpoint has %d" % (done, kept)
+    for name in runstore.history_curves(saved):
+        if name != "epoch_time" and history.get(name, [])[:done] != saved[name][:done]:
+            return "differs from the checkpoint in %r" % name
+    if history["status"] == "complete" and saved["status"] != "complete":
+        return "says complete after %d epochs, the checkpoint does not" % done
+    return None

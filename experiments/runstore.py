@@ -10,6 +10,7 @@ The results layout of training runs: the one module that knows its paths, files 
     check_writable
     make_run_dir
     write_config
+    saved_config
     describe_data
     write_packed
     read_packed
@@ -82,7 +83,7 @@ __all__ = ["CONFIG_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "LOCK_FILE", "SYNTH
            "SYNTHETIC_SUMMARY", "SYNTHETIC_TRAJECTORIES",
            "CURVES", "STATUSES", "FINISHED", "check_run_dir",
            "check_writable", "is_legacy", "legacy_note",
-           "make_run_dir", "write_config", "describe_data", "KNOWN_CONTENTS", "write_packed",
+           "make_run_dir", "write_config", "saved_config", "describe_data", "KNOWN_CONTENTS", "write_packed",
            "read_packed", "PACKED_SUFFIX", "new_history", "history_curves", "add_curves",
            "read_history", "history_problem",
            "curves_problem", "writing", "provenance", "atomic_write_bytes",
@@ -368,15 +369,26 @@ def provenance():
     return {"versions": versions, "theano_flags": flags, "threads": threads}
 
 
-def write_config(config, run_dir, data_source=None):
-    """Write the run's ``config.json``: its fields, :func:`provenance` and ``data``.
+def write_config(config, run_dir, data_source=None, setup_definition=None):
+    """Write the run's ``config.json``: its fields, :func:`provenance`, ``data`` and
+    ``setup_definition``.
 
     ``data_source`` is the data set's ``source`` (:class:`data.Dataset`: what its
-    content is, whether its files are the official ones), written as ``data``.
+    content is, whether its files are the official ones), written as ``data``;
+    ``setup_definition`` what the setup's record says
+    (:meth:`experiments.setups.Setup.definition`): a resumed run is checked
+    against both.
     """
     path = os.path.join(run_dir, CONFIG_FILE)
     with writing(path):
-        write_json(path, dict(config.to_dict(), data=data_source, **provenance()))
+        write_json(path, dict(config.to_dict(), data=data_source,
+                              setup_definition=setup_definition, **provenance()))
+
+
+def saved_config(run_dir):
+    """A run's ``config.json`` as written (a dict), or None when there is none."""
+    saved = read_json(os.path.join(run_dir, CONFIG_FILE))
+    return saved if isinstance(saved, dict) else None
 
 
 # -- the data a run was trained on ------------------------------------------------------
@@ -470,10 +482,17 @@ def read_packed(path):
 
 # -- history.json -----------------------------------------------------------------------
 
-def new_history(curves=CURVES):
-    """The history of a run with no finished epoch, with the per-epoch lists ``curves``."""
+def new_history(curves=CURVES, identity=None):
+    """The history of a run with no finished epoch, with the per-epoch lists ``curves``.
+
+    ``identity``, the run's configuration (``RunConfig.to_dict()``), is kept as
+    ``identity``: a history copied into another run's directory is refused
+    there.  Histories written before 2026-12-05 have none.
+    """
     history = {name: [] for name in curves}
     history.update(status="running", diverged_epoch=None)
+    if identity is not None:
+        history["identity"] = identity
     return history
 
 
