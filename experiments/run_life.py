@@ -182,7 +182,7 @@ class RunLife:
     def _checked_history(self, history):
         """``history`` if it is this run's and agrees with the checkpoint, else the
         checkpoint's (written to ``history.json``, said in one line)."""
-        problem = self._history_identity_problem(history)
+        problem = runstore.history_identity_problem(history, self.config)
         done = len(history["loss"])
         if problem is None and history["status"] == "complete" and done != self.config.epochs:
             problem = "says complete after %d of %d epochs" % (done, self.config.epochs)
@@ -203,23 +203,6 @@ class RunLife:
         self.say("%s %s; rebuilt it from %s (%d epochs)" % (
             self.history_path, problem, self.checkpoint_path, len(saved["loss"])))
         return saved
-
-    def _history_identity_problem(self, history):
-        # Histories name their run since 2026-12-05; an older one must at least have
-        # been trained at this run's learning rate (the first epoch's rate is lr).
-        identity = history.get("identity")
-        if identity is not None:
-            try:
-                differences = self.config.differences(RunConfig.from_dict(identity))
-            except (AttributeError, TypeError, UserError) as exc:
-                return "names an unreadable run (%s)" % exc
-            return ("was written by another run (%s)" % describe_differences(differences)
-                    if differences else None)
-        rates = history.get("lr") or [self.config.lr]
-        if rates[0] is not None and not np.isclose(rates[0], self.config.lr, rtol=1e-6, atol=0):
-            return ("was written by another run (its first epoch's learning rate is %g, this "
-                    "run's %g)" % (rates[0], self.config.lr))
-        return None
 
     def _check_identity(self, identity):
         # The checkpoint's saved configuration against this run's, through RunConfig: a

@@ -19,6 +19,7 @@ The results layout of training runs: the one module that knows its paths, files 
     add_curves
     read_history
     history_problem
+    history_identity_problem
     curves_problem
     writing
     provenance
@@ -68,6 +69,7 @@ import contextlib
 import fcntl
 import importlib.metadata
 import json
+import math
 import numbers
 import os
 import platform
@@ -85,7 +87,7 @@ __all__ = ["CONFIG_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "LOCK_FILE", "SYNTH
            "check_writable", "is_legacy", "legacy_note",
            "make_run_dir", "write_config", "saved_config", "describe_data", "KNOWN_CONTENTS", "write_packed",
            "read_packed", "PACKED_SUFFIX", "new_history", "history_curves", "add_curves",
-           "read_history", "history_problem",
+           "read_history", "history_problem", "history_identity_problem",
            "curves_problem", "writing", "provenance", "atomic_write_bytes",
            "write_json", "read_json", "load_json", "remove_stale_temporaries", "run_lock",
            "RunLocked"]
@@ -548,6 +550,28 @@ def history_problem(history, curves=CURVES):
         return "diverged_epoch %r is not an epoch number" % (diverged,)
     extra = [name for name in history_curves(history) if name not in curves]
     return curves_problem(history, tuple(curves) + tuple(extra))
+
+
+def history_identity_problem(history, config):
+    """How a checked history shows it is not ``config``'s run's, or None.
+
+    Histories name their run (``identity``) since 2026-12-05; an older one must
+    at least have been trained at the run's learning rate (every schedule's
+    first epoch has the rate ``lr``).
+    """
+    identity = history.get("identity")
+    if identity is not None:
+        try:
+            differences = config.differences(RunConfig.from_dict(identity))
+        except (AttributeError, TypeError, UserError) as exc:
+            return "names an unreadable run (%s)" % exc
+        return ("was written by another run (%s)" % describe_differences(differences)
+                if differences else None)
+    rates = history.get("lr") or [config.lr]
+    if rates[0] is not None and not math.isclose(rates[0], config.lr, rel_tol=1e-6):
+        return ("was written by another run (its first epoch's learning rate is %g, this "
+                "run's %g)" % (rates[0], config.lr))
+    return None
 
 
 def read_history(path, curves=CURVES):

@@ -137,3 +137,15 @@ def test_resuming_under_a_changed_setup_definition_is_refused(tmp_path, monkeypa
     monkeypatch.setitem(setups._REGISTRY, "logreg", flipped)
     with pytest.raises(UserError, match=r"another definition of setup logreg \(flip_lr"):
         run_tiny(tmp_path, config)
+
+
+def test_the_figures_skip_a_history_copied_from_another_run(tmp_path):
+    from plots.results import find_runs
+    mine, theirs = tiny_config(lr=0.001, epochs=2), tiny_config(lr=0.01, epochs=2)
+    run_tiny(tmp_path, mine)
+    run_tiny(tmp_path, theirs)
+    shutil.copy(os.path.join(theirs.run_dir(str(tmp_path)), "history.json"),
+                mine.run_dir(str(tmp_path)))
+    runs, problems = find_runs(str(tmp_path))
+    assert [run.config for run in runs] == [theirs]
+    assert len(problems) == 1 and "written by another run" in str(problems[0])
