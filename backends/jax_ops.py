@@ -30,9 +30,11 @@ or implements against an older JAX:
   ``CrossentropySoftmax1HotWithBiasDx``);
 - ``mrg_uniform``, MRG31k3p ported bit-exactly, so that dropout masks of the
   JAX backend are those of the C backend;
+- ``Dot`` through :func:`per_run_dot`, which under ``jax.vmap`` (a batch of
+  runs, :mod:`backends.batched`) computes each run's product on its own;
 - replacements for Theano-PyMC's own versions that break on current JAX
   (scalar ops: ``jnp.product``; ``IncSubtensor``: ``jax.ops.index_update``;
-  ``CAReduce``, ``Reshape``, ``Shape_i``, ``Argmax``, ``Dot``).
+  ``CAReduce``, ``Reshape``, ``Shape_i``, ``Argmax``).
 
 Every implementation is a pure function of JAX arrays, traced once into the
 single ``jax.jit`` program of :mod:`backends.jax_linker` by

@@ -3,11 +3,12 @@ same runs trained alone on the JAX backend.
 
 The reference is :func:`experiments.training.train_run` with ``backend="jax"``: the
 same run, its own program, its own minibatches.  Measured with JAX 0.4.30 on the CPU:
-for the small dense networks here (logistic regression; a hidden layer with batch
-norm and dropout) the batched runs' histories and checkpoints are bit for bit those
-of the runs alone; for CifarNet and SmallVgg (convolutions, LRN, batch norm) XLA's
-batched kernels round some float32 sums differently (tests/test_batched.py), so
-their curves agree within float32 rounding (tolerances at :func:`assert_close_runs`).
+for dense networks (logistic regression, here and on the real MNIST at batch sizes
+1 to 4; a hidden layer with batch norm and dropout) the batched runs' histories and
+checkpoints are bit for bit those of the runs alone; for CifarNet and SmallVgg
+(convolutions, LRN, batch norm) XLA's grouped convolutions round some float32 sums
+differently (tests/test_batched.py), so their curves agree within float32 rounding
+(tolerances at :func:`assert_close_runs`).
 """
 import json
 import os

@@ -6,10 +6,11 @@ own learning rate, amsgrad updates, the training and validation functions of
 reference is each run trained alone by its own JAX functions.
 
 Exactness, measured with JAX 0.4.30 on the CPU: the dropout generators'
-states are bit for bit those of the runs alone; XLA's batched kernels (a
-batched matrix product, a grouped convolution) round some float32 sums
-differently from the single-run ones, even in the first step's forward pass
-for CifarNet, so outputs agree within float32 rounding (its amplification by
+states are bit for bit those of the runs alone; each run's matrix products
+are its own (``per_run_dot``: a batched product would round otherwise, issue
+22), but XLA's grouped convolution rounds some float32 sums differently from
+the single-run ones, even in the first step's forward pass for CifarNet, so
+outputs agree within float32 rounding (its amplification by
 Adam's steps and by batch normalization of few examples is stated at
 :func:`assert_same_runs`).  Between batches of different sizes, and between a
 batch and the same batch rebuilt from its written-back state, XLA's kernels
