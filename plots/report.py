@@ -602,13 +602,15 @@ def _error_rates(calibrations, reference_groups):
         setup = dict(protocol)["setup"]
         key = next(key for key in reference_groups if _protocol_fields(key) == protocol)
         cells = _original_cells(reference_groups, key, epochs)
-        held = min(n, 2, len(cells[0]) - 1) if cells else 0
-        rate = compare.held_out_rates(cells, held, epochs)["differs"] if held else math.nan
+        runs = min(map(len, cells))
+        cells = [cell[:runs] for cell in cells]
+        held = min(n, 2, runs - 2)  # at least 2 runs left for a standard deviation
+        rate = compare.held_out_rates(cells, held, epochs)["differs"] if held > 0 else math.nan
         lines.append("| %s | %d against %d | %d | %.2f | %.2f | %.1f%% | %.1f%% | %s |" % (
             setup, n, m, epochs, calibration.differ_above, calibration.agree_below,
             100 * calibration.false_alarm, 100 * calibration.false_agreement,
-            "%.1f%% (%d against %d)" % (100 * rate, held, len(cells[0]) - held)
-            if held else "-"))
+            "%.1f%% (%d against %d)" % (100 * rate, held, runs - held)
+            if held > 0 else "- (too few original runs)"))
     return lines + [""]
 
 
@@ -645,12 +647,13 @@ def _summary(comparisons, reference_groups, calibrations):
             key.setup, "the blog's" if blog else _protocol_text(key), _data_text(section), runs,
             epochs_text, cells_text, _headline(cells),
             _headline(original_cells) if original_cells else "no original runs of this protocol"))
-        differ += [c for c in section if c.verdict == "differs"]
+        differ += [c for c in section if c.verdict in ("differs", "inconclusive")]
     lines += ["", "Original runs: the blog's logs, on the official data sets.", ""]
     lines += _error_rates(calibrations, reference_groups)
-    lines += ["### Cells that differ from the original", ""]
-    lines += ["- %s %s (runs: %s): %s" % (c.group.key.setup, _cell_text(c.group.cell),
-                                          _runs_text(c.group), c.reason)
+    lines += ["### Cells that differ from the original, or cannot be told apart yet", ""]
+    differ.sort(key=lambda c: VERDICT_ORDER.index(c.verdict))
+    lines += ["- %s %s (runs: %s): **%s**, %s" % (c.group.key.setup, _cell_text(c.group.cell),
+                                                  _runs_text(c.group), c.verdict, c.reason)
               for c in differ] or ["None."]
     return lines + [""]
 
@@ -718,11 +721,24 @@ def _markdown(comparisons, reference_groups, problems, figures, synthetic, sourc
     return "\n".join(lines) + "\n"
 
 
+def _judged_fields(judged):
+    """The verdict's statistic and thresholds for ``report.csv`` (NaN where not judged)."""
+    if judged is None:
+        return dict(largest_distance=math.nan, largest="", differs_above=math.nan,
+                    agrees_below=math.nan, false_alarm=math.nan)
+    return dict(largest_distance=judged.statistic, largest=judged.largest,
+                differs_above=judged.calibration.differ_above,
+                agrees_below=judged.calibration.agree_below,
+                false_alarm=judged.calibration.false_alarm)
+
+
 def _csv_rows(comparisons):
     fields = ["setup", "optimizer", "lr", "beta2", "bias_correction", "epochs", "batch_size",
               "lr_schedule", "loss", "cifar_centering", "data", "at_epoch", "measure", "n",
               "diverged", "running", "mean", "std", "original_n", "original_mean",
-              "original_std", "pooled_std", "difference", "d", "verdict", "reason"]
+              "original_std", "pooled_std", "difference", "d", "verdict", "reason",
+              "largest_distance", "largest", "differs_above", "agrees_below",
+              "false_alarm"]
     rows = []
     for comparison in comparisons:
         key, group = comparison.group.key, comparison.group
@@ -736,7 +752,8 @@ def _csv_rows(comparisons):
                              at_epoch="" if group.at_epoch is None else group.at_epoch,
                              measure=measure,
                              diverged=group.diverged, running=group.running,
-                             verdict=comparison.verdict, reason=comparison.reason))
+                             verdict=comparison.verdict, reason=comparison.reason,
+                             **_judged_fields(comparison.judged)))
     return fields, rows
 
 

@@ -275,15 +275,25 @@ def test_report_numbers_against_hand_computation(tmp_path):
     # val acc: 0.82 vs 0.82, d 0; train loss: std 0 against 0.014142 -> pooled 0.01, d 0
     assert float(rows["adam", "final_val_acc"]["d"]) == pytest.approx(0.0, abs=1e-9)
     assert float(rows["adam", "final_train_loss"]["pooled_std"]) == pytest.approx(0.01)
-    verdicts = {optimizer: {row["verdict"] for (name, _), row in rows.items() if name == optimizer}
-                for optimizer in ("adam", "amsgrad")}
-    assert verdicts == {"adam": {"differs"}, "amsgrad": {"agrees"}}
-    assert "validation loss d=-3.5" in adam["reason"]
+    # The verdict's largest distance: with 2 runs a side sqrt(1/2 + 1/2) = 1, so the final
+    # validation loss's standardized difference is d (the curves' RMS over the 2 epochs, of
+    # which the first is equal, is d / sqrt(2)); the verdict follows the thresholds.
+    assert float(adam["largest_distance"]) == pytest.approx(3.5355, abs=1e-4)
+    assert adam["largest"] == "final_val_loss"
+    assert "largest distance final_val_loss -3.5 " in adam["reason"]
+    for row in rows.values():
+        distance = float(row["largest_distance"])
+        expected = ("differs" if distance > float(row["differs_above"]) else "agrees"
+                    if distance <= float(row["agrees_below"]) else "inconclusive")
+        assert row["verdict"] == expected
+    # AMSGrad's runs are the original's: distance 0
+    assert float(rows["amsgrad", "final_val_loss"]["largest_distance"]) == pytest.approx(0)
+    assert rows["amsgrad", "final_val_loss"]["verdict"] == "agrees"
 
     text = open(report).read()
     assert "0.6000 (0.1414) vs 1.1000 (0.1414), d -3.5" in text
-    assert "**differs**" in text and "**agrees**" in text
-    assert "|d| <= 2" in text  # the threshold is stated
+    assert "**agrees**" in text
+    assert "### The verdicts' error rates" in text  # the thresholds' error rates are stated
     assert "None." in text.split("## Skipped files")[1]
 
 
@@ -618,7 +628,7 @@ def early_runs(tmp_path):
         ("logreg", cell(optimizer, run=run), curves(values))
         for optimizer in ("adam", "amsgrad") for run, values in enumerate(originals)])
     write_run(tmp_path / "R", curves([2.1, 1.1]), status="running", epochs=4, data=MNIST_COPY)
-    write_run(tmp_path / "R", curves([2.1, 3.0]), optimizer="amsgrad", status="running",
+    write_run(tmp_path / "R", curves([2.1, 30.0]), optimizer="amsgrad", status="running",
               epochs=4, data=MNIST_COPY)
     return reference_file
 
@@ -633,10 +643,10 @@ def test_runs_stopped_early_are_compared_after_the_same_epoch_of_the_original(tm
     rows = {(row["optimizer"], row["measure"]): row for row in read_csv(table)}
     adam, amsgrad = rows["adam", "final_val_loss"], rows["amsgrad", "final_val_loss"]
     # After epoch 2 the originals stand at 1.0 and 1.2: mean 1.1, std sqrt(0.02); ours
-    # 1.1 (d 0) and 3.0: pooled std sqrt((0 + 0.02) / (1 + 2 - 2)), d = 1.9 / 0.141421.
+    # 1.1 (d 0) and 30.0: pooled std sqrt((0 + 0.02) / (1 + 2 - 2)), d = 28.9 / 0.141421.
     assert float(adam["original_mean"]) == pytest.approx(1.1)
     assert float(adam["d"]) == pytest.approx(0.0, abs=1e-9) and adam["verdict"] == "agrees"
-    assert float(amsgrad["d"]) == pytest.approx(13.435, abs=1e-3)
+    assert float(amsgrad["d"]) == pytest.approx(204.354, abs=1e-3)
     assert amsgrad["verdict"] == "differs"
     # best validation loss over the first 2 epochs: 1.1 and 2.1 against 1.0 and 1.2
     assert float(rows["amsgrad", "best_val_loss"]["mean"]) == pytest.approx(2.1)
@@ -654,7 +664,7 @@ def test_blog_grid_counts_cells_not_run(tmp_path):
     row = [cell.strip() for cell in open(report).read().splitlines()[4].strip("|").split("|")]
     assert row[1] == "the blog's" and row[2] == "mnist, source not recorded"
     assert row[3] == "0 complete, 0 diverged, 1 stopped early (of the blog's 120)"
-    assert row[4:] == ["2 of 150", "0 / 0 / 1 / 23", "- / no original runs"]
+    assert row[4:] == ["2 of 150", "0 / 0 / 0 / 1 / 23", "- / no original runs of this protocol"]
 
 
 def test_report_opens_with_the_summary_and_the_cells_that_differ(tmp_path):
@@ -673,10 +683,11 @@ def test_report_opens_with_the_summary_and_the_cells_that_differ(tmp_path):
     # claim: 1 pair, in which AMSGrad's best validation loss (2.1) is worse than Adam's
     # (1.1), and the original's equal (1.1, 1.1).
     assert row[3] == "0 complete, 0 diverged, 2 stopped early"
-    assert row[4:] == ["2 of 4", "1 / 1 / 0 / -", "0 of 1 / 0 of 1"]
-    differ = lines[lines.index("### Cells that differ from the original") + 2]
-    assert differ.startswith("- logreg amsgrad lr=0.001 b2=0.99 bc=on (runs: 1 after epoch 2): ")
-    assert "validation loss d=+13.4" in differ
+    assert row[4:] == ["2 of 4", "1 / 1 / 0 / 0 / -", "0 of 1 / 0 of 1"]
+    differ = lines[lines.index("### Cells that differ from the original, or cannot be told "
+                               "apart yet") + 2]
+    assert differ.startswith("- logreg amsgrad lr=0.001 b2=0.99 bc=on (runs: 1 after epoch 2): "
+                             "**differs**, largest distance ")
     assert {row["data"] for row in read_csv(table)} == {
         "the official MNIST content (files re-compressed: their checksums differ)"}
 
