@@ -4,6 +4,7 @@ Expected numbers are computed here by hand or from ``reference/summary.md`` (mad
 original logs independently of this code), never from the code under test.
 """
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -23,7 +24,7 @@ from experiments.config import RunConfig
 from plots import make_figures
 from plots.figures import draw_metric, draw_setup
 from plots.report import compare_cells, evaluate_claims, group_runs, write_report
-from plots.results import DEFAULT_REFERENCE, find_runs, load_reference
+from plots.results import CURVES, DEFAULT_REFERENCE, Run, find_runs, load_reference
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -145,12 +146,13 @@ def test_draw_metric_plots_every_run_and_the_original_band(tmp_path):
     # Panel lr=0.001: two Adam runs with bias correction, one AMSGrad without; lr=0.01: one Adam.
     adam_curves = [[2.0, 1.5, 1.2, 1.1, 1.0, 0.9, 0.85, 0.8, 0.78, 0.77],
                    [2.1, 1.6, 1.3, 1.2, 1.1, 1.0, 0.95, 0.9, 0.88, 0.86]]
-    adam_dirs = [write_run(tmp_path / "R", curves(values), run=run)
-                 for run, values in enumerate(adam_curves)]
+    # The runs are of the original's protocol (11 epochs), stopped after 10 or fewer.
+    adam_dirs = [write_run(tmp_path / "R", curves(values), run=run, epochs=11,
+                           status="running") for run, values in enumerate(adam_curves)]
     amsgrad_dir = write_run(tmp_path / "R", curves([2.0, 1.0, 0.9, 0.8, 0.7, 0.6]),
-                            optimizer="amsgrad", bias_correction=False, epochs=10,
+                            optimizer="amsgrad", bias_correction=False, epochs=11,
                             status="running")
-    write_run(tmp_path / "R", curves([3.0, 2.0, float("nan"), 1.0]), lr=0.01, epochs=10,
+    write_run(tmp_path / "R", curves([3.0, 2.0, float("nan"), 1.0]), lr=0.01, epochs=11,
               status="running")
     original = [[2.2, 1.4, 1.25, 1.0, 1.05, 0.8, 0.9, 0.7, 0.75, 0.6, 0.5],
                 [1.9, 1.7, 1.1, 1.15, 0.95, 0.95, 0.8, 0.85, 0.7, 0.65, 0.55],
@@ -185,8 +187,10 @@ def test_draw_metric_plots_every_run_and_the_original_band(tmp_path):
         for x, y in vertices:
             epoch = int(round(x))
             assert y == pytest.approx(lowest[epoch - 1]) or y == pytest.approx(highest[epoch - 1])
-        assert sorted({round(x) for x, _ in vertices}) == list(range(1, 12))
+        # drawn over the 10 epochs done, where the runs are compared
+        assert sorted({round(x) for x, _ in vertices}) == list(range(1, 11))
     assert full.get_xlim() == (0.5, 10.5)
+    assert "4 runs, 4-10 epochs of 11 run" in figure._suptitle.get_text()
     # Zoom: the last 20% (at least 2) of the 10 epochs done, y fitted to what is visible there.
     assert zoom.get_xlim() == (8.5, 10.5)
     visible = [0.78, 0.77, 0.88, 0.86] + list(lowest[8:10]) + list(highest[8:10])
@@ -722,3 +726,43 @@ def test_a_packed_file_cut_short_is_reported_and_skipped(tmp_path, capsys):
     runs, problems = find_runs(str(packed))
     assert [run.config.setup for run in runs] == ["ffnn"]
     assert len(problems) == 1 and problems[0].path == str(damaged)
+
+
+def test_no_original_band_behind_runs_of_another_protocol(tmp_path):
+    """The original ran 150 epochs, linear decay, categorical cross-entropy: runs of the
+    study's protocol (inv-sqrt, binary loss, 50 epochs) or of another length get no band,
+    even in a cell the original has."""
+    original = [[2.0 - 0.1 * epoch for epoch in range(4)],
+                [2.1 - 0.1 * epoch for epoch in range(4)]]
+    reference_file = write_reference(tmp_path / "original.json", [
+        ("logreg", cell(run=run), curves(values)) for run, values in enumerate(original)])
+    reference, _ = load_reference(reference_file)
+    same = RunConfig(setup="logreg", optimizer="adam", lr=0.001, beta2=0.99,
+                     bias_correction=True, epochs=4)
+    for config, banded in ((same, True),
+                           (dataclasses.replace(same, lr_schedule="inv-sqrt", loss="binary"),
+                            False),
+                           (dataclasses.replace(same, epochs=5), False)):
+        run = Run(config=config, curves={name: np.array([1.0, 0.9]) for name in CURVES},
+                  status="running", source="x")
+        figure = draw_metric("logreg", "val_loss", [run], reference["logreg"])
+        assert bool(figure.axes[0].collections) == banded, config
+
+
+def test_a_panel_at_chance_spans_at_least_the_minimum_meaningful_difference():
+    """Accuracies of 0.0997-0.1003 (runs stuck at chance) are drawn on an axis of at least
+    20 x 3e-4 = 0.006, not autoscaled to their noise; a loss at ln 10 on at least
+    20 x 0.01% of it."""
+    config = RunConfig(setup="cifarnet", optimizer="adam", lr=0.01, beta2=0.99,
+                       bias_correction=True, epochs=2)
+    run = Run(config=config, curves={"loss": np.array([2.3029, 2.3027]),
+                                     "acc": np.array([0.0997, 0.1003]),
+                                     "val_loss": np.array([2.3030, 2.3026]),
+                                     "val_acc": np.array([0.1003, 0.0997])}, status="complete",
+              source="x")
+    for metric, span in (("val_acc", 0.006), ("loss", 20 * 1e-4 * 2.3029)):
+        figure = draw_metric("cifarnet", metric, [run])
+        for ax in figure.axes[:2]:
+            low, high = ax.get_ylim()
+            assert high - low >= span * (1 - 1e-9), (metric, ax.get_title())
+        assert "1 run x 2 epochs" in figure._suptitle.get_text()
