@@ -37,6 +37,7 @@ import numpy as np
 
 from experiments.runstore import atomic_write_bytes, describe_data
 from experiments import protocols
+from plots import claims as claim_records
 from plots import compare
 from plots.results import figure_stem, group_key
 
@@ -614,6 +615,42 @@ def _error_rates(calibrations, reference_groups):
     return lines + [""]
 
 
+def _claim_side(groups):
+    """The cells of one side for the claims, and why they cannot be used (or None)."""
+    cells = {group.cell: group for group in groups if group.finished}
+    early = sorted({(group.at_epoch, group.key.epochs) for group in cells.values()
+                    if group.at_epoch is not None})
+    stopped = ("after epoch %d of %d" % early[0]) if early else None
+    return cells, stopped
+
+
+def _claims_table(comparisons, reference_groups):
+    """Each claim of :data:`plots.claims.CLAIMS` per setup, on the original and reproduced runs."""
+    lines = ["### The claims, on both sides", "",
+             "Each claim of the blog post (per setup) and of the McGill study (under its own "
+             "protocol), decided on the original runs and on the reproduced ones "
+             "(`plots/claims.py`: what each looks at is in its cell).", "",
+             "| source | setup | claim | original runs | reproduced runs |",
+             "|---|---|---|---|---|"]
+    mcgill = protocols.get("mcgill")
+    for claim in claim_records.CLAIMS:
+        for setup in claim.setups:
+            def ours(key):
+                if claim.protocol == "mcgill":
+                    return key.setup == setup and mcgill.trained(key)
+                return key.setup == setup and not key.protocol_name
+            reproduced = _claim_side([c.group for c in comparisons if ours(c.group.key)])
+            original = _claim_side([group for key, group in reference_groups.items()
+                                    if ours(key)])
+            theirs = (claim_records.evaluate(claim, *original) if original[0] or
+                      claim.protocol == "blog" else
+                      "cannot tell: the original ran no runs of this protocol")
+            lines.append("| %s | %s | %s | %s | %s |" % (
+                claim.source, setup, claim.text, theirs,
+                claim_records.evaluate(claim, *reproduced)))
+    return lines + [""]
+
+
 def _summary(comparisons, reference_groups, calibrations):
     """The opening table (one row per setup and protocol) and the cells that differ."""
     lines = ["| setup | protocol | data | runs | epochs | cells of the blog's grid: agree / "
@@ -650,6 +687,7 @@ def _summary(comparisons, reference_groups, calibrations):
         differ += [c for c in section if c.verdict in ("differs", "inconclusive")]
     lines += ["", "Original runs: the blog's logs, on the official data sets.", ""]
     lines += _error_rates(calibrations, reference_groups)
+    lines += _claims_table(comparisons, reference_groups)
     lines += ["### Cells that differ from the original, or cannot be told apart yet", ""]
     differ.sort(key=lambda c: VERDICT_ORDER.index(c.verdict))
     lines += ["- %s %s (runs: %s): **%s**, %s" % (c.group.key.setup, _cell_text(c.group.cell),
