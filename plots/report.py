@@ -12,11 +12,13 @@ The reproduction report: reproduced runs against the original runs, cell by cell
 
 For every setup and cell, five measures per run (final and best validation
 loss and accuracy, final training loss) are summarised as mean and standard
-deviation over the runs, set next to the original runs' and compared in units
-of the pooled standard deviation; a cell *agrees* when every measure is within
-:data:`AGREE_WITHIN` of them.  Then the blog's claims are evaluated on both
-sides, on the cells both have.  :func:`write_report` writes ``REPORT.md`` and
-``report.csv``.
+deviation over the runs and set next to the original runs' (with the
+difference in pooled standard deviations, descriptive).  The verdict,
+``agrees``, ``differs`` or ``inconclusive``, is :mod:`plots.compare` 's, over
+the whole curves, against thresholds calibrated on the original runs of the
+same setup and protocol; their error rates open the report, then the claims
+of :mod:`plots.claims` on both sides.  :func:`write_report` writes
+``REPORT.md`` and ``report.csv``.
 
 Examples
 --------
@@ -53,7 +55,7 @@ MEASURES = {
     "best_val_acc": ("val_acc", "best", False),
     "final_train_loss": ("loss", "final", True),
 }
-#: A cell agrees with the original when |d| <= this for every measure (d in pooled std).
+#: In the per-setup claims, a pair's difference counts as clear beyond this |d| (pooled std).
 AGREE_WITHIN = 2.0
 #: Pooled standard deviations below this are raised to it: the 4-decimal tables cannot show
 #: smaller differences, and cells whose runs all end on the same value (stuck at ln 10) would
