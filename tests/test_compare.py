@@ -63,7 +63,12 @@ def test_held_out_original_runs_are_rarely_called_different(original_cells, n, e
         assert sum(rates.values()) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("epochs", [2, 150])
+#: The 150-epoch variants of the costlier tests (about 20 s each on two shared cores) run in
+#: the slow tier; the fast tier keeps the 2-epoch ones.
+EPOCHS_FAST_AND_SLOW = [2, pytest.param(150, marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("epochs", EPOCHS_FAST_AND_SLOW)
 def test_five_against_five_drawn_from_the_cells_are_rarely_called_different(
         original_cells, epochs):
     """n = 5 against 5, both drawn from each cell's fitted model (draws other than the
@@ -81,6 +86,7 @@ def test_five_against_five_drawn_from_the_cells_are_rarely_called_different(
         assert judge(draws[0, :5], draws[0, 5:], calibration).verdict == verdicts[0]
 
 
+@pytest.mark.slow
 def test_held_out_pairs_shifted_by_six_standard_deviations_are_called_different(
         original_cells):
     """Each pair of original runs held out of its cell against the other 3, over the 150
@@ -104,7 +110,7 @@ def test_held_out_pairs_shifted_by_six_standard_deviations_are_called_different(
             assert np.mean(detected) >= LEAST_DETECTED, (setup, sign, np.mean(detected))
 
 
-@pytest.mark.parametrize("epochs", [2, 150])
+@pytest.mark.parametrize("epochs", EPOCHS_FAST_AND_SLOW)
 def test_one_run_against_five_shifted_by_six_cell_standard_deviations_is_called_different(
         original_cells, epochs):
     """At the report's numbers, 1 reproduced run against the 5 original: a run drawn from the
