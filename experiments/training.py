@@ -410,6 +410,7 @@ class _Trainer:
         """Restore the checkpoint (if any) into the state; the run's history so far."""
         history = _restore(self.config, self.checkpoint_path, self.state, self.batch_rng,
                            restart_corrupt, self.say)
+        runstore.record_machine(self.run_dir, self.backend, len(history["loss"]))
         # history.json may lag the checkpoint by one epoch (killed between the two writes).
         self._write_history(history)
         return history

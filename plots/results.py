@@ -75,12 +75,16 @@ class Run:
     data : dict or None
         What it was trained on: ``config.json``'s ``data``
         (:func:`experiments.runstore.describe_data`); None where not recorded
+    machines : list or None
+        What trained it: ``config.json``'s ``machines``
+        (:func:`experiments.runstore.record_machine`); None where not recorded
     """
     config: RunConfig
     curves: dict
     status: str
     source: str
     data: dict = None
+    machines: list = None
 
     @property
     def epochs_done(self):
@@ -143,7 +147,7 @@ def _run(config, values, history, source, history_path):
     except ValueError as exc:
         raise _Unreadable(history_path, str(exc))
     return Run(config=config, curves=curves, status=status, source=source,
-               data=values.get("data"))
+               data=values.get("data"), machines=values.get("machines"))
 
 
 def _read_run(run_dir):
