@@ -39,7 +39,8 @@ from experiments import runstore
 from experiments.config import RunConfig
 from experiments.runstore import SYNTHETIC_DIR
 
-__all__ = ["Run", "Problem", "find_runs", "count_once", "pack_runs", "figure_stem", "load_reference",
+__all__ = ["Run", "Problem", "find_runs", "count_once", "pack_runs", "figure_stem",
+           "load_reference",
            "read_synthetic_summary", "group_key", "CURVES", "DEFAULT_REFERENCE", "SYNTHETIC_DIR"]
 
 #: The per-epoch curves the figures and the report use, in ``history.json`` and in the

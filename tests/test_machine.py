@@ -19,8 +19,8 @@ from experiments import machine, runstore
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(REPO, "tests")
-TINY = ["tiny", "--optimizer", "adam", "--lr", "0.01", "--beta2", "0.99", "--bias-correction", "off",
-        "--runs", "1", "--epochs", "3"]
+TINY = ["tiny", "--optimizer", "adam", "--lr", "0.01", "--beta2", "0.99",
+        "--bias-correction", "off", "--runs", "1", "--epochs", "3"]
 linux_only = pytest.mark.skipif(not os.path.exists("/proc/cpuinfo"), reason="reads /proc")
 
 

@@ -21,6 +21,10 @@ from test_training import tiny_dataset
 CONFIGS = test_grid.narrow_configs()[:2]  # adam, bias correction on and off; 3 epochs
 
 
+def configs(runs):
+    return sorted(map(repr, (run.config for run in runs)))
+
+
 def train(results, stop_after=None, dataset=None):
     for config in CONFIGS:
         train_run(config, str(results), stop_after=stop_after, dataset=dataset, progress=False)
@@ -47,7 +51,7 @@ def test_a_run_directory_and_its_packed_copy_beside_it_count_once(trained, tmp_p
     figures(["--results-dir", results, "--pack", results], capsys)  # packs beside the runs
     assert len(list(results.glob("*.runs.json"))) == 1
     runs, problems = find_runs(str(results))
-    assert sorted(map(repr, (run.config for run in runs))) == sorted(map(repr, CONFIGS))
+    assert configs(runs) == sorted(map(repr, CONFIGS))
     assert all(os.path.isdir(run.source) for run in runs)  # the directories are counted
     assert [p.reason.startswith("the same run as %s" % results) for p in problems] == [True] * 2
     out, err = figures(["--results-dir", results, "--out", tmp_path / "figures"], capsys)
@@ -62,7 +66,7 @@ def test_two_copies_of_a_packed_file_count_once(trained, tmp_path, capsys):
     (name,) = [path.name for path in packed.glob("*.runs.json")]
     shutil.copyfile(packed / name, packed / name.replace(".runs.json", " (copy).runs.json"))
     runs, problems = find_runs(str(packed))
-    assert sorted(map(repr, (run.config for run in runs))) == sorted(map(repr, CONFIGS)) and len(problems) == 2
+    assert configs(runs) == sorted(map(repr, CONFIGS)) and len(problems) == 2
     assert all("counted once" in problem.reason for problem in problems)
 
 
@@ -72,7 +76,7 @@ def test_a_packed_copy_from_before_the_run_went_on_gives_way_to_the_run(tmp_path
     figures(["--results-dir", results, "--pack", results], capsys)
     train(results)  # the runs go on to their 3 epochs; the packed copy keeps 1
     runs, problems = find_runs(str(results))
-    assert sorted(map(repr, (run.config for run in runs))) == sorted(map(repr, CONFIGS))
+    assert configs(runs) == sorted(map(repr, CONFIGS))
     assert [(run.status, run.epochs_done) for run in runs] == [("complete", 3)] * 2
     assert all(os.path.isdir(run.source) for run in runs)
     assert [p.reason.endswith("(an older copy: 1 of its 3 epochs); counted once")
