@@ -421,7 +421,7 @@ def describe_machines(machines):
     core Cooperlake"``; several sessions are joined by ``"; from epoch N: "``.
     """
     if not isinstance(machines, list) or not machines:
-        return "machine not recorded"
+        return "not recorded"
     texts = []
     for entry in machines:
         entry = entry if isinstance(entry, dict) else {}
