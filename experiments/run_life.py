@@ -258,7 +258,8 @@ class RunLife:
         """Restore the checkpoint (if any) into ``program``'s state and batch generator.
 
         ``program`` has ``state`` (the shared variables, in graph order),
-        ``batch_rng`` and ``curves`` (the per-epoch lists it records).
+        ``batch_rng``, ``curves`` (the per-epoch lists it records) and
+        ``backend`` (recorded with this machine in ``config.json``'s ``machines``).
         Returns the run's history so far.
         """
         self.program = program
@@ -267,6 +268,7 @@ class RunLife:
         runstore.add_curves(history, program.curves)
         history.setdefault("identity", self.config.to_dict())
         self.history, self.first_epoch = history, len(history["loss"])
+        runstore.record_machine(self.run_dir, program.backend, self.first_epoch)
         # history.json may lag the checkpoint by one epoch (killed between the two writes).
         self._write_history(history)
         return history

@@ -11,6 +11,8 @@ The results layout of training runs: the one module that knows its paths, files 
     make_run_dir
     write_config
     saved_config
+    record_machine
+    describe_machines
     describe_data
     write_packed
     read_packed
@@ -35,8 +37,9 @@ A run lives in ``R/SETUP/CELL/run=K/`` (:meth:`experiments.config.RunConfig.run_
 
 - ``config.json`` (:data:`CONFIG_FILE`): the :class:`~experiments.config.RunConfig`
   fields, ``data`` (what the data set's content is and whether its files are the
-  official ones: :func:`describe_data`) and :func:`provenance` (``versions``,
-  ``theano_flags``, ``threads``);
+  official ones: :func:`describe_data`), :func:`provenance` (``versions``,
+  ``theano_flags``, ``threads``) and ``machines`` (per process that trained it, from
+  which epoch, with which backend on which machine: :func:`record_machine`);
 - ``history.json`` (:data:`HISTORY_FILE`): per finished epoch the lists of
   :data:`CURVES`, ``status`` (one of :data:`STATUSES`) and ``diverged_epoch``;
 - ``checkpoint.npz`` (:data:`CHECKPOINT_FILE`, format in
@@ -78,6 +81,7 @@ import secrets
 import sys
 
 from errors import UserError
+from experiments import machine
 from experiments.config import RunConfig, describe_differences
 from experiments.threads import BLAS_THREAD_VARIABLES, available_cores
 
@@ -85,7 +89,8 @@ __all__ = ["CONFIG_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "LOCK_FILE", "SYNTH
            "SYNTHETIC_SUMMARY", "SYNTHETIC_TRAJECTORIES",
            "CURVES", "STATUSES", "FINISHED", "check_run_dir",
            "check_writable", "is_legacy", "legacy_note",
-           "make_run_dir", "write_config", "saved_config", "describe_data", "KNOWN_CONTENTS", "write_packed",
+           "make_run_dir", "write_config", "saved_config", "record_machine", "describe_machines",
+           "describe_data", "KNOWN_CONTENTS", "write_packed",
            "read_packed", "PACKED_SUFFIX", "new_history", "history_curves", "add_curves",
            "read_history", "history_problem", "history_identity_problem",
            "curves_problem", "writing", "provenance", "atomic_write_bytes",
@@ -391,6 +396,60 @@ def saved_config(run_dir):
     """A run's ``config.json`` as written (a dict), or None when there is none."""
     saved = read_json(os.path.join(run_dir, CONFIG_FILE))
     return saved if isinstance(saved, dict) else None
+
+
+def _same_session(a, b):
+    return {k: v for k, v in a.items() if k != "first_epoch"} == \
+        {k: v for k, v in b.items() if k != "first_epoch"}
+
+
+def record_machine(run_dir, backend, first_epoch):
+    """Add the machine this process trains the run on to ``config.json``'s ``machines``.
+
+    Call it once per process that trains the run, before its first epoch
+    (``first_epoch``, 0-based), holding the run's lock.  Each entry is
+    ``{"first_epoch", "backend", "machine"`` (:func:`experiments.machine.describe_machine`),
+    ``"versions", "theano_flags", "threads"}`` (:func:`provenance`): epoch ``e`` was trained
+    as the last entry with ``first_epoch <= e`` says.  Entries from ``first_epoch``
+    on are dropped (those epochs are trained again), and none is added when the
+    last one says the same, so a run resumed on one machine keeps one entry.
+    """
+    path = os.path.join(run_dir, CONFIG_FILE)
+    values = read_json(path)
+    if not isinstance(values, dict):
+        return  # written just before by write_config; gone only if removed meanwhile
+    entry = dict(first_epoch=first_epoch, backend=backend,
+                 machine=machine.describe_machine(backend), **provenance())
+    machines = values.get("machines") if isinstance(values.get("machines"), list) else []
+    kept = [old for old in machines if isinstance(old, dict)
+            and isinstance(old.get("first_epoch"), int) and old["first_epoch"] < first_epoch]
+    if kept and _same_session(kept[-1], entry):
+        if kept == machines:
+            return
+    else:
+        kept.append(entry)
+    with writing(path):
+        write_json(path, dict(values, machines=kept))
+
+
+def describe_machines(machines):
+    """What trained a run (``config.json``'s ``machines``), in words, for reports.
+
+    E.g. ``"c backend on AMD EPYC (family 25 model 17), Theano's OpenBLAS 0.3.21
+    core Cooperlake"``; several sessions are joined by ``"; from epoch N: "``.
+    """
+    if not isinstance(machines, list) or not machines:
+        return "not recorded"
+    texts = []
+    for entry in machines:
+        entry = entry if isinstance(entry, dict) else {}
+        text = "%s backend on %s" % (entry.get("backend"),
+                                     machine.machine_text(entry.get("machine"),
+                                                          entry.get("backend")))
+        if texts:
+            text = "from epoch %s: %s" % ((entry.get("first_epoch") or 0) + 1, text)
+        texts.append(text)
+    return "; ".join(texts)
 
 
 # -- the data a run was trained on ------------------------------------------------------

@@ -179,12 +179,14 @@ class RunProgram:
         The run's data order (and flips)
     curves : tuple of str
         The per-epoch lists of its history (:func:`experiments.metrics.history_curves`)
+    backend : str
+        What runs its functions (recorded with the machine, :func:`experiments.runstore.record_machine`)
     graph_seconds : float
         Seconds it took to build and compile the graphs
     """
 
     def __init__(self, config, dataset, build_network, backend, say, label):
-        self.config = config
+        self.config, self.backend = config, backend
         model_seed, batch_seed = run_seeds(config)
         lasagne.random.set_rng(np.random.RandomState(model_seed))
         self.network = build_network(dataset.input_shape, dataset.num_classes)

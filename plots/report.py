@@ -29,6 +29,7 @@ Examples
 >>> write_report("figures", runs, reference, problems)          # doctest: +SKIP
 ('figures/REPORT.md', 'figures/report.csv')
 """
+import collections
 import csv
 import dataclasses
 import io
@@ -37,7 +38,7 @@ import os
 
 import numpy as np
 
-from experiments.runstore import atomic_write_bytes, describe_data
+from experiments.runstore import atomic_write_bytes, describe_data, describe_machines
 from experiments import protocols
 from plots import claims as claim_records
 from plots import compare
@@ -567,6 +568,13 @@ def _data_text(section):
     return "; ".join(sorted(set().union(*(c.group.data for c in section)))) or "-"
 
 
+def _machines_text(section):
+    # What trained the runs in the statistics: curves are the same only on the same machine.
+    counts = collections.Counter(describe_machines(run.machines) for c in section
+                                 for run in c.group.finished_runs + c.group.stopped)
+    return "; ".join("%s (%d runs)" % item for item in sorted(counts.items())) or "-"
+
+
 def _claim_cells(section, reference_groups):
     """``(reproduced cells, original cells)`` the claims are evaluated on: the same cells.
 
@@ -703,7 +711,7 @@ def _setup_section(section, reference_groups, figures):
     protocol = section[0].group.key
     setup = protocol.setup
     lines = ["## %s" % setup, "", "Protocol: %s." % _protocol_text(protocol),
-             "Data: %s." % _data_text(section)]
+             "Data: %s." % _data_text(section), "Machines: %s." % _machines_text(section)]
     names = [os.path.basename(path) for path in figures if path.endswith(".png")]
     stem = figure_stem(protocol)
     # This protocol's figures (other protocols' names hold "="), and the reproduction

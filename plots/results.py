@@ -5,6 +5,7 @@ Reading the training runs of a results directory and the original runs' curves.
     :nosignatures:
 
     find_runs
+    count_once
     pack_runs
     load_reference
     group_key
@@ -38,7 +39,8 @@ from experiments import runstore
 from experiments.config import RunConfig
 from experiments.runstore import SYNTHETIC_DIR
 
-__all__ = ["Run", "Problem", "find_runs", "pack_runs", "figure_stem", "load_reference",
+__all__ = ["Run", "Problem", "find_runs", "count_once", "pack_runs", "figure_stem",
+           "load_reference",
            "read_synthetic_summary", "group_key", "CURVES", "DEFAULT_REFERENCE", "SYNTHETIC_DIR"]
 
 #: The per-epoch curves the figures and the report use, in ``history.json`` and in the
@@ -75,12 +77,16 @@ class Run:
     data : dict or None
         What it was trained on: ``config.json``'s ``data``
         (:func:`experiments.runstore.describe_data`); None where not recorded
+    machines : list or None
+        What trained it: ``config.json``'s ``machines``
+        (:func:`experiments.runstore.record_machine`); None where not recorded
     """
     config: RunConfig
     curves: dict
     status: str
     source: str
     data: dict = None
+    machines: list = None
 
     @property
     def epochs_done(self):
@@ -144,7 +150,7 @@ def _run(config, values, history, source, history_path):
     except ValueError as exc:
         raise _Unreadable(history_path, str(exc))
     return Run(config=config, curves=curves, status=status, source=source,
-               data=values.get("data"))
+               data=values.get("data"), machines=values.get("machines"))
 
 
 def _read_run(run_dir):
@@ -235,6 +241,75 @@ def _entries(directory):
                   if not name.startswith(".") and not name.endswith(".lock"))
 
 
+def _same_curves(shorter, longer):
+    """Whether ``longer``'s curves begin with ``shorter``'s, bit for bit (NaN equal to NaN)."""
+    epochs = shorter.epochs_done
+    return all(np.array_equal(shorter.curves[name], longer.curves[name][:epochs],
+                              equal_nan=True) for name in CURVES)
+
+
+def _one_of(first, second):
+    """Of two readings of one run, the one to count, or None when their histories conflict.
+
+    The same history (curves and status), or one that stopped where the other goes on
+    (an older copy, e.g. packed before the run went on), is one run: the longer,
+    else the one finished, else the first read, a run directory before a packed copy.
+    """
+    shorter, longer = sorted((first, second), key=lambda run: run.epochs_done)
+    if not _same_curves(shorter, longer):
+        return None
+    if shorter.epochs_done < longer.epochs_done:
+        return longer if shorter.status == "running" else None
+    if first.status != second.status:
+        finished = [run for run in (first, second) if run.status != "running"]
+        return finished[0] if len(finished) == 1 else None
+    return second if os.path.isdir(second.source) and not os.path.isdir(first.source) else first
+
+
+def count_once(runs):
+    """Each run once: runs of equal config (a run's identity) read from several places.
+
+    A results directory can hold a run twice: its directory and a packed copy
+    (``make_figures.py --pack`` into the results directory itself), or two
+    copies of a packed file.  Counting both would weigh the run twice in every
+    mean and figure.
+
+    Returns
+    -------
+    runs : list of Run
+        In the order read, one per config (see :func:`_one_of` for which)
+    problems : list of Problem
+        One per reading not counted: a copy of a counted run, or a different
+        history of the same run (then no reading of that run is counted)
+    """
+    kept, problems, conflicts = {}, [], {}
+    for run in runs:
+        if run.config in conflicts:
+            problems.append(Problem(run.source, "another history of the run %s also holds; "
+                                                "not counted" % conflicts[run.config]))
+            continue
+        other = kept.get(run.config)
+        if other is None:
+            kept[run.config] = run
+            continue
+        chosen = _one_of(other, run)
+        if chosen is None:
+            del kept[run.config]
+            conflicts[run.config] = other.source
+            problems.append(Problem(run.source, "holds another history of the run in %s (same "
+                                                "config.json): neither is counted; remove the "
+                                                "wrong one" % other.source))
+            continue
+        dropped = run if chosen is other else other
+        kept[run.config] = chosen
+        problems.append(Problem(dropped.source, "the same run as %s%s; counted once" % (
+            chosen.source, " (an older copy: %d of its %d epochs)"
+            % (dropped.epochs_done, chosen.epochs_done)
+            if dropped.epochs_done < chosen.epochs_done else "")))
+    order = {id(run): index for index, run in enumerate(runs)}
+    return sorted(kept.values(), key=lambda run: order[id(run)]), problems
+
+
 def find_runs(results_dir):
     """Read every run in a results directory.
 
@@ -248,7 +323,8 @@ def find_runs(results_dir):
     Returns
     -------
     runs : list of Run
-        The runs that could be read, in directory order
+        The runs that could be read, in directory order, each once
+        (:func:`count_once`: a run directory and a packed copy of it are one run)
     problems : list of Problem
         Everything skipped, with the reason
 
@@ -291,7 +367,8 @@ def find_runs(results_dir):
                     runs.append(_read_run(run_dir))
                 except _Unreadable as exc:
                     problems.append(exc.problem)
-    return runs, problems
+    runs, repeated = count_once(runs)
+    return runs, problems + repeated
 
 
 def load_reference(path=DEFAULT_REFERENCE):

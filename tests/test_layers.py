@@ -38,7 +38,7 @@ LAYERS = [
     ("models", ["models", "data"]),
     ("store", ["experiments.config", "experiments.setups", "experiments.schedule",
                "experiments.protocols", "experiments.runstore", "experiments.checkpoint",
-               "experiments.threads"]),
+               "experiments.threads", "experiments.machine"]),
     ("runs", ["experiments"]),
     ("commands", ["experiments.cli", "experiments.run", "plots.make_figures"]),
 ]
@@ -178,9 +178,11 @@ def test_plots_depend_on_the_run_store_only():
 
 @pytest.mark.parametrize("module", ["plots.results", "plots.report", "plots.figures",
                                     "plots.synthetic", "plots.mcgill", "plots.make_figures",
-                                    "experiments.runstore", "experiments.config"])
+                                    "experiments.runstore", "experiments.config",
+                                    "experiments.machine"])
 def test_reading_results_never_loads_theano(module):
-    code = ("import sys, %s; bad = sorted(m for m in ('theano', 'lasagne') if m in sys.modules);"
+    code = ("import sys, %s; bad = sorted(m for m in ('theano', 'lasagne', 'jax') "
+            "if m in sys.modules);"
             " print(bad); sys.exit(1 if bad else 0)" % module)
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                           text=True, timeout=120)
