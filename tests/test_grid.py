@@ -98,16 +98,17 @@ def _load_tiny(config, data_dir=None):
 
     ``$GRID_TEST_PAUSE_RUN`` (``CELL/run=K``) and ``$GRID_TEST_PAUSE_EPOCH``: see
     :func:`_pause_in_epoch`.  ``$GRID_TEST_FAIL_RUN``: that run raises a RuntimeError (a
-    bug) once the pause began.  Only in worker processes (a local pool's or Dask's, not
-    a main process: this test's, or a grid command's, which loads the data once before it
-    starts its workers).
+    bug), once the pause began if there is one.  Only in worker processes (a local pool's or
+    Dask's, not a main process: this test's, or a grid command's, which loads the data once
+    before it starts its workers).
     """
     dataset = tiny_dataset()
     name = _BUILDING[0] = "%s/run=%d" % (config.cell_name, config.run)
     if multiprocessing.current_process().name == "MainProcess":
         return dataset
     if os.environ.get("GRID_TEST_FAIL_RUN") == name:
-        wait_for(lambda: os.path.exists(os.environ["GRID_TEST_PAUSE_MARKER"]), "the pause")
+        if os.environ.get("GRID_TEST_PAUSE_MARKER"):
+            wait_for(lambda: os.path.exists(os.environ["GRID_TEST_PAUSE_MARKER"]), "the pause")
         raise RuntimeError("a bug in " + name)
     if os.environ.get("GRID_TEST_PAUSE_RUN") == name:
         _pause_in_epoch(dataset.train_x, int(os.environ["GRID_TEST_PAUSE_EPOCH"]))
@@ -409,16 +410,61 @@ def test_local_grid_trains_resumes_skips_and_reports(tmp_path, capsys, monkeypat
                       for c in direct_curves}
 
 
-def test_a_bug_in_a_run_stops_the_runs_in_progress(tmp_path, monkeypatch):
-    held, failing = narrow_configs()[:2]
+def check_failed_run(config, results_dir, out, err, failed=1, total=4):
+    """A grid's report of a run whose data loader raised: exit 2's one line, the console's
+    line, and the traceback in the run's error.log."""
+    run_dir = config.run_dir(str(results_dir))
+    log = os.path.join(run_dir, "error.log")
+    what = "RuntimeError: a bug in %s (traceback in %s)" % (run_name(config), log)
+    assert err.count("\n") == 1 and err.startswith(
+        "grid.py: error: %d of %d runs failed: " % (failed, total))
+    assert "%s: %s" % (run_dir, what) in err
+    assert "%s: failed: %s" % (run_name(config).replace("/", " "), what) in out
+    text = open(log).read()
+    assert text.startswith(run_dir + " failed on ") and "Traceback (most recent call last)" in text
+    assert "in _load_tiny" in text and text.endswith("RuntimeError: a bug in %s\n" % (
+        run_name(config)))
+
+
+def test_a_bug_in_a_run_fails_it_and_the_others_finish(tmp_path, capsys, monkeypatch,
+                                                       direct_curves):
+    results = tmp_path / "R"
+    argv = NARROW + ["--results-dir", str(results), "--workers", "2"]
+    failing, *others = narrow_configs()
+    monkeypatch.setenv("GRID_TEST_FAIL_RUN", run_name(failing))
+    code, out, err = cli(argv, capsys)
+    assert code == 2
+    check_failed_run(failing, results, out, err)
+    for config in others:
+        assert "tiny %s run=0: complete, 3 epochs done (3 trained in" % config.cell_name in out
+    check_curves(results, {config: direct_curves[config] for config in others})
+
+    # Fixed, the same command trains the failed run (only), and its error log goes.
+    monkeypatch.delenv("GRID_TEST_FAIL_RUN")
+    code, out, err = cli(argv, capsys)
+    assert code == 0 and err == "" and "3 of 4 runs already finished" in out
+    assert "[4/4] tiny %s run=0: complete" % failing.cell_name in out
+    assert not os.path.exists(os.path.join(failing.run_dir(str(results)), "error.log"))
+    check_curves(results, direct_curves)
+
+
+def test_ctrl_c_stops_the_runs_in_progress(tmp_path, monkeypatch):
+    import threading
+
+    held = narrow_configs()[0]
     marker = str(tmp_path / "held")
     for name, value in (("GRID_TEST_PAUSE_RUN", run_name(held)), ("GRID_TEST_PAUSE_EPOCH", "1"),
-                        ("GRID_TEST_PAUSE_MARKER", marker),
-                        ("GRID_TEST_FAIL_RUN", run_name(failing))):
+                        ("GRID_TEST_PAUSE_MARKER", marker)):
         monkeypatch.setenv(name, value)
+
+    def interrupt():  # Ctrl-C, once the run is paused in its first epoch
+        wait_for(lambda: os.path.exists(marker) and open(marker).read(), "the pause")
+        os.kill(os.getpid(), signal.SIGINT)
+
     start = time.time()
-    with pytest.raises(RuntimeError, match="a bug in " + run_name(failing)):
-        grid.run_grid([held, failing], str(tmp_path), workers=2)
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        grid.run_grid([held], str(tmp_path), workers=2)
     assert time.time() - start < TIMEOUT / 2  # did not wait for the paused run
     with pytest.raises(ProcessLookupError):
         os.kill(int(open(marker).read()), 0)  # its worker was stopped and reaped
