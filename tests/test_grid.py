@@ -584,6 +584,44 @@ def test_dask_grid_survives_a_killed_worker(tmp_path, direct_curves):
     check_curves(results, direct_curves)
 
 
+@pytest.mark.slow
+def test_dask_grid_reports_a_bug_in_a_run_and_finishes_the_others(tmp_path, direct_curves):
+    pytest.importorskip("distributed")
+    results, scheduler_file = tmp_path / "R", str(tmp_path / "scheduler.json")
+    failing, *others = narrow_configs()
+    env = worker_environment(GRID_TEST_FAIL_RUN=run_name(failing))
+    dask = os.path.join(os.path.dirname(sys.executable), "dask")
+    processes = []
+
+    def start(name, command, out=None):
+        process = subprocess.Popen(command, env=env, cwd=str(tmp_path),
+                                   stdout=out or open(str(tmp_path / (name + ".out")), "w"),
+                                   stderr=subprocess.PIPE if out else subprocess.STDOUT,
+                                   start_new_session=True, text=True)
+        processes.append(process)
+        return process
+
+    try:
+        start("scheduler", [dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                            "--no-dashboard", "--scheduler-file", scheduler_file])
+        wait_for(lambda: os.path.exists(scheduler_file), "the scheduler", processes)
+        with open(scheduler_file) as f:
+            address = json.load(f)["address"]
+        for name in ("worker1", "worker2"):
+            start(name, [dask, "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
+                         "--no-dashboard", "--name", name])
+        grid_command = start("grid", [sys.executable, GRID_SCRIPT] + NARROW + [
+            "--results-dir", str(results), "--scheduler", address], out=subprocess.PIPE)
+        out, err = grid_command.communicate(timeout=TIMEOUT)
+    finally:
+        stop(processes)
+    assert grid_command.returncode == 2, out + err
+    check_failed_run(failing, results, out, err)
+    for config in others:
+        assert "tiny %s run=0: complete, 3 epochs done (3 trained in" % config.cell_name in out
+    check_curves(results, {config: direct_curves[config] for config in others})
+
+
 # ---------------------------------------------------------------- the real data
 
 @pytest.mark.slow
@@ -676,6 +714,36 @@ def test_grid_batches_runs_that_share_a_program(tmp_path, capsys):
             tuple(history["epoch_time"]))
     # A batch's runs share their epochs' wall times: one program trained them together.
     assert len(times) == 4 and all(len(epoch_times) == 1 for epoch_times in times.values())
+
+
+@pytest.mark.slow
+def test_a_bug_in_a_batch_fails_only_its_run(tmp_path, capsys, monkeypatch):
+    # Two batches of two runs (one program); the first run of the first batch fails (its
+    # data loader, which loads the batch's data), so the whole batch fails at first.
+    pytest.importorskip("jax", reason="the JAX backend needs jax (pip install jax)")
+    from experiments.config import group_configs
+
+    results = tmp_path / "R"
+    argv = ["tiny", "--lr", "0.01", "0.001", "--beta2", "0.99", "--optimizer", "adam",
+            "--bias-correction", "on", "--runs", "2", "--epochs", "2", "--backend", "jax",
+            "--batch-runs", "2", "--results-dir", str(results), "--workers", "1"]
+    configs = grid.grid_configs("tiny", lrs=[0.01, 0.001], beta2s=[0.99], optimizers=["adam"],
+                                bias_corrections=[True], runs=[0, 1], epochs=2)
+    (failing, companion), other_batch = group_configs(configs, 2)
+    monkeypatch.setenv("GRID_TEST_FAIL_RUN", run_name(failing))
+    code, out, err = cli(argv, capsys)
+    assert code == 2
+    check_failed_run(failing, results, out, err)
+    assert ("tiny %s run=%d and 1 more: their batch failed (RuntimeError: a bug in %s (traceback "
+            "in each run's error.log)); training them one at a time" % (
+                failing.cell_name, failing.run, run_name(failing))) in out
+    # The batch's other run was trained alone, the other batch together: all as if alone.
+    assert not os.path.exists(os.path.join(companion.run_dir(str(results)), "error.log"))
+    for config in [companion] + list(other_batch):
+        history = read(config.run_dir(str(results)), "history.json")
+        assert history["status"] == "complete" and len(history["loss"]) == 2
+        alone = train_run(config, str(tmp_path / "alone"), progress=False, backend="jax")
+        assert curves(history) == curves(read(alone.run_dir, "history.json")), config
 
 
 def test_batch_runs_needs_the_jax_backend(tmp_path, capsys):
