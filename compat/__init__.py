@@ -2,13 +2,15 @@
 Make Lasagne 0.1 (2015) import and run on Theano-PyMC 1.1.2 (2021).
 
 Import this module before ``import lasagne`` (every module of this project that
-needs Lasagne does ``import compat`` first).  It does two things:
+needs Lasagne does ``import compat`` first).  It does three things:
 
 1. Sets Theano's flags before Theano is first imported: float32, CPU, the
    BLAS link flags, and a compile cache outside the repository.  Flags the
    user gives in ``THEANO_FLAGS`` win over these defaults.
 2. Puts back the names Lasagne 0.1 imports from Theano that Theano-PyMC
    renamed or removed (see :func:`install_shims`).
+3. Makes the compile cache safe for several processes at once
+   (:mod:`compat.theano_cache`).
 
 Under NumPy 2 it first installs :mod:`compat.numpy2`, the names Theano-PyMC
 needs from older NumPy and Python (for the JAX backend on GPU machines).
@@ -29,6 +31,7 @@ import types
 import warnings
 
 from compat import numpy2 as numpy2_compat
+from compat import theano_cache
 
 numpy2_compat.install()  # NumPy 2 only (the JAX backend on a GPU machine); see there
 
@@ -159,6 +162,7 @@ def _configure():
     # same meaning); Theano warns at every conv layer.
     warnings.filterwarnings("ignore", message="The `image_shape` keyword argument")
     install_shims()
+    theano_cache.install()
 
 
 _configure()

@@ -67,9 +67,16 @@ resumes what the other process left).  So no run is trained twice at once,
 and a command returns when all of its grid's runs are finished.
 
 **Output.**  One progress bar (runs done / total, time left; on a terminal)
-and one line per finished run.  A run that fails with a user error (a
-corrupt checkpoint, say) is reported and the others go on; the command then
-ends with exit code 2 and the list.  ``--restart-corrupt`` trains the runs
+and one line per finished run.  A run that fails is reported in one line and
+the others go on: a user error (a corrupt checkpoint, say) by its message,
+anything else (a bug, a plug-in's or the environment's fault) by its type and
+first line, with its traceback in the run's ``error.log``.  A batch that fails
+is trained again one run at a time, so only its failing runs fail.  The
+command then ends with exit code 2 and the list; a failed run is not
+finished, so the same command tries it again (and removes its ``error.log``
+once it ends well).  A worker process that dies, or a Dask task that kills
+its workers too often, stops the grid instead (see ``Raises`` of
+:func:`run_grid`).  ``--restart-corrupt`` trains the runs
 whose checkpoint is damaged again from epoch 0 (the file is moved to
 ``checkpoint.npz.corrupt``).
 
@@ -98,7 +105,7 @@ import uuid
 # module (as __mp_main__) before they set their BLAS thread count.
 import backends  # imports no NumPy
 from errors import UserError, run_cli
-from experiments.grid_worker import run_grid_batch, run_grid_task, start_worker
+from experiments.grid_worker import RunFailed, run_grid_batch, run_grid_task, start_worker
 from experiments.threads import available_cores
 
 __all__ = ["grid_configs", "run_grid", "main", "build_parser", "DASK_PIN"]
@@ -323,9 +330,11 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, bac
     errors.UserError
         Before anything runs: bad arguments, an unwritable results directory,
         a run directory holding another configuration, missing data.  After
-        all runs ended: the runs that failed with a user error, with their
-        messages.  Also when a worker process dies or Dask loses a run's
-        workers too often (running the command again resumes).
+        all runs ended: the runs that failed, each with its one-line message
+        (for an exception other than a user error: its type, first line and
+        the path of the ``error.log`` that keeps its traceback).  Also, at
+        once, when a worker process dies or Dask loses a run's workers too
+        often (running the command again resumes).
     """
     from tqdm import tqdm
 
@@ -405,7 +414,11 @@ class _Progress:
 
 
 def _collect(tasks, submit, wait_first, lost_worker_errors, progress):
-    """Submit every task (a tuple of runs), resubmit busy runs, gather ``(summaries, failures)``."""
+    """Submit every task (a tuple of runs), resubmit busy runs, gather ``(summaries, failures)``.
+
+    A batch that failed is submitted again as one task per run: the runs that
+    can be trained alone are, and each failure is its own run's.
+    """
     from tqdm import tqdm
 
     summaries, failures = {}, []
@@ -414,6 +427,11 @@ def _collect(tasks, submit, wait_first, lost_worker_errors, progress):
         for future in wait_first(pending).done:
             configs = pending.pop(future)
             results, error = _result(future, configs, lost_worker_errors)
+            if error is not None and len(configs) > 1:
+                tqdm.write("%s and %d more: their batch failed (%s); training them one at a "
+                           "time" % (_run_name(configs[0]), len(configs) - 1, error))
+                pending.update((submit((config,), False), (config,)) for config in configs)
+                continue
             for config, summary in zip(configs, results or [None] * len(configs)):
                 if error is None and summary["status"] == "busy":
                     tqdm.write("%s: another process is training it; waiting for it after "
@@ -429,12 +447,13 @@ def _collect(tasks, submit, wait_first, lost_worker_errors, progress):
 
 
 def _result(future, configs, lost_worker_errors):
-    """``(summaries, None)`` of a finished task, ``(None, user error)``; raises to stop a grid."""
+    """``(summaries, None)`` of a finished task or ``(None, error)`` of a failed one; raises
+    to stop the grid when its workers are lost."""
     names = ", ".join(map(_run_name, configs))
     try:
         result = future.result()
         return (result if isinstance(result, list) else [result]), None
-    except UserError as exc:
+    except (UserError, RunFailed) as exc:
         return None, exc
     except lost_worker_errors as exc:
         raise UserError("the worker training %s died (%s: %s); finished epochs "
@@ -442,9 +461,12 @@ def _result(future, configs, lost_worker_errors):
                         "(fewer workers%s need less memory)"
                         % (names, type(exc).__name__, exc,
                            " or a smaller --batch-runs" if len(configs) > 1 else ""))
-    except ImportError as exc:
+    except ImportError as exc:  # unpickling the task itself: no run started
         raise UserError("a worker cannot import %s (%s); install the project "
                         "where the workers run (pip install -e .)" % (exc.name, exc))
+    except Exception as exc:  # around the task (Dask's, say), not in it: no error log
+        lines = str(exc).strip().splitlines()
+        return None, type(exc).__name__ + (": " + lines[0] if lines else "")
 
 
 def main(argv=None, prog="grid.py"):

@@ -8,6 +8,7 @@ What a grid's worker process does: limit its BLAS threads, then train one run.
     start_worker
     run_grid_task
     run_grid_batch
+    RunFailed
 
 :func:`run_grid_task` is the task that :mod:`experiments.grid` sends to a
 local worker process or a Dask worker: it calls
@@ -16,6 +17,11 @@ runs) with one :class:`~experiments.config.RunConfig` and returns a small
 summary of what happened.  :func:`run_grid_batch` does the same for runs
 trained together as one program
 (:func:`experiments.batched_training.train_batch`).
+
+A task that fails with anything but a user error (a bug, a plug-in's fault,
+the environment's) keeps the traceback in each of its runs' ``error.log``
+(:func:`experiments.runstore.write_error_log`) and raises :class:`RunFailed`,
+one line the grid reports; a task that ends well removes its runs' logs.
 
 This module imports nothing that loads NumPy: a local worker process runs
 :func:`limit_blas_threads` first, and OpenBLAS reads its thread count only
@@ -30,18 +36,20 @@ Examples
 >>> run_grid_task(config, "/tmp/results")["status"]   # doctest: +SKIP
 'complete'
 """
+import contextlib
 import os
 import signal
 import socket
 import sys
 import threading
 import time
+import traceback
 import warnings
 
 from experiments.threads import BLAS_THREAD_VARIABLES
 
 __all__ = ["limit_blas_threads", "start_worker", "run_grid_task", "run_grid_batch",
-           "BUSY_POLL_SECONDS"]
+           "RunFailed", "BUSY_POLL_SECONDS"]
 
 #: How often a task that waits for a run another process holds tries its lock again.
 BUSY_POLL_SECONDS = 2.0
@@ -49,6 +57,15 @@ BUSY_POLL_SECONDS = 2.0
 # train_run seeds Lasagne's global generator before building the model: two runs
 # in threads of one process (a Dask worker with --nthreads > 1) must not interleave.
 _ONE_RUN_PER_PROCESS = threading.Lock()
+
+
+class RunFailed(Exception):
+    """A grid's task failed with something other than a user error.
+
+    Its message is one line: the exception's type and first line, and where
+    the traceback was kept.  (Raised instead of the exception itself, which
+    may not pickle back to the grid, and whose message may be many lines.)
+    """
 
 
 def limit_blas_threads(threads):
@@ -138,12 +155,15 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, backen
     ------
     errors.UserError
         As :func:`~experiments.training.train_run` does.
+    RunFailed
+        For any other exception (not ``KeyboardInterrupt``); its traceback is
+        in the run's ``error.log``
     """
     # Imported here, not at the top: see the module docstring.
     from experiments.training import train_run
 
     start = time.time()
-    with _ONE_RUN_PER_PROCESS:
+    with _ONE_RUN_PER_PROCESS, _failures_logged([config], results_dir):
         while True:
             outcome = train_run(config, results_dir, data_dir=data_dir, progress=False,
                                 backend=backend, restart_corrupt=restart_corrupt,
@@ -154,8 +174,48 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, backen
     return _summary(outcome, time.time() - start)
 
 
+@contextlib.contextmanager
+def _failures_logged(configs, results_dir):
+    """Turn an exception other than a user error into :class:`RunFailed`, its traceback
+    kept in each run's error log."""
+    from errors import UserError
+
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as exc:
+        raise RunFailed(_log_failure(configs, results_dir, exc)) from None
+
+
+def _log_failure(configs, results_dir, exc):
+    """Write the traceback being handled into each run's error log; the one-line report."""
+    from experiments.runstore import write_error_log
+
+    lines = str(exc).strip().splitlines()
+    what = type(exc).__name__ + (": " + lines[0] if lines else "")
+    header = "%s failed on %s:%d at %s%s\n" % (
+        ", ".join(config.run_dir(results_dir) for config in configs), socket.gethostname(),
+        os.getpid(), time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        " (trained together as one batch)" if len(configs) > 1 else "")
+    kept, lost = [], []
+    for config in configs:
+        try:
+            kept.append(write_error_log(config.run_dir(results_dir),
+                                        header + traceback.format_exc()))
+        except OSError as error:
+            lost.append("%s (%s)" % (config.run_dir(results_dir), error.strerror or error))
+    if lost:  # the worker's own stderr is then the only place left for it
+        traceback.print_exc()
+        return "%s (its traceback could not be written into %s; see the worker's output)" % (
+            what, ", ".join(lost))
+    return "%s (traceback in %s)" % (
+        what, kept[0] if len(kept) == 1 else "each run's %s" % os.path.basename(kept[0]))
+
+
 def _summary(outcome, seconds):
-    """The task's summary of a run's :class:`~experiments.training.RunOutcome`."""
+    """The task's summary of a run's :class:`~experiments.run_life.RunOutcome` (a run that
+    ended well has lost the error log of an earlier failed try: see ``open_run``)."""
     from errors import UserError
     from experiments.runstore import HISTORY_FILE, read_history
 
@@ -188,11 +248,17 @@ def run_grid_batch(configs, results_dir, data_dir=None, restart_corrupt=False,
         Per run, in order, the summary :func:`run_grid_task` returns (``seconds``:
         the whole task's); ``busy`` for a run another process holds (the grid
         submits it again on its own, waiting for it)
+
+    Raises
+    ------
+    errors.UserError, RunFailed
+        As :func:`run_grid_task`; a failure of the batch is every run's (the
+        grid then trains them one at a time)
     """
     from experiments.batched_training import train_batch
 
     start = time.time()
-    with _ONE_RUN_PER_PROCESS:
+    with _ONE_RUN_PER_PROCESS, _failures_logged(configs, results_dir):
         outcomes = train_batch(configs, results_dir, data_dir=data_dir, progress=False,
                                restart_corrupt=restart_corrupt, stop_after=stop_after)
     return [_summary(outcome, time.time() - start) for outcome in outcomes]

@@ -124,6 +124,8 @@ def open_run(config, results_dir, stop_after=None, say=None, restart_corrupt=Fal
         life = RunLife(config, run_dir, say, restart_corrupt)
         life.open(results_dir, stop_after)
         yield life
+        if life.outcome is not None:  # the try ended well: an earlier one's error is history
+            runstore.remove_error_log(run_dir)
 
 
 class RunLife:

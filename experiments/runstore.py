@@ -30,6 +30,8 @@ The results layout of training runs: the one module that knows its paths, files 
     read_json
     load_json
     remove_stale_temporaries
+    write_error_log
+    remove_error_log
     run_lock
     RunLocked
 
@@ -44,7 +46,10 @@ A run lives in ``R/SETUP/CELL/run=K/`` (:meth:`experiments.config.RunConfig.run_
   :data:`CURVES`, ``status`` (one of :data:`STATUSES`) and ``diverged_epoch``;
 - ``checkpoint.npz`` (:data:`CHECKPOINT_FILE`, format in
   :mod:`experiments.checkpoint`);
-- ``.lock`` (:data:`LOCK_FILE`): held by the process that trains the run.
+- ``.lock`` (:data:`LOCK_FILE`): held by the process that trains the run;
+- ``error.log`` (:data:`ERROR_FILE`): only after the grid's last try of the run
+  failed with something other than a user error: that failure's traceback
+  (:func:`write_error_log`); removed when the run's next try ends well.
 
 The synthetic job writes ``R/synthetic/`` (:data:`SYNTHETIC_DIR`): ``summary.json``,
 ``trajectories.json`` and ``config.json``.  Training,
@@ -95,10 +100,12 @@ __all__ = ["CONFIG_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "LOCK_FILE", "SYNTH
            "read_history", "history_problem", "history_identity_problem",
            "curves_problem", "writing", "provenance", "atomic_write_bytes",
            "write_json", "read_json", "load_json", "remove_stale_temporaries", "run_lock",
-           "RunLocked"]
+           "RunLocked", "ERROR_FILE", "write_error_log", "remove_error_log"]
 
 CONFIG_FILE, HISTORY_FILE, CHECKPOINT_FILE = "config.json", "history.json", "checkpoint.npz"
 LOCK_FILE = ".lock"
+#: The traceback of a run's last failed try (a bug, or the environment's fault).
+ERROR_FILE = "error.log"
 #: The synthetic experiment's directory inside a results directory (not a training setup),
 #: and its files besides ``config.json``.
 SYNTHETIC_DIR = "synthetic"
@@ -227,6 +234,38 @@ def writing(path):
         raise UserError("cannot write %s (%s); the previous version is kept: free disk space "
                         "(or fix the permissions) and run the same command again to resume "
                         "from the last finished epoch" % (path, exc.strerror or exc))
+
+
+def write_error_log(run_dir, text):
+    """Keep the traceback of a run that failed in ``run_dir/error.log``, atomically.
+
+    Parameters
+    ----------
+    run_dir : str
+        The run's directory (created if missing: a run can fail before it exists)
+    text : str
+        What to keep, e.g. a header line and ``traceback.format_exc()``
+
+    Returns
+    -------
+    str
+        The file's path
+
+    Raises
+    ------
+    OSError
+        When it cannot be written
+    """
+    os.makedirs(run_dir, exist_ok=True)
+    path = os.path.join(run_dir, ERROR_FILE)
+    atomic_write_bytes(path, text.encode("utf-8", "replace"))
+    return path
+
+
+def remove_error_log(run_dir):
+    """Remove the error log of a run whose try ended well (nothing when there is none)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(run_dir, ERROR_FILE))
 
 
 # -- the run lock -----------------------------------------------------------------------

@@ -98,16 +98,17 @@ def _load_tiny(config, data_dir=None):
 
     ``$GRID_TEST_PAUSE_RUN`` (``CELL/run=K``) and ``$GRID_TEST_PAUSE_EPOCH``: see
     :func:`_pause_in_epoch`.  ``$GRID_TEST_FAIL_RUN``: that run raises a RuntimeError (a
-    bug) once the pause began.  Only in worker processes (a local pool's or Dask's, not
-    a main process: this test's, or a grid command's, which loads the data once before it
-    starts its workers).
+    bug), once the pause began if there is one.  Only in worker processes (a local pool's or
+    Dask's, not a main process: this test's, or a grid command's, which loads the data once
+    before it starts its workers).
     """
     dataset = tiny_dataset()
     name = _BUILDING[0] = "%s/run=%d" % (config.cell_name, config.run)
     if multiprocessing.current_process().name == "MainProcess":
         return dataset
     if os.environ.get("GRID_TEST_FAIL_RUN") == name:
-        wait_for(lambda: os.path.exists(os.environ["GRID_TEST_PAUSE_MARKER"]), "the pause")
+        if os.environ.get("GRID_TEST_PAUSE_MARKER"):
+            wait_for(lambda: os.path.exists(os.environ["GRID_TEST_PAUSE_MARKER"]), "the pause")
         raise RuntimeError("a bug in " + name)
     if os.environ.get("GRID_TEST_PAUSE_RUN") == name:
         _pause_in_epoch(dataset.train_x, int(os.environ["GRID_TEST_PAUSE_EPOCH"]))
@@ -409,16 +410,61 @@ def test_local_grid_trains_resumes_skips_and_reports(tmp_path, capsys, monkeypat
                       for c in direct_curves}
 
 
-def test_a_bug_in_a_run_stops_the_runs_in_progress(tmp_path, monkeypatch):
-    held, failing = narrow_configs()[:2]
+def check_failed_run(config, results_dir, out, err, failed=1, total=4):
+    """A grid's report of a run whose data loader raised: exit 2's one line, the console's
+    line, and the traceback in the run's error.log."""
+    run_dir = config.run_dir(str(results_dir))
+    log = os.path.join(run_dir, "error.log")
+    what = "RuntimeError: a bug in %s (traceback in %s)" % (run_name(config), log)
+    assert err.count("\n") == 1 and err.startswith(
+        "grid.py: error: %d of %d runs failed: " % (failed, total))
+    assert "%s: %s" % (run_dir, what) in err
+    assert "%s: failed: %s" % (run_name(config).replace("/", " "), what) in out
+    text = open(log).read()
+    assert text.startswith(run_dir + " failed on ") and "Traceback (most recent call last)" in text
+    assert "in _load_tiny" in text and text.endswith("RuntimeError: a bug in %s\n" % (
+        run_name(config)))
+
+
+def test_a_bug_in_a_run_fails_it_and_the_others_finish(tmp_path, capsys, monkeypatch,
+                                                       direct_curves):
+    results = tmp_path / "R"
+    argv = NARROW + ["--results-dir", str(results), "--workers", "2"]
+    failing, *others = narrow_configs()
+    monkeypatch.setenv("GRID_TEST_FAIL_RUN", run_name(failing))
+    code, out, err = cli(argv, capsys)
+    assert code == 2
+    check_failed_run(failing, results, out, err)
+    for config in others:
+        assert "tiny %s run=0: complete, 3 epochs done (3 trained in" % config.cell_name in out
+    check_curves(results, {config: direct_curves[config] for config in others})
+
+    # Fixed, the same command trains the failed run (only), and its error log goes.
+    monkeypatch.delenv("GRID_TEST_FAIL_RUN")
+    code, out, err = cli(argv, capsys)
+    assert code == 0 and err == "" and "3 of 4 runs already finished" in out
+    assert "[4/4] tiny %s run=0: complete" % failing.cell_name in out
+    assert not os.path.exists(os.path.join(failing.run_dir(str(results)), "error.log"))
+    check_curves(results, direct_curves)
+
+
+def test_ctrl_c_stops_the_runs_in_progress(tmp_path, monkeypatch):
+    import threading
+
+    held = narrow_configs()[0]
     marker = str(tmp_path / "held")
     for name, value in (("GRID_TEST_PAUSE_RUN", run_name(held)), ("GRID_TEST_PAUSE_EPOCH", "1"),
-                        ("GRID_TEST_PAUSE_MARKER", marker),
-                        ("GRID_TEST_FAIL_RUN", run_name(failing))):
+                        ("GRID_TEST_PAUSE_MARKER", marker)):
         monkeypatch.setenv(name, value)
+
+    def interrupt():  # Ctrl-C, once the run is paused in its first epoch
+        wait_for(lambda: os.path.exists(marker) and open(marker).read(), "the pause")
+        os.kill(os.getpid(), signal.SIGINT)
+
     start = time.time()
-    with pytest.raises(RuntimeError, match="a bug in " + run_name(failing)):
-        grid.run_grid([held, failing], str(tmp_path), workers=2)
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        grid.run_grid([held], str(tmp_path), workers=2)
     assert time.time() - start < TIMEOUT / 2  # did not wait for the paused run
     with pytest.raises(ProcessLookupError):
         os.kill(int(open(marker).read()), 0)  # its worker was stopped and reaped
@@ -538,6 +584,44 @@ def test_dask_grid_survives_a_killed_worker(tmp_path, direct_curves):
     check_curves(results, direct_curves)
 
 
+@pytest.mark.slow
+def test_dask_grid_reports_a_bug_in_a_run_and_finishes_the_others(tmp_path, direct_curves):
+    pytest.importorskip("distributed")
+    results, scheduler_file = tmp_path / "R", str(tmp_path / "scheduler.json")
+    failing, *others = narrow_configs()
+    env = worker_environment(GRID_TEST_FAIL_RUN=run_name(failing))
+    dask = os.path.join(os.path.dirname(sys.executable), "dask")
+    processes = []
+
+    def start(name, command, out=None):
+        process = subprocess.Popen(command, env=env, cwd=str(tmp_path),
+                                   stdout=out or open(str(tmp_path / (name + ".out")), "w"),
+                                   stderr=subprocess.PIPE if out else subprocess.STDOUT,
+                                   start_new_session=True, text=True)
+        processes.append(process)
+        return process
+
+    try:
+        start("scheduler", [dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                            "--no-dashboard", "--scheduler-file", scheduler_file])
+        wait_for(lambda: os.path.exists(scheduler_file), "the scheduler", processes)
+        with open(scheduler_file) as f:
+            address = json.load(f)["address"]
+        for name in ("worker1", "worker2"):
+            start(name, [dask, "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
+                         "--no-dashboard", "--name", name])
+        grid_command = start("grid", [sys.executable, GRID_SCRIPT] + NARROW + [
+            "--results-dir", str(results), "--scheduler", address], out=subprocess.PIPE)
+        out, err = grid_command.communicate(timeout=TIMEOUT)
+    finally:
+        stop(processes)
+    assert grid_command.returncode == 2, out + err
+    check_failed_run(failing, results, out, err)
+    for config in others:
+        assert "tiny %s run=0: complete, 3 epochs done (3 trained in" % config.cell_name in out
+    check_curves(results, {config: direct_curves[config] for config in others})
+
+
 # ---------------------------------------------------------------- the real data
 
 @pytest.mark.slow
@@ -630,6 +714,36 @@ def test_grid_batches_runs_that_share_a_program(tmp_path, capsys):
             tuple(history["epoch_time"]))
     # A batch's runs share their epochs' wall times: one program trained them together.
     assert len(times) == 4 and all(len(epoch_times) == 1 for epoch_times in times.values())
+
+
+@pytest.mark.slow
+def test_a_bug_in_a_batch_fails_only_its_run(tmp_path, capsys, monkeypatch):
+    # Two batches of two runs (one program); the first run of the first batch fails (its
+    # data loader, which loads the batch's data), so the whole batch fails at first.
+    pytest.importorskip("jax", reason="the JAX backend needs jax (pip install jax)")
+    from experiments.config import group_configs
+
+    results = tmp_path / "R"
+    argv = ["tiny", "--lr", "0.01", "0.001", "--beta2", "0.99", "--optimizer", "adam",
+            "--bias-correction", "on", "--runs", "2", "--epochs", "2", "--backend", "jax",
+            "--batch-runs", "2", "--results-dir", str(results), "--workers", "1"]
+    configs = grid.grid_configs("tiny", lrs=[0.01, 0.001], beta2s=[0.99], optimizers=["adam"],
+                                bias_corrections=[True], runs=[0, 1], epochs=2)
+    (failing, companion), other_batch = group_configs(configs, 2)
+    monkeypatch.setenv("GRID_TEST_FAIL_RUN", run_name(failing))
+    code, out, err = cli(argv, capsys)
+    assert code == 2
+    check_failed_run(failing, results, out, err)
+    assert ("tiny %s run=%d and 1 more: their batch failed (RuntimeError: a bug in %s (traceback "
+            "in each run's error.log)); training them one at a time" % (
+                failing.cell_name, failing.run, run_name(failing))) in out
+    # The batch's other run was trained alone, the other batch together: all as if alone.
+    assert not os.path.exists(os.path.join(companion.run_dir(str(results)), "error.log"))
+    for config in [companion] + list(other_batch):
+        history = read(config.run_dir(str(results)), "history.json")
+        assert history["status"] == "complete" and len(history["loss"]) == 2
+        alone = train_run(config, str(tmp_path / "alone"), progress=False, backend="jax")
+        assert curves(history) == curves(read(alone.run_dir, "history.json")), config
 
 
 def test_batch_runs_needs_the_jax_backend(tmp_path, capsys):
