@@ -149,3 +149,12 @@ def test_the_figures_skip_a_history_copied_from_another_run(tmp_path):
     runs, problems = find_runs(str(tmp_path))
     assert [run.config for run in runs] == [theirs]
     assert len(problems) == 1 and "written by another run" in str(problems[0])
+
+
+def test_a_try_that_ends_well_removes_an_earlier_tries_error_log(tmp_path):
+    config = tiny_config(epochs=2)
+    run_tiny(tmp_path, config, stop_after=1)
+    log = runstore.write_error_log(config.run_dir(str(tmp_path)), "Traceback: an earlier try\n")
+    assert os.path.exists(log)
+    run_tiny(tmp_path, config)  # as run.py trains it
+    assert not os.path.exists(log)
