@@ -42,20 +42,13 @@ from experiments.runstore import atomic_write_bytes, describe_data, describe_mac
 from experiments import protocols
 from plots import claims as claim_records
 from plots import compare
+from plots.compare import MEASURES  # measure -> (curve, final or best, lower is better)
 from plots.results import figure_stem, group_key
 
 __all__ = ["MEASURES", "AGREE_WITHIN", "MIN_POOLED_STD", "run_measures", "Group", "group_runs",
            "mean_std", "pooled_std", "effect_size", "CellComparison", "compare_cells",
            "evaluate_claims", "write_report"]
 
-#: Measure -> (curve, how it is taken from the curve, whether lower is better).
-MEASURES = {
-    "final_val_loss": ("val_loss", "final", True),
-    "best_val_loss": ("val_loss", "best", True),
-    "final_val_acc": ("val_acc", "final", False),
-    "best_val_acc": ("val_acc", "best", False),
-    "final_train_loss": ("loss", "final", True),
-}
 #: In the per-setup claims, a pair's difference counts as clear beyond this |d| (pooled std).
 AGREE_WITHIN = 2.0
 #: Pooled standard deviations below this are raised to it: the 4-decimal tables cannot show
