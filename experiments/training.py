@@ -70,11 +70,10 @@ import theano
 import theano.tensor as T
 from tqdm import tqdm
 
-import amsgrad
 import backends
 import data
 from errors import UserError
-from experiments import runstore, schedule, setups
+from experiments import optimizers, runstore, schedule, setups
 from experiments.checkpoint import (CorruptCheckpoint, checkpoint_history, load_checkpoint,
                                     save_checkpoint)
 from experiments.config import RunConfig, describe_differences, run_seeds
@@ -159,10 +158,7 @@ def compile_functions(output_layer, config, num_classes, backend="c"):
                               name="learning_rate")
     rate, schedule_updates = schedule.get(config.lr_schedule).expression(base_rate)
     params = lasagne.layers.get_all_params(output_layer, trainable=True)
-    update_rule = getattr(amsgrad, config.optimizer)
-    updates = update_rule(train_loss, params, learning_rate=rate, beta1=config.beta1,
-                          beta2=config.beta2, epsilon=config.epsilon,
-                          bias_correction=config.bias_correction)
+    updates = optimizers.get(config.optimizer).updates(train_loss, params, rate, config)
     updates.update(schedule_updates)
     train_fn = backends.compile_function([inputs, targets], [train_loss, train_accuracy],
                                          updates=updates, backend=backend)
