@@ -89,8 +89,8 @@ class Optimizer:
         compiling in (default ``("lr",)``: the builder takes a symbolic
         learning rate); ``()`` if the builder needs Python numbers
     light_colour : str or None
-        Colour of its runs without bias correction; default: ``colour``
-        lightened towards white
+        Colour of its runs without bias correction (if it uses it); default:
+        ``colour`` lightened towards white
     """
     name: str
     update: object = dataclasses.field(repr=False)
@@ -126,8 +126,8 @@ class Optimizer:
         return tuple(sorted({used for _, used in self.arguments} - set(self.values)))
 
     def colour_for(self, bias_correction):
-        """Line colour of its runs with or without bias correction."""
-        if bias_correction:
+        """Line colour of its runs: lighter without bias correction, if it has any."""
+        if bias_correction or not self.uses("bias_correction"):
             return self.colour
         return self.light_colour or _lighter(self.colour)
 
