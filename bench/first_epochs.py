@@ -21,7 +21,8 @@ import tempfile
 
 from errors import UserError, run_cli
 from experiments import setups
-from experiments.config import OPTIMIZERS, RunConfig
+from experiments import optimizers
+from experiments.config import RunConfig
 
 REFERENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference",
                          "original_runs.json")
@@ -66,7 +67,7 @@ def main(argv=None):
     parser.add_argument("setup", choices=setups.names())
     parser.add_argument("--lr", type=float, required=True)
     parser.add_argument("--beta2", type=float, required=True)
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, required=True)
+    parser.add_argument("--optimizer", choices=optimizers.names(), required=True)
     parser.add_argument("--bias-correction", choices=("on", "off"), required=True)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--runs", type=int, default=1)

@@ -9,7 +9,7 @@ Command line of the training runs (``python experiments/run.py SETUP ...``).
 
 ::
 
-    python experiments/run.py SETUP --lr LR --beta2 B2 [--optimizer adam|amsgrad|both]
+    python experiments/run.py SETUP --lr LR --beta2 B2 [--optimizer NAME ...|both]
         [--bias-correction on|off|both] [--runs N | --run K] [--protocol blog|mcgill]
         [--epochs 150] [--batch-size 128] [--stop-after K]
         [--lr-schedule linear|inv-sqrt|constant] [--loss categorical|binary]

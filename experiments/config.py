@@ -39,17 +39,17 @@ import os
 import numpy as np
 
 from errors import UserError
-from experiments import schedule, setups
+from experiments import optimizers, schedule, setups
 
-__all__ = ["RunConfig", "run_seeds", "describe_differences", "OPTIMIZERS", "LOSSES",
+__all__ = ["RunConfig", "run_seeds", "describe_differences", "LOSSES",
            "float32_problem", "program_key", "group_configs", "VALUE_FIELDS", "PROTOCOL_FIELDS"]
 
-#: The update rules of ``amsgrad.py``, by name.
-OPTIMIZERS = ("adam", "amsgrad")
 LOSSES = ("categorical", "binary")
 #: The RunConfig fields of the protocol (besides CIFAR-10 centring), the blog's by default.
 PROTOCOL_FIELDS = ("epochs", "batch_size", "lr_schedule", "loss", "beta1", "epsilon")
-#: The RunConfig fields that are values, not constants, of a run's compiled graph.
+#: The RunConfig fields that are values, not constants, of a run's compiled graph (``lr``
+#: only for an optimizer that lists it in :attr:`experiments.optimizers.Optimizer.values`,
+#: as the project's do).
 VALUE_FIELDS = ("lr", "run", "seed")
 
 
@@ -99,7 +99,8 @@ class RunConfig:
         Network and data set: ``logreg``, ``ffnn`` (MNIST), ``cifarnet``,
         ``small_vgg``, ``vgg`` (CIFAR-10)
     optimizer : str
-        ``adam`` or ``amsgrad``
+        A registered optimizer (:mod:`experiments.optimizers`): ``adam``,
+        ``amsgrad``, ``adamnc`` or a plug-in's
     lr : float
         Initial learning rate, > 0
     beta2 : float
@@ -175,10 +176,9 @@ class RunConfig:
     def _check_names(self):
         setups.get(self.setup)
         schedule.get(self.lr_schedule)
-        for name, options in (("optimizer", OPTIMIZERS), ("loss", LOSSES)):
-            if getattr(self, name) not in options:
-                raise UserError("%s must be one of %s, got %r"
-                                % (name, ", ".join(options), getattr(self, name)))
+        optimizers.get(self.optimizer)
+        if self.loss not in LOSSES:
+            raise UserError("loss must be one of %s, got %r" % (", ".join(LOSSES), self.loss))
 
     def _check_numbers(self):
         if not _is_real(self.lr) or not math.isfinite(self.lr) or self.lr <= 0:
@@ -303,10 +303,20 @@ def run_seeds(config):
 
 
 def program_key(config):
-    """What two runs must share to be trained in one batch: every field but :data:`VALUE_FIELDS`."""
+    """What two runs must share to be trained in one batch.
+
+    Every field but :data:`VALUE_FIELDS` (an optimizer's setting only if the
+    optimizer reads it as a value) and the optimizer's settings it does not
+    use (ADAMNC's ``beta2`` and ``bias_correction``).
+    """
     fields = config.to_dict()
+    optimizer = optimizers.get(config.optimizer)
     for name in VALUE_FIELDS:
-        del fields[name]
+        if name not in optimizers.FIELDS or name in optimizer.values:
+            del fields[name]
+    for name in optimizers.FIELDS:
+        if not optimizer.uses(name):
+            del fields[name]
     return tuple(sorted(fields.items()))
 
 

@@ -12,14 +12,16 @@ Run the blog's grid for one setup, on this machine or on a Dask cluster.
 ::
 
     python experiments/grid.py SETUP [--lr LR ...] [--beta2 B2 ...]
-        [--optimizer adam|amsgrad|both] [--bias-correction on|off|both]
+        [--optimizer NAME ...|both] [--bias-correction on|off|both]
         [--runs N | --run K ...] [--protocol blog|mcgill] [--epochs 150] [--batch-size 128]
         [--stop-after K] [--lr-schedule linear|inv-sqrt|constant] [--loss categorical|binary]
         [--seed S] [--cifar-centering on|off] [--workers N | --scheduler ADDRESS]
         [--results-dir R] [--data-dir D] [--backend c|jax] [--batch-runs K] [--restart-corrupt]
 
 The grid of a setup is adam and amsgrad x beta2 {0.99, 0.999} x lr {0.01,
-0.001, 0.0001} x bias correction {on, off} x runs 0-4: 120 runs.  With
+0.001, 0.0001} x bias correction {on, off} x runs 0-4: 120 runs
+(``--optimizer`` names others: any registered optimizer, see
+:mod:`experiments.optimizers`).  With
 ``--protocol mcgill`` (:mod:`experiments.protocols`), the reproduction
 study's: the same lr and beta2 values without bias correction, 60 runs of
 50 epochs (MNIST) or 30 (CIFAR-10) with lr/sqrt(t) and the multiclass
@@ -124,7 +126,8 @@ def build_parser(prog="grid.py"):
 
     parser = argparse.ArgumentParser(
         prog=prog, description="Train the blog's grid of a setup (resumable): adam and amsgrad "
-        "x beta2 x lr x bias correction x runs, locally or on a Dask cluster.")
+        "(or the optimizers named) x beta2 x lr x bias correction x runs, locally or on a Dask "
+        "cluster.")
     add_run_options(parser, many=True)
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, metavar="N",
@@ -136,7 +139,7 @@ def build_parser(prog="grid.py"):
     return parser
 
 
-def grid_configs(setup, lrs=None, beta2s=None, optimizers=("adam", "amsgrad"),
+def grid_configs(setup, lrs=None, beta2s=None, optimizers=None,
                  bias_corrections=(True, False), runs=None, **protocol):
     """The runs of a (narrowed) grid, run index outermost.
 
@@ -147,7 +150,8 @@ def grid_configs(setup, lrs=None, beta2s=None, optimizers=("adam", "amsgrad"),
     lrs, beta2s : sequences of float
         Learning rates and beta2 values (repeats are dropped); the blog's by default
     optimizers : sequence of str
-        ``adam`` and/or ``amsgrad``
+        Registered optimizers (:mod:`experiments.optimizers`); the blog's
+        (adam, amsgrad) by default
     bias_corrections : sequence of bool
     runs : sequence of int
         Run indices; the blog's 0-4 by default
@@ -167,8 +171,11 @@ def grid_configs(setup, lrs=None, beta2s=None, optimizers=("adam", "amsgrad"),
     errors.UserError
         For an invalid value; the message names the option.
     """
+    from experiments import protocols
     from experiments.options import BLOG_BETA2S, BLOG_LRS, BLOG_RUNS, expand
 
+    if optimizers is None:
+        optimizers = protocols.get("blog").optimizers
     return expand(setup, BLOG_LRS if lrs is None else lrs,
                   BLOG_BETA2S if beta2s is None else beta2s, optimizers, bias_corrections,
                   range(BLOG_RUNS) if runs is None else runs, **protocol)

@@ -31,8 +31,9 @@ Examples
 """
 import backends
 from errors import UserError
+from experiments import optimizers as optimizer_records
 from experiments import protocols, schedule, setups
-from experiments.config import LOSSES, OPTIMIZERS, RunConfig
+from experiments.config import LOSSES, RunConfig
 
 __all__ = ["add_run_options", "configs_from_args", "runs_per_batch", "expand", "BOTH",
            "BLOG_LRS", "BLOG_BETA2S", "BLOG_RUNS"]
@@ -76,8 +77,12 @@ def _add_cell_options(parser, many):
         parser.add_argument("--lr", type=float, required=True,
                             help="initial learning rate (> 0)")
         parser.add_argument("--beta2", type=float, required=True, help="beta2, in (0, 1)")
-    parser.add_argument("--optimizer", choices=OPTIMIZERS + (BOTH,), default=BOTH,
-                        help="default: both")
+    names = optimizer_records.names()
+    parser.add_argument("--optimizer", choices=names + (BOTH,), default=[BOTH], nargs="+",
+                        metavar="NAME",
+                        help="registered optimizers: %s (plug-ins add more), or both: the "
+                             "protocol's (%s)" % (", ".join(names), _by_protocol(
+                                 lambda protocol: " ".join(protocol.optimizers))))
     parser.add_argument("--bias-correction", choices=tuple(_ON_OFF),
                         help=_by_protocol(lambda protocol: _on_off_text(
                             protocol.bias_corrections)))
@@ -164,12 +169,36 @@ def expand(setup, lrs, beta2s, optimizers, bias_corrections, runs, **protocol):
 
     ``protocol`` holds the other :class:`RunConfig` fields (epochs, batch_size,
     lr_schedule, loss, seed, cifar_centering).  Every cell's run 0 comes before
-    any run 1, so the first comparable results arrive early.
+    any run 1, so the first comparable results arrive early.  An optimizer
+    that does not use beta2 (:meth:`~experiments.optimizers.Optimizer.uses`)
+    gets the first value only, one that does not use bias correction only
+    ``bias_correction=False``: the grid has no copies of one run.
     """
-    return [RunConfig(setup=setup, optimizer=optimizer, lr=lr, beta2=beta2,
-                      bias_correction=correction, run=run, **protocol)
-            for run in _unique(runs) for lr in _unique(lrs) for beta2 in _unique(beta2s)
-            for optimizer in _unique(optimizers) for correction in _unique(bias_corrections)]
+    configs = []
+    for run in _unique(runs):
+        for lr in _unique(lrs):
+            for index, beta2 in enumerate(_unique(beta2s)):
+                for name in _unique(optimizers):
+                    optimizer = optimizer_records.get(name)
+                    if index and not optimizer.uses("beta2"):
+                        continue
+                    corrections = _unique(bias_corrections) \
+                        if optimizer.uses("bias_correction") else [False]
+                    configs += [RunConfig(setup=setup, optimizer=name, lr=lr, beta2=beta2,
+                                          bias_correction=correction, run=run, **protocol)
+                                for correction in corrections]
+    return configs
+
+
+def _optimizers(args, protocol):
+    """``--optimizer``'s names, ``both`` (alone) standing for the protocol's."""
+    names = args.optimizer if isinstance(args.optimizer, (list, tuple)) else [args.optimizer]
+    if BOTH not in names:
+        return names
+    if len(names) > 1:
+        raise UserError("--optimizer both stands for the protocol's optimizers (%s); give it "
+                        "alone or name the optimizers" % " ".join(protocol.optimizers))
+    return protocol.optimizers
 
 
 def _run_indices(args):
@@ -208,7 +237,7 @@ def configs_from_args(args):
         else _ON_OFF[args.bias_correction]
     return expand(args.setup, listed(_given(args.lr, protocol.lrs)),
                   listed(_given(args.beta2, protocol.beta2s)),
-                  OPTIMIZERS if args.optimizer == BOTH else (args.optimizer,),
+                  _optimizers(args, protocol),
                   corrections, _run_indices(args),
                   epochs=epochs, batch_size=args.batch_size,
                   lr_schedule=_given(args.lr_schedule, protocol.lr_schedule),

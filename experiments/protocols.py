@@ -10,8 +10,8 @@ Protocols: the defaults of the training command lines, one record each.
 
 - ``blog`` (the default): the blog's protocol, the original code's.  150
   epochs, learning rate decaying linearly to 0, mean categorical
-  cross-entropy, both optimizers with and without bias correction, the grid
-  lr {0.01, 0.001, 0.0001} x beta2 {0.99, 0.999}.
+  cross-entropy, Adam and AMSGrad with and without bias correction, the grid
+  lr {0.01, 0.001, 0.0001} x beta2 {0.99, 0.999}: 24 cells.
 - ``mcgill``: the reproduction study of Reddi et al. from McGill (ICLR 2018
   reproducibility challenge).  50 epochs on MNIST, 30 on CIFAR-10, learning
   rate lr/sqrt(t) (``inv-sqrt``, t counted in updates), the multiclass
@@ -29,7 +29,7 @@ Protocols: the defaults of the training command lines, one record each.
   decay (after one MNIST epoch of 391 updates, lr0 / 20; after 50 epochs,
   lr0 / 140), and on the committed runs the best cell was always lr 0.01, the
   old grid's edge: a grid search whose choice lies on its edge has not found
-  the best.
+  the best.  Its optimizers are Adam and AMSGrad.
 
 A protocol gives *defaults* only: an option given on the command line wins,
 and :func:`experiments.options.configs_from_args` resolves the rest.  It is
@@ -44,13 +44,13 @@ Examples
 >>> mcgill = protocols.get("mcgill")
 >>> mcgill.epochs_for("mnist"), mcgill.epochs_for("cifar10"), mcgill.lr_schedule
 (50, 30, 'inv-sqrt')
->>> protocols.get("blog").epochs_for("cifar10")
-150
+>>> protocols.get("blog").epochs_for("cifar10"), protocols.get("blog").cells()
+(150, 24)
 """
 import dataclasses
 
 from errors import UserError
-from experiments.config import OPTIMIZERS
+from experiments import optimizers as optimizer_records
 
 __all__ = ["Protocol", "PROTOCOLS", "DEFAULT", "get"]
 
@@ -77,6 +77,8 @@ class Protocol:
         The grid's values when ``--lr`` and ``--beta2`` are not given
     runs : int
         The grid's runs per cell when ``--runs`` is not given
+    optimizers : tuple of str
+        The optimizers of its grid (``--optimizer both``, the default)
     """
     name: str
     help: str
@@ -88,10 +90,17 @@ class Protocol:
     lrs: tuple
     beta2s: tuple
     runs: int = 5
+    optimizers: tuple = ("adam", "amsgrad")
 
     def cells(self):
-        """How many cells its grid has: optimizers x lrs x beta2s x bias corrections."""
-        return len(OPTIMIZERS) * len(self.lrs) * len(self.beta2s) * len(self.bias_corrections)
+        """How many cells its grid has: per optimizer, lrs x beta2s x bias corrections
+        (an optimizer that does not use beta2 or bias correction has one of them)."""
+        total = 0
+        for name in self.optimizers:
+            optimizer = optimizer_records.get(name)
+            total += len(self.lrs) * (len(self.beta2s) if optimizer.uses("beta2") else 1) * (
+                len(self.bias_corrections) if optimizer.uses("bias_correction") else 1)
+        return total
 
     def epochs_for(self, dataset):
         """The length of a run on ``dataset``; errors.UserError if the protocol has none."""

@@ -18,10 +18,12 @@ shape.  Nothing here imports Theano or the data: the builders and loaders
 are looked up when a run starts.
 
 Other setups can be added with :func:`register`, from code, or for command
-lines and their worker processes by naming modules in ``$AMSGRAD_SETUPS``
-(:data:`PLUGIN_VARIABLE`, comma-separated): they are imported the first time
-the registry is read, and register their setups when imported.  The tests
-register a tiny setup that way.
+lines and their worker processes by a plug-in module named in
+``$AMSGRAD_PLUGINS`` (or its former name ``$AMSGRAD_SETUPS``,
+:data:`PLUGIN_VARIABLE`; see :mod:`experiments.plugins`): the plug-ins are
+imported the first time a registry is read, and register their setups when
+imported.  A name can be registered once.  The tests register a tiny setup
+that way.
 
 Examples
 --------
@@ -32,15 +34,14 @@ Setup(name='cifarnet', dataset='cifar10', network='cifarnet', flip_lr=True, inpu
 ('logreg', 'ffnn')
 """
 import dataclasses
-import importlib
-import os
 
-from errors import UserError
+from experiments import plugins
 
 __all__ = ["Setup", "get", "names", "register", "PLUGIN_VARIABLE", "TRAIN_EXAMPLES"]
 
-#: Environment variable naming modules that register more setups when imported.
-PLUGIN_VARIABLE = "AMSGRAD_SETUPS"
+#: Environment variable naming modules that register more setups when imported (the
+#: former name; :data:`experiments.plugins.PLUGIN_VARIABLE` is read too).
+PLUGIN_VARIABLE = plugins.LEGACY_VARIABLE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,47 +112,28 @@ class Setup:
 TRAIN_EXAMPLES = {"mnist": 50000, "fashion_mnist": 50000, "cifar10": 50000}
 
 _MNIST, _CIFAR = (1, 28, 28), (3, 32, 32)
-_REGISTRY = {setup.name: setup for setup in (
+_SETUPS = plugins.Registry("setup", (
     Setup("logreg", "mnist", "logreg", flip_lr=False, input_shape=_MNIST),
     Setup("ffnn", "mnist", "ffnn", flip_lr=False, input_shape=_MNIST),
     Setup("cifarnet", "cifar10", "cifarnet", flip_lr=True, input_shape=_CIFAR),
     Setup("small_vgg", "cifar10", "small_vgg", flip_lr=True, input_shape=_CIFAR),
     Setup("vgg", "cifar10", "vgg", flip_lr=True, input_shape=_CIFAR),
-)}
-_plugins_loaded = []
-
-
-def _load_plugins():
-    # Once per process, at the first look-up: the modules may import this one.
-    if _plugins_loaded:
-        return
-    _plugins_loaded.append(True)
-    for module in filter(None, os.environ.get(PLUGIN_VARIABLE, "").split(",")):
-        try:
-            importlib.import_module(module.strip())
-        except ImportError as exc:
-            raise UserError("$%s names %s, which cannot be imported (%s)"
-                            % (PLUGIN_VARIABLE, module, exc)) from None
+))
+_REGISTRY = _SETUPS.entries
 
 
 def register(setup):
-    """Add a setup (or replace the one of its name)."""
+    """Add a setup; errors.UserError when its name is registered already."""
     if not isinstance(setup, Setup):
         raise TypeError("register takes a Setup, got %r" % (setup,))
-    _REGISTRY[setup.name] = setup
+    _SETUPS.add(setup)
 
 
 def names():
     """The names of every setup, the project's five first."""
-    _load_plugins()
-    return tuple(_REGISTRY)
+    return _SETUPS.names()
 
 
 def get(name):
     """The setup of that name; errors.UserError listing the names otherwise."""
-    _load_plugins()
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise UserError("setup must be one of %s, got %r" % (", ".join(_REGISTRY), name)) \
-            from None
+    return _SETUPS.get(name)

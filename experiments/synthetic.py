@@ -1,7 +1,8 @@
 """
 ``python experiments/run.py synthetic``: the synthetic convex experiments of Reddi et al.
 
-Adam and AMSGrad (the builders of ``amsgrad.py``, through Theano) on the
+Adam, AMSGrad and ADAMNC (the builders of ``amsgrad.py``, through Theano;
+``--optimizer`` names others, any registered one) on the
 paper's online and stochastic linear problems over [-1, 1], and on the
 Theorem 1 variant with a constant C (see :mod:`experiments.synthetic_problems`).
 It prints a table of the final iterate and the average regret of every run,
@@ -37,8 +38,7 @@ import json
 import os
 
 import backends
-from experiments import runstore, schedule
-from experiments.config import OPTIMIZERS
+from experiments import optimizers, runstore, schedule
 from experiments.synthetic_problems import (SETTINGS, online_c_problem, online_problem,
                                             stochastic_problem)
 from experiments.synthetic_runner import RunSpec, simulate
@@ -49,6 +49,8 @@ __all__ = ["main", "build_parser", "make_runs", "format_table", "write_results"]
 SETTING_GROUPS = {"both": ("online", "stochastic"), "all": SETTINGS}
 #: The original code's decay rates (online and stochastic settings).
 ORIGINAL_BETA1, ORIGINAL_BETA2 = 0.9, 0.99
+#: The optimizers run when --optimizer is not given.
+DEFAULT_OPTIMIZERS = ("adam", "amsgrad", "adamnc")
 #: Digits kept in trajectories.json (float32 iterates carry about 7).
 TRAJECTORY_DIGITS = 7
 
@@ -68,7 +70,7 @@ def build_parser():
     """The argument parser of ``run.py synthetic``."""
     parser = argparse.ArgumentParser(
         prog="run.py synthetic",
-        description="Adam vs AMSGrad on the synthetic convex problems of Reddi et al. (2018): "
+        description="Adam, AMSGrad and ADAMNC on the synthetic convex problems of Reddi et al. (2018): "
                     "online (1010x when t mod 101 = 1, else -10x), stochastic (1010x with "
                     "probability 0.01, else -10x) and online-c (Cx when t mod 3 = 1, else -x), "
                     "on [-1, 1] from x = 0.")
@@ -76,6 +78,10 @@ def build_parser():
                         choices=list(SETTINGS) + list(SETTING_GROUPS),
                         help="problem(s) to run; both = online + stochastic (default), "
                              "all = the three")
+    parser.add_argument("--optimizer", nargs="+", metavar="NAME",
+                        default=list(DEFAULT_OPTIMIZERS),
+                        help="registered optimizers to run: %s (default: %s)"
+                             % (", ".join(optimizers.names()), " ".join(DEFAULT_OPTIMIZERS)))
     parser.add_argument("--steps", type=_step_count, default=9000000,
                         help="steps per run, e.g. 9e6 (default: 9000000, as the original)")
     parser.add_argument("--lr", type=float, default=0.001, help="learning rate (default: 0.001)")
@@ -86,7 +92,8 @@ def build_parser():
     parser.add_argument("--beta2", type=float, default=None,
                         help="default: 0.99; 1 / (1 + C^2) for online-c (Theorem 1)")
     parser.add_argument("--bias-correction", choices=("on", "off"), default="off",
-                        help="Adam's bias correction, for both optimizers (default: off)")
+                        help="Adam's bias correction, for every optimizer that has one "
+                             "(default: off)")
     parser.add_argument("--seed", type=int, default=4711,
                         help="seed of the stochastic draws (default: 4711, the original's)")
     parser.add_argument("--probability", type=float, default=0.01,
@@ -113,6 +120,9 @@ def make_runs(args):
     errors.UserError
         For C <= 2, a probability outside (0, 1) or a bad seed.
     """
+    names = list(dict.fromkeys(args.optimizer))
+    for name in names:
+        optimizers.get(name)  # errors.UserError naming the registered ones
     runs = []
     for setting in SETTING_GROUPS.get(args.setting, (args.setting,)):
         if setting == "online":
@@ -125,7 +135,7 @@ def make_runs(args):
             betas = (0.0, 1.0 / (1.0 + problem.large ** 2))  # Reddi et al., Theorem 1
         beta1 = betas[0] if args.beta1 is None else args.beta1
         beta2 = betas[1] if args.beta2 is None else args.beta2
-        runs += [RunSpec(problem, optimizer, beta1, beta2) for optimizer in OPTIMIZERS]
+        runs += [RunSpec(problem, optimizer, beta1, beta2) for optimizer in names]
     return runs
 
 
@@ -167,7 +177,8 @@ def write_results(out_dir, args, trajectories):
             "probability": problem.probability, "seed": problem.seed,
             "optimum": problem.optimum, "beta1": run.beta1, "beta2": run.beta2}
     config = {
-        "setup": "synthetic", "settings": settings, "optimizers": list(OPTIMIZERS),
+        "setup": "synthetic", "settings": settings,
+        "optimizers": list(dict.fromkeys(args.optimizer)),
         "steps": args.steps, "lr": args.lr, "lr_schedule": args.lr_schedule,
         "bias_correction": args.bias_correction == "on", "dtype": args.dtype,
         "epsilon": 1e-8, "x0": 0.0, "backend": args.backend, **runstore.provenance()}

@@ -1,5 +1,5 @@
 """
-Adam and AMSGrad on the synthetic problems, with the update builders of ``amsgrad.py``.
+The optimizers on the synthetic problems, with their update builders (:mod:`experiments.optimizers`).
 
 .. autosummary::
     :nosignatures:
@@ -11,7 +11,8 @@ Adam and AMSGrad on the synthetic problems, with the update builders of ``amsgra
     simulate
     learning_rates
 
-:func:`build_step` asks :func:`amsgrad.adam` / :func:`amsgrad.amsgrad` for one
+:func:`build_step` asks each run's registered update builder (:func:`amsgrad.adam`,
+:func:`amsgrad.amsgrad`, :func:`amsgrad.adamnc` or a plug-in's) for one
 step of every run and projects each iterate onto [-1, 1], as the original
 ``train_synthetic.py`` did.  The original then called that compiled function
 once per step from Python (:func:`compile_step_function`), about 10^5 steps a
@@ -40,16 +41,13 @@ import theano.tensor as T
 from theano.compile.mode import Mode, get_mode
 from tqdm import tqdm
 
-import amsgrad as update_rules
 import backends
 from errors import UserError
-from experiments import config, schedule
+from experiments import config, optimizers, schedule
 
-__all__ = ["OPTIMIZERS", "RunSpec", "StepGraph", "Trajectory", "build_step",
+__all__ = ["RunSpec", "StepGraph", "Trajectory", "build_step",
            "compile_step_function", "UnrolledSteps", "simulate", "learning_rates"]
 
-#: The update builders, by the names runs use (:data:`experiments.config.OPTIMIZERS`).
-OPTIMIZERS = {name: getattr(update_rules, name) for name in config.OPTIMIZERS}
 #: Steps compiled into one call of :class:`UnrolledSteps`.  More steps amortize
 #: Python's per-call cost better, but the C module takes longer to compile
 #: (once; Theano caches it): see bench/synthetic.py.
@@ -68,7 +66,7 @@ class RunSpec:
     ----------
     problem : experiments.synthetic_problems.Problem
     optimizer : str
-        A key of :data:`OPTIMIZERS`.
+        A registered optimizer (:func:`experiments.optimizers.names`).
     beta1, beta2 : float
         Decay rates of the moment estimates (the original code's 0.9 and 0.99).
     """
@@ -125,6 +123,15 @@ class Trajectory:
     steps: int = None
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """The RunConfig fields an update builder may take, for the synthetic runs."""
+    beta1: float
+    beta2: float
+    epsilon: float
+    bias_correction: bool
+
+
 def build_step(runs, bias_correction=False, dtype="float32", epsilon=1e-8):
     """One step of every run, from the real update builders, projected onto [-1, 1].
 
@@ -148,9 +155,7 @@ def build_step(runs, bias_correction=False, dtype="float32", epsilon=1e-8):
     """
     lanes = []
     for run in runs:
-        if run.optimizer not in OPTIMIZERS:
-            raise UserError("unknown optimizer %r; choose from %s"
-                            % (run.optimizer, ", ".join(OPTIMIZERS)))
+        optimizers.get(run.optimizer)  # errors.UserError naming the registered ones
         if run.problem not in lanes:
             lanes.append(run.problem)
     lane_of_run = [lanes.index(run.problem) for run in runs]
@@ -167,10 +172,10 @@ def build_step(runs, bias_correction=False, dtype="float32", epsilon=1e-8):
     for (optimizer, beta1, beta2), members in groups.items():
         # f_t(x) = g_t x; the builder differentiates it, as in the original.
         loss = sum(gradients[lane_of_run[i]] * params[i] for i in members)
+        settings = _Settings(beta1, beta2, epsilon, bias_correction)
         try:
-            group_updates = OPTIMIZERS[optimizer](
-                loss, [params[i] for i in members], learning_rate=learning_rate, beta1=beta1,
-                beta2=beta2, epsilon=epsilon, bias_correction=bias_correction)
+            group_updates = optimizers.get(optimizer).updates(
+                loss, [params[i] for i in members], learning_rate, settings)
         except ValueError as exc:  # a decay rate outside [0, 1)
             raise UserError("%s; pass --beta1/--beta2 in [0, 1)" % exc)
         for i in members:

@@ -69,10 +69,9 @@ import theano
 import theano.tensor as T
 from tqdm import tqdm
 
-import amsgrad
 import backends
 import data
-from experiments import metrics, schedule, setups
+from experiments import metrics, optimizers, schedule, setups
 from experiments.config import run_seeds
 from experiments.metrics import CLIP  # noqa: F401  (where it was defined before)
 from experiments.run_life import RunOutcome, open_run, progress_writer
@@ -122,10 +121,7 @@ def compile_functions(output_layer, config, num_classes, backend="c"):
     base_rate = theano.shared(np.asarray(config.lr, dtype=theano.config.floatX),
                               name="learning_rate")
     rate, schedule_updates = schedule.get(config.lr_schedule).expression(base_rate)
-    update_rule = getattr(amsgrad, config.optimizer)
-    updates = update_rule(train_outputs[0], params, learning_rate=rate, beta1=config.beta1,
-                          beta2=config.beta2, epsilon=config.epsilon,
-                          bias_correction=config.bias_correction)
+    updates = optimizers.get(config.optimizer).updates(train_outputs[0], params, rate, config)
     updates.update(schedule_updates)
     train_fn = backends.compile_function([inputs, targets], train_outputs, updates=updates,
                                          backend=backend)

@@ -10,8 +10,9 @@ The blog's figures: training and validation curves of every run of a setup.
 
 One figure per setup and curve (training loss, validation loss, training
 accuracy, validation accuracy).  Rows are learning rates; each beta2 has two
-columns, all epochs and a zoom on the last ones.  Every run is one line: Adam
-blue, AMSGrad red, the lighter shade without bias correction.  Behind them, in
+columns, all epochs and a zoom on the last ones.  Every run is one line in
+its optimizer's colour (Adam blue, AMSGrad red, ADAMNC green, a plug-in's
+its own), the lighter shade without bias correction.  Behind them, in
 the same colour, the band between the lowest and the highest of the original
 runs of the same cell, where the original has that cell.
 
@@ -37,6 +38,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from experiments import optimizers
 from experiments.runstore import atomic_write_bytes, describe_data
 from plots.compare import MIN_ACCURACY_SCALE, MIN_LOSS_SCALE
 from plots.results import group_key
@@ -57,23 +59,19 @@ ZOOM_FRACTION = 0.2
 #: (:func:`plots.compare.minimum_scale`: 3e-4 in accuracy, 0.01% of a loss), so that
 #: runs stuck at chance (accuracy 0.0997-0.1003) do not fill a panel with their noise.
 MIN_SPAN_SCALES = 20
-_COLOURS = {
-    ("adam", True): "#1f4fb4",
-    ("adam", False): "#8cb4ec",
-    ("amsgrad", True): "#c0221d",
-    ("amsgrad", False): "#f29b97",
-}
-_OPTIMIZER_NAMES = {"adam": "Adam", "amsgrad": "AMSGrad"}
 
 
 def colour(optimizer, bias_correction):
-    """Line colour of a variant: Adam blue, AMSGrad red, lighter without bias correction."""
-    return _COLOURS[optimizer, bool(bias_correction)]
+    """Line colour of a variant: the optimizer's (:mod:`experiments.optimizers`; Adam blue,
+    AMSGrad red, ADAMNC green), lighter without bias correction."""
+    return optimizers.get(optimizer).colour_for(bias_correction)
 
 
 def _variant_label(optimizer, bias_correction):
-    return "%s, bias correction %s" % (_OPTIMIZER_NAMES[optimizer],
-                                       "on" if bias_correction else "off")
+    record = optimizers.get(optimizer)
+    if not record.uses("bias_correction"):
+        return record.display_name
+    return "%s, bias correction %s" % (record.display_name, "on" if bias_correction else "off")
 
 
 def _variant(config):
@@ -81,8 +79,9 @@ def _variant(config):
 
 
 def _variant_order(variant):
+    # The registry's order: the project's optimizers first, then the plug-ins'.
     optimizer, bias_correction = variant
-    return optimizer, not bias_correction
+    return optimizers.names().index(optimizer), not bias_correction
 
 
 def _finite_or_nan(values):

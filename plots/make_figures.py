@@ -28,7 +28,7 @@ import sys
 from tqdm import tqdm
 
 from errors import UserError, run_cli
-from experiments import runstore
+from experiments import plugins, runstore
 from plots.figures import draw_setup
 from plots.mcgill import draw_mcgill
 from plots.report import write_report
@@ -124,7 +124,8 @@ def main(argv=None):
                              "protocol into DIR, with a copy of its synthetic/ results; DIR "
                              "then works as --results-dir")
     args = parser.parse_args(argv)
-
+    # A broken plug-in stops here, not as a skipped file per run it would have read.
+    plugins.load()
     if args.pack:
         return pack(args.results_dir, args.pack)
     check_out_dir(args.out)

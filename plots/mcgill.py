@@ -55,8 +55,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from experiments import protocols, setups
-from experiments.config import OPTIMIZERS
+from experiments import optimizers, protocols, setups
 from experiments.runstore import FINISHED, describe_data
 from plots.figures import colour, save_figure
 from plots.results import group_key
@@ -66,7 +65,6 @@ __all__ = ["Choice", "choose_cells", "draw_choices", "draw_mcgill", "final_val_l
 
 #: The protocol whose runs are drawn.
 PROTOCOL = protocols.get("mcgill")
-_NAMES = {"adam": "Adam", "amsgrad": "AMSGrad"}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -124,7 +122,7 @@ def choose_cells(runs, setup):
     Returns
     -------
     dict of str -> Choice
-        By optimizer, in the order of :data:`experiments.config.OPTIMIZERS`;
+        By optimizer, in the registry's order (:func:`experiments.optimizers.names`);
         an optimizer without finished runs is left out (the dict may be empty)
     """
     cells = {}
@@ -135,7 +133,7 @@ def choose_cells(runs, setup):
     means = {key: float(np.mean([final_val_loss(run) for run in cell_runs]))
              for key, cell_runs in cells.items()}
     choices = {}
-    for optimizer in OPTIMIZERS:
+    for optimizer in optimizers.names():
         candidates = [key for key in cells if key.optimizer == optimizer]
         if candidates:
             best = min(candidates, key=lambda key: (means[key], _tie_break(key)))
@@ -172,7 +170,7 @@ def _band(runs):
 def _label(optimizer, choice):
     key = choice.key
     return "%s: β2=%g, lr=%g%s, mean of %d run%s" % (
-        _NAMES.get(optimizer, optimizer), key.beta2, key.lr,
+        optimizers.get(optimizer).display_name, key.beta2, key.lr,
         ", bias correction on" if key.bias_correction else "", len(choice.runs),
         "" if len(choice.runs) == 1 else "s")
 

@@ -213,6 +213,8 @@ def _no_original_reason(group, reference_groups):
     same_setup = [key for key in reference_groups if key.setup == group.key.setup]
     if not same_setup:
         return "no original runs of %s" % group.key.setup
+    if not any(key.optimizer == group.key.optimizer for key in same_setup):
+        return "the original ran no %s" % group.key.optimizer
     same_cell = [key for key in same_setup
                  if tuple(getattr(key, name) for name in _CELL_FIELDS[1:]) == group.cell]
     if not same_cell:

@@ -7,7 +7,8 @@ The figure of the synthetic experiments, in the style of Reddi et al.'s Figure 1
     plot_synthetic
 
 One column per setting: the average regret :math:`R_t / t` on top, the
-iterate :math:`x_t` below, Adam and AMSGrad in each panel.  Reads what
+iterate :math:`x_t` below, every optimizer run in each panel in its colour
+(:mod:`experiments.optimizers`: Adam blue, AMSGrad red, ADAMNC green).  Reads what
 ``python experiments/run.py synthetic`` writes (``trajectories.json``,
 ``config.json``); imports matplotlib (Agg, without pyplot) and never Theano.
 
@@ -22,14 +23,22 @@ import os
 from matplotlib.figure import Figure
 
 from errors import UserError
-from experiments import runstore
+from experiments import optimizers, runstore
 from plots.figures import colour, save_figure
 
 __all__ = ["plot_synthetic"]
 
-#: One colour per optimizer, the blog's: Adam blue, AMSGrad red.
-COLORS = {optimizer: colour(optimizer, True) for optimizer in ("adam", "amsgrad")}
 FIGURE_NAME = "synthetic"
+
+
+def _colour(optimizer):
+    # An optimizer no longer registered (its plug-in not loaded) is still drawn.
+    return colour(optimizer, True) if optimizer in optimizers.names() else None
+
+
+def _name(optimizer):
+    return optimizers.get(optimizer).display_name if optimizer in optimizers.names() \
+        else optimizer
 
 
 def _load(synthetic_dir, name):
@@ -71,7 +80,7 @@ def plot_synthetic(synthetic_dir, out_dir):
     for column, setting in enumerate(settings):
         regret_axes, x_axes = axes[:, column]
         for optimizer, curve in curves[setting].items():
-            style = dict(color=COLORS.get(optimizer), label=optimizer, linewidth=1.2)
+            style = dict(color=_colour(optimizer), label=_name(optimizer), linewidth=1.2)
             regret_axes.plot(curve["step"], curve["avg_regret"], **style)
             x_axes.plot(curve["step"], curve["x"], **style)
         problem = config["settings"][setting]

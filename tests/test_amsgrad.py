@@ -6,7 +6,8 @@ import pytest
 import theano
 import theano.tensor as T
 
-from amsgrad import adam, amsgrad
+import amsgrad as update_rules
+from amsgrad import adam, adamnc, amsgrad
 
 STEPS = 200
 
@@ -206,3 +207,128 @@ def test_params_must_be_shared_variables(builder):
         builder(T.sum(param ** 2), param)
     with pytest.raises(ValueError, match="2 gradient expressions for 1 parameters"):
         builder([param, param], [param])
+
+
+# ---------------------------------------------------------------- ADAMNC
+
+def adamnc_reference(grad_fn, x0, steps, lr, beta1, decay, epsilon):
+    """Reddi et al.'s ADAMNC (Algorithm 3) in float64, from the paper's equations.
+
+    beta1_t = beta1 * decay^(t-1), beta2_t = 1 - 1/t, alpha_t = lr / sqrt(t), with epsilon
+    added to sqrt(v_t) as in Adam.  Returns the iterates after each step.
+    """
+    x = np.array(x0, dtype=np.float64)
+    m, v, xs = np.zeros_like(x), np.zeros_like(x), []
+    for t in range(1, steps + 1):
+        g = grad_fn(x, t)
+        beta1_t, beta2_t, alpha_t = beta1 * decay ** (t - 1), 1 - 1 / t, lr / np.sqrt(t)
+        m = beta1_t * m + (1 - beta1_t) * g
+        v = beta2_t * v + (1 - beta2_t) * g * g
+        x = x - alpha_t * m / (np.sqrt(v) + epsilon)
+        xs.append(x.copy())
+    return np.array(xs)
+
+
+def shaped_grad(shape):
+    """A quadratic with per-element curvature and a step-dependent perturbation, any shape."""
+    size = int(np.prod(shape))
+    curvature = np.linspace(0.1, 8.0, size).reshape(shape)
+    target = np.cos(np.arange(size)).reshape(shape) * 2
+
+    def grad(x, t):
+        return curvature * (x - target) + 0.3 * np.sin(0.7 * t + np.arange(size)).reshape(shape)
+    return grad
+
+
+ADAMNC_SHAPES = [((5,), None), ((3, 4), None), ((1, 4), (True, False)), ((), None)]
+ADAMNC_STEPS = 150
+
+
+def check_adamnc(builder, shape, broadcastable, lr, beta1, decay):
+    """Run ``builder`` step by step against :func:`adamnc_reference`; AssertionError if apart."""
+    grad_fn = shaped_grad(shape)
+    x0 = np.linspace(-1, 1, int(np.prod(shape))).reshape(shape)
+    param = theano.shared(x0.astype("float32"), name="x", broadcastable=broadcastable)
+    grad = T.TensorType("float32", param.broadcastable)("g")
+    updates = builder([grad], [param], learning_rate=lr, beta1=beta1, beta1_decay=decay,
+                      epsilon=1e-8)
+    step = theano.function([grad], [], updates=updates)
+    xs = []
+    for t in range(1, ADAMNC_STEPS + 1):
+        step(grad_fn(param.get_value().astype(np.float64), t).astype("float32"))
+        xs.append(param.get_value().astype(np.float64))
+    ref = adamnc_reference(grad_fn, x0, ADAMNC_STEPS, lr, beta1, decay, 1e-8)
+    np.testing.assert_allclose(np.array(xs), ref, rtol=2e-5, atol=2e-5 * lr * 10)
+    return updates, param
+
+
+@pytest.mark.parametrize("shape,broadcastable", ADAMNC_SHAPES)
+@pytest.mark.parametrize("lr,beta1,decay", [(0.1, 0.9, 0.9), (0.01, 0.9, 0.99),
+                                            (0.05, 0.5, 0.999999)])
+def test_adamnc_matches_the_papers_update(shape, broadcastable, lr, beta1, decay):
+    updates, param = check_adamnc(adamnc, shape, broadcastable, lr, beta1, decay)
+    # The state a checkpoint saves: the step counter, m and v, shaped like the parameter.
+    state = [variable for variable in updates if variable is not param]
+    assert [variable.name for variable in state] == ["t", "x.m", "x.v"]
+    for variable in state[1:]:
+        assert variable.broadcastable == param.broadcastable
+        assert variable.get_value().shape == param.get_value().shape
+    assert float(state[0].get_value()) == ADAMNC_STEPS
+
+
+def _broken_adamnc(which):
+    """ADAMNC with one coefficient wrong, built on the real builder's core."""
+    def builder(*args, **kwargs):
+        core = update_rules._moment_updates
+
+        def wrong_core(params, grads, coefficients, epsilon, keep_maximum):
+            def wrong(t):
+                alpha_t, beta1_t, beta2_t = coefficients(t)
+                if which == "beta2_t":
+                    beta2_t = 1 - 1 / (t + 1)
+                elif which == "beta1_t":
+                    beta1_t = beta1_t * kwargs["beta1_decay"]  # beta1 lambda^t
+                elif which == "step size":
+                    alpha_t = alpha_t / T.sqrt(t)  # lr / t
+                return alpha_t, beta1_t, beta2_t
+            return core(params, grads, wrong, epsilon, keep_maximum)
+
+        update_rules._moment_updates = wrong_core
+        try:
+            return adamnc(*args, **kwargs)
+        finally:
+            update_rules._moment_updates = core
+    return builder
+
+
+@pytest.mark.parametrize("which", ["beta2_t", "beta1_t", "step size"])
+@pytest.mark.parametrize("shape,broadcastable", ADAMNC_SHAPES[:3])
+def test_adamnc_check_fails_on_a_broken_copy(which, shape, broadcastable):
+    # The comparison above is sharp enough to see each coefficient wrong.
+    with pytest.raises(AssertionError, match="Not equal to tolerance"):
+        check_adamnc(_broken_adamnc(which), shape, broadcastable, 0.1, 0.9, 0.9)
+
+
+def test_adamnc_second_moment_is_the_plain_average():
+    grads = np.array([3.0, -1.0, 0.5, 2.0, -4.0])
+    param = theano.shared(np.zeros(1, dtype="float32"), name="x")
+    g = T.vector("g")
+    updates = adamnc([g], [param], learning_rate=0.01)
+    v = [variable for variable in updates if variable.name == "x.v"][0]
+    step = theano.function([g], [], updates=updates)
+    for t, value in enumerate(grads, start=1):
+        step(np.array([value], dtype="float32"))
+        assert float(v.get_value()[0]) == pytest.approx(np.mean(grads[:t] ** 2), rel=1e-6)
+
+
+@pytest.mark.parametrize("kwargs,error,words", [
+    (dict(beta1=1.0), ValueError, "beta1"),
+    (dict(beta1_decay=1.0), ValueError, "beta1_decay"),
+    (dict(beta1_decay=1 - 1e-9), ValueError, "beta1_decay .* is 1 in float32"),
+    (dict(learning_rate=-0.1), ValueError, "learning_rate"),
+    (dict(epsilon=0.0), ValueError, "epsilon"),
+])
+def test_adamnc_bad_arguments_name_the_argument(kwargs, error, words):
+    param = theano.shared(np.zeros(2, dtype="float32"))
+    with pytest.raises(error, match=words):
+        adamnc(T.sum(param ** 2), [param], **kwargs)

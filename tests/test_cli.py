@@ -1,4 +1,5 @@
 """The training command line (experiments/cli.py, through experiments/run.py)."""
+import contextlib
 import json
 import os
 import subprocess
@@ -297,3 +298,46 @@ def test_mcgill_protocol_without_epochs_for_the_data_set(monkeypatch):
         options.configs_from_args(cli.build_parser().parse_args(argv))
     configs = options.configs_from_args(cli.build_parser().parse_args(argv + ["--epochs", "5"]))
     assert [config.epochs for config in configs] == [5, 5]
+
+
+# -- --optimizer: registered names, both = the protocol's ------------------------------------
+
+def test_optimizer_names_any_registered_one_and_both_is_the_protocols():
+    from experiments import grid, protocols
+    configs = options.configs_from_args(parse("--optimizer", "adamnc", "amsgrad",
+                                              "--bias-correction", "both"))
+    # ADAMNC has no bias correction: one run, bc=off, where AMSGrad has two.
+    assert [(c.optimizer, c.bias_correction) for c in configs] == [
+        ("adamnc", False), ("amsgrad", True), ("amsgrad", False)]
+    args = grid.build_parser().parse_args(["logreg", "--optimizer", "adamnc", "adam",
+                                           "--runs", "1"])
+    configs = options.configs_from_args(args)
+    # The blog's grid: ADAMNC takes no beta2, so one cell per lr (beta2 the first value).
+    assert [(c.optimizer, c.lr, c.beta2) for c in configs if c.optimizer == "adamnc"] == [
+        ("adamnc", lr, 0.99) for lr in (0.01, 0.001, 0.0001)]
+    assert len(configs) == 3 + 12
+    for protocol in ("blog", "mcgill"):
+        args = grid.build_parser().parse_args(["logreg", "--protocol", protocol, "--runs", "1"])
+        configs = options.configs_from_args(args)
+        assert {c.optimizer for c in configs} == {"adam", "amsgrad"}
+        assert len(configs) == protocols.get(protocol).cells()
+    assert protocols.get("blog").cells() == 24 and protocols.get("mcgill").cells() == 12
+    with_adamnc = protocols.Protocol(**dict(vars(protocols.get("blog")),
+                                            optimizers=("adam", "amsgrad", "adamnc")))
+    assert with_adamnc.cells() == 24 + 3
+
+
+@pytest.mark.parametrize("names,message", [
+    (["sgd"], "argument --optimizer: invalid choice: 'sgd' (choose from 'adam', 'amsgrad', "
+              "'adamnc', 'both')"),
+    (["both", "adamnc"], "--optimizer both stands for the protocol's optimizers (adam amsgrad)"),
+])
+def test_bad_optimizer_exits_2_with_one_line(tmp_path, capsys, names, message):
+    argv = ["logreg", "--lr", "0.001", "--beta2", "0.99", "--results-dir", str(tmp_path / "R"),
+            "--optimizer"] + names
+    # argparse refuses an unregistered name itself (exit code 2, its usage line first)
+    with pytest.raises(SystemExit) if names == ["sgd"] else contextlib.nullcontext():
+        assert run_cli(cli.main, argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.strip().splitlines()[-1].count(message) == 1
+    assert not (tmp_path / "R").exists()

@@ -12,7 +12,7 @@ bottom (see README.md's "What is here"):
 4 models    models, data
 5 store     experiments.config, experiments.setups, experiments.schedule,
             experiments.protocols, experiments.runstore, experiments.checkpoint,
-            experiments.threads
+            experiments.threads, experiments.plugins, experiments.optimizers
 6 runs      experiments.training, .grid_worker, .grid, .synthetic_*, .synthetic,
             experiments.options
 7 commands  experiments.cli, experiments.run, plots.make_figures (may draw: plots too)
@@ -38,13 +38,15 @@ LAYERS = [
     ("models", ["models", "data"]),
     ("store", ["experiments.config", "experiments.setups", "experiments.schedule",
                "experiments.protocols", "experiments.runstore", "experiments.checkpoint",
-               "experiments.threads", "experiments.machine"]),
+               "experiments.threads", "experiments.machine", "experiments.plugins",
+               "experiments.optimizers"]),
     ("runs", ["experiments"]),
     ("commands", ["experiments.cli", "experiments.run", "plots.make_figures"]),
 ]
 #: What plots may import besides itself: the run store and below, without Theano.
 PLOTS_MAY_IMPORT = ("errors", "experiments.config", "experiments.setups",
-                    "experiments.protocols", "experiments.runstore")
+                    "experiments.protocols", "experiments.runstore", "experiments.plugins",
+                    "experiments.optimizers")
 
 
 def project_modules():

@@ -766,3 +766,41 @@ def test_a_panel_at_chance_spans_at_least_the_minimum_meaningful_difference():
             low, high = ax.get_ylim()
             assert high - low >= span * (1 - 1e-9), (metric, ax.get_title())
         assert "1 run x 2 epochs" in figure._suptitle.get_text()
+
+
+# -- optimizers beyond the blog's two --------------------------------------------------------
+
+def test_other_optimizers_are_drawn_in_their_colour_and_have_no_original(tmp_path,
+                                                                         monkeypatch):
+    from experiments import optimizers, plugins
+    registry = plugins.Registry("optimizer", [optimizers.get(name) for name in optimizers.names()])
+    monkeypatch.setattr(optimizers, "_OPTIMIZERS", registry)
+    optimizers.register(optimizers.Optimizer("mine", "somewhere:else", "Mine", "#208020"))
+    reference_file = write_reference(tmp_path / "original.json", [
+        ("logreg", cell("adam", run=run), curves([1.0 + run, 0.5])) for run in (0, 1)])
+    for name in ("adam", "adamnc", "mine"):
+        for run in (0, 1):
+            write_run(tmp_path / "R", curves([1.0 + run, 0.5]), optimizer=name, run=run,
+                      bias_correction=name == "adam")
+    runs, problems = find_runs(str(tmp_path / "R"))
+    assert problems == [] and len(runs) == 6
+    figure = draw_metric("logreg", "loss", runs)
+    colours = {line.get_gid(): line.get_color() for line in figure.axes[0].lines}
+    by_optimizer = {run.config.optimizer: colours[run.source] for run in runs}
+    # ADAMNC has no bias correction: its own colour; the plug-in's (Adam's arguments) without
+    # it: lighter.
+    assert by_optimizer["adam"] == "#1f4fb4" and by_optimizer["adamnc"] == "#2a8a3e"
+    red, green, blue = to_rgb(by_optimizer["mine"])
+    assert green > red + 0.1 and green > blue + 0.1
+    assert luminance(by_optimizer["mine"]) > luminance("#208020") + 0.15
+    labels = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert labels[:3] == ["Adam, bias correction on", "ADAMNC", "Mine, bias correction off"]
+
+    reference, _ = load_reference(reference_file)
+    _, table = write_report(str(tmp_path / "out"), runs, reference)
+    rows = {(row["optimizer"], row["measure"]): row for row in read_csv(table)}
+    assert rows["adam", "final_val_loss"]["verdict"] == "agrees"
+    for name in ("adamnc", "mine"):
+        row = rows[name, "final_val_loss"]
+        assert row["verdict"] == "n/a" and row["reason"] == "the original ran no %s" % name
+        assert float(row["mean"]) == pytest.approx(0.5)

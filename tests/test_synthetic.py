@@ -264,7 +264,7 @@ def test_command_line_writes_results_table_and_figure(capsys, tmp_path):
 
     assert list(summary) == ["online", "stochastic"]
     for setting, by_optimizer in summary.items():
-        assert list(by_optimizer) == ["adam", "amsgrad"]
+        assert list(by_optimizer) == ["adam", "amsgrad", "adamnc"]  # the default optimizers
         for optimizer, values in by_optimizer.items():
             assert set(values) == {"final_x", "avg_regret", "steps"} and values["steps"] == 3000
             curve = curves[setting][optimizer]
@@ -283,6 +283,18 @@ def test_command_line_writes_results_table_and_figure(capsys, tmp_path):
     reseeded = json.loads((out / "summary.json").read_text())
     assert reseeded["online"] == summary["online"]
     assert reseeded["stochastic"] != summary["stochastic"]
+
+
+def test_command_line_runs_the_optimizers_named(capsys, tmp_path):
+    argv = ["synthetic", "--steps", "300", "--no-progress", "--setting", "online",
+            "--results-dir", str(tmp_path)]
+    assert run_main(argv + ["--optimizer", "adamnc"]) == 0
+    summary = json.loads((tmp_path / "synthetic" / "summary.json").read_text())
+    assert list(summary["online"]) == ["adamnc"]
+    capsys.readouterr()
+    assert run_main(argv + ["--optimizer", "sgd"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "optimizer must be one of adam, amsgrad, adamnc" in error
 
 
 def write_fake_results(directory):
@@ -332,3 +344,21 @@ def test_default_job_end_to_end(tmp_path):
     assert summary["stochastic"]["amsgrad"]["final_x"] < -0.5
     assert all(run["steps"] == 9000000 for runs in summary.values() for run in runs.values())
     print("default synthetic job: %.1f s" % seconds)
+
+
+def test_adamnc_on_the_problems_matches_its_projected_float64_reference():
+    # Reddi et al.'s ADAMNC (amsgrad.adamnc's defaults: lambda = 0.999999), each step
+    # projected onto [-1, 1] as the runner does.
+    steps, lr, beta1, decay = 3001, 0.01, 0.9, 0.999999
+    runs = [RunSpec(online_problem(), "adamnc"), RunSpec(stochastic_problem(), "adamnc")]
+    trajectories = simulate(runs, steps, lr=lr, dtype="float64", record_points=steps,
+                            progress=False, steps_per_call=4)
+    for trajectory in trajectories:
+        x = m = v = 0.0
+        for t, g in enumerate(trajectory.run.problem.gradient_stream().take(steps), start=1):
+            beta1_t, beta2_t = beta1 * decay ** (t - 1), 1 - 1 / t
+            m = beta1_t * m + (1 - beta1_t) * g
+            v = beta2_t * v + (1 - beta2_t) * g * g
+            x = min(1.0, max(-1.0, x - lr / math.sqrt(t) * m / (math.sqrt(v) + 1e-8)))
+        # float32 coefficients (t and lr in floatX) in a float64 state
+        assert trajectory.final_x == pytest.approx(x, abs=1e-5)
