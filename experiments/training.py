@@ -344,9 +344,8 @@ def _restore(config, checkpoint_path, state, batch_rng, restart_corrupt, say):
             raise UserError("%s; run the same command with --restart-corrupt to move it aside "
                             "and train this run again from epoch 0" % exc)
         with writing(checkpoint_path + ".corrupt"):
-            os.replace(checkpoint_path, checkpoint_path + ".corrupt")
-        say("%s; moved it to %s.corrupt, training the run again from epoch 0"
-            % (exc, checkpoint_path))
+            moved = runstore.move_aside(checkpoint_path, ".corrupt")
+        say("%s; moved it to %s, training the run again from epoch 0" % (exc, moved))
         return runstore.new_history()
 
 
