@@ -71,7 +71,7 @@ and one line per finished run.  A run that fails with a user error (a
 corrupt checkpoint, say) is reported and the others go on; the command then
 ends with exit code 2 and the list.  ``--restart-corrupt`` trains the runs
 whose checkpoint is damaged again from epoch 0 (the file is moved to
-``checkpoint.npz.corrupt``).
+``checkpoint.npz.corrupt``, or ``.corrupt.2``, ... beside earlier ones).
 
 Examples
 --------
