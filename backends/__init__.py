@@ -49,7 +49,8 @@ def check_backend(backend):
     Raises
     ------
     errors.UserError
-        For an unknown name, or ``"jax"`` without JAX installed (the message
+        For an unknown name, or ``"jax"`` without JAX installed or with one
+        that fails to import (a jax/jaxlib version mismatch, say; the message
         says how to install it)
     """
     if backend not in BACKENDS:
@@ -61,6 +62,11 @@ def check_backend(backend):
             raise UserError("the JAX backend needs JAX, which is not installed; install it "
                             "with '%s' (CPU) or see https://jax.readthedocs.io for GPU "
                             "builds, or use --backend c" % JAX_INSTALL) from None
+        except Exception as exc:  # noqa: BLE001  e.g. jaxlib's RuntimeError: versions differ
+            raise UserError("JAX is installed but cannot be imported (%s: %s); reinstall it "
+                            "with '%s' (jax and jaxlib of one version), or use --backend c"
+                            % (type(exc).__name__, str(exc).strip().splitlines()[0]
+                               if str(exc).strip() else "", JAX_INSTALL)) from None
 
 
 def compile_function(inputs, outputs, updates=None, backend="c", **kwargs):

@@ -14,7 +14,11 @@ needs Lasagne does ``import compat`` first).  It does three things:
 
 Under NumPy 2 it first installs :mod:`compat.numpy2`, the names Theano-PyMC
 needs from older NumPy and Python (for the JAX backend on GPU machines).
-This package is the environment layer: it imports nothing of the project.
+This package is the environment layer: of the project it imports only
+:mod:`errors`.  A wrong environment (a compile cache that cannot be written,
+flags Theano refuses, a BLAS library that is not there) makes ``import compat``
+raise :class:`errors.UserError` with one line that says what to fix; the
+command lines import it inside ``errors.run_cli``.
 
 Examples
 --------
@@ -27,11 +31,13 @@ import ctypes.util
 import os
 import shlex
 import sys
+import traceback
 import types
 import warnings
 
 from compat import numpy2 as numpy2_compat
 from compat import theano_cache
+from errors import UserError
 
 numpy2_compat.install()  # NumPy 2 only (the JAX backend on a GPU machine); see there
 
@@ -92,13 +98,18 @@ def theano_flags(user_flags=None):
     """
     if user_flags is None:
         user_flags = os.environ.get("THEANO_FLAGS", "")
-    splitter = shlex.shlex(user_flags, posix=True)
-    splitter.whitespace = ","
-    splitter.whitespace_split = True
-    user_keys = {_normalize_key(kv.split("=", 1)[0]) for kv in splitter if "=" in kv}
+    user_keys = {_normalize_key(key) for key, _ in _flag_pairs(user_flags)}
     defaults = ["%s=%s" % (k, v) for k, v in theano_defaults().items()
                 if _normalize_key(k) not in user_keys]
     return ",".join(defaults + ([user_flags] if user_flags.strip() else []))
+
+
+def _flag_pairs(flags):
+    """The ``(key, value)`` pairs of a ``THEANO_FLAGS`` string, in order."""
+    splitter = shlex.shlex(flags, posix=True)
+    splitter.whitespace = ","
+    splitter.whitespace_split = True
+    return [tuple(kv.split("=", 1)) for kv in splitter if "=" in kv]
 
 
 def install_shims():
@@ -145,6 +156,71 @@ def install_shims():
         theano.tensor.signal.downsample = downsample
 
 
+def _compiledir(flags):
+    # Theano: the last pair wins.
+    values = [value for key, value in _flag_pairs(flags) if _normalize_key(key) == "base_compiledir"]
+    return os.path.expanduser(values[-1]) if values else theano_cache_dir()
+
+
+def _check_cache_dir(path):
+    """Create Theano's compile cache ``path``; a user error when it cannot be written.
+
+    Theano would fail inside its import, or at the first compilation, with a traceback.
+    """
+    try:
+        os.makedirs(path, exist_ok=True)
+        writable = os.access(path, os.W_OK | os.X_OK)  # EROFS and modes, also for root
+        reason = "not writable"
+    except OSError as exc:
+        writable, reason = False, exc.strerror or str(exc)
+    if not writable:
+        fix = ("$AMSGRAD_THEANO_CACHE" if os.path.abspath(path) == theano_cache_dir()
+               else "base_compiledir in $THEANO_FLAGS")
+        raise UserError("cannot use %s as Theano's compile cache (%s); set %s to a writable "
+                        "directory" % (path, reason, fix))
+
+
+def _library_found(name, search_dirs):
+    if any(os.path.exists(os.path.join(directory, "lib%s%s" % (name, suffix)))
+           for directory in search_dirs for suffix in (".so", ".a", ".dylib")):
+        return True
+    return ctypes.util.find_library(name) is not None
+
+
+def _check_blas_flags(flags):
+    """A user error when ``blas__ldflags`` names a library that is not installed.
+
+    Theano would only find out at the first compilation, in a linker error
+    inside a traceback.
+    """
+    values = [value for key, value in _flag_pairs(flags)
+              if _normalize_key(key) == "blas__ldflags"]
+    if not values:
+        return
+    words = values[-1].split()  # Theano: the last pair wins
+    search_dirs = [word[2:] for word in words if word.startswith("-L")]
+    for word in words:
+        if word.startswith("-l") and not _library_found(word[2:], search_dirs):
+            raise UserError("Theano's flag blas__ldflags=%s names a library that is not "
+                            "installed (%s); install it, or fix blas__ldflags in "
+                            "$THEANO_FLAGS (leave it out for this project's default)"
+                            % (values[-1], word))
+
+
+def _import_theano(user_flags):
+    """``import theano``, with the flags it refuses as one user error instead of a traceback."""
+    try:
+        import theano  # noqa: F401
+    except ValueError as exc:
+        # Theano checks every flag as it is imported (theano/configparser.py).
+        frames = traceback.extract_tb(exc.__traceback__)
+        if not any(frame.filename.endswith(os.path.join("theano", "configparser.py"))
+                   for frame in frames):
+            raise
+        raise UserError("Theano refuses its flags (THEANO_FLAGS=%s): %s; fix or unset "
+                        "$THEANO_FLAGS" % (user_flags, exc)) from None
+
+
 def _configure():
     if "theano" in sys.modules:
         # Too late to set flags; say so once instead of failing later in odd ways.
@@ -153,8 +229,12 @@ def _configure():
             warnings.warn("compat: theano was imported before compat with floatX=%s; "
                           "the experiments expect float32" % theano.config.floatX)
     else:
-        os.environ["THEANO_FLAGS"] = theano_flags()
-        os.makedirs(theano_cache_dir(), exist_ok=True)
+        user_flags = os.environ.get("THEANO_FLAGS", "")
+        flags = theano_flags(user_flags)
+        _check_cache_dir(_compiledir(flags))
+        _check_blas_flags(flags)
+        os.environ["THEANO_FLAGS"] = flags
+        _import_theano(user_flags)
     # Theano 1.1 and Lasagne 0.1 still call numpy and setuptools APIs that warn.
     for module in ("theano", "lasagne", "pkg_resources"):
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=module)

@@ -14,7 +14,9 @@ green, 1024 blue values, each plane row-major 32x32) and ``labels`` (0..9).
 The archive is read directly, without extracting it.
 
 The pickles are loaded with an unpickler that accepts only what a batch holds
-(NumPy arrays, lists, dicts, strings), so a tampered file cannot run code.
+(dicts, lists, strings, numbers and uint8 arrays, in the opcodes numpy and
+pickle write for them), so a tampered file can neither run code nor ask for
+more memory than its own size.
 
 Examples
 --------
@@ -24,6 +26,7 @@ Examples
 (50000, 3, 32, 32)
 """
 import io
+import math
 import os
 import pickle
 import tarfile
@@ -44,20 +47,107 @@ _IMAGE_SHAPE = (3, 32, 32)
 _NUM_CLASSES = 10
 _FIX = "delete or replace it with the official file (it is downloaded again when missing)"
 
-# What numpy arrays need to be unpickled (the module moved to numpy._core in numpy 2);
-# _codecs.encode is how Python 3 pickles bytes for protocol 2.
-_ALLOWED_GLOBALS = {("numpy.core.multiarray", "_reconstruct"), ("numpy", "ndarray"),
-                    ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-                    ("numpy.core.numeric", "_frombuffer"), ("_codecs", "encode")}
+
+class _Refused(pickle.UnpicklingError):
+    """What a CIFAR-10 batch never holds."""
+
+
+class _StandIn:
+    """What ``find_class`` gives the unpickler: a function of ours, which no opcode can alter."""
+
+    def __init__(self, function=None):
+        self.function = function
+
+    def __call__(self, *args):
+        if self.function is None:
+            raise _Refused("a call of numpy.ndarray, which numpy never pickles")
+        return self.function(*args)
+
+    def __setstate__(self, state):
+        raise _Refused("a state given to a class or function")
+
+
+#: Stands for ``numpy.ndarray``: only ever the first argument of :func:`_reconstruct`.
+_NDARRAY = _StandIn()
+
+
+class _UInt8:
+    """Stands for ``numpy.dtype('u1')``, the only dtype of a batch's arrays."""
+
+    def __setstate__(self, state):
+        pass  # byte order and flags: a uint8 has none that matter (the array is built here)
+
+
+class _ArrayState:
+    """Stands for an array while it is unpickled; :meth:`__setstate__` builds the array.
+
+    Only a C-ordered uint8 array whose bytes are all there: the array is made
+    from those bytes, so a file cannot ask for more memory than it holds.
+    """
+
+    array = None
+
+    def __setstate__(self, state):
+        if not (isinstance(state, tuple) and len(state) == 5 and state[0] == 1):
+            raise _Refused("an array's state is not numpy's (version 1)")
+        _, shape, dtype, fortran, raw = state
+        if not isinstance(dtype, _UInt8) or fortran or not isinstance(raw, bytes):
+            raise _Refused("an array that is not C-ordered uint8 bytes")
+        if not (isinstance(shape, tuple) and all(type(n) is int and n >= 0 for n in shape)
+                and math.prod(shape) == len(raw)):
+            raise _Refused("an array whose shape %r does not match its %d bytes"
+                           % (shape, len(raw)))
+        self.array = np.frombuffer(raw, np.uint8).reshape(shape).copy()
+
+
+def _reconstruct(cls, shape, typecode):
+    # numpy's __reduce__: _reconstruct(ndarray, (0,), b'b'), then __setstate__.
+    if not (cls is _NDARRAY and shape == (0,) and typecode in (b"b", "b")):
+        raise _Refused("numpy's _reconstruct with shape %r and type code %r, which numpy "
+                       "never pickles" % (shape, typecode))
+    return _ArrayState()
+
+
+def _dtype(name, align, copy):
+    # numpy's __reduce__ of uint8: dtype('u1', False, True) (0 and 1 in older numpy).
+    if not (name in ("u1", b"u1") and align in (False, 0) and copy in (True, 1)):
+        raise _Refused("dtype(%r, %r, %r) is not the uint8 of a batch" % (name, align, copy))
+    return _UInt8()
+
+
+def _latin1(text, codec):
+    # How Python 3 pickles bytes for protocol 2: _codecs.encode(str, 'latin1').  Any
+    # other codec could turn a few bytes into many (hex, repeated, doubles each time).
+    if not (isinstance(text, str) and codec in ("latin1", "latin-1")):
+        raise _Refused("_codecs.encode with codec %r, not the latin1 of bytes" % (codec,))
+    return text.encode("latin1")
+
+
+#: The globals of the official batches (Python 2 pickles, protocol 2) and of Python 3's
+#: protocol 2 to 4 pickles of the same dicts, each answered by a stand-in that accepts
+#: only the arguments numpy and pickle give them there (numpy 2 writes numpy._core).
+_ALLOWED_GLOBALS = {("numpy.core.multiarray", "_reconstruct"): _StandIn(_reconstruct),
+                    ("numpy", "ndarray"): _NDARRAY, ("numpy", "dtype"): _StandIn(_dtype),
+                    ("_codecs", "encode"): _StandIn(_latin1)}
 
 
 class _BatchUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
-        module = module.replace("numpy._core", "numpy.core")
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError("it asks for %s.%s, which a CIFAR-10 batch does "
-                                         "not contain; refusing to load it" % (module, name))
-        return super().find_class(module, name)
+        found = _ALLOWED_GLOBALS.get((module.replace("numpy._core", "numpy.core"), name))
+        if found is None:
+            raise _Refused("it asks for %s.%s, which a CIFAR-10 batch does not contain; "
+                           "refusing to load it" % (module, name))
+        return found
+
+
+def _unpickle(content):
+    """The batch pickled in ``content`` (bytes), its arrays made NumPy arrays."""
+    # From bytes in memory: a length field can never ask the reader for more than is there.
+    batch = _BatchUnpickler(io.BytesIO(content), encoding="bytes").load()
+    if isinstance(batch, dict):
+        batch = {key: value.array if isinstance(value, _ArrayState) else value
+                 for key, value in batch.items()}
+    return batch
 
 
 def find_cifar10(directory):
@@ -83,10 +173,10 @@ def find_cifar10(directory):
     return archive if os.path.isfile(archive) else None
 
 
-def _load_batch(stream, where):
-    """(images NCHW uint8, labels uint8) of one pickled batch."""
+def _load_batch(content, where):
+    """(images NCHW uint8, labels uint8) of one pickled batch (``content``: its bytes)."""
     try:
-        batch = _BatchUnpickler(stream, encoding="bytes").load()
+        batch = _unpickle(content)
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
             ImportError, IndexError, KeyError) as exc:
         raise UserError("%s is not a readable CIFAR-10 batch (%s); %s" % (where, exc, _FIX))
@@ -99,7 +189,12 @@ def _load_batch(stream, where):
     if "data" not in fields or "labels" not in fields:
         raise UserError("%s lacks the 'data' or 'labels' entry of a CIFAR-10 batch; %s"
                         % (where, _FIX))
-    images, labels = fields["data"], np.asarray(fields["labels"])
+    images, labels = fields["data"], fields["labels"]
+    # A list of ints, as in the official files, before NumPy sees it: nested lists that
+    # share their items cost the file little but np.asarray an array of 2^32 entries.
+    if not (isinstance(labels, list) and all(type(label) is int for label in labels)):
+        raise UserError("%s: 'labels' is not a list of integers; %s" % (where, _FIX))
+    labels = np.array(labels)
     pixels = int(np.prod(_IMAGE_SHAPE))
     if not (isinstance(images, np.ndarray) and images.dtype == np.uint8
             and images.ndim == 2 and images.shape[1] == pixels):
@@ -118,9 +213,10 @@ def _read_extracted(directory):
         path = os.path.join(directory, name)
         try:
             with open(path, "rb") as stream:
-                batches[name] = _load_batch(stream, path)
+                content = stream.read()
         except OSError as exc:
             raise UserError("cannot read %s (%s)" % (path, exc.strerror or exc))
+        batches[name] = _load_batch(content, path)
     return batches
 
 
@@ -133,8 +229,7 @@ def _read_archive(path):
                 name = os.path.basename(member.name)
                 if member.isfile() and name in TRAIN_BATCHES + (TEST_BATCH,):
                     content = archive.extractfile(member).read()
-                    batches[name] = _load_batch(io.BytesIO(content),
-                                                "%s (member %s)" % (path, member.name))
+                    batches[name] = _load_batch(content, "%s (member %s)" % (path, member.name))
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise UserError("%s is truncated or corrupted (%s: %s); %s"
                         % (path, type(exc).__name__, exc, _FIX))

@@ -64,13 +64,15 @@ def _is_int(value):
 _FLOAT32 = np.finfo(np.float32)
 
 
-def float32_problem(value):
+def float32_problem(value, dtype="float32"):
     """How a positive number changes in the float32 the runs compute in.
 
     Parameters
     ----------
     value : float
         A finite number > 0
+    dtype : str
+        The type it is computed in (the synthetic job's ``--dtype`` may be float64)
 
     Returns
     -------
@@ -78,14 +80,15 @@ def float32_problem(value):
         ``"is 0 in float32"``, ``"is infinite in float32"`` or ``"is subnormal
         in float32 (imprecise)"``; None when it is a normal float32 number.
     """
+    kind = np.dtype(dtype)
     with np.errstate(over="ignore"):
-        rounded = np.float32(value)
+        rounded = kind.type(value)
     if rounded == 0:
-        return "is 0 in float32"
+        return "is 0 in %s" % kind.name
     if not np.isfinite(rounded):
-        return "is infinite in float32"
-    if rounded < _FLOAT32.tiny:
-        return "is subnormal in float32 (imprecise)"
+        return "is infinite in %s" % kind.name
+    if rounded < np.finfo(kind).tiny:
+        return "is subnormal in %s (imprecise)" % kind.name
     return None
 
 

@@ -80,7 +80,7 @@ once it ends well).  A worker process that dies, or a Dask task that kills
 its workers too often, stops the grid instead (see ``Raises`` of
 :func:`run_grid`).  ``--restart-corrupt`` trains the runs
 whose checkpoint is damaged again from epoch 0 (the file is moved to
-``checkpoint.npz.corrupt``).
+``checkpoint.npz.corrupt``, or ``.corrupt.2``, ... beside earlier ones).
 
 Examples
 --------
@@ -488,6 +488,10 @@ def main(argv=None, prog="grid.py"):
 
     args = build_parser(prog).parse_args(argv)
     configs = configs_from_args(args)
+    if args.scheduler is None:
+        # The local workers share this environment: a wrong one (Theano's compile cache,
+        # flags) is one line here rather than one per run.
+        import compat  # noqa: F401
     summaries = run_grid(configs, args.results_dir, data_dir=args.data_dir,
                          workers=1 if args.workers is None else args.workers,
                          scheduler=args.scheduler, backend=args.backend,

@@ -16,13 +16,18 @@ def main(argv=None):
     """Run the experiment the arguments name; the exit code (also the ``amsgrad-run`` command)."""
     prog = "amsgrad-run" if argv is None and sys.argv[0].endswith("amsgrad-run") else "run.py"
     argv = sys.argv[1:] if argv is None else list(argv)
+    # The imports are inside run_cli: importing Theano (compat) can fail with a user error.
     if argv and argv[0] == "synthetic":
-        from experiments.synthetic import main as synthetic_main
-        from plots.synthetic import plot_synthetic  # the job's figure
-        return run_cli(lambda job_argv: synthetic_main(job_argv, draw=plot_synthetic),
-                       argv[1:], prog=prog + " synthetic")
-    from experiments.cli import main as training_main
-    return run_cli(lambda run_argv: training_main(run_argv, prog=prog), argv, prog=prog)
+        def synthetic(job_argv):
+            from experiments.synthetic import main as synthetic_main
+            from plots.synthetic import plot_synthetic  # the job's figure
+            return synthetic_main(job_argv, draw=plot_synthetic)
+        return run_cli(synthetic, argv[1:], prog=prog + " synthetic")
+
+    def training(run_argv):
+        from experiments.cli import main as training_main
+        return training_main(run_argv, prog=prog)
+    return run_cli(training, argv, prog=prog)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,8 @@ writes, the lock) and :mod:`experiments.checkpoint` (the state).  Damage is
 handled when a run is opened: leftover temporary files of an interrupted
 write are removed; a ``history.json`` that is not a valid history is rebuilt
 from the checkpoint; a damaged checkpoint stops the run with a message, or
-with ``restart_corrupt`` is moved aside to ``checkpoint.npz.corrupt`` and the
-run trains again from epoch 0.
+with ``restart_corrupt`` is moved aside to ``checkpoint.npz.corrupt`` (``.corrupt.2``,
+... when that is taken) and the run trains again from epoch 0.
 """
 import contextlib
 import dataclasses
@@ -286,9 +286,9 @@ class RunLife:
                 raise UserError("%s; run the same command with --restart-corrupt to move it "
                                 "aside and train this run again from epoch 0" % exc)
             with writing(self.checkpoint_path + ".corrupt"):
-                os.replace(self.checkpoint_path, self.checkpoint_path + ".corrupt")
-            self.say("%s; moved it to %s.corrupt, training the run again from epoch 0"
-                     % (exc, self.checkpoint_path))
+                # A checkpoint moved aside before is kept: .corrupt.2, .corrupt.3, ...
+                moved = runstore.move_aside(self.checkpoint_path, ".corrupt")
+            self.say("%s; moved it to %s, training the run again from epoch 0" % (exc, moved))
             return runstore.new_history(program.curves, self.config.to_dict())
 
     # -- epochs -------------------------------------------------------------------------

@@ -32,6 +32,7 @@ The results layout of training runs: the one module that knows its paths, files 
     remove_stale_temporaries
     write_error_log
     remove_error_log
+    move_aside
     run_lock
     RunLocked
 
@@ -99,8 +100,8 @@ __all__ = ["CONFIG_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "LOCK_FILE", "SYNTH
            "read_packed", "PACKED_SUFFIX", "new_history", "history_curves", "add_curves",
            "read_history", "history_problem", "history_identity_problem",
            "curves_problem", "writing", "provenance", "atomic_write_bytes",
-           "write_json", "read_json", "load_json", "remove_stale_temporaries", "run_lock",
-           "RunLocked", "ERROR_FILE", "write_error_log", "remove_error_log"]
+           "write_json", "read_json", "load_json", "remove_stale_temporaries", "move_aside",
+           "run_lock", "RunLocked", "ERROR_FILE", "write_error_log", "remove_error_log"]
 
 CONFIG_FILE, HISTORY_FILE, CHECKPOINT_FILE = "config.json", "history.json", "checkpoint.npz"
 LOCK_FILE = ".lock"
@@ -179,6 +180,22 @@ def remove_stale_temporaries(directory):
                 os.unlink(path)
                 removed.append(name)
     return removed
+
+
+def move_aside(path, suffix=".corrupt"):
+    """Rename ``path`` to ``path + suffix``, or ``path + suffix + ".2"``, ``".3"``, ... when taken.
+
+    A file moved aside earlier is never overwritten: a run whose checkpoint is
+    damaged twice keeps both.  Call it only while no other process moves files
+    in that directory (e.g. holding the run's lock).  Returns the new path.
+    """
+    target, number = path + suffix, 1
+    while os.path.lexists(target):
+        number += 1
+        target = "%s%s.%d" % (path, suffix, number)
+    os.rename(path, target)
+    _fsync_directory(os.path.dirname(os.path.abspath(path)))
+    return target
 
 
 def write_json(path, value):

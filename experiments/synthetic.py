@@ -38,10 +38,12 @@ import json
 import os
 
 import backends
+from errors import UserError
 from experiments import optimizers, runstore, schedule
+from experiments.config import float32_problem
 from experiments.synthetic_problems import (SETTINGS, online_c_problem, online_problem,
                                             stochastic_problem)
-from experiments.synthetic_runner import RunSpec, simulate
+from experiments.synthetic_runner import RunSpec, check_gradients, simulate
 
 __all__ = ["main", "build_parser", "make_runs", "format_table", "write_results"]
 
@@ -118,7 +120,8 @@ def make_runs(args):
     Raises
     ------
     errors.UserError
-        For C <= 2, a probability outside (0, 1) or a bad seed.
+        For C <= 2, a C whose square or default beta2 is not a normal number in
+        ``args.dtype``, a probability outside (0, 1) or a bad seed.
     """
     names = list(dict.fromkeys(args.optimizer))
     for name in names:
@@ -132,7 +135,13 @@ def make_runs(args):
             betas = (ORIGINAL_BETA1, ORIGINAL_BETA2)
         else:
             problem = online_c_problem(args.c)
+            check_gradients(problem, args.dtype)  # before C^2 is taken
             betas = (0.0, 1.0 / (1.0 + problem.large ** 2))  # Reddi et al., Theorem 1
+            trouble = args.beta2 is None and float32_problem(betas[1], args.dtype)
+            if trouble:
+                raise UserError("C (--c) %r makes online-c's default --beta2, 1 / (1 + C^2) = "
+                                "%.3g, which %s; pass --beta2 or a smaller C"
+                                % (args.c, betas[1], trouble))
         beta1 = betas[0] if args.beta1 is None else args.beta1
         beta2 = betas[1] if args.beta2 is None else args.beta2
         runs += [RunSpec(problem, optimizer, beta1, beta2) for optimizer in names]

@@ -237,7 +237,8 @@ def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
         with one backend can be continued with the other.
     restart_corrupt : bool
         When the run's checkpoint is damaged (cannot be read): move it aside
-        to ``checkpoint.npz.corrupt`` and train the run again from epoch 0,
+        to ``checkpoint.npz.corrupt`` (or ``.corrupt.2``, ... when taken) and
+        train the run again from epoch 0,
         instead of raising errors.UserError
 
     Returns

@@ -153,9 +153,11 @@ def main(argv=None):
     mcgill_figures, mcgill_choices = draw_mcgill(runs, args.out)
     figures += mcgill_figures
     for setup, chosen in mcgill_choices.items():
-        print("%s: %s_mcgill: %s" % (PROG, setup, "; ".join(
-            "%s beta2=%g lr=%g" % (optimizer, choice["beta2"], choice["lr"])
-            for optimizer, choice in chosen.items())))
+        print("%s: %s_mcgill: %s%s" % (
+            PROG, setup, "" if any(chosen.values()) else "no figure: ", "; ".join(
+                "%s beta2=%g lr=%g" % (optimizer, choice["beta2"], choice["lr"]) if choice
+                else "%s: every cell has a diverged run" % optimizer
+                for optimizer, choice in chosen.items())))
     report, table = write_report(args.out, runs, reference, problems,
                                  figures + (synthetic["figures"] if synthetic else []), synthetic,
                                  sources=(args.results_dir, _shown(args.reference)))

@@ -23,7 +23,9 @@ have the lowest mean final validation loss is chosen; with a learning rate
 grid that is the best (lr, beta2) pair, the study's grid search.  Only
 finished runs count (``complete`` or ``diverged``: a running run's last value
 is not final), and a diverged run's final validation loss counts as
-infinite, so a cell with a diverged run loses to every cell without one.
+infinite, so a cell with a diverged run is never chosen.  An optimizer whose
+cells all have one gets no line but a legend entry that says so; a setup
+where both do gets no figure (the command line says why).
 Ties (equal means) go to the smaller beta2, then the smaller lr, then the
 other fields of the cell in name order: the choice does not depend on the
 order the runs were read in.  Cells of another length or batch size compete
@@ -121,9 +123,11 @@ def choose_cells(runs, setup):
 
     Returns
     -------
-    dict of str -> Choice
+    dict of str -> Choice or None
         By optimizer, in the registry's order (:func:`experiments.optimizers.names`);
-        an optimizer without finished runs is left out (the dict may be empty)
+        None for an optimizer whose cells all have a diverged run (or a final
+        validation loss that is not a number); an optimizer without finished
+        runs is left out (the dict may be empty)
     """
     cells = {}
     for run in runs:
@@ -134,10 +138,13 @@ def choose_cells(runs, setup):
              for key, cell_runs in cells.items()}
     choices = {}
     for optimizer in optimizers.names():
-        candidates = [key for key in cells if key.optimizer == optimizer]
+        compared = [key for key in cells if key.optimizer == optimizer]
+        candidates = [key for key in compared if math.isfinite(means[key])]
         if candidates:
             best = min(candidates, key=lambda key: (means[key], _tie_break(key)))
-            choices[optimizer] = Choice(best, tuple(cells[best]), means[best], len(candidates))
+            choices[optimizer] = Choice(best, tuple(cells[best]), means[best], len(compared))
+        elif compared:
+            choices[optimizer] = None  # nothing to choose: no "lowest" among diverged cells
     return choices
 
 
@@ -182,8 +189,8 @@ def draw_choices(setup, choices):
     ----------
     setup : str
         Name in the title
-    choices : dict of str -> Choice
-        From :func:`choose_cells`
+    choices : dict of str -> Choice or None
+        From :func:`choose_cells`, with one Choice at least
 
     Returns
     -------
@@ -194,6 +201,10 @@ def draw_choices(setup, choices):
     figure = Figure(figsize=(7.0, 4.6), layout="constrained")
     FigureCanvasAgg(figure)
     ax = figure.subplots()
+    for optimizer in [name for name, choice in choices.items() if choice is None]:
+        ax.plot([], [], linestyle="none", label="%s: every cell has a diverged run"
+                % _NAMES.get(optimizer, optimizer))
+    choices = {name: choice for name, choice in choices.items() if choice is not None}
     in_updates = all(updates_per_epoch(choice.key) for choice in choices.values())
     for optimizer, choice in choices.items():
         mean, lowest, highest = _band(choice.runs)
@@ -232,13 +243,17 @@ def draw_mcgill(runs, out_dir):
     paths : list of str
         ``out_dir/SETUP_mcgill.png`` and ``.pdf`` per setup drawn, setups in name order
     choices : dict
-        ``{setup: {optimizer: Choice.summary()}}`` of the setups drawn
+        ``{setup: {optimizer: Choice.summary() or None}}`` of the setups with
+        finished mcgill runs; None where every cell of the optimizer has a
+        diverged run.  A setup whose optimizers are all None gets no figure.
     """
     paths, chosen = [], {}
     for setup in sorted({run.config.setup for run in runs}):
         choices = choose_cells(runs, setup)
         if not choices:
             continue
-        paths += save_figure(draw_choices(setup, choices), out_dir, "%s_mcgill" % setup)
-        chosen[setup] = {optimizer: choice.summary() for optimizer, choice in choices.items()}
+        if any(choices.values()):
+            paths += save_figure(draw_choices(setup, choices), out_dir, "%s_mcgill" % setup)
+        chosen[setup] = {optimizer: choice and choice.summary()
+                         for optimizer, choice in choices.items()}
     return paths, chosen

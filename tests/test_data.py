@@ -179,6 +179,102 @@ def test_bad_extracted_batch_is_named(tmp_path):
         cifar10.read_cifar10(str(tmp_path / "cifar-10-batches-py"))
 
 
+def python2_batch_bytes(rows, labels):
+    """A batch as the official files hold it: Python 2's cPickle, protocol 2, assembled
+    opcode by opcode (str as BINSTRING, numpy's reduce of uint8 as numpy wrote it then)."""
+    def string(text):  # SHORT_BINSTRING: a Python 2 str, bytes under encoding='bytes'
+        return b"U" + bytes([len(text)]) + text
+
+    rows = np.ascontiguousarray(rows, np.uint8)
+    shape = b"".join(b"J" + int(n).to_bytes(4, "little") for n in rows.shape)
+    array = (b"cnumpy.core.multiarray\n_reconstruct\nq\x01cnumpy\nndarray\nq\x02K\x00\x85"
+             + string(b"b") + b"\x87R(K\x01(" + shape + b"tcnumpy\ndtype\n" + string(b"u1")
+             + b"K\x00K\x01\x87R(K\x03" + string(b"|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff"
+             b"\xffK\x00tb\x89T" + len(rows.tobytes()).to_bytes(4, "little") + rows.tobytes()
+             + b"tb")
+    label_list = b"](" + b"".join(b"K" + bytes([int(k)]) for k in labels) + b"e"
+    return (b"\x80\x02}(" + string(b"data") + array + string(b"labels") + label_list
+            + string(b"batch_label") + string(b"training batch 1 of 5") + b"u.")
+
+
+def test_python2_batches_as_the_official_files_hold_them_are_read(tmp_path):
+    rng = np.random.RandomState(3)
+    rows, labels = rng.randint(0, 256, (3, 3072)).astype(np.uint8), [0, 9, 4]
+    content = python2_batch_bytes(rows, labels)
+    # The hand-assembled pickle is what it claims: plain pickle reads it as such.
+    plain = pickle.loads(content, encoding="bytes")
+    np.testing.assert_array_equal(plain[b"data"], rows)
+    directory = tmp_path / "cifar-10-batches-py"
+    for name in cifar10.TRAIN_BATCHES + (cifar10.TEST_BATCH,):
+        fx.write_file(str(directory / name), content)
+    train_x, train_y, test_x, test_y = cifar10.read_cifar10(str(directory))
+    np.testing.assert_array_equal(test_x, rows.reshape(3, 3, 32, 32))
+    assert test_y.tolist() == labels and train_x.shape == (15, 3, 32, 32)
+
+
+def hex_bomb():
+    """A data_batch_1 (about 300 bytes, protocol 2) whose 'data' is b'x' hex-encoded 40
+    times by _codecs.encode: 2^41 bytes asked for."""
+    levels = 40
+    value = b"h\x01" * levels + b"C\x01x" + b"h\x02\x86R" * levels
+    return (b"\x80\x02c_codecs\nencode\nq\x01X\x03\x00\x00\x00hexq\x020}(C\x04data" + value
+            + b"C\x06labels]u.")
+
+
+def nested_labels():
+    """'labels' as 32 levels of lists that share their items: a few hundred bytes, which
+    np.asarray would make an array of 2^32 entries."""
+    labels = [0, 0]
+    for _ in range(31):
+        labels = [labels, labels]
+    return pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": labels},
+                        protocol=2)
+
+
+def huge_reconstruct():
+    """numpy's own opcodes with the shape of _reconstruct's empty array made 2^40."""
+    content = fx.cifar_batch_bytes(np.zeros((2, 3072), np.uint8), [0, 1])
+    empty_shape = b"K\x00\x85"  # (0,)
+    assert content.count(empty_shape) == 1
+    return content.replace(empty_shape, b"\x8a\x06" + (2 ** 40).to_bytes(6, "little") + b"\x85")
+
+
+BOMB_CHECK = """
+import resource, sys, time
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # the old loader dies, not us
+from data import cifar10
+from errors import UserError
+start = time.perf_counter()
+try:
+    cifar10.read_cifar10(sys.argv[1])
+except UserError as exc:
+    print("refused in %.3f s, %d MB peak: %s" % (
+        time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10,
+        exc))
+"""
+
+
+@pytest.mark.parametrize("bomb", [hex_bomb, nested_labels, huge_reconstruct])
+def test_a_batch_that_asks_for_more_memory_than_it_holds_is_refused(tmp_path, bomb):
+    import subprocess
+    import sys
+    content = bomb()
+    assert len(content) < 30000
+    fx.write_cifar(str(tmp_path), per_batch=2, test_size=2, layout="extracted")
+    fx.write_file(str(tmp_path / "cifar-10-batches-py" / "data_batch_1"), content)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    completed = subprocess.run(
+        [sys.executable, "-c", BOMB_CHECK, str(tmp_path / "cifar-10-batches-py")],
+        capture_output=True, text=True, timeout=120, cwd=repo,
+        env=dict(os.environ, PYTHONPATH=repo, OPENBLAS_NUM_THREADS="1"))
+    words = completed.stdout.split()
+    assert completed.returncode == 0 and words[:2] == ["refused", "in"], completed.stderr
+    seconds, peak_mb = float(words[2]), int(words[4])
+    assert seconds < 1 and peak_mb < 200, completed.stdout
+    assert "data_batch_1 is not a readable CIFAR-10 batch" in completed.stdout or \
+        "data_batch_1: 'labels' is not a list of integers" in completed.stdout
+
+
 # ---------------------------------------------------------------- load_dataset
 
 def test_mnist_preprocessing_matches_float64_reference(tmp_path, tiny_sizes):

@@ -13,7 +13,7 @@ from experiments import setups
 from experiments.config import RunConfig
 from plots import make_figures
 from plots.mcgill import choose_cells, draw_choices, draw_mcgill
-from plots.results import Run
+from plots.results import Run, find_runs
 
 
 def run(val_loss, optimizer="adam", lr=0.001, beta2=0.99, run_index=0, setup="logreg",
@@ -133,9 +133,13 @@ def test_training_examples_agree_with_the_data_split():
         "cifar10": OFFICIAL_SIZES["cifar10"][0]}
 
 
-def test_make_figures_draws_the_mcgill_figure_and_links_it(tmp_path, capsys):
-    results = tmp_path / "R"
-    for made in made_up_runs():
+def write_run_dirs(results, made_runs):
+    """The runs as run directories (config.json, history.json) under ``results``.
+
+    A diverged run's history is what training writes: its finished epochs, then
+    ``status: diverged`` and the epoch whose loss was not finite.
+    """
+    for made in made_runs:
         config = made.config
         run_dir = config.run_dir(str(results))
         os.makedirs(run_dir)
@@ -146,7 +150,13 @@ def test_make_figures_draws_the_mcgill_figure_and_links_it(tmp_path, capsys):
                                                                  "val_acc")}
         with open(os.path.join(run_dir, "history.json"), "w") as handle:
             json.dump(dict(history, lr=[config.lr] * epochs, epoch_time=[1.0] * epochs,
-                           status=made.status, diverged_epoch=None), handle)
+                           status=made.status, diverged_epoch=epochs + 1
+                           if made.status == "diverged" else None), handle)
+
+
+def test_make_figures_draws_the_mcgill_figure_and_links_it(tmp_path, capsys):
+    results = tmp_path / "R"
+    write_run_dirs(results, made_up_runs())
     out = tmp_path / "figures"
     assert run_cli(make_figures.main, ["--results-dir", str(results), "--out", str(out)],
                    prog="make_figures.py") == 0
@@ -158,3 +168,44 @@ def test_make_figures_draws_the_mcgill_figure_and_links_it(tmp_path, capsys):
 
 def test_a_setup_with_only_running_mcgill_runs_gets_no_figure(tmp_path):
     assert draw_mcgill([run([1, 0.5], status="running")], str(tmp_path)) == ([], {})
+
+
+def diverged_grid():
+    """Every mcgill cell of logreg diverged in epoch 3, after two finished epochs."""
+    return [run([1, 0.5], optimizer, lr=lr, beta2=beta2, run_index=index, status="diverged")
+            for optimizer in ("adam", "amsgrad") for lr in (0.01, 0.001)
+            for beta2 in (0.99, 0.999) for index in (0, 1)]
+
+
+def test_all_diverged_gives_no_figure_and_says_so(tmp_path, capsys):
+    results, out = tmp_path / "R", tmp_path / "figures"
+    write_run_dirs(results, diverged_grid())
+    assert run_cli(make_figures.main, ["--results-dir", str(results), "--out", str(out)],
+                   prog="make_figures.py") == 0
+    assert not list(out.glob("*mcgill*"))
+    assert "logreg_mcgill: no figure: adam: every cell has a diverged run; amsgrad: every " \
+        "cell has a diverged run" in capsys.readouterr().out
+    assert "logreg_mcgill" not in (out / "REPORT.md").read_text()
+
+
+def test_an_optimizer_whose_cells_all_diverged_is_named_not_drawn(tmp_path):
+    # Adam: every cell diverged; AMSGrad: one cell of two complete runs beside diverged ones.
+    made = [r for r in diverged_grid() if r.config.optimizer == "adam"
+            or r.config.lr == 0.01] + [
+        run([1, 0.5, 0.25], "amsgrad", lr=0.001, beta2=0.999, run_index=0),
+        run([1, 0.5, 0.5], "amsgrad", lr=0.001, beta2=0.999, run_index=1)]
+    write_run_dirs(tmp_path / "R", made)
+    runs, problems = find_runs(str(tmp_path / "R"))
+    assert len(runs) == len(made) and not problems
+    choices = choose_cells(runs, "logreg")
+    assert choices["adam"] is None
+    assert choices["amsgrad"].summary()["mean_final_val_loss"] == 0.375  # (0.25 + 0.5) / 2
+    [ax] = draw_choices("logreg", choices).axes
+    assert [line.get_gid() for line in ax.get_lines() if line.get_gid()] == [
+        "amsgrad_lr=0.001_b2=0.999_bc=off"]
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == [
+        "Adam: every cell has a diverged run", "AMSGrad: β2=0.999, lr=0.001, mean of 2 runs"]
+    paths, chosen = draw_mcgill(runs, str(tmp_path / "figures"))
+    assert [os.path.basename(path) for path in paths] == ["logreg_mcgill.png",
+                                                          "logreg_mcgill.pdf"]
+    assert chosen["logreg"]["adam"] is None and chosen["logreg"]["amsgrad"]["beta2"] == 0.999

@@ -96,3 +96,15 @@ def test_provenance_without_theano_names_versions_and_threads():
     assert found["versions"]["theano"] == "1.1.2" and found["versions"]["lasagne"] == "0.1"
     assert found["theano_flags"] == {} and found["threads"]["OMP_NUM_THREADS"] == "3"
     assert found["threads"]["cores"] >= 1
+
+
+def test_move_aside_never_overwrites_a_file_moved_aside_before(tmp_path):
+    path = str(tmp_path / "checkpoint.npz")
+    moved = []
+    for content in (b"first", b"second", b"third"):
+        with open(path, "wb") as handle:
+            handle.write(content)
+        moved.append(runstore.move_aside(path, ".corrupt"))
+    assert moved == [path + ".corrupt", path + ".corrupt.2", path + ".corrupt.3"]
+    assert [open(name, "rb").read() for name in moved] == [b"first", b"second", b"third"]
+    assert not os.path.exists(path)

@@ -226,6 +226,36 @@ def test_bad_input_is_one_line_and_exit_code_2(argv, capsys, tmp_path):
     assert not (tmp_path / "synthetic").exists()
 
 
+# float32: largest 3.4028235e38, smallest normal 1.1754944e-38 (IEEE 754 binary32).
+@pytest.mark.parametrize("argv, says", [
+    (["--c", "1e39"], "C (--c) 1e+39 is infinite in float32"),
+    # 1e20 squared is 1e40 > 3.4e38: Adam's second moment would be infinite.
+    (["--c", "1e20"], "C (--c) 1e+20 squared (Adam's second moment) is infinite in float32"),
+    (["--c", "1e200", "--dtype", "float64"], "squared (Adam's second moment) is infinite in "
+                                             "float64"),
+    # 1 / (1 + 1.5e19^2) = 4.4e-39 < 1.18e-38: the default beta2 is subnormal.
+    (["--c", "1.5e19"], "makes online-c's default --beta2, 1 / (1 + C^2) = 4.44e-39, which is "
+                        "subnormal in float32"),
+    (["--beta2", "1e-50"], "--beta2 1e-50 is 0 in float32"),
+    (["--beta1", "1e-40"], "--beta1 1e-40 is subnormal in float32"),
+])
+def test_numbers_the_steps_cannot_hold_are_one_line(argv, says, capsys, tmp_path):
+    code = run_main(["synthetic", "--setting", "online-c", "--steps", "1000", "--results-dir",
+                     str(tmp_path)] + argv)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and says in err, err
+    assert not (tmp_path / "synthetic").exists()
+
+
+def test_a_large_c_the_steps_can_hold_gives_finite_results(capsys, tmp_path):
+    # C = 1e18: C^2 = 1e36 and 1 / (1 + C^2) = 1e-36 are normal float32 numbers.
+    assert run_main(["synthetic", "--setting", "online-c", "--c", "1e18", "--steps", "1000",
+                     "--no-progress", "--results-dir", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "synthetic" / "summary.json").read_text())
+    values = [number for run in summary["online-c"].values() for number in run.values()]
+    assert len(values) == 6 and all(math.isfinite(number) for number in values)
+
+
 def test_backend_jax_without_jax_says_how_to_install(capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "jax", None)  # import jax raises ImportError
     code = run_main(["synthetic", "--steps", "100", "--backend", "jax", "--results-dir",

@@ -931,6 +931,27 @@ def test_damaged_checkpoint_stops_the_run_then_restarts_on_request(tmp_path, how
         assert f.read() == before[os.path.relpath(checkpoint_path, str(tmp_path / "R"))]
 
 
+def test_a_second_damaged_checkpoint_keeps_the_first_moved_aside(tmp_path):
+    """Two real corruptions in a row, each restarted with --restart-corrupt: the second
+    file moved aside goes beside the first (a numbered name), never over it."""
+    config = tiny_config()
+    checkpoint_path = os.path.join(config.run_dir(str(tmp_path)), "checkpoint.npz")
+    run_tiny(tmp_path, config, stop_after=1)
+    damaged = []
+    # Each restart goes past the epochs its history has, so it reads the checkpoint.
+    for how, stop_after in (("truncated", 2), ("bit-flipped", None)):
+        damage(checkpoint_path, how)
+        with open(checkpoint_path, "rb") as f:
+            damaged.append(f.read())
+        outcome = run_tiny(tmp_path, config, stop_after=stop_after, restart_corrupt=True)
+    assert outcome.status == "complete" and outcome.epochs_trained == 3
+    assert damaged[0] != damaged[1]
+    with open(checkpoint_path + ".corrupt", "rb") as f:
+        assert f.read() == damaged[0]
+    with open(checkpoint_path + ".corrupt.2", "rb") as f:
+        assert f.read() == damaged[1]
+
+
 def test_checkpoint_of_another_run_is_refused(tmp_path):
     mine, other = tiny_config(lr=0.001), tiny_config(lr=0.01)
     for config in (mine, other):
