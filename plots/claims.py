@@ -7,6 +7,9 @@ The claims of the blog post and of the McGill study, each a record with its test
     Claim
     CLAIMS
     evaluate
+    paired
+    pair_difference
+    independent
 
 A claim names the setups and the protocol it is about, says what it claims in
 the source's words (shortened), and has a function that decides it on the
@@ -20,12 +23,28 @@ A *cell* here is ``(optimizer, lr, beta2, bias_correction)`` mapped to a
 the runs (with ``curves``).  Means are over runs.  A claim about the end of
 training cannot be decided from runs stopped early, nor from a side without
 the cells it needs: :func:`evaluate` then says ``cannot tell`` and why.
+
+**Pairs.**  Claims that compare two cells (AMSGrad against Adam, bias
+correction on against off) compare them with :func:`paired`: where both
+cells' runs share their draws (``seeding == "common"``, and runs from before
+that field, with equal seed: run K of both cells started from the same weights
+and saw the same data order), on the run indices both cells have, i.e. on the
+paired differences run by run; otherwise (independent draws, such as the
+original's unseeded runs, :func:`independent`) on all runs of each, means
+compared independently.  The mean of the paired differences is the difference
+of the means when both cells have the same runs; it differs when a run of one
+cell is missing (diverged, not finished), whose draw then leaves both sides.
 """
 import dataclasses
 
 import numpy as np
 
-__all__ = ["Claim", "CLAIMS", "evaluate", "CannotTell"]
+__all__ = ["Claim", "CLAIMS", "evaluate", "CannotTell", "paired", "pair_difference",
+           "independent", "MIN_STD"]
+
+#: Standard deviations below this are raised to it in :func:`pair_difference`'s d (runs
+#: that all end on the same value, stuck at ln 10).
+MIN_STD = 1e-4
 
 
 class CannotTell(Exception):
@@ -46,13 +65,88 @@ def _mean(cell, measure):
     return float(np.mean(cell.values(measure)))
 
 
+class _Runs:
+    """Some runs of a cell, as the claims read a cell: ``values(measure)``, ``finished_runs``."""
+
+    def __init__(self, cell, indices, independent=False):
+        self._cell, self._indices = cell, list(indices)
+        self.finished_runs = [cell.finished_runs[index] for index in self._indices]
+        self.independent = independent
+
+    def values(self, measure):
+        return np.asarray(self._cell.values(measure), dtype=np.float64)[self._indices]
+
+
+def independent(cells):
+    """The cells marked as independent draws, never paired (the original runs: its
+    ``train.py`` seeds nothing, whatever their configs say)."""
+    return {key: _Runs(cell, range(len(cell.finished_runs)), independent=True)
+            for key, cell in cells.items()}
+
+
+def _draw(run):
+    """``(seed, run)`` of a run on common random numbers; None for an independent draw."""
+    config = getattr(run, "config", None)
+    if config is None or getattr(config, "seeding", "common") != "common":
+        return None
+    return config.seed, config.run
+
+
+def paired(first, second):
+    """``(first, second, is_paired)``: the two cells as a pair compares them.
+
+    Where every run of both shares its draws with the same run index of the
+    other cell (common seeding, equal seed), both are cut to the run indices
+    they both have, in the same order: their means' difference is then the
+    mean of the paired differences.  Otherwise both are returned whole.
+    """
+    if getattr(first, "independent", False) or getattr(second, "independent", False):
+        return first, second, False
+    draws = [[_draw(run) for run in cell.finished_runs] for cell in (first, second)]
+    if any(None in side or len(set(side)) < len(side) for side in draws):
+        return first, second, False
+    common = [draw for draw in draws[0] if draw in set(draws[1])]
+    if not common:
+        return first, second, False
+    return (_Runs(first, [draws[0].index(draw) for draw in common]),
+            _Runs(second, [draws[1].index(draw) for draw in common]), True)
+
+
+def pair_difference(first, second, measure):
+    """``first - second`` on a measure, as :func:`paired` compares them.
+
+    Returns
+    -------
+    (difference, d, is_paired)
+        Paired: the mean of the run-by-run differences and d = that mean over
+        their standard deviation.  Not paired: the difference of the means and
+        d in pooled standard deviations.  Standard deviations are raised to
+        :data:`MIN_STD`; d is NaN where there is none (one run, or one pair).
+    """
+    first, second, is_paired = paired(first, second)
+    a, b = first.values(measure), second.values(measure)
+    if not a.size or not b.size:
+        return np.nan, np.nan, is_paired
+    if is_paired:
+        differences = a - b
+        difference = float(differences.mean())
+        std = float(differences.std(ddof=1)) if differences.size > 1 else np.nan
+    else:
+        difference = float(a.mean() - b.mean())
+        dof = a.size + b.size - 2
+        std = (float(np.sqrt((((a - a.mean()) ** 2).sum() + ((b - b.mean()) ** 2).sum()) / dof))
+               if dof > 0 else np.nan)
+    return difference, difference / max(std, MIN_STD) if np.isfinite(std) else np.nan, is_paired
+
+
 def _pairs(cells, lrs=None):
-    """(amsgrad cell, adam cell, key) for every configuration both optimizers have."""
+    """(amsgrad cell, adam cell, key) for every configuration both optimizers have, each
+    pair as :func:`paired` compares it."""
     pairs = []
     for (optimizer, lr, beta2, bc), amsgrad in sorted(cells.items()):
         adam = cells.get(("adam", lr, beta2, bc))
         if optimizer == "amsgrad" and adam is not None and (lrs is None or lr in lrs):
-            pairs.append((amsgrad, adam, (lr, beta2, bc)))
+            pairs.append(paired(amsgrad, adam)[:2] + ((lr, beta2, bc),))
     if not pairs:
         raise CannotTell("no configuration run with both optimizers")
     return pairs
@@ -191,7 +285,7 @@ def amsgrad_faster_late_unless_lr_low(cells):
 
 
 def bias_correction_mostly_helps(cells):
-    pairs = [(cell, cells[key[:3] + (False,)]) for key, cell in cells.items()
+    pairs = [paired(cell, cells[key[:3] + (False,)])[:2] for key, cell in cells.items()
              if key[3] and key[:3] + (False,) in cells]
     if not pairs:
         raise CannotTell("no cell run both with and without bias correction")

@@ -65,7 +65,7 @@ import numpy as np
 
 __all__ = ["CURVES", "MEASURES", "ALPHA", "BETA", "SHIFT", "DRAWS", "stack_curves",
            "minimum_scale", "distances", "Calibration", "calibrate", "Verdict", "classify", "judge",
-           "held_out_rates"]
+           "judge_runs", "held_out_rates"]
 
 #: The curves compared, in the order of the arrays' second axis.
 CURVES = ("loss", "acc", "val_loss", "val_acc")
@@ -101,8 +101,12 @@ def stack_curves(runs, epochs):
     epochs : int
         The first epochs taken (every run must have them)
     """
-    return np.array([[np.asarray(getattr(run, "curves", run)[name][:epochs], dtype=np.float64)
-                      for name in CURVES] for run in runs])
+    stacked = [[np.asarray(getattr(run, "curves", run)[name][:epochs], dtype=np.float64)
+                for name in CURVES] for run in runs]
+    short = [len(curves[0]) for curves in stacked if len(curves[0]) < epochs]
+    if short:
+        raise ValueError("a run has %d epochs, %d compared" % (min(short), epochs))
+    return np.array(stacked)
 
 
 def minimum_scale(original):
@@ -296,6 +300,13 @@ class Verdict:
                                                calibration.differ_above))
         return "largest distance %s %+.1f %s" % (self.largest, self.signed, comparison)
 
+    def explain(self):
+        """The verdict, its reason, all nine distances and the thresholds' error rates."""
+        return "%s: %s; distances %s; %s" % (
+            self.verdict, self.reason(),
+            ", ".join("%s %+.1f" % item for item in self.distances.items()),
+            self.calibration.text())
+
 
 def classify(reproduced, original, calibration):
     """The verdicts of many comparisons at once: reproduced ``(..., n, 4, E)`` against
@@ -317,6 +328,40 @@ def judge(reproduced, original, calibration):
     verdict = str(classify(reproduced, original, calibration))
     return Verdict(verdict, float(abs(values[index])), DISTANCES[index], float(values[index]),
                    dict(zip(DISTANCES, map(float, values))), calibration)
+
+
+def judge_runs(runs, reference, cells, epochs, seed=0, calibration=None):
+    """The verdict on runs against the reference runs of their cell, over the first epochs.
+
+    What :func:`plots.report.compare_cells` does for a cell, for runs held in
+    memory (the slow tests' training runs): thresholds calibrated on
+    ``cells`` for ``len(runs)`` against ``len(reference)`` runs, then
+    :func:`judge`.
+
+    Parameters
+    ----------
+    runs, reference : list of dict or plots.results.Run
+        The runs judged and the reference runs of the same cell (each a dict
+        ``{curve: values}``, e.g. a ``history.json``, or a Run), with at
+        least ``epochs`` epochs
+    cells : list of list
+        The reference runs of every cell of the setup (``reference`` among
+        them, or not): what the thresholds are calibrated on.  Any set of
+        runs of one experiment per cell will do (original or recorded runs)
+    epochs : int
+    seed : int
+    calibration : Calibration or None
+        Of ``cells`` for these numbers of runs and epochs, if already made
+        (judging several runs against one setup); made here when None
+
+    Returns
+    -------
+    Verdict
+        ``verdict`` and, in :meth:`Verdict.explain`, why
+    """
+    calibration = calibration or calibrate([stack_curves(cell, epochs) for cell in cells], len(runs),
+                            len(reference), epochs, seed)
+    return judge(stack_curves(runs, epochs), stack_curves(reference, epochs), calibration)
 
 
 def held_out_rates(cells, n, epochs, shift=0.0, curve=None, seed=0, calibration=None):

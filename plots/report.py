@@ -7,7 +7,7 @@ The reproduction report: reproduced runs against the original runs, cell by cell
     run_measures
     group_runs
     compare_cells
-    evaluate_claims
+    pair_effects
     write_report
 
 For every setup and cell, five measures per run (final and best validation
@@ -47,9 +47,10 @@ from plots.results import figure_stem, group_key
 
 __all__ = ["MEASURES", "AGREE_WITHIN", "MIN_POOLED_STD", "run_measures", "Group", "group_runs",
            "mean_std", "pooled_std", "effect_size", "CellComparison", "compare_cells",
-           "evaluate_claims", "write_report"]
+           "pair_effects", "write_report"]
 
-#: In the per-setup claims, a pair's difference counts as clear beyond this |d| (pooled std).
+#: In the pair tables, a pair's difference counts as clear beyond this |d| (in pooled standard
+#: deviations, or in those of the paired differences where the cells share their draws).
 AGREE_WITHIN = 2.0
 #: Pooled standard deviations below this are raised to it: the 4-decimal tables cannot show
 #: smaller differences, and cells whose runs all end on the same value (stuck at ln 10) would
@@ -319,7 +320,7 @@ def compare_cells(groups, reference_groups, calibrations=None):
     return comparisons
 
 
-# -- the blog's claims ---------------------------------------------------------------------
+# -- pairs of cells --------------------------------------------------------------------------
 
 def _better(measure, difference):
     """Whether ``difference`` (first minus second) favours the first."""
@@ -337,44 +338,38 @@ def _pairs(cells, vary, first, second):
         if cell[index] != first:
             continue
         other = cells.get(cell[:index] + (second,) + cell[index + 1:])
-        if other is not None and group.finished and other.finished:
+        if other is not None and group.finished_runs and other.finished_runs:
             pairs.append((cell, group, other))
     return pairs
 
 
-def _wins(pairs, measure):
-    """Of the pairs (first, second), in how many the first is better by mean; and each pair's
-    difference and d."""
-    differences, ds = zip(*(effect_size(a.values(measure), b.values(measure))
-                            for _, a, b in pairs))
-    return sum(_better(measure, difference) for difference in differences), differences, ds
+def _effects(pairs, measure):
+    """Each pair's :func:`plots.claims.pair_difference` (first - second): paired run by run
+    where the two cells share their draws."""
+    return [claim_records.pair_difference(a, b, measure) for _, a, b in pairs]
+
+
+def _paired_text(effects):
+    paired = sum(is_paired for _, _, is_paired in effects)
+    return "; paired run by run in %d" % paired if paired else ""
 
 
 def _compare_pairs(pairs, measure, first_name, second_name):
     """Counts and effect sizes of ``first - second`` over pairs, as a sentence."""
     if not pairs:
         return "no pairs with finished runs on both sides"
-    wins, differences, ds = _wins(pairs, measure)
+    effects = _effects(pairs, measure)
+    wins = sum(_better(measure, difference) for difference, _, _ in effects)
     clear_wins = sum(_better(measure, difference) and abs(d) > AGREE_WITHIN
-                     for difference, d in zip(differences, ds))
+                     for difference, d, _ in effects)
     clear_losses = sum(not _better(measure, difference) and abs(d) > AGREE_WITHIN
-                       for difference, d in zip(differences, ds))
-    return ("%s better in %d of %d pairs (by > %g pooled std: %s %d, %s %d); "
-            "mean difference %s - %s %+.4f, median d %s"
+                       for difference, d, _ in effects)
+    return ("%s better in %d of %d pairs (by > %g std: %s %d, %s %d); "
+            "mean difference %s - %s %+.4f, median d %s%s"
             % (first_name, wins, len(pairs), AGREE_WITHIN, first_name, clear_wins, second_name,
-               clear_losses, first_name, second_name, np.mean(differences), _median_text(ds)))
-
-
-def _carries_over(pairs, from_measure, to_measure):
-    """Of the pairs where AMSGrad is better on ``from_measure``, how many also on ``to_measure``."""
-    def amsgrad_better(measure, amsgrad, adam):
-        return _better(measure, mean_std(amsgrad.values(measure))[0]
-                       - mean_std(adam.values(measure))[0])
-
-    better = [(a, b) for _, a, b in pairs if amsgrad_better(from_measure, a, b)]
-    also = sum(amsgrad_better(to_measure, a, b) for a, b in better)
-    return "of the %d pairs where AMSGrad has the lower %s, AMSGrad has the higher %s in %d" % (
-        len(better), _measure_name(from_measure), _measure_name(to_measure), also)
+               clear_losses, first_name, second_name,
+               np.mean([difference for difference, _, _ in effects]),
+               _median_text([d for _, d, _ in effects]), _paired_text(effects)))
 
 
 def _median_text(ds):
@@ -388,44 +383,28 @@ def _cell_text(cell):
     return text + (" bc=%s" % ("on" if cell[3] else "off") if len(cell) > 3 else "")
 
 
-def _best_cell(cells, measure):
-    """The best cell by mean, and its margin over the other optimizer's best cell."""
-    lower_is_better = MEASURES[measure][2]
-    means = {cell: mean_std(group.values(measure))[0] for cell, group in cells.items()
-             if group.finished}
-    if not means:
-        return "no finished runs"
-    pick = min if lower_is_better else max
-    best = pick(means, key=means.get)
-    text = "%s (%s) %.4f" % (best[0], _cell_text(best)[len(best[0]) + 1:], means[best])
-    rivals = {cell: mean for cell, mean in means.items() if cell[0] != best[0]}
-    if rivals:
-        rival = pick(rivals, key=rivals.get)
-        difference, d = effect_size(cells[best].values(measure), cells[rival].values(measure))
-        text += "; best %s (%s) %.4f; difference %+.4f, d %s" % (
-            rival[0], _cell_text(rival)[len(rival[0]) + 1:], means[rival], difference,
-            _number(d, "%+.1f"))
-    return text
-
-
 def _bias_correction_effect(pairs, measure):
     """Size of on - off over pairs: mean and largest |difference|, counts."""
     if not pairs:
         return "no pairs with finished runs on both sides"
-    effects = [(cell,) + effect_size(on.values(measure), off.values(measure))
-               for cell, on, off in pairs]
-    largest = max(effects, key=lambda effect: abs(effect[1]))
-    on_better = sum(_better(measure, difference) for _, difference, _ in effects)
-    clear = sum(abs(d) > AGREE_WITHIN for _, _, d in effects)
+    effects = _effects(pairs, measure)
+    largest = max(zip(pairs, effects), key=lambda item: abs(item[1][0]))
+    on_better = sum(_better(measure, difference) for difference, _, _ in effects)
+    clear = sum(abs(d) > AGREE_WITHIN for _, d, _ in effects)
     return ("on better in %d of %d pairs, d beyond ±%g in %d; mean absolute on - off %.4f, "
-            "largest %+.4f (%s, d %s)"
+            "largest %+.4f (%s, d %s)%s"
             % (on_better, len(effects), AGREE_WITHIN, clear,
-               np.mean([abs(difference) for _, difference, _ in effects]), largest[1],
-               _cell_text(largest[0][:3]), _number(largest[2], "%+.1f")))
+               np.mean([abs(difference) for difference, _, _ in effects]), largest[1][0],
+               _cell_text(largest[0][0][:3]), _number(largest[1][1], "%+.1f"),
+               _paired_text(effects)))
 
 
-def evaluate_claims(cells):
-    """Evaluate the blog's claims on the cells of one setup and protocol.
+def pair_effects(cells):
+    """Pair by pair, how much the optimizer and bias correction change each measure.
+
+    The numbers behind the claims (:mod:`plots.claims`), with their effect
+    sizes: per pair :func:`plots.claims.pair_difference`, paired run by run
+    where the two cells share their draws.
 
     Parameters
     ----------
@@ -433,29 +412,19 @@ def evaluate_claims(cells):
 
     Returns
     -------
-    list of (claim, measure, text)
-        Counts and effect sizes (differences and d in pooled std), in the
-        order: AMSGrad reaches lower validation loss than Adam; that carries
-        over to validation accuracy; the best cell; how much bias correction
-        matters.
+    list of (pair, measure, text)
+        AMSGrad - Adam on each of :data:`MEASURES`, then bias correction
+        on - off on the best validation loss and accuracy: in how many pairs
+        the first is better, in how many by more than AGREE_WITHIN standard
+        deviations, the mean difference and the median d.
     """
     optimizer_pairs = _pairs(cells, "optimizer", "amsgrad", "adam")
     bias_pairs = _pairs(cells, "bias_correction", True, False)
-    lower_loss = "AMSGrad reaches lower validation loss than Adam"
-    carries = "... and that carries over to validation accuracy"
-    claims = [(lower_loss, measure, _compare_pairs(optimizer_pairs, measure, "AMSGrad", "Adam"))
-              for measure in ("best_val_loss", "final_val_loss")]
-    claims += [(carries, measure, _compare_pairs(optimizer_pairs, measure, "AMSGrad", "Adam"))
-               for measure in ("best_val_acc", "final_val_acc")]
-    claims += [(carries, "%s -> %s" % (kind, kind.replace("loss", "acc")),
-                _carries_over(optimizer_pairs, kind, kind.replace("loss", "acc")))
-               for kind in ("best_val_loss", "final_val_loss")]
-    claims += [("Which optimizer has the best cell", measure, _best_cell(cells, measure))
-               for measure in ("best_val_acc", "best_val_loss")]
-    claims += [("How much bias correction matters", measure,
-                _bias_correction_effect(bias_pairs, measure))
-               for measure in ("best_val_loss", "best_val_acc")]
-    return claims
+    rows = [("AMSGrad - Adam", measure, _compare_pairs(optimizer_pairs, measure, "AMSGrad",
+                                                        "Adam")) for measure in MEASURES]
+    rows += [("bias correction on - off", measure, _bias_correction_effect(bias_pairs, measure))
+             for measure in ("best_val_loss", "best_val_acc")]
+    return rows
 
 
 # -- writing -----------------------------------------------------------------------------
@@ -552,7 +521,12 @@ def _introduction(reference_groups, sources):
             100 * compare.ALPHA, compare.SHIFT, 100 * compare.BETA),
         "- The claims are evaluated on the cells with finished runs, on both sides on the same "
         "cells. A *pair* is two cells that differ only in the optimizer (or only in bias "
-        "correction); differences are AMSGrad - Adam (or on - off), d in pooled std.", ""]
+        "correction); differences are AMSGrad - Adam (or on - off). Where both cells share "
+        "their draws (common seeding: run K of both started from the same weights and saw the "
+        "same data order; runs from before the `seeding` field are common), a pair is compared "
+        "on the paired differences, run by run, over the runs both cells have, and d is their "
+        "mean over their std; otherwise on the means, d in pooled std. The original's runs are "
+        "independent draws (its `train.py` seeds nothing).", ""]
 
 
 #: Cells listed in this order: those that differ first.
@@ -583,10 +557,13 @@ def _claim_cells(section, reference_groups):
     return cells, original_cells
 
 
-def _headline(cells):
-    """``x of y`` pairs in which AMSGrad has the lower best validation loss, or ``-``."""
-    pairs = _pairs(cells, "optimizer", "amsgrad", "adam")
-    return "%d of %d" % (_wins(pairs, "best_val_loss")[0], len(pairs)) if pairs else "-"
+def _claims_text(results):
+    """``x of y`` claims that hold on one side, with how many cannot be told; ``-`` if none."""
+    if not results:
+        return "-"
+    holds = sum(result.startswith("holds") for result in results)
+    cannot = sum(result.startswith("cannot tell") for result in results)
+    return "%d of %d" % (holds, len(results)) + (" (%d cannot tell)" % cannot if cannot else "")
 
 
 def _error_rates(calibrations, reference_groups):
@@ -629,39 +606,58 @@ def _claim_side(groups):
     return cells, stopped
 
 
-def _claims_table(comparisons, reference_groups):
-    """Each claim of :data:`plots.claims.CLAIMS` per setup, on the original and reproduced runs."""
-    lines = ["### The claims, on both sides", "",
-             "Each claim of the blog post (per setup) and of the McGill study (under its own "
-             "protocol), decided on the original runs and on the reproduced ones "
-             "(`plots/claims.py`: what each looks at is in its cell).", "",
-             "| source | setup | claim | original runs | reproduced runs |",
-             "|---|---|---|---|---|"]
+def _claim_results(comparisons, reference_groups):
+    """Every claim of :data:`plots.claims.CLAIMS` per setup, decided on both sides.
+
+    Returns
+    -------
+    list of (claim, setup, applies, original, reproduced)
+        ``applies(key)``: whether a group key is of the claim's setup and
+        protocol; ``original``, ``reproduced``: :func:`plots.claims.evaluate`
+        's answers.  The original's runs are independent draws (never paired).
+    """
     mcgill = protocols.get("mcgill")
+    results = []
     for claim in claim_records.CLAIMS:
         for setup in claim.setups:
-            def ours(key):
+            def applies(key, claim=claim, setup=setup):
                 if claim.protocol == "mcgill":
                     return key.setup == setup and mcgill.trained(key)
                 return key.setup == setup and not key.protocol_name
-            reproduced = _claim_side([c.group for c in comparisons if ours(c.group.key)])
-            original = _claim_side([group for key, group in reference_groups.items()
-                                    if ours(key)])
-            theirs = (claim_records.evaluate(claim, *original) if original[0] or
-                      claim.protocol == "blog" else
+            reproduced = _claim_side([c.group for c in comparisons if applies(c.group.key)])
+            cells, stopped = _claim_side([group for key, group in reference_groups.items()
+                                          if applies(key)])
+            theirs = (claim_records.evaluate(claim, claim_records.independent(cells), stopped)
+                      if cells or claim.protocol == "blog" else
                       "cannot tell: the original ran no runs of this protocol")
-            lines.append("| %s | %s | %s | %s | %s |" % (
-                claim.source, setup, claim.text, theirs,
-                claim_records.evaluate(claim, *reproduced)))
+            results.append((claim, setup, applies, theirs,
+                            claim_records.evaluate(claim, *reproduced)))
+    return results
+
+
+def _claims_table(results):
+    """The claims on the original and reproduced runs (:func:`_claim_results`)."""
+    lines = ["### The claims, on both sides", "",
+             "Each claim of the blog post (per setup) and of the McGill study (under its own "
+             "protocol), decided on the original runs and on the reproduced ones "
+             "(`plots/claims.py`: what each looks at is in its cell). Pairs of cells are "
+             "compared run by run (paired differences) where both cells share their draws "
+             "(common seeding); the original's runs are independent draws.", "",
+             "| source | setup | claim | original runs | reproduced runs |",
+             "|---|---|---|---|---|"]
+    for claim, setup, _, theirs, ours in results:
+        lines.append("| %s | %s | %s | %s | %s |" % (claim.source, setup, claim.text, theirs,
+                                                     ours))
     return lines + [""]
 
 
 def _summary(comparisons, reference_groups, calibrations):
     """The opening table (one row per setup and protocol) and the cells that differ."""
     lines = ["| setup | protocol | data | runs | epochs | cells of the blog's grid: agree / "
-             "differ / inconclusive / n/a / not run | AMSGrad lower best validation loss than Adam, pairs: "
+             "differ / inconclusive / n/a / not run | claims that hold (table below): "
              "reproduced / original |", "|---|---|---|---|---|---|---|"]
     differ = []
+    results = _claim_results(comparisons, reference_groups)
     for section in _protocol_sections(comparisons):
         key = section[0].group.key
         groups = [c.group for c in section]
@@ -684,15 +680,17 @@ def _summary(comparisons, reference_groups, calibrations):
             verdicts.count("agrees"), verdicts.count("differs"),
             verdicts.count("inconclusive"), verdicts.count("n/a"),
             "%d" % (blog.cells() - len(section)) if blog else "-")
-        cells, original_cells = _claim_cells(section, reference_groups)
-        lines.append("| %s | %s | %s | %s | %s | %s | %s / %s |" % (
+        applying = [result for result in results if result[2](key)]
+        claims_text = ("-" if not applying else "%s / %s" % (
+            _claims_text([result[4] for result in applying]),
+            _claims_text([result[3] for result in applying])))
+        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
             key.setup, "the blog's" if blog else _protocol_text(key), _data_text(section), runs,
-            epochs_text, cells_text, _headline(cells),
-            _headline(original_cells) if original_cells else "no original runs of this protocol"))
+            epochs_text, cells_text, claims_text))
         differ += [c for c in section if c.verdict in ("differs", "inconclusive")]
     lines += ["", "Original runs: the blog's logs, on the official data sets.", ""]
     lines += _error_rates(calibrations, reference_groups)
-    lines += _claims_table(comparisons, reference_groups)
+    lines += _claims_table(results)
     lines += ["### Cells that differ from the original, or cannot be told apart yet", ""]
     differ.sort(key=lambda c: VERDICT_ORDER.index(c.verdict))
     lines += ["- %s %s (runs: %s): **%s**, %s" % (c.group.key.setup, _cell_text(c.group.cell),
@@ -724,15 +722,19 @@ def _setup_section(section, reference_groups, figures):
     lines += _cell_rows(sorted(section, key=lambda c: VERDICT_ORDER.index(c.verdict)))
 
     cells, original_cells = _claim_cells(section, reference_groups)
-    lines += ["", "### The blog's claims", ""]
+    lines += ["", "### Pair by pair", "",
+              "Cells that differ only in the optimizer (or only in bias correction): in how many "
+              "pairs the first is better, by more than %g standard deviations (pooled, or of the "
+              "paired differences where the two cells share their draws), the mean difference "
+              "and the median d." % AGREE_WITHIN]
     if original_cells:
-        lines += ["Original evaluated on the same %d cells (of %d reproduced)." % (
-            len(original_cells), len(cells)), ""]
-    theirs = evaluate_claims(original_cells) if original_cells else None
-    lines += ["| claim | measure | reproduced | original |", "|---|---|---|---|"]
-    for index, (claim, measure, text) in enumerate(evaluate_claims(cells)):
+        lines[-1] += " Original evaluated on the same %d cells (of %d reproduced)." % (
+            len(original_cells), len(cells))
+    theirs = pair_effects(claim_records.independent(original_cells)) if original_cells else None
+    lines += ["", "| pair | measure | reproduced | original |", "|---|---|---|---|"]
+    for index, (pair, measure, text) in enumerate(pair_effects(cells)):
         original = theirs[index][2] if theirs else "no original runs of this protocol"
-        lines.append("| %s | %s | %s | %s |" % (claim, _measure_name(measure), text, original))
+        lines.append("| %s | %s | %s | %s |" % (pair, _measure_name(measure), text, original))
     return lines + [""]
 
 

@@ -5,9 +5,11 @@ file) or set up by hand, never taken from the code under test.
 """
 import collections
 import json
+import math
 import types
 
 import numpy as np
+import pytest
 
 from plots import claims
 from plots.results import DEFAULT_REFERENCE
@@ -76,3 +78,45 @@ def test_cannot_tell_without_runs_or_before_the_end():
     lowest = min(np.mean(cell.values("final_train_loss")) for cell in cells_of("vgg").values())
     assert claims.evaluate(record, cells_of("vgg")) == (
         "holds: lowest mean final training loss %.4f" % lowest) and lowest < 0.01
+
+
+def seeded_cell(finals, seeding, runs=None):
+    """A cell whose runs (indices ``runs``, default 0, 1, ...) end at ``finals`` (validation
+    and training loss alike), drawn with ``seeding`` (None: a config from before the field)."""
+    cell = fake_cell([dict(loss=np.array([1.0, final]), val_loss=np.array([1.0, final]),
+                           acc=np.array([0.0, 1 - final]), val_acc=np.array([0.0, 1 - final]))
+                      for final in finals])
+    for run, index in zip(cell.finished_runs, runs or range(len(finals))):
+        run.config = types.SimpleNamespace(seed=0, run=index)
+        if seeding is not None:
+            run.config.seeding = seeding
+    return cell
+
+
+def test_cells_sharing_their_draws_are_compared_run_by_run():
+    """Run 0 is an unlucky draw (final loss 0.5; runs 1-4: 0.3); AMSGrad ends 0.01 below Adam
+    on every draw, but Adam's run 0 is missing (diverged).  Unpaired, AMSGrad's mean (0.49 +
+    4 x 0.29) / 5 = 0.33 is above Adam's 0.30: the study's claim does not hold.  Where the
+    cells share their draws (common seeding, or configs from before the field), the paired
+    differences over runs 1-4 are all -0.01: it holds."""
+    amsgrad = [0.49, 0.29, 0.29, 0.29, 0.29]
+    adam = [0.3, 0.3, 0.3, 0.3]
+    record = claim(claims.amsgrad_slightly_lower_loss)
+    for seeding, expected in (("common", "holds"), (None, "holds"),
+                              ("independent", "does not hold")):
+        cells = {("amsgrad", 0.01, 0.99, False): seeded_cell(amsgrad, seeding),
+                 ("adam", 0.01, 0.99, False): seeded_cell(adam, seeding, runs=[1, 2, 3, 4])}
+        wins = 1 if expected == "holds" else 0
+        assert claims.evaluate(record, cells) == (
+            "%s: AMSGrad lower final validation loss in %d of 1 pairs, lower final training "
+            "loss in %d of 1" % (expected, wins, wins)), seeding
+        difference, d, is_paired = claims.pair_difference(*cells.values(), "final_val_loss")
+        if seeding == "independent":
+            # 0.33 - 0.30; pooled std: squares 0.16^2 + 4 x 0.04^2 = 0.032 and 0, 7 dof
+            assert not is_paired and difference == pytest.approx(0.03)
+            assert d == pytest.approx(0.03 / math.sqrt(0.032 / 7))
+        else:
+            assert is_paired and difference == pytest.approx(-0.01)
+            assert d == pytest.approx(-0.01 / claims.MIN_STD)  # differences all equal: std 0
+        # The original's runs are independent draws whatever their configs say.
+        assert claims.evaluate(record, claims.independent(cells)).startswith("does not hold")

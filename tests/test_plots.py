@@ -23,7 +23,7 @@ from errors import run_cli
 from experiments.config import RunConfig
 from plots import make_figures
 from plots.figures import draw_metric, draw_setup
-from plots.report import compare_cells, evaluate_claims, group_runs, write_report
+from plots.report import compare_cells, group_runs, pair_effects, write_report
 from plots.results import CURVES, DEFAULT_REFERENCE, Run, find_runs, load_reference
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,10 +39,10 @@ def curves(val_loss, val_acc=None, loss=None, acc=None):
 
 
 def write_run(results, history, setup="logreg", optimizer="adam", lr=0.001, beta2=0.99,
-              bias_correction=True, run=0, status="complete", epochs=None, data=None):
+              bias_correction=True, run=0, status="complete", epochs=None, data=None, seed=0):
     """Write a run as experiments/run.py lays it out; returns its directory."""
     config = RunConfig(setup=setup, optimizer=optimizer, lr=lr, beta2=beta2,
-                       bias_correction=bias_correction, run=run,
+                       bias_correction=bias_correction, run=run, seed=seed,
                        epochs=epochs or len(history["val_loss"]))
     run_dir = config.run_dir(str(results))
     os.makedirs(run_dir)
@@ -301,42 +301,38 @@ def test_report_numbers_against_hand_computation(tmp_path):
     assert "None." in text.split("## Skipped files")[1]
 
 
-def test_claims_against_hand_computation(tmp_path):
+def test_pair_effects_against_hand_computation(tmp_path):
     # Two pairs (bias correction on, off). On: AMSGrad final val loss 0.4/0.6 vs Adam 0.5/0.7
     # (difference -0.1, pooled std 0.141421, d -0.7071); off: AMSGrad 0.9/0.9 vs Adam
     # 0.55/0.55 (difference +0.35, pooled std 0 -> raised to 1e-4, d +3500).
-    # Val acc = 1 - val loss, and best = final (the first epoch is worse).
+    # Val acc = 1 - val loss, and best = final (the first epoch is worse).  The two optimizers'
+    # runs have different seeds: independent draws, compared unpaired.
     values = {("adam", True): (0.5, 0.7), ("amsgrad", True): (0.4, 0.6),
               ("adam", False): (0.55, 0.55), ("amsgrad", False): (0.9, 0.9)}
     for (optimizer, bias_correction), finals in values.items():
         for run, final in enumerate(finals):
             write_run(tmp_path, two_point(final, 1 - final, final), optimizer=optimizer,
-                      bias_correction=bias_correction, run=run)
+                      bias_correction=bias_correction, run=run,
+                      seed=int(optimizer == "amsgrad"))
     runs, _ = find_runs(str(tmp_path))
     cells = {group.cell: group for group in group_runs(runs).values()}
 
-    claims = {(claim, measure): text for claim, measure, text in evaluate_claims(cells)}
+    effects = {(pair, measure): text for pair, measure, text in pair_effects(cells)}
 
-    lower = claims["AMSGrad reaches lower validation loss than Adam", "final_val_loss"]
-    assert lower.startswith("AMSGrad better in 1 of 2 pairs (by > 2 pooled std: AMSGrad 0, Adam 1)")
+    lower = effects["AMSGrad - Adam", "final_val_loss"]
+    assert lower.startswith("AMSGrad better in 1 of 2 pairs (by > 2 std: AMSGrad 0, Adam 1)")
     # mean difference (-0.1 + 0.35) / 2 = +0.125; median d (-0.7071 + 3500) / 2 = 1749.65
-    assert "mean difference AMSGrad - Adam +0.1250, median d +1749.6" in lower
-    accuracy = claims["... and that carries over to validation accuracy", "final_val_acc"]
-    assert accuracy.startswith(
-        "AMSGrad better in 1 of 2 pairs (by > 2 pooled std: AMSGrad 0, Adam 1)")
-    carried = claims["... and that carries over to validation accuracy",
-                     "final_val_loss -> final_val_acc"]
-    assert carried.endswith("the 1 pairs where AMSGrad has the lower final validation loss, "
-                            "AMSGrad has the higher final validation accuracy in 1")
-    # Highest mean val acc: AMSGrad on 0.5; the best Adam cell: off, 0.45 (on: 0.4).
-    # Pooled std of (0.6, 0.4) and (0.45, 0.45): sqrt(0.02 / 2) = 0.1, d = 0.05 / 0.1.
-    best = claims["Which optimizer has the best cell", "best_val_acc"]
-    assert best == ("amsgrad (lr=0.001 b2=0.99 bc=on) 0.5000; best adam (lr=0.001 b2=0.99 "
-                    "bc=off) 0.4500; difference +0.0500, d +0.5")
-    # on - off: Adam 0.6 - 0.55 = +0.05 (pooled 0.1, d +0.5); AMSGrad 0.5 - 0.9 = -0.4 (d -4.0)
-    bias = claims["How much bias correction matters", "best_val_loss"]
+    assert lower.endswith("mean difference AMSGrad - Adam +0.1250, median d +1749.6")
+    accuracy = effects["AMSGrad - Adam", "final_val_acc"]
+    assert accuracy.startswith("AMSGrad better in 1 of 2 pairs (by > 2 std: AMSGrad 0, Adam 1)")
+    # Bias correction on - off: both cells of a pair have one seed, so they share their draws
+    # and are compared run by run.  Adam: 0.5 - 0.55, 0.7 - 0.55 = -0.05, +0.15 (mean +0.05,
+    # std 0.1414, d +0.35); AMSGrad: 0.4 - 0.9, 0.6 - 0.9 = -0.5, -0.3 (mean -0.4, d -2.83;
+    # unpaired it would be -0.4 / pooled 0.1 = -4.0).
+    bias = effects["bias correction on - off", "best_val_loss"]
     assert bias == ("on better in 1 of 2 pairs, d beyond ±2 in 1; mean absolute on - off "
-                    "0.2250, largest -0.4000 (amsgrad lr=0.001 b2=0.99, d -4.0)")
+                    "0.2250, largest -0.4000 (amsgrad lr=0.001 b2=0.99, d -2.8); paired run by "
+                    "run in 2")
 
 
 def parse_summary_md(path):
@@ -387,12 +383,22 @@ def test_copy_of_the_original_runs_agrees_everywhere(tmp_path):
     assert len(rows) == 24 * 5
     assert {row["verdict"] for row in rows} == {"agrees"}
     assert {float(row["d"]) for row in rows} == {0.0}
-    claims = [line for line in open(report)
-              if line.startswith("| ") and line.count(" | ") == 3 and "claim" not in line]
-    assert len(claims) == 10
-    for line in claims:
+    # The pair table: 7 rows, equal on both sides (the copies have no seeding field, so they
+    # count as common draws and are paired run by run; the original's are not): the
+    # numbers are equal where they do not depend on the pairing.
+    pairs = [line for line in open(report)
+             if line.startswith("| ") and line.count(" | ") == 3 and "measure" not in line]
+    assert len(pairs) == 7
+    for line in pairs:
         reproduced, original = line.strip().strip("|").strip().split(" | ")[2:]
-        assert reproduced == original
+        assert reproduced.split("(by > ")[0].split(", d beyond")[0] == \
+            original.split("(by > ")[0].split(", d beyond")[0]
+    claims = [line for line in open(report) if line.startswith("| the blog | logreg |")]
+    assert len(claims) == 5
+    for line in claims:
+        original, reproduced = line.strip().strip("|").strip().split(" | ")[3:]
+        assert original == reproduced and original.startswith("holds")
+    assert "| 5 of 5 / 5 of 5 |" in open(report).read()
 
 
 def test_diverged_running_and_other_protocols(tmp_path):
@@ -668,7 +674,9 @@ def test_blog_grid_counts_cells_not_run(tmp_path):
     row = [cell.strip() for cell in open(report).read().splitlines()[4].strip("|").split("|")]
     assert row[1] == "the blog's" and row[2] == "mnist, source not recorded"
     assert row[3] == "0 complete, 0 diverged, 1 stopped early (of the blog's 120)"
-    assert row[4:] == ["2 of 150", "0 / 0 / 0 / 1 / 23", "- / no original runs of this protocol"]
+    # The blog's 5 logreg claims: the runs were stopped early, and no original was given.
+    assert row[4:] == ["2 of 150", "0 / 0 / 0 / 1 / 23",
+                       "0 of 5 (5 cannot tell) / 0 of 5 (5 cannot tell)"]
 
 
 def test_report_opens_with_the_summary_and_the_cells_that_differ(tmp_path):
@@ -683,11 +691,10 @@ def test_report_opens_with_the_summary_and_the_cells_that_differ(tmp_path):
     row = [cell.strip() for cell in lines[4].strip("|").split("|")]
     assert row[0] == "logreg" and row[1].startswith("4 epochs, batch 128, linear")
     assert row[2] == "the official MNIST content (files re-compressed: their checksums differ)"
-    # Two cells, one agrees, one differs (not the blog's 150-epoch grid: no "not run"); the
-    # claim: 1 pair, in which AMSGrad's best validation loss (2.1) is worse than Adam's
-    # (1.1), and the original's equal (1.1, 1.1).
+    # Two cells, one agrees, one differs (not the blog's 150-epoch grid: no "not run"); no
+    # claim is about this protocol (neither the blog's nor the study's): "-".
     assert row[3] == "0 complete, 0 diverged, 2 stopped early"
-    assert row[4:] == ["2 of 4", "1 / 1 / 0 / 0 / -", "0 of 1 / 0 of 1"]
+    assert row[4:] == ["2 of 4", "1 / 1 / 0 / 0 / -", "-"]
     differ = lines[lines.index("### Cells that differ from the original, or cannot be told "
                                "apart yet") + 2]
     assert differ.startswith("- logreg amsgrad lr=0.001 b2=0.99 bc=on (runs: 1 after epoch 2): "
