@@ -49,10 +49,15 @@ In a training loop (one epoch of K runs; the caller keeps the runs' order):
    saved from its shared variables as for a run trained alone.
 
 Exactness: each run's program inside the batch is the one its own JAX
-function runs, but XLA compiles the batched operations (a batched matrix
-product, a grouped convolution) with other kernels, whose float32 sums may
-round differently; tests/test_batched.py states and checks what holds per
-network.
+function runs.  Its matrix products stay its own under ``jax.vmap``
+(:func:`backends.jax_ops.per_run_dot`): XLA computes a batched product with
+other kernels than a run's own (on the CPU, oneDNN's for 2 runs or more),
+whose float32 sums round otherwise.  So networks without convolutions give
+each run's values bit for bit whatever the batch's size (1, 2, K, a run
+leaving or joining), as the run alone would; a convolution is still batched
+(a grouped convolution, whose sums may round otherwise), so convolutional
+networks agree within float32 rounding.  tests/test_batched.py and
+tests/test_batch_training.py check what holds per network.
 
 Examples
 --------

@@ -15,6 +15,7 @@ or implements against an older JAX:
     jax_funcify_AveragePoolGrad
     jax_funcify_mrg_uniform
     mrg31k3p_uniform
+    per_run_dot
 
 - convolutions (``CorrMM``, ``CorrMM_gradWeights``, ``CorrMM_gradInputs`` and
   their abstract forms ``AbstractConv2d*``) through ``lax.conv_general_dilated``;
@@ -29,9 +30,11 @@ or implements against an older JAX:
   ``CrossentropySoftmax1HotWithBiasDx``);
 - ``mrg_uniform``, MRG31k3p ported bit-exactly, so that dropout masks of the
   JAX backend are those of the C backend;
+- ``Dot`` through :func:`per_run_dot`, which under ``jax.vmap`` (a batch of
+  runs, :mod:`backends.batched`) computes each run's product on its own;
 - replacements for Theano-PyMC's own versions that break on current JAX
   (scalar ops: ``jnp.product``; ``IncSubtensor``: ``jax.ops.index_update``;
-  ``CAReduce``, ``Reshape``, ``Shape_i``, ``Argmax``, ``Dot``).
+  ``CAReduce``, ``Reshape``, ``Shape_i``, ``Argmax``).
 
 Every implementation is a pure function of JAX arrays, traced once into the
 single ``jax.jit`` program of :mod:`backends.jax_linker` by
@@ -69,7 +72,7 @@ from theano.tensor import subtensor
 import ops
 from backends.jax_graph import GraphProgram, is_tracer
 
-__all__ = ["jax_funcify", "mrg31k3p_uniform", "conv_padding", "is_tracer"]
+__all__ = ["jax_funcify", "mrg31k3p_uniform", "per_run_dot", "conv_padding", "is_tracer"]
 
 # Theano's dtypes (int64 indices, float64 accumulators) are kept as they are:
 # the JAX program computes in the same types as the C backend.
@@ -196,9 +199,43 @@ def jax_funcify_MaxAndArgmax(op):
     return max_and_argmax
 
 
+@jax.custom_batching.custom_vmap
+def per_run_dot(x, y):
+    """``jnp.dot(x, y)``; under ``jax.vmap``, one such product per batch element.
+
+    A batch of runs (:mod:`backends.batched`) maps each run's graph over a
+    leading axis.  ``jnp.dot`` would become one batched product there, which
+    XLA computes with other kernels than a run's own product (on the CPU,
+    oneDNN's for 2 runs or more, Eigen's for one run alone or a batch of 1,
+    whose float32 sums round differently): so each run's product is computed
+    on its own, with its own shapes, as the run alone computes it.  Nested
+    maps unstack level by level.
+
+    Parameters
+    ----------
+    x, y : JAX arrays
+        As for ``jnp.dot``
+
+    Returns
+    -------
+    JAX array
+        ``jnp.dot(x, y)``
+    """
+    return jnp.dot(x, y)
+
+
+@per_run_dot.def_vmap
+def _per_run_dot_vmap(axis_size, in_batched, x, y):
+    # The mapped axis of a batched operand is its first.
+    x_batched, y_batched = in_batched
+    products = [per_run_dot(x[k] if x_batched else x, y[k] if y_batched else y)
+                for k in range(axis_size)]
+    return jnp.stack(products), True
+
+
 @jax_funcify.register(tensor.Dot)
 def jax_funcify_Dot(op):
-    return lambda x, y: jnp.dot(x, y)
+    return per_run_dot
 
 
 # -- shapes and indexing ----------------------------------------------------------------

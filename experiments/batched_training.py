@@ -18,15 +18,17 @@ constants of the graph, so the blog's grid of a setup is 8 programs of 15
 runs (3 learning rates x 5 runs).
 
 Each run's results are what :func:`experiments.training.train_run` writes, in
-the same directory: ``config.json``, ``history.json``, its checkpoint after
-every epoch (so a killed process loses only the epoch in progress), its own
-lock held while the batch trains it.  A run can be resumed alone or batched,
+the same directory and through the same code (:mod:`experiments.run_life`):
+``config.json``, ``history.json``, its checkpoint after every epoch (so a
+killed process loses only the epoch in progress), its own lock held while the
+batch trains it.  A run can be resumed alone or batched,
 with either backend.  What differs from a run trained alone:
 
-- the numbers: XLA computes the batched step with other kernels (a batched
-  matrix product, a grouped convolution), whose float32 sums may round
-  differently; tests/test_batch_training.py checks the curves against the
-  runs trained alone;
+- the numbers, of convolutional networks only: XLA computes their batched
+  convolutions as grouped ones, whose float32 sums may round differently
+  (dense networks' runs are bit for bit the runs alone, whatever the batch's
+  size: :func:`backends.jax_ops.per_run_dot`); tests/test_batch_training.py
+  checks the curves against the runs trained alone;
 - ``epoch_time`` is the batch's epoch (all runs' steps and validation);
 - runs at different epochs (after an interruption) are brought level: the
   batch starts with the runs furthest behind, and the others join it when it
@@ -56,11 +58,10 @@ from tqdm import tqdm
 
 import backends
 import data
-from experiments import runstore, setups
+from experiments import metrics, setups
 from experiments.config import VALUE_FIELDS, program_key
-from experiments.runstore import RunLocked, run_lock
-from experiments.training import (RunOutcome, _open_run, _Trainer, _write_new_config,
-                                  validate)
+from experiments.run_life import open_run, progress_writer
+from experiments.training import RunProgram, validate
 
 __all__ = ["train_batch", "STEPS_PER_CALL", "MEMORY_FRACTION"]
 
@@ -142,110 +143,71 @@ def train_batch(configs, results_dir, data_dir=None, stop_after=None, dataset=No
     backends.check_backend("jax")
     import jax  # here, not at the top: without JAX the check above is a user error
 
-    say = tqdm.write if progress else (lambda line: None)
-    with contextlib.ExitStack() as locks:
-        to_train, outcomes = _lock_and_open(configs, results_dir, stop_after, say,
-                                            restart_corrupt, locks)
+    say = progress_writer(progress)
+    with contextlib.ExitStack() as opened:
+        lives = [opened.enter_context(open_run(config, results_dir, stop_after, say,
+                                               restart_corrupt)) for config in configs]
+        to_train = [life for life in lives if life.outcome is None]
         if to_train:
-            setup = setups.get(to_train[0][0].setup)
+            setup = setups.get(to_train[0].config.setup)
             if dataset is None:
-                dataset = setup.load(to_train[0][0], data_dir)
-            for config, is_new in to_train:
-                if is_new:
-                    _write_new_config(config, config.run_dir(results_dir), dataset)
-            trainers = [_Trainer(config, config.run_dir(results_dir), dataset,
-                                 build_model or setup.build, "jax", say)
-                        for config, _ in to_train]
-            first = trainers[0]
+                dataset = setup.load(to_train[0].config, data_dir)
+            for life in to_train:
+                life.begin(dataset)
+            programs = [RunProgram(life.config, dataset, build_model or setup.build, "jax",
+                                   say, life.run_dir) for life in to_train]
+            first = programs[0]
             if max_runs is None:
                 max_runs = max(1, int(MEMORY_FRACTION * _available_memory() // _bytes_per_run(
                     first.network, first.state, first.config.batch_size)))
             if steps_per_call is None:
                 steps_per_call = 1 if _has_convolutions(first.network) else STEPS_PER_CALL
-            last_epoch = first.config.epochs if stop_after is None else \
-                min(stop_after, first.config.epochs)
             # The training set, once on the device: each run's minibatches are gathered there.
             sources = [jax.device_put(dataset.train_x), jax.device_put(dataset.train_y)]
-            for start in range(0, len(trainers), max_runs):
-                part = trainers[start:start + max_runs]
-                histories = [trainer.restore(restart_corrupt) for trainer in part]
-                trained = _BatchTraining(part, histories, sources, setup.flip_lr,
-                                         steps_per_call, progress, say).train(last_epoch)
-                outcomes.update(zip([trainer.config for trainer in part], trained))
-    return [outcomes[config] for config in configs]
-
-
-def _lock_and_open(configs, results_dir, stop_after, say, restart_corrupt, locks):
-    """Lock and open every run (:func:`experiments.training._open_run`).
-
-    Returns ``(config, is_new)`` of the runs to train, and the outcomes of the
-    others (busy, or nothing to do).  The locks are held until ``locks`` (an
-    ``ExitStack``) closes.
-    """
-    to_train, outcomes = [], {}
-    for config in configs:
-        run_dir = config.run_dir(results_dir)
-        runstore.make_run_dir(run_dir)
-        try:
-            locks.enter_context(run_lock(run_dir))
-        except RunLocked:
-            say("%s: another process is training this run; skipping it" % run_dir)
-            outcomes[config] = RunOutcome("busy", run_dir, None, 0)
-            continue
-        opened = _open_run(config, results_dir, stop_after, say, restart_corrupt)
-        if opened[0] is None:
-            outcomes[config] = opened[1]
-        else:
-            to_train.append((config, opened[2]))
-    return to_train, outcomes
+            for start in range(0, len(programs), max_runs):
+                part = list(zip(to_train, programs))[start:start + max_runs]
+                for life, program in part:
+                    life.restore(program)
+                _BatchTraining(part, dataset, sources, setup.flip_lr, steps_per_call,
+                               progress, say).train()
+        return [life.outcome for life in lives]
 
 
 class _BatchTraining:
-    """Runs' trainers (:class:`~experiments.training._Trainer`), trained as one batch."""
+    """Runs (each its :class:`~experiments.run_life.RunLife` and
+    :class:`~experiments.training.RunProgram`), trained as one batch."""
 
-    def __init__(self, trainers, histories, sources, flip_lr, steps_per_call, progress, say):
-        self.trainers, self.histories, self.sources = trainers, histories, sources
-        self.dataset = trainers[0].dataset
+    def __init__(self, runs, dataset, sources, flip_lr, steps_per_call, progress, say):
+        self.lives = [life for life, _ in runs]
+        self.programs = [program for _, program in runs]
+        self.dataset, self.sources = dataset, sources
         self.flip_lr, self.steps_per_call = flip_lr, max(1, int(steps_per_call))
         self.progress, self.say = progress, say
-        self.first_epochs = [len(history["loss"]) for history in histories]
-        self.batch, self.members = None, []  # members: indices of trainers, in batch order
+        self.batch, self.members = None, []  # members: indices of runs, in batch order
         self.dropped_compile_seconds = 0.0  # of batches that all their runs left
 
-    def train(self, last_epoch):
-        """Train every run up to ``last_epoch``; their :class:`RunOutcome` in order."""
-        outcomes = [None] * len(self.trainers)
-        waiting = sorted(range(len(self.trainers)), key=lambda i: self.first_epochs[i])
+    def train(self):
+        """Train every run up to its last epoch of this time; each life gets its outcome."""
+        waiting = sorted(range(len(self.lives)), key=lambda i: self.lives[i].first_epoch)
+        last_epoch = self.lives[0].last_epoch
         epoch = None
         while waiting or self.members:
             if not self.members:
-                epoch = self.first_epochs[waiting[0]]
+                epoch = self.lives[waiting[0]].first_epoch
             if epoch >= last_epoch:
                 break
             # Runs whose next epoch is this one join: the batch brings runs level.
-            while waiting and self.first_epochs[waiting[0]] == epoch:
+            while waiting and self.lives[waiting[0]].first_epoch == epoch:
                 self._join(waiting.pop(0))
             diverged = self._train_epoch(epoch)
-            if epoch == self.first_epochs[self.members[0]]:
+            if epoch == self.lives[self.members[0]].first_epoch:
                 self.say("%d runs: XLA compiled their batched program in %.1f s (first calls, "
                          "their run included)" % (len(self.members), self._xla_seconds()))
-            for position in diverged:
-                index = self.members[position]
-                outcomes[index] = self._outcome(index, "diverged", epoch)
             self._leave(diverged)
             epoch += 1
-        for index in range(len(self.trainers)):
-            if outcomes[index] is None:
-                status = "complete" if self.histories[index]["status"] == "complete" \
-                    else "stopped"
-                outcomes[index] = self._outcome(index, status, last_epoch)
-        return outcomes
-
-    def _outcome(self, index, status, epochs_done):
-        trainer = self.trainers[index]
-        outcome = RunOutcome(status, trainer.run_dir, epochs_done,
-                             epochs_done - self.first_epochs[index])
-        return outcome.with_compile_seconds(trainer.graph_seconds + self._xla_seconds())
+        for life, program in zip(self.lives, self.programs):
+            if life.outcome is None:
+                life.finish(program.graph_seconds + self._xla_seconds())
 
     def _xla_seconds(self):
         # Each BatchedFunction times its calls that compiled (a new K compiles anew).
@@ -256,7 +218,7 @@ class _BatchTraining:
     def _join(self, index):
         from backends.batched import RunBatch
 
-        functions = (self.trainers[index].train_fn, self.trainers[index].val_fn)
+        functions = (self.programs[index].train_fn, self.programs[index].val_fn)
         if self.batch is None:
             self.batch = RunBatch([functions])
         else:
@@ -275,40 +237,40 @@ class _BatchTraining:
     def _train_epoch(self, epoch):
         """One epoch of every member; the positions of the runs that diverged in it."""
         start = time.time()
-        trainers = [self.trainers[index] for index in self.members]
-        for trainer in trainers:
-            trainer.set_rate(epoch)
-        self.batch.reload([trainer.base_rate for trainer in trainers])
-        losses, accuracies = self._train_steps(epoch, trainers)
-        val_values = validate(
-            lambda x, y: self.batch.functions[1](x, y, same_inputs=True), self.dataset)
+        members = [(self.lives[index], self.programs[index]) for index in self.members]
+        for life, program in members:
+            program.set_rate(life.base_rate(epoch))
+        self.batch.reload([program.base_rate for _, program in members])
+        train = self._train_steps(epoch, [program for _, program in members])
+        val = validate(lambda x, y: self.batch.functions[1](x, y, same_inputs=True),
+                       self.dataset)
         self.batch.write_back()
         seconds = time.time() - start
         diverged = []
-        for position, (index, trainer) in enumerate(zip(self.members, trainers)):
-            finite = np.isfinite(losses[:, position])
+        for position, (life, program) in enumerate(members):
+            losses = train["loss"][:, position]
+            finite = np.isfinite(losses)
             if not finite.all():
-                self.say("%s: the training loss became %s in epoch %d; marked diverged"
-                         % (trainer.run_dir, losses[np.argmin(finite), position], epoch + 1))
-                trainer.mark_diverged(self.histories[index], epoch)
+                life.diverged(epoch, losses[np.argmin(finite)],
+                              program.graph_seconds + self._xla_seconds())
                 diverged.append(position)
                 continue
-            trainer.record_epoch(epoch, self.histories[index],
-                                 (losses[:, position], accuracies[:, position]),
-                                 val_values[:, position], seconds)
+            life.record_epoch(epoch, {name: values[:, position] for name, values in train.items()},
+                              dict(zip(metrics.val_names(), val[:, position])), seconds)
         return diverged
 
-    def _train_steps(self, epoch, trainers):
-        """Every member's minibatches of the epoch: their ``(losses, accuracies)``, (steps, K)."""
-        config = trainers[0].config
+    def _train_steps(self, epoch, programs):
+        """Every member's minibatches of the epoch: each training output's values, by name,
+        as (steps, K) arrays."""
+        config = programs[0].config
         orders = [data.epoch_order(len(self.dataset.train_y), config.batch_size,
-                                   trainer.batch_rng, self.flip_lr) for trainer in trainers]
+                                   program.batch_rng, self.flip_lr) for program in programs]
         indices = np.stack([order for order, _ in orders], axis=1)
         flips = np.stack([flip for _, flip in orders], axis=1) if self.flip_lr else None
         steps, length = len(indices), min(self.steps_per_call, len(indices))
         values = []
         bar = tqdm(total=steps, disable=not self.progress, leave=False, unit="batch",
-                   desc="%s %d runs epoch %d/%d" % (config.setup, len(trainers), epoch + 1,
+                   desc="%s %d runs epoch %d/%d" % (config.setup, len(programs), epoch + 1,
                                                      config.epochs))
         with bar:
             for begin in range(0, steps, length):
@@ -320,5 +282,4 @@ class _BatchTraining:
                     self.sources, indices[take], None if flips is None else flips[take], valid)
                 values.append(np.stack(outputs)[:, :end - begin])
                 bar.update(end - begin)
-        losses, accuracies = np.concatenate(values, axis=1)
-        return losses, accuracies
+        return dict(zip(metrics.train_names(), np.concatenate(values, axis=1)))

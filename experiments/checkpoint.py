@@ -7,6 +7,7 @@ The checkpoint of a run: every value its compiled functions need to continue, in
     save_checkpoint
     load_checkpoint
     checkpoint_history
+    saved_history
     CorruptCheckpoint
 
 A checkpoint is one ``.npz`` file holding the values of a list of Theano
@@ -45,7 +46,8 @@ import numpy as np
 from errors import UserError
 from experiments.runstore import atomic_write_bytes
 
-__all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_history", "CorruptCheckpoint"]
+__all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_history", "saved_history",
+           "CorruptCheckpoint"]
 
 #: What reading a damaged ``.npz`` raises, depending on where the damage is (the zip
 #: structure, a member's CRC, a NumPy header, an array's size).
@@ -126,6 +128,33 @@ def _read_checkpoint(path):
         raise CorruptCheckpoint("cannot read checkpoint %s: it is damaged (%s: %s)"
                                 % (path, type(exc).__name__, exc))
     return contents, history, identity
+
+
+def saved_history(path):
+    """The history and identity saved in a checkpoint, reading only those two members.
+
+    Cheap enough to check every opened run against its checkpoint; the other
+    members are read (and their CRC-32 checked) when the state is restored.
+
+    Returns
+    -------
+    history : dict
+    identity : dict or None
+
+    Raises
+    ------
+    CorruptCheckpoint, errors.UserError
+        As :func:`checkpoint_history`
+    """
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            history = json.loads(str(saved["history"]))
+            identity = json.loads(str(saved["identity"])) if "identity" in saved.files else None
+    except FileNotFoundError:
+        raise
+    except (PermissionError, MemoryError, OSError, *_DAMAGED_NPZ_ERRORS):
+        _, history, identity = _read_checkpoint(path)  # raises, saying what is wrong
+    return history, identity
 
 
 def checkpoint_history(path, check_identity=None):

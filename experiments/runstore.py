@@ -10,12 +10,16 @@ The results layout of training runs: the one module that knows its paths, files 
     check_writable
     make_run_dir
     write_config
+    saved_config
     describe_data
     write_packed
     read_packed
     new_history
+    history_curves
+    add_curves
     read_history
     history_problem
+    history_identity_problem
     curves_problem
     writing
     provenance
@@ -65,6 +69,7 @@ import contextlib
 import fcntl
 import importlib.metadata
 import json
+import math
 import numbers
 import os
 import platform
@@ -80,8 +85,9 @@ __all__ = ["CONFIG_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "LOCK_FILE", "SYNTH
            "SYNTHETIC_SUMMARY", "SYNTHETIC_TRAJECTORIES",
            "CURVES", "STATUSES", "FINISHED", "check_run_dir",
            "check_writable", "is_legacy", "legacy_note",
-           "make_run_dir", "write_config", "describe_data", "KNOWN_CONTENTS", "write_packed",
-           "read_packed", "PACKED_SUFFIX", "new_history", "read_history", "history_problem",
+           "make_run_dir", "write_config", "saved_config", "describe_data", "KNOWN_CONTENTS", "write_packed",
+           "read_packed", "PACKED_SUFFIX", "new_history", "history_curves", "add_curves",
+           "read_history", "history_problem", "history_identity_problem",
            "curves_problem", "writing", "provenance", "atomic_write_bytes",
            "write_json", "read_json", "load_json", "remove_stale_temporaries", "run_lock",
            "RunLocked"]
@@ -92,7 +98,8 @@ LOCK_FILE = ".lock"
 #: and its files besides ``config.json``.
 SYNTHETIC_DIR = "synthetic"
 SYNTHETIC_SUMMARY, SYNTHETIC_TRAJECTORIES = "summary.json", "trajectories.json"
-#: The per-epoch lists of ``history.json``, in this order.
+#: The per-epoch lists every ``history.json`` has, in this order (a run records more when
+#: its training declares more: :func:`experiments.metrics.history_curves`).
 CURVES = ("loss", "acc", "val_loss", "val_acc", "lr", "epoch_time")
 #: A run's ``status``; the :data:`FINISHED` ones are not trained again.
 STATUSES = ("running", "complete", "diverged")
@@ -372,15 +379,26 @@ def provenance():
     return {"versions": versions, "theano_flags": flags, "threads": threads}
 
 
-def write_config(config, run_dir, data_source=None):
-    """Write the run's ``config.json``: its fields, :func:`provenance` and ``data``.
+def write_config(config, run_dir, data_source=None, setup_definition=None):
+    """Write the run's ``config.json``: its fields, :func:`provenance`, ``data`` and
+    ``setup_definition``.
 
     ``data_source`` is the data set's ``source`` (:class:`data.Dataset`: what its
-    content is, whether its files are the official ones), written as ``data``.
+    content is, whether its files are the official ones), written as ``data``;
+    ``setup_definition`` what the setup's record says
+    (:meth:`experiments.setups.Setup.definition`): a resumed run is checked
+    against both.
     """
     path = os.path.join(run_dir, CONFIG_FILE)
     with writing(path):
-        write_json(path, dict(config.to_dict(), data=data_source, **provenance()))
+        write_json(path, dict(config.to_dict(), data=data_source,
+                              setup_definition=setup_definition, **provenance()))
+
+
+def saved_config(run_dir):
+    """A run's ``config.json`` as written (a dict), or None when there is none."""
+    saved = read_json(os.path.join(run_dir, CONFIG_FILE))
+    return saved if isinstance(saved, dict) else None
 
 
 # -- the data a run was trained on ------------------------------------------------------
@@ -474,10 +492,34 @@ def read_packed(path):
 
 # -- history.json -----------------------------------------------------------------------
 
-def new_history():
-    """The history of a run with no finished epoch."""
-    history = {name: [] for name in CURVES}
+def new_history(curves=CURVES, identity=None):
+    """The history of a run with no finished epoch, with the per-epoch lists ``curves``.
+
+    ``identity``, the run's configuration (``RunConfig.to_dict()``), is kept as
+    ``identity``: a history copied into another run's directory is refused
+    there.  Histories written before 2026-12-05 have none.
+    """
+    history = {name: [] for name in curves}
     history.update(status="running", diverged_epoch=None)
+    if identity is not None:
+        history["identity"] = identity
+    return history
+
+
+def history_curves(history):
+    """The names of a history's per-epoch lists, in its order."""
+    return [name for name, value in history.items() if isinstance(value, list)]
+
+
+def add_curves(history, curves):
+    """Add the ``curves`` a history lacks, ``null`` for each epoch it already has.
+
+    A curve declared after a run started is absent from its earlier epochs, not
+    damage: a resumed run records it from its next epoch on.
+    """
+    done = len(history["loss"])
+    for name in curves:
+        history.setdefault(name, [None] * done)
     return history
 
 
@@ -502,7 +544,11 @@ def curves_problem(curves, names):
 
 
 def history_problem(history, curves=CURVES):
-    """What makes a parsed ``history.json`` unusable, or None (checks ``curves`` of it)."""
+    """What makes a parsed ``history.json`` unusable, or None.
+
+    ``curves`` must be there; any other list in it is a curve too (one
+    declared after :data:`CURVES`) and is checked alike.
+    """
     if not isinstance(history, dict):
         return "a JSON %s, not an object" % type(history).__name__
     if history.get("status") not in STATUSES:
@@ -510,7 +556,30 @@ def history_problem(history, curves=CURVES):
     diverged = history.get("diverged_epoch", None)
     if diverged is not None and not isinstance(diverged, int):
         return "diverged_epoch %r is not an epoch number" % (diverged,)
-    return curves_problem(history, curves)
+    extra = [name for name in history_curves(history) if name not in curves]
+    return curves_problem(history, tuple(curves) + tuple(extra))
+
+
+def history_identity_problem(history, config):
+    """How a checked history shows it is not ``config``'s run's, or None.
+
+    Histories name their run (``identity``) since 2026-12-05; an older one must
+    at least have been trained at the run's learning rate (every schedule's
+    first epoch has the rate ``lr``).
+    """
+    identity = history.get("identity")
+    if identity is not None:
+        try:
+            differences = config.differences(RunConfig.from_dict(identity))
+        except (AttributeError, TypeError, UserError) as exc:
+            return "names an unreadable run (%s)" % exc
+        return ("was written by another run (%s)" % describe_differences(differences)
+                if differences else None)
+    rates = history.get("lr") or [config.lr]
+    if rates[0] is not None and not math.isclose(rates[0], config.lr, rel_tol=1e-6):
+        return ("was written by another run (its first epoch's learning rate is %g, this "
+                "run's %g)" % (rates[0], config.lr))
+    return None
 
 
 def read_history(path, curves=CURVES):

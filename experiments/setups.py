@@ -76,6 +76,18 @@ class Setup:
     load_data: object = dataclasses.field(default=None, repr=False, compare=False)
     build_network: object = dataclasses.field(default=None, repr=False, compare=False)
 
+    def definition(self):
+        """What a run records of this setup, to refuse continuing under a changed one.
+
+        The fields, and the modules and names of a custom loader or builder.
+        """
+        def name(function):
+            return None if function is None else "%s.%s" % (
+                getattr(function, "__module__", "?"), getattr(function, "__qualname__", "?"))
+        return {"dataset": self.dataset, "network": self.network, "flip_lr": bool(self.flip_lr),
+                "input_shape": list(self.input_shape), "load_data": name(self.load_data),
+                "build_network": name(self.build_network)}
+
     def load(self, config, data_dir=None):
         """The run's data set (``config.cifar_centering`` applies to CIFAR-10)."""
         if self.load_data is not None:

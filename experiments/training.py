@@ -6,16 +6,21 @@ The training loop: one function trains one run, from its start or its last check
 
     train_run
     compile_functions
+    RunProgram
     validate
-    RunOutcome
+    state_variables
 
 :func:`train_run` is the only code that trains: the command line
 (``experiments/run.py``), grids and workers all call it with a
 :class:`~experiments.config.RunConfig`.  The setup's record
 (:mod:`experiments.setups`) gives the data, the network and the augmentation,
 the schedule's record (:mod:`experiments.schedule`) the learning rate of each
-epoch.  It writes the run's directory ``R/SETUP/CELL/run=K/`` through the run
-store (:mod:`experiments.runstore`, which owns the layout):
+epoch, the metrics (:mod:`experiments.metrics`) the outputs of the compiled
+functions, one per curve.  A run's life (lock, open, identity, restore,
+record, finish) is :mod:`experiments.run_life`'s, which this loop and the
+batched one (:mod:`experiments.batched_training`) both drive; here only the
+steps are taken.  It writes the run's directory ``R/SETUP/CELL/run=K/``
+through the run store (:mod:`experiments.runstore`, which owns the layout):
 
 - ``config.json``: the config's fields, plus ``data`` (the data set's
   ``source``: the SHA-256 of its decoded content and whether its files are the
@@ -23,10 +28,10 @@ store (:mod:`experiments.runstore`, which owns the layout):
   package versions), ``theano_flags`` and ``threads`` (the OpenMP / BLAS
   thread variables and the cores available when the run started: results are
   bit-identical only at the same thread counts);
-- ``history.json``: per finished epoch, the lists ``loss``, ``acc`` (means of
-  the training minibatches' values, computed in the update's pass), ``val_loss``,
-  ``val_acc`` (after the epoch, deterministic pass, mean over validation
-  batches of 1024), ``lr`` (the learning rate of the epoch's first update) and
+- ``history.json``: per finished epoch, the lists of the metrics: ``loss``,
+  ``acc`` (means of the training minibatches' values, computed in the update's
+  pass), ``val_loss``, ``val_acc`` (after the epoch, deterministic pass, mean
+  over validation batches of 1024); ``lr`` (the learning rate of the epoch's first update) and
   ``epoch_time`` (seconds of wall time, validation included); ``status``
   (``running``, ``complete`` or ``diverged``) and ``diverged_epoch`` (the
   1-based number of the epoch in which the training loss became NaN or
@@ -41,11 +46,7 @@ uninterrupted run (at the same thread counts): the checkpoint holds every
 shared variable of the compiled functions and the batch generator's state,
 and the model is rebuilt from the same seeds before they are restored.
 
-Damage is handled when a run is opened: leftover temporary files of an
-interrupted write are removed; a ``history.json`` that is not a valid history
-is rebuilt from the checkpoint; a damaged checkpoint stops the run with a
-message, or with ``restart_corrupt`` is moved aside to
-``checkpoint.npz.corrupt`` and the run trains again from epoch 0.  A write
+Damage is handled when a run is opened (:mod:`experiments.run_life`).  A write
 that fails (a full disk) stops the run with a message; the files of the last
 finished epoch are kept, so the same command resumes once there is space.
 
@@ -59,8 +60,6 @@ Examples
 >>> outcome.status                                          # doctest: +SKIP
 'stopped'
 """
-import collections
-import os
 import time
 
 import compat  # noqa: F401  (Theano flags and Lasagne shims before lasagne)
@@ -73,56 +72,16 @@ from tqdm import tqdm
 import amsgrad
 import backends
 import data
-from errors import UserError
-from experiments import runstore, schedule, setups
-from experiments.checkpoint import (CorruptCheckpoint, checkpoint_history, load_checkpoint,
-                                    save_checkpoint)
-from experiments.config import RunConfig, describe_differences, run_seeds
-from experiments.runstore import (CHECKPOINT_FILE, HISTORY_FILE, RunLocked, check_run_dir,
-                                  read_history, run_lock, write_json, writing)
+from experiments import metrics, schedule, setups
+from experiments.config import run_seeds
+from experiments.metrics import CLIP  # noqa: F401  (where it was defined before)
+from experiments.run_life import RunOutcome, open_run, progress_writer
+from experiments.runstore import check_run_dir, read_history  # noqa: F401
 
-__all__ = ["train_run", "check_run_dir", "read_history", "compile_functions", "validate",
-           "RunOutcome", "CLIP"]
+__all__ = ["train_run", "compile_functions", "RunProgram", "validate", "state_variables",
+           "RunOutcome", "VAL_BATCH_SIZE"]
 
-#: Predictions are clipped to [CLIP, 1 - CLIP] before the logarithm, as in the original.
-CLIP = 1e-7
 VAL_BATCH_SIZE = 1024
-
-
-class RunOutcome(collections.namedtuple("RunOutcome",
-                                        "status run_dir epochs_done epochs_trained")):
-    """What :func:`train_run` did.
-
-    status : ``complete``, ``diverged``, ``stopped`` (reached ``stop_after``, can be
-        continued) or ``busy`` (another process holds the run's lock; nothing done)
-    run_dir : the run's directory
-    epochs_done : finished epochs in the run's history
-    epochs_trained : epochs trained by this call
-
-    Also the attribute ``compile_seconds`` (not a field, so not compared): seconds
-    this call spent compiling the training and validation functions (for the JAX
-    backend including XLA's compilations at the first call of each batch shape,
-    that call's run included), or None when it compiled nothing.
-    """
-
-    compile_seconds = None
-
-    def with_compile_seconds(self, seconds):
-        """This outcome, with ``compile_seconds`` set."""
-        self.compile_seconds = seconds
-        return self
-
-
-def _loss_and_accuracy(prediction, targets, loss, num_classes):
-    clipped = T.clip(prediction, CLIP, 1 - CLIP)
-    if loss == "categorical":
-        loss_expr = T.nnet.categorical_crossentropy(clipped, targets).mean()
-    else:
-        # The reproduction study's multiclass log-loss: a binary cross-entropy per class.
-        one_hot = T.extra_ops.to_one_hot(targets, num_classes, dtype=theano.config.floatX)
-        loss_expr = T.nnet.binary_crossentropy(clipped, one_hot).sum(axis=1).mean()
-    accuracy = T.mean(T.eq(T.argmax(prediction, axis=1), targets), dtype=theano.config.floatX)
-    return loss_expr, accuracy
 
 
 def compile_functions(output_layer, config, num_classes, backend="c"):
@@ -141,42 +100,46 @@ def compile_functions(output_layer, config, num_classes, backend="c"):
     Returns
     -------
     train_fn : theano function
-        ``train_fn(x, y) -> (loss, accuracy)`` of the minibatch, computed with
+        ``train_fn(x, y)`` -> the minibatch's values of the metrics named
+        :func:`experiments.metrics.train_names` (the loss first), computed with
         the parameters before the update it applies
     val_fn : theano function
-        ``val_fn(x, y) -> (loss, accuracy)``, deterministic pass, no update
+        ``val_fn(x, y)`` -> the values named :func:`experiments.metrics.val_names`,
+        deterministic pass, no update
     base_rate : shared scalar
         The learning rate the schedule sets before each epoch
     """
     input_layer = lasagne.layers.get_all_layers(output_layer)[0]
     inputs = T.TensorType(theano.config.floatX, (False,) * len(input_layer.shape))("inputs")
     targets = T.ivector("targets")
+    params = lasagne.layers.get_all_params(output_layer, trainable=True)
 
-    train_prediction = lasagne.layers.get_output(output_layer, inputs, deterministic=False)
-    train_loss, train_accuracy = _loss_and_accuracy(train_prediction, targets, config.loss,
-                                                    num_classes)
+    def graph(deterministic):
+        prediction = lasagne.layers.get_output(output_layer, inputs, deterministic=deterministic)
+        return metrics.MinibatchGraph(prediction, targets, config, num_classes, tuple(params))
+
+    train_outputs = metrics.outputs(graph(deterministic=False))
     base_rate = theano.shared(np.asarray(config.lr, dtype=theano.config.floatX),
                               name="learning_rate")
     rate, schedule_updates = schedule.get(config.lr_schedule).expression(base_rate)
-    params = lasagne.layers.get_all_params(output_layer, trainable=True)
     update_rule = getattr(amsgrad, config.optimizer)
-    updates = update_rule(train_loss, params, learning_rate=rate, beta1=config.beta1,
+    updates = update_rule(train_outputs[0], params, learning_rate=rate, beta1=config.beta1,
                           beta2=config.beta2, epsilon=config.epsilon,
                           bias_correction=config.bias_correction)
     updates.update(schedule_updates)
-    train_fn = backends.compile_function([inputs, targets], [train_loss, train_accuracy],
-                                         updates=updates, backend=backend)
-
-    val_prediction = lasagne.layers.get_output(output_layer, inputs, deterministic=True)
-    val_loss, val_accuracy = _loss_and_accuracy(val_prediction, targets, config.loss, num_classes)
-    val_fn = backends.compile_function([inputs, targets], [val_loss, val_accuracy],
-                                       backend=backend)
+    train_fn = backends.compile_function([inputs, targets], train_outputs, updates=updates,
+                                         backend=backend)
+    val_fn = backends.compile_function([inputs, targets],
+                                       metrics.outputs(graph(deterministic=True),
+                                                       validation=True), backend=backend)
     return train_fn, val_fn, base_rate
 
 
-def _state_variables(*functions):
-    # Every shared variable a function reads or updates, each once, in graph order:
-    # rebuilding the same model gives the same order.
+def state_variables(*functions):
+    """Every shared variable the functions read or update, each once, in graph order.
+
+    Rebuilding the same model gives the same order: this is what a checkpoint holds.
+    """
     seen, variables = set(), []
     for function in functions:
         for variable in function.get_shared():
@@ -184,31 +147,6 @@ def _state_variables(*functions):
                 seen.add(id(variable))
                 variables.append(variable)
     return variables
-
-
-def _history_or_rebuilt(config, history_path, checkpoint_path, say, restart_corrupt):
-    # A damaged history.json is rebuilt from the checkpoint, which holds the same
-    # history (the epochs it covers are the ones a resumed run trusts); with both
-    # damaged, restart_corrupt trains the run again (the checkpoint is moved aside later).
-    try:
-        return read_history(history_path) or runstore.new_history()
-    except UserError as exc:
-        damage = exc
-    if not os.path.exists(checkpoint_path):
-        raise UserError("%s; there is no checkpoint to rebuild it from: delete it to train "
-                        "this run from epoch 0" % damage)
-    try:
-        history = checkpoint_history(checkpoint_path, _identity_check(config, checkpoint_path))
-    except CorruptCheckpoint as exc:
-        if restart_corrupt:
-            say("%s, and %s; training the run again from epoch 0" % (damage, exc))
-            return runstore.new_history()
-        raise UserError("%s, and %s; run the same command with --restart-corrupt (or delete "
-                        "both) to train this run from epoch 0" % (damage, exc))
-    with writing(history_path):
-        write_json(history_path, history)
-    say("%s; rebuilt it from %s (%d epochs)" % (damage, checkpoint_path, len(history["loss"])))
-    return history
 
 
 def validate(function, dataset):
@@ -222,12 +160,52 @@ def validate(function, dataset):
     return values.mean(axis=0)
 
 
-def _epoch_line(config, epoch, history):
-    return ("%s %s run=%d epoch %d/%d: loss %.4f acc %.4f val_loss %.4f val_acc %.4f "
-            "lr %.3g (%.1f s)" % (config.setup, config.cell_name, config.run, epoch + 1,
-                                  config.epochs, history["loss"][-1], history["acc"][-1],
-                                  history["val_loss"][-1], history["val_acc"][-1],
-                                  history["lr"][-1], history["epoch_time"][-1]))
+def _jit_seconds(*functions):
+    # The JAX backend's functions time the calls that compiled (see backends.jax_linker).
+    return sum(sum(getattr(function.fn, "compile_seconds", ())) for function in functions)
+
+
+class RunProgram:
+    """A run's network, compiled functions and state, built from its seeds.
+
+    Attributes
+    ----------
+    network : lasagne layer
+    train_fn, val_fn, base_rate
+        As :func:`compile_functions` returns them
+    state : list of shared variables
+        What a checkpoint holds (:func:`state_variables`)
+    batch_rng : numpy.random.RandomState
+        The run's data order (and flips)
+    curves : tuple of str
+        The per-epoch lists of its history (:func:`experiments.metrics.history_curves`)
+    graph_seconds : float
+        Seconds it took to build and compile the graphs
+    """
+
+    def __init__(self, config, dataset, build_network, backend, say, label):
+        self.config = config
+        model_seed, batch_seed = run_seeds(config)
+        lasagne.random.set_rng(np.random.RandomState(model_seed))
+        self.network = build_network(dataset.input_shape, dataset.num_classes)
+        start = time.time()
+        self.train_fn, self.val_fn, self.base_rate = compile_functions(
+            self.network, config, dataset.num_classes, backend)
+        self.graph_seconds = time.time() - start
+        say("%s: compiled in %.1f s (%s backend%s)" % (
+            label, self.graph_seconds, backend,
+            "; XLA compiles at the first calls" if backend == "jax" else ""))
+        self.state = state_variables(self.train_fn, self.val_fn)
+        self.batch_rng = np.random.RandomState(batch_seed)
+        self.curves = metrics.history_curves()
+
+    def compile_seconds(self):
+        """Graph building and compiling, plus XLA's compilations at the first calls so far."""
+        return self.graph_seconds + _jit_seconds(self.train_fn, self.val_fn)
+
+    def set_rate(self, rate):
+        """Set the base learning rate of the next updates."""
+        self.base_rate.set_value(np.asarray(rate, dtype=self.base_rate.dtype))
 
 
 def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
@@ -285,212 +263,52 @@ def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
     from :func:`experiments.config.run_seeds`.
     """
     backends.check_backend(backend)
-    run_dir = config.run_dir(results_dir)
-    runstore.make_run_dir(run_dir)
-    say = tqdm.write if progress else (lambda line: None)
-    try:
-        with run_lock(run_dir):
-            opened = _open_run(config, results_dir, stop_after, say, restart_corrupt)
-            if opened[0] is None:
-                return opened[1]  # nothing to do: the outcome
-            history, last_epoch, is_new = opened
-            setup = setups.get(config.setup)
-            if dataset is None:
-                dataset = setup.load(config, data_dir)
-            if is_new:
-                _write_new_config(config, run_dir, dataset)
-            trainer = _Trainer(config, run_dir, dataset, build_model or setup.build, backend,
-                               say)
-            return trainer.train(last_epoch, setup.flip_lr, restart_corrupt, progress)
-    except RunLocked:
-        if progress:
-            tqdm.write("%s: another process is training this run; skipping it" % run_dir)
-        return RunOutcome("busy", run_dir, None, 0)
-
-
-def _jit_seconds(*functions):
-    # The JAX backend's functions time the calls that compiled (see backends.jax_linker).
-    return sum(sum(getattr(function.fn, "compile_seconds", ())) for function in functions)
-
-
-def _identity_check(config, checkpoint_path):
-    # The checkpoint's saved configuration against this run's, through RunConfig: a
-    # field added since it was saved takes its default.  Checkpoints from before
-    # checkpoints carried an identity have none: they are accepted.
-    def check(identity):
-        if identity is None:
-            return
-        try:
-            differences = config.differences(RunConfig.from_dict(identity))
-        except (AttributeError, TypeError, UserError) as exc:
-            differences = {"identity": ("this run's", "unreadable (%s)" % exc)}
-        if differences:
-            raise UserError(
-                "checkpoint %s was written by another run (%s); put it back into its own run "
-                "directory, or delete it to train this run from epoch 0"
-                % (checkpoint_path, describe_differences(differences)))
-    return check
-
-
-def _restore(config, checkpoint_path, state, batch_rng, restart_corrupt, say):
-    """The history of the checkpoint whose state is restored; a new one without checkpoint."""
-    if not os.path.exists(checkpoint_path):
-        return runstore.new_history()
-    try:
-        return load_checkpoint(checkpoint_path, state, batch_rng,
-                               check_identity=_identity_check(config, checkpoint_path))
-    except CorruptCheckpoint as exc:
-        if not restart_corrupt:
-            raise UserError("%s; run the same command with --restart-corrupt to move it aside "
-                            "and train this run again from epoch 0" % exc)
-        with writing(checkpoint_path + ".corrupt"):
-            os.replace(checkpoint_path, checkpoint_path + ".corrupt")
-        say("%s; moved it to %s.corrupt, training the run again from epoch 0"
-            % (exc, checkpoint_path))
-        return runstore.new_history()
-
-
-def _write_new_config(config, run_dir, dataset):
-    # With the data's source: every number a run writes carries what it was computed on.
-    runstore.write_config(config, run_dir, getattr(dataset, "source", None))
-
-
-def _open_run(config, results_dir, stop_after, say, restart_corrupt):
-    """Clean up, check and read a locked run: ``(history, last_epoch, is_new)`` to train.
-
-    ``(None, outcome)`` when there is nothing to train.  A new run's
-    ``config.json`` is written once its data is loaded (:func:`_write_new_config`).
-    """
-    run_dir = config.run_dir(results_dir)
-    for name in runstore.remove_stale_temporaries(run_dir):
-        say("%s: removed %s, left by an interrupted write" % (run_dir, name))
-    has_config = check_run_dir(config, results_dir)
-    history = _history_or_rebuilt(config, os.path.join(run_dir, HISTORY_FILE),
-                                  os.path.join(run_dir, CHECKPOINT_FILE), say, restart_corrupt)
-    last_epoch = config.epochs if stop_after is None else min(stop_after, config.epochs)
-    done = len(history["loss"])
-    if history["status"] in runstore.FINISHED or done >= last_epoch:
-        status = "stopped" if history["status"] == "running" else history["status"]
-        say("%s: %s after %d epochs; nothing to do" % (run_dir, status, done))
-        return None, RunOutcome(status, run_dir, done, 0)
-    return history, last_epoch, not has_config
-
-
-class _Trainer:
-    """A run's network and compiled functions, restored, trained epoch by epoch."""
-
-    def __init__(self, config, run_dir, dataset, build_network, backend, say):
-        self.config, self.run_dir, self.dataset, self.say = config, run_dir, dataset, say
-        self.backend = backend
-        self.schedule = schedule.get(config.lr_schedule)
-        self.batches_per_epoch = data.num_batches(len(dataset.train_y), config.batch_size)
-        self.history_path = os.path.join(run_dir, HISTORY_FILE)
-        self.checkpoint_path = os.path.join(run_dir, CHECKPOINT_FILE)
-        model_seed, batch_seed = run_seeds(config)
-        lasagne.random.set_rng(np.random.RandomState(model_seed))
-        self.network = network = build_network(dataset.input_shape, dataset.num_classes)
-        compile_start = time.time()
-        self.train_fn, self.val_fn, self.base_rate = compile_functions(
-            network, config, dataset.num_classes, backend)
-        self.graph_seconds = time.time() - compile_start
-        say("%s: compiled in %.1f s (%s backend%s)" % (
-            run_dir, self.graph_seconds, backend,
-            "; XLA compiles at the first calls" if backend == "jax" else ""))
-        self.state = _state_variables(self.train_fn, self.val_fn)
-        self.batch_rng = np.random.RandomState(batch_seed)
-
-    def compile_seconds(self):
-        return self.graph_seconds + _jit_seconds(self.train_fn, self.val_fn)
-
-    def _write_history(self, history):
-        with writing(self.history_path):
-            write_json(self.history_path, history)
-
-    def restore(self, restart_corrupt):
-        """Restore the checkpoint (if any) into the state; the run's history so far."""
-        history = _restore(self.config, self.checkpoint_path, self.state, self.batch_rng,
-                           restart_corrupt, self.say)
-        # history.json may lag the checkpoint by one epoch (killed between the two writes).
-        self._write_history(history)
-        return history
-
-    def train(self, last_epoch, flip_lr, restart_corrupt, progress):
-        """Restore the checkpoint, train up to ``last_epoch``; the :class:`RunOutcome`."""
-        history = self.restore(restart_corrupt)
-        first_epoch = len(history["loss"])
-        for epoch in range(first_epoch, last_epoch):
+    say = progress_writer(progress)
+    with open_run(config, results_dir, stop_after, say, restart_corrupt) as life:
+        if life.outcome is not None:
+            return life.outcome
+        setup = setups.get(config.setup)
+        if dataset is None:
+            dataset = setup.load(config, data_dir)
+        life.begin(dataset)
+        program = RunProgram(config, dataset, build_model or setup.build, backend, say,
+                             life.run_dir)
+        life.restore(program)
+        for epoch in life.epochs():
             start = time.time()
-            batch_values = self._train_epoch(epoch, flip_lr, progress)
-            if batch_values is None:  # the loss became NaN or infinite
-                self.mark_diverged(history, epoch)
-                outcome = RunOutcome("diverged", self.run_dir, epoch, epoch - first_epoch)
-                return outcome.with_compile_seconds(self.compile_seconds())
-            self.record_epoch(epoch, history, batch_values, validate(self.val_fn, self.dataset),
-                              time.time() - start)
-            if self.backend == "jax" and epoch == first_epoch:
-                self.say("%s: XLA compiled in %.1f s (first calls, their run included)"
-                         % (self.run_dir, _jit_seconds(self.train_fn, self.val_fn)))
-        status = "complete" if history["status"] == "complete" else "stopped"
-        outcome = RunOutcome(status, self.run_dir, last_epoch, last_epoch - first_epoch)
-        return outcome.with_compile_seconds(self.compile_seconds())
+            train = _train_epoch(program, life, epoch, setup.flip_lr, dataset, progress)
+            if not np.isfinite(train["loss"][-1]):
+                return life.diverged(epoch, train["loss"][-1], program.compile_seconds())
+            val = dict(zip(metrics.val_names(), validate(program.val_fn, dataset)))
+            life.record_epoch(epoch, train, val, time.time() - start)
+            if backend == "jax" and epoch == life.first_epoch:
+                say("%s: XLA compiled in %.1f s (first calls, their run included)"
+                    % (life.run_dir, _jit_seconds(program.train_fn, program.val_fn)))
+        return life.finish(program.compile_seconds())
 
-    def set_rate(self, epoch):
-        """Set the learning rate the schedule gives ``epoch`` (0-based) before its updates."""
-        config = self.config
-        self.base_rate.set_value(np.asarray(
-            self.schedule.base_rate(config.lr, epoch, config.epochs), dtype=self.base_rate.dtype))
 
-    def _train_epoch(self, epoch, flip_lr, progress):
-        """One epoch's updates: ``(losses, accuracies)`` of its minibatches, None on divergence."""
-        config, dataset = self.config, self.dataset
-        self.set_rate(epoch)
-        losses, accuracies, loss_sum = [], [], 0.0
-        bar = tqdm(data.iterate_train_batches(dataset.train_x, dataset.train_y,
-                                              config.batch_size, self.batch_rng, flip_lr=flip_lr),
-                   total=self.batches_per_epoch,
-                   disable=not progress, leave=False, unit="batch",
-                   desc="%s %s run=%d epoch %d/%d" % (config.setup, config.cell_name,
-                                                       config.run, epoch + 1, config.epochs))
-        with bar:
-            for inputs, targets in bar:
-                loss, accuracy = self.train_fn(inputs, targets)
-                if not np.isfinite(loss):
-                    self.say("%s: the training loss became %s in epoch %d; marked diverged"
-                             % (self.run_dir, loss, epoch + 1))
-                    return None
-                losses.append(loss)
-                accuracies.append(accuracy)
-                loss_sum += float(loss)
-                if len(losses) % 20 == 0:  # formatting every batch would cost more than it shows
-                    bar.set_postfix(loss="%.4f" % (loss_sum / len(losses)), refresh=False)
-        return losses, accuracies
+def _train_epoch(program, life, epoch, flip_lr, dataset, progress):
+    """One epoch's updates: each training output's minibatch values, by name.
 
-    def mark_diverged(self, history, epoch):
-        """Record that the training loss stopped being finite in ``epoch`` (0-based).
-
-        The checkpoint keeps the last finished epoch; the history's lists too.
-        """
-        history.update(status="diverged", diverged_epoch=epoch + 1)
-        self._write_history(history)
-
-    def record_epoch(self, epoch, history, batch_values, val_values, seconds):
-        """Append a finished epoch to the history, write the checkpoint and the history.
-
-        ``batch_values`` are ``(losses, accuracies)`` of the epoch's training
-        minibatches, ``val_values`` the ``(loss, accuracy)`` means of the
-        validation batches (:func:`validate`).
-        """
-        config = self.config
-        lr = self.schedule.epoch_rate(config.lr, epoch, config.epochs, self.batches_per_epoch)
-        train_values = tuple(np.mean(values, dtype=np.float64) for values in batch_values)
-        for name, value in zip(runstore.CURVES,
-                               train_values + tuple(val_values) + (lr, seconds)):
-            history[name].append(float(value))
-        if epoch + 1 == config.epochs:
-            history["status"] = "complete"
-        # The checkpoint first: it is what a resumed run trusts.
-        with writing(self.checkpoint_path):
-            save_checkpoint(self.checkpoint_path, self.state, self.batch_rng, history,
-                            config.to_dict())
-        self._write_history(history)
-        self.say(_epoch_line(config, epoch, history))
+    Stops at the first minibatch whose loss is NaN or infinite (the last value).
+    """
+    config = program.config
+    program.set_rate(life.base_rate(epoch))
+    names = metrics.train_names()
+    values, loss_sum = {name: [] for name in names}, 0.0
+    bar = tqdm(data.iterate_train_batches(dataset.train_x, dataset.train_y, config.batch_size,
+                                          program.batch_rng, flip_lr=flip_lr),
+               total=life.batches_per_epoch, disable=not progress, leave=False, unit="batch",
+               desc="%s %s run=%d epoch %d/%d" % (config.setup, config.cell_name, config.run,
+                                                   epoch + 1, config.epochs))
+    with bar:
+        for inputs, targets in bar:
+            for name, value in zip(names, program.train_fn(inputs, targets)):
+                values[name].append(value)
+            loss = values["loss"][-1]
+            if not np.isfinite(loss):
+                break
+            loss_sum += float(loss)
+            if len(values["loss"]) % 20 == 0:  # formatting every batch would cost more
+                bar.set_postfix(loss="%.4f" % (loss_sum / len(values["loss"])), refresh=False)
+    return values

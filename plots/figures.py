@@ -38,6 +38,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from experiments.runstore import atomic_write_bytes, describe_data
+from plots.compare import MIN_ACCURACY_SCALE, MIN_LOSS_SCALE
+from plots.results import group_key
 
 __all__ = ["draw_metric", "draw_setup", "save_figure", "colour", "METRIC_LABELS",
            "ZOOM_FRACTION"]
@@ -51,6 +53,10 @@ METRIC_LABELS = {
 }
 #: The zoom panels show the last this fraction of the epochs run so far (at least 2 epochs).
 ZOOM_FRACTION = 0.2
+#: A y-axis spans at least this many minimum meaningful differences
+#: (:func:`plots.compare.minimum_scale`: 3e-4 in accuracy, 0.01% of a loss), so that
+#: runs stuck at chance (accuracy 0.0997-0.1003) do not fill a panel with their noise.
+MIN_SPAN_SCALES = 20
 _COLOURS = {
     ("adam", True): "#1f4fb4",
     ("adam", False): "#8cb4ec",
@@ -87,18 +93,40 @@ def _finite_or_nan(values):
 def _original_band(reference_runs, config, metric):
     """(epochs, lowest, highest, number of runs) of the original runs of ``config``'s cell.
 
-    None where the original has no such cell, or ran it on other inputs (the
-    original centred CIFAR-10; an uncentred run gets no band).
+    None where the original has no such cell, or ran it with another protocol:
+    a band belongs only behind runs of its own cell *and* protocol (equal
+    :func:`plots.results.group_key`: epochs, schedule, loss, batch size,
+    CIFAR-10 centring, ...), as in the report; the study's runs
+    (``--protocol mcgill``) or an uncentred run get no band.
     """
-    cell = ("optimizer", "lr", "beta2", "bias_correction", "cifar_centering")
-    curves = [run.curves[metric] for run in reference_runs
-              if all(getattr(run.config, name) == getattr(config, name) for name in cell)]
+    key = group_key(config)
+    curves = [run.curves[metric] for run in reference_runs if group_key(run.config) == key]
     if not curves:
         return None
     length = min(len(curve) for curve in curves)
     stacked = np.stack([curve[:length] for curve in curves])
     return (np.arange(1, length + 1), np.nanmin(stacked, axis=0), np.nanmax(stacked, axis=0),
             len(curves))
+
+
+def _minimum_span(metric, values):
+    """The smallest y span a panel of ``metric`` showing ``values`` may have."""
+    if "loss" in metric:
+        return MIN_SPAN_SCALES * MIN_LOSS_SCALE * max(np.nanmax(np.abs(values)), 1e-3)
+    return MIN_SPAN_SCALES * MIN_ACCURACY_SCALE
+
+
+def _widen(ax, metric, series, first, last):
+    """Widen ``ax``'s y limits to the minimum span around what it shows (epochs first..last)."""
+    values = np.concatenate([y[(x >= first) & (x <= last)] for x, y in series] or [[]])
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return
+    low, high = ax.get_ylim()
+    span = _minimum_span(metric, values)
+    if high - low < span:
+        middle = (values.min() + values.max()) / 2
+        ax.set_ylim(middle - span / 2, middle + span / 2)
 
 
 def _zoom_limits(first, last, series):
@@ -156,9 +184,21 @@ def draw_metric(setup, metric, runs, reference_runs=()):
             full.set_title("lr=%g, β2=%g" % (lr, beta2))
     _label(figure, axes, metric, variants_drawn, band_sizes)
     data = "; ".join(sorted({describe_data(run.config.dataset, run.data) for run in runs}))
-    figure.suptitle("%s: %s, one line per run\ntrained on %s" % (setup, METRIC_LABELS[metric],
-                                                                 data))
+    figure.suptitle("%s: %s, one line per run: %s\ntrained on %s" % (
+        setup, METRIC_LABELS[metric], _runs_text(runs), data))
     return figure
+
+
+def _runs_text(runs):
+    """``120 runs x 150 epochs``, or ``24 runs, epochs 2 of 150 (compared there)``."""
+    done = sorted({run.epochs_done for run in runs})
+    planned = sorted({run.config.epochs for run in runs})
+    text = "%d run%s" % (len(runs), "" if len(runs) == 1 else "s")
+    done_text = "-".join(map(str, sorted({done[0], done[-1]}))) if done else "0"
+    if done == planned:
+        return text + " x %s epochs" % done_text
+    return text + ", %s epochs of %s run (drawn and compared over those)" % (
+        done_text, "/".join(map(str, planned)))
 
 
 def _draw_panel(full, zoom, panel, metric, reference_runs, band_sizes):
@@ -168,9 +208,8 @@ def _draw_panel(full, zoom, panel, metric, reference_runs, band_sizes):
     """
     panel.sort(key=lambda run: (_variant_order(_variant(run.config)), run.config.run,
                                 run.source))
-    # x range of the full panel: the runs' planned length; of the zoom: the last
-    # epochs done so far.
-    planned = max(run.config.epochs for run in panel)
+    # x range of the full panel: the epochs done (the original's band is drawn over
+    # those only: the runs are compared there); of the zoom: the last of them.
     done = max([1] + [run.epochs_done for run in panel])
     zoom_first = max(1, done - max(2, math.ceil(ZOOM_FRACTION * done)) + 1)
     series = []
@@ -179,7 +218,8 @@ def _draw_panel(full, zoom, panel, metric, reference_runs, band_sizes):
         band = _original_band(reference_runs, config, metric)
         if band is None:
             continue
-        epochs, lowest, highest, size = band
+        epochs, lowest, highest, size = (part[:done] if index < 3 else part
+                                          for index, part in enumerate(band))
         band_sizes.add(size)
         series += [(epochs, lowest), (epochs, highest)]
         for ax in (full, zoom):
@@ -191,12 +231,14 @@ def _draw_panel(full, zoom, panel, metric, reference_runs, band_sizes):
         for ax in (full, zoom):
             ax.plot(epochs, values, color=colour(*_variant(run.config)), linewidth=1.0,
                     marker="." if run.epochs_done == 1 else None, zorder=2, gid=run.source)
-    full.set_xlim(0.5, planned + 0.5)
+    full.set_xlim(0.5, done + 0.5)
     zoom.set_xlim(zoom_first - 0.5, done + 0.5)
     zoom.set_title("zoom: epochs %d-%d" % (zoom_first, done))
     limits = _zoom_limits(zoom_first, done, series)
     if limits is not None:
         zoom.set_ylim(*limits)
+    _widen(full, metric, series, 1, done)
+    _widen(zoom, metric, series, zoom_first, done)
     return {_variant(run.config) for run in panel}
 
 

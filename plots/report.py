@@ -12,11 +12,13 @@ The reproduction report: reproduced runs against the original runs, cell by cell
 
 For every setup and cell, five measures per run (final and best validation
 loss and accuracy, final training loss) are summarised as mean and standard
-deviation over the runs, set next to the original runs' and compared in units
-of the pooled standard deviation; a cell *agrees* when every measure is within
-:data:`AGREE_WITHIN` of them.  Then the blog's claims are evaluated on both
-sides, on the cells both have.  :func:`write_report` writes ``REPORT.md`` and
-``report.csv``.
+deviation over the runs and set next to the original runs' (with the
+difference in pooled standard deviations, descriptive).  The verdict,
+``agrees``, ``differs`` or ``inconclusive``, is :mod:`plots.compare` 's, over
+the whole curves, against thresholds calibrated on the original runs of the
+same setup and protocol; their error rates open the report, then the claims
+of :mod:`plots.claims` on both sides.  :func:`write_report` writes
+``REPORT.md`` and ``report.csv``.
 
 Examples
 --------
@@ -37,6 +39,8 @@ import numpy as np
 
 from experiments.runstore import atomic_write_bytes, describe_data
 from experiments import protocols
+from plots import claims as claim_records
+from plots import compare
 from plots.results import figure_stem, group_key
 
 __all__ = ["MEASURES", "AGREE_WITHIN", "MIN_POOLED_STD", "run_measures", "Group", "group_runs",
@@ -51,7 +55,7 @@ MEASURES = {
     "best_val_acc": ("val_acc", "best", False),
     "final_train_loss": ("loss", "final", True),
 }
-#: A cell agrees with the original when |d| <= this for every measure (d in pooled std).
+#: In the per-setup claims, a pair's difference counts as clear beyond this |d| (pooled std).
 AGREE_WITHIN = 2.0
 #: Pooled standard deviations below this are raised to it: the 4-decimal tables cannot show
 #: smaller differences, and cells whose runs all end on the same value (stuck at ln 10) would
@@ -189,14 +193,17 @@ class CellComparison:
 
     ``rows`` maps each measure to a dict with ``n, mean, std, original_n,
     original_mean, original_std, pooled_std, difference, d`` (NaN where there
-    is nothing to compare); ``verdict`` is ``agrees``, ``differs`` or ``n/a``
-    and ``reason`` says why.
+    is nothing to compare: descriptive, the verdict is not taken from them);
+    ``verdict`` is ``agrees``, ``differs``, ``inconclusive`` or ``n/a`` and
+    ``reason`` says why; ``judged`` the :class:`plots.compare.Verdict` (None
+    where there was nothing to judge).
     """
     group: Group
     original: object
     rows: dict
     verdict: str
     reason: str
+    judged: object = None
 
 
 def _protocol_text(config):
@@ -229,13 +236,45 @@ def _at_epoch(group, epoch, runs):
     return early
 
 
-def compare_cells(groups, reference_groups):
+def _protocol_fields(key):
+    """The fields of a group key that are not the cell: equal for runs of one protocol."""
+    return tuple((name, value) for name, value in dataclasses.asdict(key).items()
+                 if name not in _CELL_FIELDS[1:])
+
+
+def _original_cells(reference_groups, key, epochs):
+    """The original runs of every cell of ``key``'s setup and protocol, ``(runs, 4, epochs)``
+    each: what the thresholds are calibrated on."""
+    protocol = _protocol_fields(key)
+    return [compare.stack_curves(group.finished_runs, epochs)
+            for other, group in reference_groups.items()
+            if _protocol_fields(other) == protocol and len(group.finished_runs) >= 2
+            and min(run.epochs_done for run in group.finished_runs) >= epochs]
+
+
+def _judge(group, original, reference_groups, calibrations):
+    """The :class:`plots.compare.Verdict` of a group against its original group."""
+    epochs = group.at_epoch or group.key.epochs
+    n, m = len(group.finished_runs), len(original.finished_runs)
+    cache_key = (_protocol_fields(group.key), n, m, epochs)
+    if cache_key not in calibrations:
+        calibrations[cache_key] = compare.calibrate(
+            _original_cells(reference_groups, group.key, epochs), n, m, epochs)
+    return compare.judge(compare.stack_curves(group.finished_runs, epochs),
+                         compare.stack_curves(original.finished_runs, epochs),
+                         calibrations[cache_key])
+
+
+def compare_cells(groups, reference_groups, calibrations=None):
     """Compare every reproduced group with the original group of the same key.
 
     Parameters
     ----------
     groups, reference_groups : dict of RunConfig -> Group
         From :func:`group_runs` of the reproduced and of the original runs
+    calibrations : dict or None
+        Filled with the :class:`plots.compare.Calibration` used, keyed by
+        (protocol, n, m, epochs)
 
     Returns
     -------
@@ -243,8 +282,11 @@ def compare_cells(groups, reference_groups):
         In the order of ``groups``.  A group without finished runs whose runs
         were stopped early (``--stop-after``) is compared after the fewest
         epochs E any of them has done: its runs' and the original runs'
-        measures are taken over their first E epochs (``group.at_epoch``).
+        curves over their first E epochs (``group.at_epoch``).  The verdict
+        is :func:`plots.compare.judge` 's, against thresholds calibrated on
+        the original cells of the same setup and protocol.
     """
+    calibrations = {} if calibrations is None else calibrations
     comparisons = []
     for key, group in groups.items():
         original = reference_groups.get(key)
@@ -253,7 +295,7 @@ def compare_cells(groups, reference_groups):
             group = _at_epoch(group, epoch, group.stopped)
             if original is not None:
                 original = _at_epoch(original, epoch, original.finished_runs)
-        rows, beyond = {}, []
+        rows = {}
         for measure in MEASURES:
             ours = group.values(measure)
             theirs = original.values(measure) if original else np.array([])
@@ -262,8 +304,7 @@ def compare_cells(groups, reference_groups):
             rows[measure].update(zip(("original_n", "original_mean", "original_std"),
                                      (theirs.size,) + mean_std(theirs)))
             rows[measure].update(pooled_std=pooled_std(ours, theirs), difference=difference, d=d)
-            if abs(d) > AGREE_WITHIN:
-                beyond.append("%s d=%+.1f" % (_measure_name(measure), d))
+        judged = None
         if original is None:
             verdict, reason = "n/a", _no_original_reason(group, reference_groups)
         elif group.diverged:
@@ -271,15 +312,14 @@ def compare_cells(groups, reference_groups):
                                % group.diverged)
         elif not group.finished:
             verdict, reason = "n/a", "no finished runs yet"
-        elif math.isnan(rows["final_val_loss"]["d"]):
+        elif len(group.finished) + len(original.finished) <= 2:
             verdict, reason = "n/a", "too few runs for a standard deviation"
-        elif beyond:
-            verdict, reason = "differs", ", ".join(beyond)
         else:
-            verdict, reason = "agrees", "every d within ±%g" % AGREE_WITHIN
+            judged = _judge(group, original, reference_groups, calibrations)
+            verdict, reason = judged.verdict, judged.reason()
         if group.at_epoch is not None and verdict != "n/a":
             reason += " (after epoch %d of %d)" % (group.at_epoch, key.epochs)
-        comparisons.append(CellComparison(group, original, rows, verdict, reason))
+        comparisons.append(CellComparison(group, original, rows, verdict, reason, judged))
     return comparisons
 
 
@@ -499,18 +539,28 @@ def _introduction(reference_groups, sources):
         "- d = (reproduced mean - original mean) / pooled std, pooled std = "
         "sqrt(((n1-1) s1^2 + (n2-1) s2^2) / (n1+n2-2)), raised to %g where smaller "
         "(cells whose runs all end on the same value)." % MIN_POOLED_STD,
-        "- Verdict **agrees** when |d| <= %g for all five measures, **differs** otherwise or "
-        "when a reproduced run diverged (the original runs never stopped), **n/a** when there "
-        "is nothing to compare (no original cell or protocol, too few runs). With 5 runs a "
-        "side, |d| > 2 has a chance of about 1.3%% per measure when both sides draw from the "
-        "same distribution." % AGREE_WITHIN,
+        "- d is descriptive; the verdict is not taken from it. The verdict "
+        "(`plots/compare.py`) compares whole curves: at every epoch of the training and "
+        "validation loss and accuracy, the difference of the means over its standard error "
+        "(pooled between-run std, raised to a minimum meaningful difference of 3e-4 in "
+        "accuracy and 0.01%% of a loss, times sqrt(1/n + 1/m)); per curve the root mean square "
+        "over the epochs compared, and per measure above its standardized difference. The "
+        "*largest distance* of these nine is held against thresholds calibrated on the "
+        "original runs of the same setup (draws from each original cell's mean and "
+        "covariance): **differs** above the point that same-experiment draws pass %g%% of the "
+        "time (or when a reproduced run diverged: the original runs never did); **agrees** "
+        "at or below the point that runs with one whole curve shifted by %g standard "
+        "deviations stay under %g%% of the time; **inconclusive** in between; **n/a** when "
+        "there is nothing to compare (no original cell of this protocol, too few runs). The "
+        "error rates, measured, are in the table above." % (
+            100 * compare.ALPHA, compare.SHIFT, 100 * compare.BETA),
         "- The claims are evaluated on the cells with finished runs, on both sides on the same "
         "cells. A *pair* is two cells that differ only in the optimizer (or only in bias "
         "correction); differences are AMSGrad - Adam (or on - off), d in pooled std.", ""]
 
 
 #: Cells listed in this order: those that differ first.
-VERDICT_ORDER = ("differs", "agrees", "n/a")
+VERDICT_ORDER = ("differs", "inconclusive", "agrees", "n/a")
 
 
 def _data_text(section):
@@ -521,16 +571,12 @@ def _claim_cells(section, reference_groups):
     """``(reproduced cells, original cells)`` the claims are evaluated on: the same cells.
 
     The original's at the same epochs as the reproduced ones (cells compared
-    early); where no cell has an original, the original's cells of the setup
-    under its own protocol.
+    early), and only of the same protocol: runs of another protocol (the
+    study's schedule and loss, another length) have no original side.
     """
     cells = {c.group.cell: c.group for c in section if c.group.finished}
     original_cells = {c.original.cell: c.original for c in section
                       if c.original is not None and c.group.cell in cells}
-    if not original_cells:
-        setup = section[0].group.key.setup
-        original_cells = {group.cell: group for key, group in reference_groups.items()
-                          if key.setup == setup and group.cell in cells}
     return cells, original_cells
 
 
@@ -540,10 +586,77 @@ def _headline(cells):
     return "%d of %d" % (_wins(pairs, "best_val_loss")[0], len(pairs)) if pairs else "-"
 
 
-def _summary(comparisons, reference_groups):
+def _error_rates(calibrations, reference_groups):
+    """The table of the thresholds the verdicts used, with their error rates, measured."""
+    lines = ["### The verdicts' error rates", "",
+             "Measured for the numbers of runs and epochs compared here. *False alarm*: "
+             "same-experiment runs called **differs**; *shift called agrees*: runs with one "
+             "curve shifted by %g standard deviations called **agrees** (both on draws from "
+             "the original cells' fitted models, independent of the thresholds'); *held out*: "
+             "original runs held out of their own cell against its other runs, called "
+             "**differs** (at most 2 held out, so against 3 or 4 runs, not 5)." % compare.SHIFT,
+             "", "| setup | runs compared | epochs | differs above | agrees at or below | "
+             "false alarm | shift called agrees | held out: called differs |",
+             "|---|---|---|---|---|---|---|---|"]
+    if not calibrations:
+        return lines[:2] + ["No cell was judged.", ""]
+    for (protocol, n, m, epochs), calibration in sorted(calibrations.items(),
+                                                        key=lambda item: item[0][1:]):
+        setup = dict(protocol)["setup"]
+        key = next(key for key in reference_groups if _protocol_fields(key) == protocol)
+        cells = _original_cells(reference_groups, key, epochs)
+        runs = min(map(len, cells))
+        cells = [cell[:runs] for cell in cells]
+        held = min(n, 2, runs - 2)  # at least 2 runs left for a standard deviation
+        rate = compare.held_out_rates(cells, held, epochs)["differs"] if held > 0 else math.nan
+        lines.append("| %s | %d against %d | %d | %.2f | %.2f | %.1f%% | %.1f%% | %s |" % (
+            setup, n, m, epochs, calibration.differ_above, calibration.agree_below,
+            100 * calibration.false_alarm, 100 * calibration.false_agreement,
+            "%.1f%% (%d against %d)" % (100 * rate, held, runs - held)
+            if held > 0 else "- (too few original runs)"))
+    return lines + [""]
+
+
+def _claim_side(groups):
+    """The cells of one side for the claims, and why they cannot be used (or None)."""
+    cells = {group.cell: group for group in groups if group.finished}
+    early = sorted({(group.at_epoch, group.key.epochs) for group in cells.values()
+                    if group.at_epoch is not None})
+    stopped = ("after epoch %d of %d" % early[0]) if early else None
+    return cells, stopped
+
+
+def _claims_table(comparisons, reference_groups):
+    """Each claim of :data:`plots.claims.CLAIMS` per setup, on the original and reproduced runs."""
+    lines = ["### The claims, on both sides", "",
+             "Each claim of the blog post (per setup) and of the McGill study (under its own "
+             "protocol), decided on the original runs and on the reproduced ones "
+             "(`plots/claims.py`: what each looks at is in its cell).", "",
+             "| source | setup | claim | original runs | reproduced runs |",
+             "|---|---|---|---|---|"]
+    mcgill = protocols.get("mcgill")
+    for claim in claim_records.CLAIMS:
+        for setup in claim.setups:
+            def ours(key):
+                if claim.protocol == "mcgill":
+                    return key.setup == setup and mcgill.trained(key)
+                return key.setup == setup and not key.protocol_name
+            reproduced = _claim_side([c.group for c in comparisons if ours(c.group.key)])
+            original = _claim_side([group for key, group in reference_groups.items()
+                                    if ours(key)])
+            theirs = (claim_records.evaluate(claim, *original) if original[0] or
+                      claim.protocol == "blog" else
+                      "cannot tell: the original ran no runs of this protocol")
+            lines.append("| %s | %s | %s | %s | %s |" % (
+                claim.source, setup, claim.text, theirs,
+                claim_records.evaluate(claim, *reproduced)))
+    return lines + [""]
+
+
+def _summary(comparisons, reference_groups, calibrations):
     """The opening table (one row per setup and protocol) and the cells that differ."""
     lines = ["| setup | protocol | data | runs | epochs | cells of the blog's grid: agree / "
-             "differ / n/a / not run | AMSGrad lower best validation loss than Adam, pairs: "
+             "differ / inconclusive / n/a / not run | AMSGrad lower best validation loss than Adam, pairs: "
              "reproduced / original |", "|---|---|---|---|---|---|---|"]
     differ = []
     for section in _protocol_sections(comparisons):
@@ -564,19 +677,23 @@ def _summary(comparisons, reference_groups):
         epochs_text = "-" if not epochs else "%d" % key.epochs if epochs == [key.epochs] \
             else "%s of %d" % ("-".join(map(str, sorted({epochs[0], epochs[-1]}))), key.epochs)
         verdicts = [c.verdict for c in section]
-        cells_text = "%d / %d / %d / %s" % (
-            verdicts.count("agrees"), verdicts.count("differs"), verdicts.count("n/a"),
+        cells_text = "%d / %d / %d / %d / %s" % (
+            verdicts.count("agrees"), verdicts.count("differs"),
+            verdicts.count("inconclusive"), verdicts.count("n/a"),
             "%d" % (blog.cells() - len(section)) if blog else "-")
         cells, original_cells = _claim_cells(section, reference_groups)
         lines.append("| %s | %s | %s | %s | %s | %s | %s / %s |" % (
             key.setup, "the blog's" if blog else _protocol_text(key), _data_text(section), runs,
             epochs_text, cells_text, _headline(cells),
-            _headline(original_cells) if original_cells else "no original runs"))
-        differ += [c for c in section if c.verdict == "differs"]
-    lines += ["", "Original runs: the blog's logs, on the official data sets.", "",
-              "### Cells that differ from the original", ""]
-    lines += ["- %s %s (runs: %s): %s" % (c.group.key.setup, _cell_text(c.group.cell),
-                                          _runs_text(c.group), c.reason)
+            _headline(original_cells) if original_cells else "no original runs of this protocol"))
+        differ += [c for c in section if c.verdict in ("differs", "inconclusive")]
+    lines += ["", "Original runs: the blog's logs, on the official data sets.", ""]
+    lines += _error_rates(calibrations, reference_groups)
+    lines += _claims_table(comparisons, reference_groups)
+    lines += ["### Cells that differ from the original, or cannot be told apart yet", ""]
+    differ.sort(key=lambda c: VERDICT_ORDER.index(c.verdict))
+    lines += ["- %s %s (runs: %s): **%s**, %s" % (c.group.key.setup, _cell_text(c.group.cell),
+                                                  _runs_text(c.group), c.verdict, c.reason)
               for c in differ] or ["None."]
     return lines + [""]
 
@@ -598,24 +715,20 @@ def _setup_section(section, reference_groups, figures):
     if names:
         lines.append("Figures: %s." % ", ".join("[%s](%s)" % (name[:-4], name) for name in names))
     verdicts = [comparison.verdict for comparison in section]
-    lines += ["", "### Cells", "", "%d cells: %d agree, %d differ, %d n/a." % (
+    lines += ["", "### Cells", "", "%d cells: %d agree, %d differ, %d inconclusive, %d n/a." % (
         len(verdicts), verdicts.count("agrees"), verdicts.count("differs"),
-        verdicts.count("n/a")), ""]
+        verdicts.count("inconclusive"), verdicts.count("n/a")), ""]
     lines += _cell_rows(sorted(section, key=lambda c: VERDICT_ORDER.index(c.verdict)))
 
     cells, original_cells = _claim_cells(section, reference_groups)
     lines += ["", "### The blog's claims", ""]
     if original_cells:
-        other_protocol = not any(comparison.original for comparison in section)
-        lines += ["Original evaluated on the same %d cells (of %d reproduced)%s." % (
-            len(original_cells), len(cells),
-            ", which it ran with another protocol (%s)"
-            % _protocol_text(next(iter(original_cells.values())).key) if other_protocol else ""),
-            ""]
+        lines += ["Original evaluated on the same %d cells (of %d reproduced)." % (
+            len(original_cells), len(cells)), ""]
     theirs = evaluate_claims(original_cells) if original_cells else None
     lines += ["| claim | measure | reproduced | original |", "|---|---|---|---|"]
     for index, (claim, measure, text) in enumerate(evaluate_claims(cells)):
-        original = theirs[index][2] if theirs else "no original runs"
+        original = theirs[index][2] if theirs else "no original runs of this protocol"
         lines.append("| %s | %s | %s | %s |" % (claim, _measure_name(measure), text, original))
     return lines + [""]
 
@@ -635,9 +748,10 @@ def _synthetic_section(synthetic):
     return lines + [""]
 
 
-def _markdown(comparisons, reference_groups, problems, figures, synthetic, sources):
+def _markdown(comparisons, reference_groups, problems, figures, synthetic, sources,
+              calibrations):
     lines = _introduction(reference_groups, sources)
-    lines[2:2] = _summary(comparisons, reference_groups)
+    lines[2:2] = _summary(comparisons, reference_groups, calibrations)
     for section in _protocol_sections(comparisons):
         lines += _setup_section(section, reference_groups, figures)
     if synthetic:
@@ -647,11 +761,24 @@ def _markdown(comparisons, reference_groups, problems, figures, synthetic, sourc
     return "\n".join(lines) + "\n"
 
 
+def _judged_fields(judged):
+    """The verdict's statistic and thresholds for ``report.csv`` (NaN where not judged)."""
+    if judged is None:
+        return dict(largest_distance=math.nan, largest="", differs_above=math.nan,
+                    agrees_below=math.nan, false_alarm=math.nan)
+    return dict(largest_distance=judged.statistic, largest=judged.largest,
+                differs_above=judged.calibration.differ_above,
+                agrees_below=judged.calibration.agree_below,
+                false_alarm=judged.calibration.false_alarm)
+
+
 def _csv_rows(comparisons):
     fields = ["setup", "optimizer", "lr", "beta2", "bias_correction", "epochs", "batch_size",
               "lr_schedule", "loss", "cifar_centering", "data", "at_epoch", "measure", "n",
               "diverged", "running", "mean", "std", "original_n", "original_mean",
-              "original_std", "pooled_std", "difference", "d", "verdict", "reason"]
+              "original_std", "pooled_std", "difference", "d", "verdict", "reason",
+              "largest_distance", "largest", "differs_above", "agrees_below",
+              "false_alarm"]
     rows = []
     for comparison in comparisons:
         key, group = comparison.group.key, comparison.group
@@ -665,7 +792,8 @@ def _csv_rows(comparisons):
                              at_epoch="" if group.at_epoch is None else group.at_epoch,
                              measure=measure,
                              diverged=group.diverged, running=group.running,
-                             verdict=comparison.verdict, reason=comparison.reason))
+                             verdict=comparison.verdict, reason=comparison.reason,
+                             **_judged_fields(comparison.judged)))
     return fields, rows
 
 
@@ -704,13 +832,14 @@ def write_report(out_dir, runs, reference, problems=(), figures=(), synthetic=No
     """
     reference_groups = group_runs([run for runs_of_setup in reference.values()
                                    for run in runs_of_setup])
-    comparisons = compare_cells(group_runs(runs), reference_groups)
+    calibrations = {}
+    comparisons = compare_cells(group_runs(runs), reference_groups, calibrations)
     os.makedirs(out_dir, exist_ok=True)
     report_path = os.path.join(out_dir, "REPORT.md")
     csv_path = os.path.join(out_dir, "report.csv")
     # Atomic: a reader (or a second make_figures) never sees half a report.
     markdown = _markdown(comparisons, reference_groups, problems, figures, synthetic,
-                         tuple(sources))
+                         tuple(sources), calibrations)
     atomic_write_bytes(report_path, markdown.encode("utf-8"))
     fields, rows = _csv_rows(comparisons)
     table = io.StringIO()

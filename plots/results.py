@@ -134,7 +134,8 @@ def _config(values, path):
 def _run(config, values, history, source, history_path):
     """The :class:`Run` of a config and its history's contents, checked."""
     try:
-        problem = runstore.history_problem(history, CURVES)
+        problem = runstore.history_problem(history, CURVES) or \
+            runstore.history_identity_problem(history, config)
         if problem is not None:
             raise ValueError(problem)
         curves, status = _arrays(history), history["status"]  # checked just above

@@ -6,10 +6,11 @@ own learning rate, amsgrad updates, the training and validation functions of
 reference is each run trained alone by its own JAX functions.
 
 Exactness, measured with JAX 0.4.30 on the CPU: the dropout generators'
-states are bit for bit those of the runs alone; XLA's batched kernels (a
-batched matrix product, a grouped convolution) round some float32 sums
-differently from the single-run ones, even in the first step's forward pass
-for CifarNet, so outputs agree within float32 rounding (its amplification by
+states are bit for bit those of the runs alone; each run's matrix products
+are its own (``per_run_dot``: a batched product would round otherwise, issue
+22), but XLA's grouped convolution rounds some float32 sums differently from
+the single-run ones, even in the first step's forward pass for CifarNet, so
+outputs agree within float32 rounding (its amplification by
 Adam's steps and by batch normalization of few examples is stated at
 :func:`assert_same_runs`).  Between batches of different sizes, and between a
 batch and the same batch rebuilt from its written-back state, XLA's kernels
@@ -25,12 +26,13 @@ import compat  # noqa: F401  (Theano flags before lasagne)
 import lasagne
 import models
 from experiments.config import RunConfig, run_seeds
-from experiments.training import _state_variables, compile_functions
+from experiments.training import compile_functions, state_variables
 from test_backends import small_conv_net
 
-pytest.importorskip("jax", reason="JAX is not installed")
+jax = pytest.importorskip("jax", reason="JAX is not installed")
 from backends import compile_function  # noqa: E402
 from backends.batched import RunBatch, group_by_program, shares_program  # noqa: E402
+from backends.jax_ops import per_run_dot  # noqa: E402
 
 L = lasagne.layers
 
@@ -70,7 +72,7 @@ def make_run(network, index, **fields):
     output = build(shape, 10)
     train, val, rate = compile_functions(output, config, 10, backend="jax")
     params = {id(p) for p in L.get_all_params(output, trainable=True)}
-    return Run(train, val, rate, config.lr, _state_variables(train, val), params)
+    return Run(train, val, rate, config.lr, state_variables(train, val), params)
 
 
 def make_runs(network, indices=(0, 1, 2)):
@@ -170,6 +172,38 @@ def trained_both_ways(network, steps):
 def test_batched_runs_match_runs_trained_alone(network, steps):
     runs, alone, batched = trained_both_ways(network, steps)
     assert_same_runs(alone, batched, runs, steps)
+
+
+#: The products of a logistic regression's step on MNIST (128 x 784 x 10), as
+#: f(dot, x, w, g): the forward pass, the weights' gradient (a transposed operand).
+PRODUCTS = {"forward": lambda dot, x, w, g: dot(x, w),
+            "weights' gradient": lambda dot, x, w, g: dot(x.T, g)}
+
+
+@pytest.mark.parametrize("runs", [1, 2, 4])
+@pytest.mark.parametrize("product", sorted(PRODUCTS))
+@pytest.mark.parametrize("shared_input", [False, True], ids=["own inputs", "same inputs"])
+def test_a_batched_product_is_each_run_s_own_product_bit_for_bit(product, runs, shared_input):
+    # jnp.dot under jax.vmap is one batched product, which XLA's CPU backend computes
+    # for 2 runs or more with oneDNN's kernel, whose float32 sums round otherwise
+    # than the single product's (Eigen's, at these shapes; issue 22).
+    def function(x, w, g):
+        return PRODUCTS[product](per_run_dot, x, w, g)
+
+    rng = np.random.RandomState(0)
+    x = rng.randn(runs, 128, 784).astype("float32")
+    w = rng.randn(runs, 784, 10).astype("float32")
+    g = rng.randn(runs, 128, 10).astype("float32")
+    if shared_input:  # a validation batch: one input for all runs
+        x = x[0]
+    mapped = jax.vmap(function, in_axes=(None if shared_input else 0, 0, 0))
+    batched = np.asarray(jax.jit(mapped)(x, w, g))
+    for run in range(runs):
+        x_run = x if shared_input else x[run]
+        own = np.asarray(jax.jit(function)(x_run, w[run], g[run]))
+        np.testing.assert_array_equal(batched[run], own, err_msg="run %d" % run)
+        exact = PRODUCTS[product](np.dot, *(np.float64(a) for a in (x_run, w[run], g[run])))
+        np.testing.assert_allclose(own, exact, rtol=1e-4, atol=1e-4 * np.abs(exact).max())
 
 
 def assert_identical_states(runs, other_runs):

@@ -243,11 +243,13 @@ def test_mcgill_protocol_takes_the_studys_defaults():
     assert blog == options.configs_from_args(parse())
 
 
-def test_mcgill_grid_is_the_blogs_lrs_and_beta2s_without_bias_correction():
+def test_mcgill_grid_is_the_blogs_lrs_widened_and_beta2s_without_bias_correction():
+    """The study's learning rates are not listed: the blog's, and 0.03 and 0.1 above them
+    (the committed runs chose 0.01, the blog grid's edge)."""
     from experiments import grid
     args = grid.build_parser().parse_args(["vgg", "--protocol", "mcgill", "--runs", "1"])
     expected = [mcgill_config("vgg", optimizer, lr, beta2, 30)
-                for lr in (0.01, 0.001, 0.0001) for beta2 in (0.99, 0.999)
+                for lr in (0.1, 0.03, 0.01, 0.001, 0.0001) for beta2 in (0.99, 0.999)
                 for optimizer in ("adam", "amsgrad")]
     assert options.configs_from_args(args) == expected
 

@@ -4,6 +4,7 @@ Expected numbers are computed here by hand or from ``reference/summary.md`` (mad
 original logs independently of this code), never from the code under test.
 """
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -23,7 +24,7 @@ from experiments.config import RunConfig
 from plots import make_figures
 from plots.figures import draw_metric, draw_setup
 from plots.report import compare_cells, evaluate_claims, group_runs, write_report
-from plots.results import DEFAULT_REFERENCE, find_runs, load_reference
+from plots.results import CURVES, DEFAULT_REFERENCE, Run, find_runs, load_reference
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -145,12 +146,13 @@ def test_draw_metric_plots_every_run_and_the_original_band(tmp_path):
     # Panel lr=0.001: two Adam runs with bias correction, one AMSGrad without; lr=0.01: one Adam.
     adam_curves = [[2.0, 1.5, 1.2, 1.1, 1.0, 0.9, 0.85, 0.8, 0.78, 0.77],
                    [2.1, 1.6, 1.3, 1.2, 1.1, 1.0, 0.95, 0.9, 0.88, 0.86]]
-    adam_dirs = [write_run(tmp_path / "R", curves(values), run=run)
-                 for run, values in enumerate(adam_curves)]
+    # The runs are of the original's protocol (11 epochs), stopped after 10 or fewer.
+    adam_dirs = [write_run(tmp_path / "R", curves(values), run=run, epochs=11,
+                           status="running") for run, values in enumerate(adam_curves)]
     amsgrad_dir = write_run(tmp_path / "R", curves([2.0, 1.0, 0.9, 0.8, 0.7, 0.6]),
-                            optimizer="amsgrad", bias_correction=False, epochs=10,
+                            optimizer="amsgrad", bias_correction=False, epochs=11,
                             status="running")
-    write_run(tmp_path / "R", curves([3.0, 2.0, float("nan"), 1.0]), lr=0.01, epochs=10,
+    write_run(tmp_path / "R", curves([3.0, 2.0, float("nan"), 1.0]), lr=0.01, epochs=11,
               status="running")
     original = [[2.2, 1.4, 1.25, 1.0, 1.05, 0.8, 0.9, 0.7, 0.75, 0.6, 0.5],
                 [1.9, 1.7, 1.1, 1.15, 0.95, 0.95, 0.8, 0.85, 0.7, 0.65, 0.55],
@@ -185,8 +187,10 @@ def test_draw_metric_plots_every_run_and_the_original_band(tmp_path):
         for x, y in vertices:
             epoch = int(round(x))
             assert y == pytest.approx(lowest[epoch - 1]) or y == pytest.approx(highest[epoch - 1])
-        assert sorted({round(x) for x, _ in vertices}) == list(range(1, 12))
+        # drawn over the 10 epochs done, where the runs are compared
+        assert sorted({round(x) for x, _ in vertices}) == list(range(1, 11))
     assert full.get_xlim() == (0.5, 10.5)
+    assert "4 runs, 4-10 epochs of 11 run" in figure._suptitle.get_text()
     # Zoom: the last 20% (at least 2) of the 10 epochs done, y fitted to what is visible there.
     assert zoom.get_xlim() == (8.5, 10.5)
     visible = [0.78, 0.77, 0.88, 0.86] + list(lowest[8:10]) + list(highest[8:10])
@@ -275,15 +279,25 @@ def test_report_numbers_against_hand_computation(tmp_path):
     # val acc: 0.82 vs 0.82, d 0; train loss: std 0 against 0.014142 -> pooled 0.01, d 0
     assert float(rows["adam", "final_val_acc"]["d"]) == pytest.approx(0.0, abs=1e-9)
     assert float(rows["adam", "final_train_loss"]["pooled_std"]) == pytest.approx(0.01)
-    verdicts = {optimizer: {row["verdict"] for (name, _), row in rows.items() if name == optimizer}
-                for optimizer in ("adam", "amsgrad")}
-    assert verdicts == {"adam": {"differs"}, "amsgrad": {"agrees"}}
-    assert "validation loss d=-3.5" in adam["reason"]
+    # The verdict's largest distance: with 2 runs a side sqrt(1/2 + 1/2) = 1, so the final
+    # validation loss's standardized difference is d (the curves' RMS over the 2 epochs, of
+    # which the first is equal, is d / sqrt(2)); the verdict follows the thresholds.
+    assert float(adam["largest_distance"]) == pytest.approx(3.5355, abs=1e-4)
+    assert adam["largest"] == "final_val_loss"
+    assert "largest distance final_val_loss -3.5 " in adam["reason"]
+    for row in rows.values():
+        distance = float(row["largest_distance"])
+        expected = ("differs" if distance > float(row["differs_above"]) else "agrees"
+                    if distance <= float(row["agrees_below"]) else "inconclusive")
+        assert row["verdict"] == expected
+    # AMSGrad's runs are the original's: distance 0
+    assert float(rows["amsgrad", "final_val_loss"]["largest_distance"]) == pytest.approx(0)
+    assert rows["amsgrad", "final_val_loss"]["verdict"] == "agrees"
 
     text = open(report).read()
     assert "0.6000 (0.1414) vs 1.1000 (0.1414), d -3.5" in text
-    assert "**differs**" in text and "**agrees**" in text
-    assert "|d| <= 2" in text  # the threshold is stated
+    assert "**agrees**" in text
+    assert "### The verdicts' error rates" in text  # the thresholds' error rates are stated
     assert "None." in text.split("## Skipped files")[1]
 
 
@@ -618,7 +632,7 @@ def early_runs(tmp_path):
         ("logreg", cell(optimizer, run=run), curves(values))
         for optimizer in ("adam", "amsgrad") for run, values in enumerate(originals)])
     write_run(tmp_path / "R", curves([2.1, 1.1]), status="running", epochs=4, data=MNIST_COPY)
-    write_run(tmp_path / "R", curves([2.1, 3.0]), optimizer="amsgrad", status="running",
+    write_run(tmp_path / "R", curves([2.1, 30.0]), optimizer="amsgrad", status="running",
               epochs=4, data=MNIST_COPY)
     return reference_file
 
@@ -633,10 +647,10 @@ def test_runs_stopped_early_are_compared_after_the_same_epoch_of_the_original(tm
     rows = {(row["optimizer"], row["measure"]): row for row in read_csv(table)}
     adam, amsgrad = rows["adam", "final_val_loss"], rows["amsgrad", "final_val_loss"]
     # After epoch 2 the originals stand at 1.0 and 1.2: mean 1.1, std sqrt(0.02); ours
-    # 1.1 (d 0) and 3.0: pooled std sqrt((0 + 0.02) / (1 + 2 - 2)), d = 1.9 / 0.141421.
+    # 1.1 (d 0) and 30.0: pooled std sqrt((0 + 0.02) / (1 + 2 - 2)), d = 28.9 / 0.141421.
     assert float(adam["original_mean"]) == pytest.approx(1.1)
     assert float(adam["d"]) == pytest.approx(0.0, abs=1e-9) and adam["verdict"] == "agrees"
-    assert float(amsgrad["d"]) == pytest.approx(13.435, abs=1e-3)
+    assert float(amsgrad["d"]) == pytest.approx(204.354, abs=1e-3)
     assert amsgrad["verdict"] == "differs"
     # best validation loss over the first 2 epochs: 1.1 and 2.1 against 1.0 and 1.2
     assert float(rows["amsgrad", "best_val_loss"]["mean"]) == pytest.approx(2.1)
@@ -654,7 +668,7 @@ def test_blog_grid_counts_cells_not_run(tmp_path):
     row = [cell.strip() for cell in open(report).read().splitlines()[4].strip("|").split("|")]
     assert row[1] == "the blog's" and row[2] == "mnist, source not recorded"
     assert row[3] == "0 complete, 0 diverged, 1 stopped early (of the blog's 120)"
-    assert row[4:] == ["2 of 150", "0 / 0 / 1 / 23", "- / no original runs"]
+    assert row[4:] == ["2 of 150", "0 / 0 / 0 / 1 / 23", "- / no original runs of this protocol"]
 
 
 def test_report_opens_with_the_summary_and_the_cells_that_differ(tmp_path):
@@ -673,10 +687,11 @@ def test_report_opens_with_the_summary_and_the_cells_that_differ(tmp_path):
     # claim: 1 pair, in which AMSGrad's best validation loss (2.1) is worse than Adam's
     # (1.1), and the original's equal (1.1, 1.1).
     assert row[3] == "0 complete, 0 diverged, 2 stopped early"
-    assert row[4:] == ["2 of 4", "1 / 1 / 0 / -", "0 of 1 / 0 of 1"]
-    differ = lines[lines.index("### Cells that differ from the original") + 2]
-    assert differ.startswith("- logreg amsgrad lr=0.001 b2=0.99 bc=on (runs: 1 after epoch 2): ")
-    assert "validation loss d=+13.4" in differ
+    assert row[4:] == ["2 of 4", "1 / 1 / 0 / 0 / -", "0 of 1 / 0 of 1"]
+    differ = lines[lines.index("### Cells that differ from the original, or cannot be told "
+                               "apart yet") + 2]
+    assert differ.startswith("- logreg amsgrad lr=0.001 b2=0.99 bc=on (runs: 1 after epoch 2): "
+                             "**differs**, largest distance ")
     assert {row["data"] for row in read_csv(table)} == {
         "the official MNIST content (files re-compressed: their checksums differ)"}
 
@@ -711,3 +726,43 @@ def test_a_packed_file_cut_short_is_reported_and_skipped(tmp_path, capsys):
     runs, problems = find_runs(str(packed))
     assert [run.config.setup for run in runs] == ["ffnn"]
     assert len(problems) == 1 and problems[0].path == str(damaged)
+
+
+def test_no_original_band_behind_runs_of_another_protocol(tmp_path):
+    """The original ran 150 epochs, linear decay, categorical cross-entropy: runs of the
+    study's protocol (inv-sqrt, binary loss, 50 epochs) or of another length get no band,
+    even in a cell the original has."""
+    original = [[2.0 - 0.1 * epoch for epoch in range(4)],
+                [2.1 - 0.1 * epoch for epoch in range(4)]]
+    reference_file = write_reference(tmp_path / "original.json", [
+        ("logreg", cell(run=run), curves(values)) for run, values in enumerate(original)])
+    reference, _ = load_reference(reference_file)
+    same = RunConfig(setup="logreg", optimizer="adam", lr=0.001, beta2=0.99,
+                     bias_correction=True, epochs=4)
+    for config, banded in ((same, True),
+                           (dataclasses.replace(same, lr_schedule="inv-sqrt", loss="binary"),
+                            False),
+                           (dataclasses.replace(same, epochs=5), False)):
+        run = Run(config=config, curves={name: np.array([1.0, 0.9]) for name in CURVES},
+                  status="running", source="x")
+        figure = draw_metric("logreg", "val_loss", [run], reference["logreg"])
+        assert bool(figure.axes[0].collections) == banded, config
+
+
+def test_a_panel_at_chance_spans_at_least_the_minimum_meaningful_difference():
+    """Accuracies of 0.0997-0.1003 (runs stuck at chance) are drawn on an axis of at least
+    20 x 3e-4 = 0.006, not autoscaled to their noise; a loss at ln 10 on at least
+    20 x 0.01% of it."""
+    config = RunConfig(setup="cifarnet", optimizer="adam", lr=0.01, beta2=0.99,
+                       bias_correction=True, epochs=2)
+    run = Run(config=config, curves={"loss": np.array([2.3029, 2.3027]),
+                                     "acc": np.array([0.0997, 0.1003]),
+                                     "val_loss": np.array([2.3030, 2.3026]),
+                                     "val_acc": np.array([0.1003, 0.0997])}, status="complete",
+              source="x")
+    for metric, span in (("val_acc", 0.006), ("loss", 20 * 1e-4 * 2.3029)):
+        figure = draw_metric("cifarnet", metric, [run])
+        for ax in figure.axes[:2]:
+            low, high = ax.get_ylim()
+            assert high - low >= span * (1 - 1e-9), (metric, ax.get_title())
+        assert "1 run x 2 epochs" in figure._suptitle.get_text()

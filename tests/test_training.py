@@ -229,20 +229,6 @@ def numpy_losses(probabilities, targets, num_classes):
     return categorical, binary, accuracy
 
 
-def test_loss_expressions_match_numpy():
-    # Rows with exact 0 and 1 exercise the clipping.
-    probabilities = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.2, 0.3, 0.5],
-                              [0.6, 0.1, 0.3], [0.0, 0.0, 1.0]], dtype="float32")
-    targets = np.array([0, 2, 2, 1, 0], dtype="int32")
-    expected = numpy_losses(probabilities, targets, 3)
-    p, y = T.matrix("p"), T.ivector("y")
-    for loss, reference in (("categorical", expected[0]), ("binary", expected[1])):
-        value, accuracy = theano.function([p, y], training._loss_and_accuracy(p, y, loss, 3))(
-            probabilities, targets)
-        assert float(value) == pytest.approx(reference, rel=1e-5)
-        assert float(accuracy) == pytest.approx(expected[2])
-
-
 def numpy_logreg_loss(W, b, x, y, loss):
     z = x.reshape(len(x), -1) @ W + b
     p = np.exp(z - z.max(axis=1, keepdims=True))
@@ -435,12 +421,12 @@ def test_resuming_reproduces_an_uninterrupted_run(tmp_path, monkeypatch):
     # Controls: a checkpoint without the dropout generators' states (the integer-valued
     # variables) or without the batch-norm averages does not reproduce the curves, so
     # the comparison above can fail.
-    real_state = training._state_variables
+    real_state = training.state_variables
     for name, keep, changed in (
             ("no-dropout-state", lambda v: v.dtype.startswith("float"), "loss"),
             ("no-batch-norm-averages", lambda v: not str(v.name).endswith((".mean", ".inv_std")),
              "val_loss")):
-        monkeypatch.setattr(training, "_state_variables",
+        monkeypatch.setattr(training, "state_variables",
                             lambda *fns: [v for v in real_state(*fns) if keep(v)])
         run_tiny(tmp_path / name, config, build_model=tiny_net, stop_after=2)
         control = run_tiny(tmp_path / name, config, build_model=tiny_net)

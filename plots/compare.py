@@ -1,0 +1,363 @@
+"""
+Reproduced runs of a cell against the original runs of the same cell: agree, differ, or cannot tell.
+
+.. autosummary::
+    :nosignatures:
+
+    stack_curves
+    distances
+    Calibration
+    calibrate
+    Verdict
+    judge
+    held_out_rates
+
+**The distance.**  Runs are arrays ``(runs, 4, E)``: the curves of
+:data:`CURVES` over the first E epochs (runs stopped early are compared over
+the epochs they have; the original runs over the same epochs).  At every
+curve and epoch the difference of the two sides' means is divided by its
+standard error, ``s * sqrt(1/n + 1/m)``, with ``s`` the pooled between-run
+standard deviation of that cell at that epoch (n reproduced and m original
+runs; with one reproduced run, the original's alone).  ``s`` is raised to
+:func:`minimum_scale` where smaller: a *minimum meaningful difference*, so that
+runs stuck at chance (loss ln 10, accuracy 0.1, whose runs may all end on the
+same value) are not told apart by noise in the fourth decimal.  Each curve's
+distance is the root mean square of its standardized differences over the
+epochs; each of the five :data:`MEASURES` (final and best validation loss and
+accuracy, final training loss) gives one more, its standardized difference.
+The cell's statistic ``T`` is the largest of these nine: the verdict looks at
+the whole curves and at the measures the blog's tables show, and the
+threshold is one for the maximum, so the nine looks are paid for once.
+
+**The thresholds** are not assumed from a distribution: they are calibrated
+on the original runs of the setup (:func:`calibrate`).  Each original cell
+gives a model of its runs, Gaussian with the cell's mean curves and the
+covariance of its runs (a draw is the mean plus a random combination of the
+runs' deviations from it: the correlations between epochs and curves are
+kept).  From every cell of the setup, ``m`` "original" and ``n``
+"reproduced" runs are drawn, again and again, and the statistic taken as
+for real runs (the standard deviations estimated from the draws, as from
+real runs).  ``differs``: ``T`` above the 95% point of those draws, pooled
+over the setup's cells; the false-alarm rate stated beside a verdict is
+measured on a second, independent set of draws.  ``agrees``: ``T`` at or below
+the 10% point of the same draws with one curve of the reproduced runs
+shifted by :data:`SHIFT` standard deviations (the curve that hides a shift
+best): a cell with such a shift would be called ``agrees`` in at most 10% of
+tries.  In between, or with too few runs or epochs to tell the two apart,
+the verdict is ``inconclusive``.  :func:`held_out_rates` measures the same
+verdicts on original runs themselves (some runs of a cell held out as the
+"reproduction", the others as the reference): the check that the Gaussian
+model's rates hold for the real, non-Gaussian runs (``tests/test_compare.py``).
+
+Examples
+--------
+>>> import numpy as np
+>>> from plots.compare import calibrate, judge
+>>> cells = [np.random.default_rng(k).normal(size=(5, 4, 10)) + 1 for k in range(3)]
+>>> calibration = calibrate(cells, n=1, m=5, epochs=10)
+>>> judge(cells[0][:1] + 10, cells[0], calibration).verdict
+'differs'
+"""
+import dataclasses
+import math
+
+import numpy as np
+
+__all__ = ["CURVES", "MEASURES", "ALPHA", "BETA", "SHIFT", "DRAWS", "stack_curves",
+           "minimum_scale", "distances", "Calibration", "calibrate", "Verdict", "classify", "judge",
+           "held_out_rates"]
+
+#: The curves compared, in the order of the arrays' second axis.
+CURVES = ("loss", "acc", "val_loss", "val_acc")
+#: Measure -> (curve, ``final`` or ``best``, whether lower is better): the blog's table values.
+MEASURES = {
+    "final_val_loss": ("val_loss", "final", True),
+    "best_val_loss": ("val_loss", "best", True),
+    "final_val_acc": ("val_acc", "final", False),
+    "best_val_acc": ("val_acc", "best", False),
+    "final_train_loss": ("loss", "final", True),
+}
+#: The false-alarm rate the ``differs`` threshold is calibrated to (over all nine distances).
+ALPHA = 0.025
+#: At most this share of cells shifted by SHIFT standard deviations may be called ``agrees``.
+BETA = 0.10
+#: The shift (in standard deviations of the cell, every epoch of one curve) an ``agrees`` rules out.
+SHIFT = 6.0
+#: Draws per original cell for a threshold (and as many again to measure its rate).
+DRAWS = 200
+#: The minimum meaningful difference: accuracies in absolute terms (3 of 10,000 validation
+#: images), losses relative to their value (0.01%, e.g. 0.00023 at ln 10 = 2.3026).
+MIN_ACCURACY_SCALE = 3e-4
+MIN_LOSS_SCALE = 1e-4
+
+
+def stack_curves(runs, epochs):
+    """The curves of runs as an array ``(runs, 4, epochs)``, float64.
+
+    Parameters
+    ----------
+    runs : list of dict or plots.results.Run
+        Each a dict ``{curve: values}`` or anything with such a ``curves``
+    epochs : int
+        The first epochs taken (every run must have them)
+    """
+    return np.array([[np.asarray(getattr(run, "curves", run)[name][:epochs], dtype=np.float64)
+                      for name in CURVES] for run in runs])
+
+
+def minimum_scale(original):
+    """The floor under the standard deviation, per curve and epoch: ``(4, E)``.
+
+    Accuracies: :data:`MIN_ACCURACY_SCALE`; losses: :data:`MIN_LOSS_SCALE`
+    times the original mean's magnitude.
+    """
+    mean = np.abs(original.mean(axis=-3))
+    is_loss = np.array(["loss" in name for name in CURVES])[:, None]
+    return np.where(is_loss, MIN_LOSS_SCALE * mean, MIN_ACCURACY_SCALE)
+
+
+def _measure_values(runs):
+    """The five :data:`MEASURES` of every run: ``(..., runs, 5)``."""
+    columns = []
+    for curve, kind, lower_is_better in MEASURES.values():
+        values = runs[..., CURVES.index(curve), :]
+        if kind == "final":
+            columns.append(values[..., -1])
+        else:
+            columns.append(values.min(axis=-1) if lower_is_better else values.max(axis=-1))
+    return np.stack(columns, axis=-1)
+
+
+def _standardized(ours, theirs, floor):
+    """(mean(ours) - mean(theirs)) / (pooled sd raised to ``floor``) / sqrt(1/n + 1/m).
+
+    ``ours`` ``(..., n, K)``, ``theirs`` ``(..., m, K)``; NaN with one run a side.
+    """
+    n, m = ours.shape[-2], theirs.shape[-2]
+    if n + m <= 2:
+        return np.full(np.broadcast_shapes(ours.shape[:-2], theirs.shape[:-2])
+                       + ours.shape[-1:], np.nan)
+    squares = (((ours - ours.mean(axis=-2, keepdims=True)) ** 2).sum(axis=-2)
+               + ((theirs - theirs.mean(axis=-2, keepdims=True)) ** 2).sum(axis=-2))
+    scale = np.maximum(np.sqrt(squares / (n + m - 2)), floor)
+    return (ours.mean(axis=-2) - theirs.mean(axis=-2)) / (scale * math.sqrt(1 / n + 1 / m))
+
+
+def distances(reproduced, original):
+    """The nine standardized distances of two sets of runs.
+
+    Parameters
+    ----------
+    reproduced, original : numpy.ndarray
+        ``(..., n, 4, E)`` and ``(..., m, 4, E)`` (:func:`stack_curves`)
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., 9)``: per curve of :data:`CURVES` the root mean square over the
+        epochs of the standardized differences, then per measure of
+        :data:`MEASURES` its standardized difference (signed).
+    """
+    floor = minimum_scale(original)
+    shape = reproduced.shape[:-2] + (-1,)
+    z = _standardized(reproduced.reshape(shape), original.reshape(original.shape[:-2] + (-1,)),
+                      floor.reshape(floor.shape[:-2] + (-1,)))
+    z = z.reshape(z.shape[:-1] + reproduced.shape[-2:])
+    curves = np.sqrt((z ** 2).mean(axis=-1))
+    measure_floor = np.stack([floor[..., CURVES.index(curve), -1]
+                              for curve, _, _ in MEASURES.values()], axis=-1)
+    measures = _standardized(_measure_values(reproduced), _measure_values(original),
+                             measure_floor)
+    return np.concatenate([curves, measures], axis=-1)
+
+
+#: The names of the nine distances, in the order of :func:`distances`.
+DISTANCES = tuple("%s curve" % name for name in CURVES) + tuple(MEASURES)
+
+
+def _statistic(reproduced, original):
+    return np.nanmax(np.abs(distances(reproduced, original)), axis=-1)
+
+
+def _draws(cell, count, rng):
+    """``count`` draws of a cell's Gaussian model: the mean plus random combinations of
+    the runs' deviations, scaled so that their covariance is the runs' sample covariance."""
+    deviations = cell - cell.mean(axis=0)
+    weights = rng.standard_normal(count + (len(cell),)) / math.sqrt(len(cell) - 1)
+    return cell.mean(axis=0) + np.tensordot(weights, deviations, axes=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """Thresholds of the statistic for n reproduced against m original runs over E epochs.
+
+    Attributes
+    ----------
+    n, m, epochs : int
+    differ_above : float
+        ``T`` above this is ``differs`` (the 1 - ALPHA point under no difference)
+    agree_below : float
+        ``T`` at or below this is ``agrees`` (the BETA point with a SHIFT shift;
+        never above ``differ_above``)
+    false_alarm : float
+        Measured share of same-experiment draws called ``differs``
+    false_agreement : float
+        Measured share of draws shifted by SHIFT sd (the worst curve) called ``agrees``
+    cells : int
+        Original cells the draws came from
+    """
+    n: int
+    m: int
+    epochs: int
+    differ_above: float
+    agree_below: float
+    false_alarm: float
+    false_agreement: float
+    cells: int
+
+    def text(self):
+        return ("%d run%s against %d over %d epoch%s: false alarm %.1f%%, a %g-sd shift "
+                "called agrees %.1f%% (measured on %d draws from each of %d original cells)"
+                % (self.n, "" if self.n == 1 else "s", self.m, self.epochs,
+                   "" if self.epochs == 1 else "s", 100 * self.false_alarm, SHIFT,
+                   100 * self.false_agreement, DRAWS, self.cells))
+
+
+def _shifted(cell, reproduced):
+    """The reproduced draws with one curve moved up by SHIFT sd of the cell: one per curve."""
+    scale = np.maximum(cell.std(axis=0, ddof=1), minimum_scale(cell))
+    for index in range(len(CURVES)):
+        shifted = reproduced.copy()
+        shifted[..., index, :] += SHIFT * scale[index]
+        yield shifted
+
+
+def _cell_statistics(cells, n, m, epochs, rng):
+    """Per cell, T of same-experiment draws and, per curve, of shifted draws."""
+    same, shifted = [], [[] for _ in CURVES]
+    for cell in cells:
+        cell = cell[:, :, :epochs]
+        draws = _draws(cell, (DRAWS, n + m), rng)
+        original, reproduced = draws[:, n:], draws[:, :n]
+        same.append(_statistic(reproduced, original))
+        for index, moved in enumerate(_shifted(cell, reproduced)):
+            shifted[index].append(_statistic(moved, original))
+    return np.concatenate(same), [np.concatenate(values) for values in shifted]
+
+
+def calibrate(cells, n, m, epochs, seed=0):
+    """Thresholds for n reproduced against m original runs, from the original cells.
+
+    Parameters
+    ----------
+    cells : list of numpy.ndarray
+        The original runs of each cell of a setup, ``(runs, 4, E0)`` with E0 >= epochs
+    n, m, epochs : int
+    seed : int
+        Seeds the draws (a report is the same every time it is written)
+
+    Returns
+    -------
+    Calibration
+    """
+    rng = np.random.default_rng([seed, n, m, epochs])
+    cells = [cell for cell in cells if len(cell) >= 2]
+    same, shifted = _cell_statistics(cells, n, m, epochs, rng)
+    differ_above = float(np.quantile(same, 1 - ALPHA))
+    agree_below = min(differ_above, min(float(np.quantile(values, BETA)) for values in shifted))
+    # The rates, measured on draws the thresholds were not taken from.
+    same, shifted = _cell_statistics(cells, n, m, epochs, rng)
+    false_agreement = max(float(np.mean(values <= agree_below)) for values in shifted)
+    return Calibration(n, m, epochs, differ_above, agree_below,
+                       float(np.mean(same > differ_above)), false_agreement, len(cells))
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """The judgement of one cell.
+
+    ``verdict`` is ``agrees``, ``differs`` or ``inconclusive``; ``statistic``
+    the largest distance, ``largest`` its name (:data:`DISTANCES`), ``signed``
+    its value with its sign (reproduced minus original), ``distances`` all
+    nine; ``calibration`` the thresholds it was judged by.
+    """
+    verdict: str
+    statistic: float
+    largest: str
+    signed: float
+    distances: dict
+    calibration: Calibration
+
+    def reason(self):
+        calibration = self.calibration
+        comparison = {"differs": "> %.1f" % calibration.differ_above,
+                      "agrees": "<= %.1f" % calibration.agree_below}.get(
+            self.verdict, "in (%.1f, %.1f]" % (calibration.agree_below,
+                                               calibration.differ_above))
+        return "largest distance %s %+.1f %s" % (self.largest, self.signed, comparison)
+
+
+def classify(reproduced, original, calibration):
+    """The verdicts of many comparisons at once: reproduced ``(..., n, 4, E)`` against
+    original ``(..., m, 4, E)``; an array of ``agrees``, ``differs``, ``inconclusive``."""
+    statistic = _statistic(reproduced, original)
+    return np.where(statistic > calibration.differ_above, "differs",
+                    np.where(statistic <= calibration.agree_below, "agrees", "inconclusive"))
+
+
+def judge(reproduced, original, calibration):
+    """The verdict on reproduced runs ``(n, 4, E)`` against original runs ``(m, 4, E)``.
+
+    ``calibration`` must be :func:`calibrate` d for the same n, m and E.
+    """
+    values = distances(reproduced, original)
+    if not np.isfinite(values).any():
+        raise ValueError("one run a side: no standard deviation to compare with")
+    index = int(np.nanargmax(np.abs(values)))
+    verdict = str(classify(reproduced, original, calibration))
+    return Verdict(verdict, float(abs(values[index])), DISTANCES[index], float(values[index]),
+                   dict(zip(DISTANCES, map(float, values))), calibration)
+
+
+def held_out_rates(cells, n, epochs, shift=0.0, curve=None, seed=0, calibration=None):
+    """Verdicts on original runs held out of their own cell, as shares of the cells.
+
+    Parameters
+    ----------
+    cells : list of numpy.ndarray
+        ``(runs, 4, E0)`` per cell of a setup, all with the same number of runs r
+    n : int
+        Runs held out as the "reproduction" (every choice of n of the r runs,
+        in turn); the other r - n are the reference, against thresholds
+        calibrated for n against r - n
+    epochs : int
+    shift : float
+        Moves the held-out runs' ``curve`` (or every curve, if None) up by
+        this many standard deviations of their cell (its r runs, per epoch)
+    seed : int
+    calibration : Calibration or None
+        Of n against r - n runs over ``epochs``; :func:`calibrate` d when None
+
+    Returns
+    -------
+    dict of str -> float
+        Per verdict, the share of (cell, held-out set) judged so
+    """
+    import itertools
+    runs = len(cells[0])
+    calibration = calibration or calibrate(cells, n, runs - n, epochs, seed)
+    counts = dict.fromkeys(("agrees", "differs", "inconclusive"), 0)
+    total = 0
+    for cell in cells:
+        cell = cell[:, :, :epochs]
+        scale = cell.std(axis=0, ddof=1)
+        for held in itertools.combinations(range(runs), n):
+            reproduced = cell[list(held)].copy()
+            if shift:
+                curves = range(len(CURVES)) if curve is None else [CURVES.index(curve)]
+                for index in curves:
+                    reproduced[:, index] += shift * scale[index]
+            rest = cell[[run for run in range(runs) if run not in held]]
+            counts[judge(reproduced, rest, calibration).verdict] += 1
+            total += 1
+    return {verdict: count / total for verdict, count in counts.items()}

@@ -1,0 +1,151 @@
+"""A run's life (experiments/run_life.py): every file of a run proves its identity.
+
+Each fault is produced for real: a history.json copied from another run's directory, a
+history cut back to an earlier epoch and marked complete, the data's labels changed
+between two commands, a setup's definition changed between two commands.
+"""
+import dataclasses
+import json
+import os
+import shutil
+import types
+
+import pytest
+
+from data.datasets import content_digest
+from errors import UserError
+from experiments import run_life, runstore, setups
+from experiments.config import RunConfig
+from test_training import read, run_tiny, tiny_config, tiny_dataset
+
+
+def write(run_dir, name, value):
+    with open(os.path.join(run_dir, name), "w") as f:
+        json.dump(value, f)
+
+
+def test_outcome_is_a_record_that_compares_without_compile_time():
+    outcome = run_life.RunOutcome("complete", "R", 3, 3, compile_seconds=1.5)
+    assert outcome == run_life.RunOutcome("complete", "R", 3, 3)
+    assert dataclasses.replace(outcome, epochs_done=2) != outcome
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        outcome.status = "busy"
+
+
+def test_new_histories_name_their_run(tmp_path):
+    config = tiny_config()
+    run_tiny(tmp_path, config, stop_after=1)
+    history = read(config.run_dir(str(tmp_path)), "history.json")
+    assert RunConfig.from_dict(history["identity"]) == config
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["named", "from before names"])
+def test_a_history_copied_from_another_run_is_replaced_by_the_checkpoints(tmp_path, legacy):
+    mine, theirs = tiny_config(lr=0.001, epochs=2), tiny_config(lr=0.01, epochs=2)
+    run_tiny(tmp_path, mine, stop_after=1)
+    run_tiny(tmp_path, theirs)
+    own = read(mine.run_dir(str(tmp_path)), "history.json")
+    copied = read(theirs.run_dir(str(tmp_path)), "history.json")
+    if legacy:
+        del copied["identity"]
+    write(mine.run_dir(str(tmp_path)), "history.json", copied)  # says complete, lr 0.01's
+
+    lines = []
+    with run_life.open_run(mine, str(tmp_path), say=lines.append) as life:
+        assert life.outcome is None  # not "complete": the checkpoint's single epoch counts
+        assert life.history["loss"] == own["loss"] and life.history["status"] == "running"
+    assert "written by another run" in lines[0] and "rebuilt it from" in lines[0]
+    assert read(mine.run_dir(str(tmp_path)), "history.json")["loss"] == own["loss"]
+    outcome = run_tiny(tmp_path, mine)
+    assert outcome.status == "complete" and outcome.epochs_trained == 1
+
+
+def test_a_history_from_another_run_without_a_checkpoint_is_refused(tmp_path):
+    mine, theirs = tiny_config(lr=0.001, epochs=2), tiny_config(lr=0.01, epochs=2)
+    run_tiny(tmp_path, theirs)
+    os.makedirs(mine.run_dir(str(tmp_path)))
+    shutil.copy(os.path.join(theirs.run_dir(str(tmp_path)), "history.json"),
+                mine.run_dir(str(tmp_path)))
+    with pytest.raises(UserError, match="written by another run"):
+        run_tiny(tmp_path, mine)
+
+
+def test_a_history_complete_with_fewer_epochs_than_the_checkpoint_is_repaired(tmp_path):
+    config = tiny_config(epochs=4)
+    run_dir = config.run_dir(str(tmp_path))
+    run_tiny(tmp_path, config, stop_after=2)
+    early = read(run_dir, "history.json")
+    run_tiny(tmp_path, config)
+    whole = read(run_dir, "history.json")
+    write(run_dir, "history.json", dict(early, status="complete"))  # 2 of 4, "complete"
+
+    lines = []
+    with run_life.open_run(config, str(tmp_path), say=lines.append) as life:
+        outcome = life.outcome
+    assert outcome == run_life.RunOutcome("complete", run_dir, 4, 0)
+    assert "says complete after 2 of 4 epochs; rebuilt it from" in lines[0]
+    assert read(run_dir, "history.json") == whole
+
+
+def test_a_history_complete_early_without_a_checkpoint_is_refused(tmp_path):
+    config = tiny_config(epochs=4)
+    run_dir = config.run_dir(str(tmp_path))
+    run_tiny(tmp_path, config, stop_after=2)
+    history = read(run_dir, "history.json")
+    os.remove(os.path.join(run_dir, "checkpoint.npz"))
+    write(run_dir, "history.json", dict(history, status="complete"))
+    with pytest.raises(UserError, match="complete after 2 of 4 epochs"):
+        run_tiny(tmp_path, config)
+
+
+def sourced(dataset):
+    """The tiny data set with the source record load_dataset gives real ones."""
+    arrays = (dataset.train_x, dataset.train_y, dataset.val_x, dataset.val_y)
+    return types.SimpleNamespace(**dict(vars(dataset), source={
+        "content": content_digest(arrays), "files": "other"}))
+
+
+def test_resuming_on_other_data_is_refused_naming_both_digests(tmp_path):
+    config = tiny_config()
+    original = sourced(tiny_dataset())
+    from experiments.training import train_run
+    from test_training import tiny_logreg
+    train_run(config, str(tmp_path), dataset=original, build_model=tiny_logreg,
+              progress=False, stop_after=1)
+    relabelled = tiny_dataset()
+    relabelled.train_y = (relabelled.train_y + 1) % relabelled.num_classes
+    relabelled = sourced(relabelled)
+    with pytest.raises(UserError) as error:
+        train_run(config, str(tmp_path), dataset=relabelled, build_model=tiny_logreg,
+                  progress=False)
+    message = str(error.value)
+    assert original.source["content"] in message and relabelled.source["content"] in message
+    assert len(read(config.run_dir(str(tmp_path)), "history.json")["loss"]) == 1
+    # The data it started with still resumes it.
+    assert train_run(config, str(tmp_path), dataset=original, build_model=tiny_logreg,
+                     progress=False).status == "complete"
+
+
+def test_resuming_under_a_changed_setup_definition_is_refused(tmp_path, monkeypatch):
+    config = tiny_config()
+    run_tiny(tmp_path, config, stop_after=1)
+    saved = read(config.run_dir(str(tmp_path)), "config.json")
+    assert saved["setup_definition"] == setups.get("logreg").definition()
+    assert saved["setup_definition"]["flip_lr"] is False
+    # What a plug-in edited between two commands does: logreg, now with flips.
+    flipped = dataclasses.replace(setups.get("logreg"), flip_lr=True)
+    monkeypatch.setitem(setups._REGISTRY, "logreg", flipped)
+    with pytest.raises(UserError, match=r"another definition of setup logreg \(flip_lr"):
+        run_tiny(tmp_path, config)
+
+
+def test_the_figures_skip_a_history_copied_from_another_run(tmp_path):
+    from plots.results import find_runs
+    mine, theirs = tiny_config(lr=0.001, epochs=2), tiny_config(lr=0.01, epochs=2)
+    run_tiny(tmp_path, mine)
+    run_tiny(tmp_path, theirs)
+    shutil.copy(os.path.join(theirs.run_dir(str(tmp_path)), "history.json"),
+                mine.run_dir(str(tmp_path)))
+    runs, problems = find_runs(str(tmp_path))
+    assert [run.config for run in runs] == [theirs]
+    assert len(problems) == 1 and "written by another run" in str(problems[0])
