@@ -6,6 +6,7 @@ The configuration of one training run, and where its results live.
 
     RunConfig
     run_seeds
+    experiment_words
     group_configs
 
 A :class:`RunConfig` names one run of one cell of the grid: the ``setup``
@@ -18,8 +19,9 @@ made, serialised as the run's ``config.json`` and names the run's directory::
 
 A CIFAR-10 run without input centring (``cifar_centering=False``, the code of
 the original's final commit rather than the one that wrote its logs) lives in
-``R/SETUP/CELL_centering=off/run=K/``: a centred and an uncentred run never
-share a directory.
+``R/SETUP/CELL_centering=off/run=K/``, and a run on common random numbers
+(``seeding="common"``, see :func:`run_seeds`) in ``R/SETUP/CELL_seeding=common/run=K/``:
+runs of different kinds never share a directory.
 
 Examples
 --------
@@ -32,6 +34,8 @@ Examples
 'results/logreg/amsgrad_lr=0.001_b2=0.99_bc=off/run=0'
 """
 import dataclasses
+import hashlib
+import json
 import math
 import numbers
 import os
@@ -41,16 +45,21 @@ import numpy as np
 from errors import UserError
 from experiments import optimizers, schedule, setups
 
-__all__ = ["RunConfig", "run_seeds", "describe_differences", "LOSSES",
-           "float32_problem", "program_key", "group_configs", "VALUE_FIELDS", "PROTOCOL_FIELDS"]
+__all__ = ["RunConfig", "run_seeds", "experiment_words", "describe_differences", "LOSSES",
+           "SEEDINGS", "float32_problem", "program_key", "group_configs", "VALUE_FIELDS",
+           "PROTOCOL_FIELDS"]
 
 LOSSES = ("categorical", "binary")
+#: How runs draw their initial weights and data order (:func:`run_seeds`); the first is
+#: the default.  ``config.json`` files written before 2026-12-05 have no ``seeding``: they
+#: were drawn as ``common``.
+SEEDINGS = ("independent", "common")
 #: The RunConfig fields of the protocol (besides CIFAR-10 centring), the blog's by default.
 PROTOCOL_FIELDS = ("epochs", "batch_size", "lr_schedule", "loss", "beta1", "epsilon")
 #: The RunConfig fields that are values, not constants, of a run's compiled graph (``lr``
 #: only for an optimizer that lists it in :attr:`experiments.optimizers.Optimizer.values`,
 #: as the project's do).
-VALUE_FIELDS = ("lr", "run", "seed")
+VALUE_FIELDS = ("lr", "run", "seed", "seeding")
 
 
 def _is_real(value):
@@ -111,8 +120,8 @@ class RunConfig:
     bias_correction : bool
         Whether the optimizer corrects the moment estimates' initial bias
     run : int
-        Repetition index, >= 0; with ``seed`` it determines all randomness
-        (see :func:`run_seeds`)
+        Repetition index, >= 0; with ``seed`` and ``seeding`` it determines
+        all randomness (see :func:`run_seeds`)
     epochs : int
         Length of the run (and of the learning rate schedule), >= 1
     batch_size : int
@@ -123,6 +132,11 @@ class RunConfig:
         ``constant``
     seed : int
         Base seed, >= 0
+    seeding : str
+        ``independent`` (every run of every cell its own draw of initial
+        weights and data order, as in the original's unseeded runs) or
+        ``common`` (run K of every cell the same draw: common random numbers,
+        for paired comparisons); see :func:`run_seeds`
     loss : str
         ``categorical`` (mean categorical cross-entropy) or ``binary`` (mean
         over examples of the sum over classes of binary cross-entropies)
@@ -155,6 +169,7 @@ class RunConfig:
     beta1: float = 0.9
     epsilon: float = 1e-8
     cifar_centering: bool = True
+    seeding: str = "independent"
 
     def __post_init__(self):
         self._check_names()
@@ -180,8 +195,10 @@ class RunConfig:
         setups.get(self.setup)
         schedule.get(self.lr_schedule)
         optimizers.get(self.optimizer)
-        if self.loss not in LOSSES:
-            raise UserError("loss must be one of %s, got %r" % (", ".join(LOSSES), self.loss))
+        for name, options in (("loss", LOSSES), ("seeding", SEEDINGS)):
+            if getattr(self, name) not in options:
+                raise UserError("%s must be one of %s, got %r"
+                                % (name, ", ".join(options), getattr(self, name)))
 
     def _check_numbers(self):
         if not _is_real(self.lr) or not math.isfinite(self.lr) or self.lr <= 0:
@@ -223,11 +240,13 @@ class RunConfig:
     def cell_name(self):
         """``OPTIMIZER_lr=LR_b2=B2_bc=on|off``, numbers written with Python's ``repr``.
 
-        ``_centering=off`` is appended for an uncentred CIFAR-10 run.
+        ``_centering=off`` is appended for an uncentred CIFAR-10 run,
+        ``_seeding=common`` for a run on common random numbers.
         """
-        return "%s_lr=%r_b2=%r_bc=%s%s" % (self.optimizer, self.lr, self.beta2,
-                                            "on" if self.bias_correction else "off",
-                                            "" if self.cifar_centering else "_centering=off")
+        return "%s_lr=%r_b2=%r_bc=%s%s%s" % (
+            self.optimizer, self.lr, self.beta2, "on" if self.bias_correction else "off",
+            "" if self.cifar_centering else "_centering=off",
+            "" if self.seeding == SEEDINGS[0] else "_seeding=" + self.seeding)
 
     @property
     def protocol_name(self):
@@ -255,10 +274,13 @@ class RunConfig:
 
         A CIFAR-10 ``config.json`` without ``cifar_centering`` was written
         before centring became the default (2026-11-30), by code that did not
-        centre: it is read as ``cifar_centering=False``.
+        centre: it is read as ``cifar_centering=False``.  One without
+        ``seeding`` was written before independent draws became the default
+        (2026-12-05): it is read as ``seeding="common"``.
         """
         names = {field.name for field in dataclasses.fields(cls)}
         fields = {k: v for k, v in values.items() if k in names}
+        fields.setdefault("seeding", "common")
         setup = fields.get("setup")
         legacy_cifar = setup in setups.names() and setups.get(setup).dataset == "cifar10"
         if legacy_cifar and "cifar_centering" not in fields:
@@ -278,7 +300,7 @@ def describe_differences(differences):
 
 
 def run_seeds(config):
-    """The seeds of a run's two random generators, derived from ``(seed, run)``.
+    """The seeds of a run's two random generators.
 
     Parameters
     ----------
@@ -295,14 +317,36 @@ def run_seeds(config):
 
     Notes
     -----
-    The seeds come from ``numpy.random.SeedSequence([seed, run])`` and do not
-    depend on the cell: run K of every cell of a setup starts from the same
-    weights and sees the examples in the same order (the batch iterator's
-    draws do not depend on the model), so optimizers are compared on common
-    random numbers; different runs (or seeds) are independent draws.
+    With ``seeding="independent"`` (the default) the seeds come from
+    ``numpy.random.SeedSequence([seed, run, *words])``, ``words`` the SHA-256
+    of the run's other fields (:func:`experiment_words`): every run of every
+    cell is its own draw, like the original's unseeded runs, and the same on
+    every machine and Python.  With ``seeding="common"`` they come from
+    ``SeedSequence([seed, run])`` alone: run K of every cell of a setup starts
+    from the same weights and sees the examples in the same order (the batch
+    iterator's draws do not depend on the model), so cells are compared on
+    common random numbers.
     """
-    model_sequence, batch_sequence = np.random.SeedSequence([config.seed, config.run]).spawn(2)
+    entropy = [config.seed, config.run]
+    if config.seeding == "independent":
+        entropy += experiment_words(config)
+    model_sequence, batch_sequence = np.random.SeedSequence(entropy).spawn(2)
     return model_sequence.generate_state(4), batch_sequence.generate_state(4)
+
+
+def experiment_words(config):
+    """Eight 32-bit words of the SHA-256 of the run's experiment: its fields but ``run``,
+    ``seed`` and ``seeding``, those with a default only where they differ from it.
+
+    Canonical JSON (sorted keys, ``repr`` of floats), so the words, unlike
+    Python's ``hash``, are the same in every process and on every machine; a
+    field added to :class:`RunConfig` later changes no existing run's words.
+    """
+    defaults = {field.name: field.default for field in dataclasses.fields(config)}
+    fields = {name: value for name, value in config.to_dict().items()
+              if name not in ("run", "seed", "seeding") and value != defaults[name]}
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode("ascii")).digest()
+    return [int.from_bytes(digest[i:i + 4], "little") for i in range(0, 32, 4)]
 
 
 def program_key(config):

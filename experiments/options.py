@@ -33,7 +33,7 @@ import backends
 from errors import UserError
 from experiments import optimizers as optimizer_records
 from experiments import protocols, schedule, setups
-from experiments.config import LOSSES, RunConfig
+from experiments.config import LOSSES, SEEDINGS, RunConfig
 
 __all__ = ["add_run_options", "configs_from_args", "runs_per_batch", "expand", "BOTH",
            "BLOG_LRS", "BLOG_BETA2S", "BLOG_RUNS"]
@@ -118,7 +118,12 @@ def _add_protocol_options(parser):
                              "classes of binary cross-entropies (the reproduction study's) (%s)"
                              % _by_protocol(lambda protocol: protocol.loss))
     parser.add_argument("--seed", type=int, default=0,
-                        help="base seed; each run's seeds derive from (seed, run) (default: 0)")
+                        help="base seed; each run's seeds derive from it (default: 0)")
+    parser.add_argument("--seeding", choices=SEEDINGS, default=SEEDINGS[0],
+                        help="independent (default): every run of every cell its own draw of "
+                             "initial weights and data order, as in the original; common: run K "
+                             "of every cell the same draw (common random numbers, for paired "
+                             "comparisons); part of a run's identity and directory")
     parser.add_argument("--cifar-centering", choices=("on", "off"), default="on",
                         help="CIFAR-10 setups: subtract the training images' per-pixel mean "
                              "(on, default: the protocol of the original's logs) or not (off: "
@@ -168,7 +173,7 @@ def expand(setup, lrs, beta2s, optimizers, bias_corrections, runs, **protocol):
     bias correction (repeated values are dropped).
 
     ``protocol`` holds the other :class:`RunConfig` fields (epochs, batch_size,
-    lr_schedule, loss, seed, cifar_centering).  Every cell's run 0 comes before
+    lr_schedule, loss, seed, seeding, cifar_centering).  Every cell's run 0 comes before
     any run 1, so the first comparable results arrive early.  An optimizer
     that does not use beta2 (:meth:`~experiments.optimizers.Optimizer.uses`)
     gets the first value only, one that does not use bias correction only
@@ -242,7 +247,7 @@ def configs_from_args(args):
                   epochs=epochs, batch_size=args.batch_size,
                   lr_schedule=_given(args.lr_schedule, protocol.lr_schedule),
                   loss=_given(args.loss, protocol.loss), seed=args.seed,
-                  cifar_centering=args.cifar_centering == "on")
+                  seeding=args.seeding, cifar_centering=args.cifar_centering == "on")
 
 
 def runs_per_batch(args):

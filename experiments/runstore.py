@@ -386,22 +386,30 @@ def check_run_dir(config, results_dir):
 
 
 def is_legacy(saved, config):
-    """Whether a ``config.json`` (``saved``, parsed as ``config``) was written before CIFAR-10
-    inputs were centred by default (it has no ``cifar_centering``)."""
-    return not config.cifar_centering and "cifar_centering" not in saved
+    """Whether a ``config.json`` (``saved``, parsed as ``config``) was written before a
+    default changed: before CIFAR-10 inputs were centred (it has no ``cifar_centering``
+    and is uncentred), or before runs were independent draws (no ``seeding``)."""
+    return (not config.cifar_centering and "cifar_centering" not in saved) or \
+        "seeding" not in saved
 
 
 def legacy_note(config, results_dir):
-    """What to do with a run written before centring (see :func:`is_legacy`).
+    """What to do with a run written before a default changed (see :func:`is_legacy`).
 
-    Such a run is uncentred; a small_vgg one also has the He gain 1 of that code,
-    which no option reproduces, so it is no run of today's protocols.
+    An uncentred small_vgg run also has the He gain 1 of that code, which no
+    option reproduces, so it is no run of today's protocols.
     """
-    if config.setup == "small_vgg":
+    if config.setup == "small_vgg" and not config.cifar_centering:
         return ("it was written by the code before 2026-11-30 (uncentred inputs, He gain 1), "
                 "a protocol this version does not train: keep it in another results directory")
-    return ("it was written before CIFAR-10 inputs were centred by default and is an uncentred "
-            "run: rename its directory to %s to keep it as such" % config.run_dir(results_dir))
+    kinds = []
+    if not config.cifar_centering:
+        kinds.append("uncentred (written before CIFAR-10 inputs were centred by default)")
+    if config.seeding == "common":
+        kinds.append("on common random numbers (written before runs were independent draws "
+                     "by default, 2026-12-05)")
+    return ("it is a run %s: rename its directory to %s to keep it as such"
+            % (" and ".join(kinds), config.run_dir(results_dir)))
 
 
 def _version(distribution):

@@ -99,9 +99,11 @@ def group_key(config):
     Runs with equal keys are repetitions of the same experiment: same setup,
     cell (optimizer, lr, beta2, bias correction) and protocol (epochs, batch
     size, schedule, loss, beta1, epsilon).  Statistics are taken over them, and
-    a reproduced group is compared with the original group of equal key.
+    a reproduced group is compared with the original group of equal key.  Runs
+    on common random numbers (``seeding="common"``) are draws of the same
+    experiment too: the key sets ``seeding`` to the default.
     """
-    return dataclasses.replace(config, run=0, seed=0)
+    return dataclasses.replace(config, run=0, seed=0, seeding="independent")
 
 
 def _arrays(curves, names=CURVES):
@@ -168,6 +170,8 @@ def _read_run(run_dir):
     # The directory name is derived from the config, never parsed back: a run
     # whose directory does not match its config was moved or is foreign.
     expected = config.run_dir("")
+    if "seeding" not in values:  # written before 2026-12-05 (common draws), without the suffix
+        expected = dataclasses.replace(config, seeding="independent").run_dir("")
     actual = os.path.join(*os.path.normpath(run_dir).split(os.sep)[-3:])
     if expected != actual:
         if runstore.is_legacy(values, config):

@@ -173,9 +173,9 @@ def test_run_written_before_centring_is_not_continued_as_a_centred_run(tmp_path)
         training.check_run_dir(small_vgg, str(tmp_path))
 
 
-def test_run_seeds_depend_on_seed_and_run_only():
+def test_common_run_seeds_depend_on_seed_and_run_only():
     def seeds(**overrides):
-        return [tuple(s) for s in run_seeds(tiny_config(**overrides))]
+        return [tuple(s) for s in run_seeds(tiny_config(seeding="common", **overrides))]
 
     assert seeds() == seeds(optimizer="adam", lr=0.1, bias_correction=False, epochs=9)
     assert len(set(seeds()[0] + seeds()[1])) == 8  # the two generators differ
