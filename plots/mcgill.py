@@ -203,7 +203,7 @@ def draw_choices(setup, choices):
     ax = figure.subplots()
     for optimizer in [name for name, choice in choices.items() if choice is None]:
         ax.plot([], [], linestyle="none", label="%s: every cell has a diverged run"
-                % _NAMES.get(optimizer, optimizer))
+                % optimizers.get(optimizer).display_name)
     choices = {name: choice for name, choice in choices.items() if choice is not None}
     in_updates = all(updates_per_epoch(choice.key) for choice in choices.values())
     for optimizer, choice in choices.items():

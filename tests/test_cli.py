@@ -321,7 +321,8 @@ def test_optimizer_names_any_registered_one_and_both_is_the_protocols():
         configs = options.configs_from_args(args)
         assert {c.optimizer for c in configs} == {"adam", "amsgrad"}
         assert len(configs) == protocols.get(protocol).cells()
-    assert protocols.get("blog").cells() == 24 and protocols.get("mcgill").cells() == 12
+    # 2 optimizers x 3 lrs x 2 beta2 x bc on/off; McGill's: 2 x 5 lrs x 2 beta2, bc off.
+    assert protocols.get("blog").cells() == 24 and protocols.get("mcgill").cells() == 20
     with_adamnc = protocols.Protocol(**dict(vars(protocols.get("blog")),
                                             optimizers=("adam", "amsgrad", "adamnc")))
     assert with_adamnc.cells() == 24 + 3
