@@ -528,35 +528,48 @@ def test_two_grid_commands_do_not_train_a_run_twice(tmp_path, direct_curves):
 
 # ---------------------------------------------------------------- Dask
 
+def start_process(tmp_path, env, processes, name, command, out=None):
+    """Start ``command`` in its own session (added to ``processes``); its output goes to
+    ``tmp_path/NAME.out``, or to ``out`` with stderr piped."""
+    process = subprocess.Popen(command, env=env, cwd=str(tmp_path),
+                               stdout=out or open(str(tmp_path / (name + ".out")), "w"),
+                               stderr=subprocess.PIPE if out else subprocess.STDOUT,
+                               start_new_session=True, text=True)
+    processes.append(process)
+    return process
+
+
+def start_dask_cluster(tmp_path, env, processes):
+    """A Dask scheduler and two one-thread workers on 127.0.0.1; returns its address."""
+    dask = os.path.join(os.path.dirname(sys.executable), "dask")
+    scheduler_file = str(tmp_path / "scheduler.json")
+    start_process(tmp_path, env, processes, "scheduler", [
+        dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+        "--scheduler-file", scheduler_file])
+    wait_for(lambda: os.path.exists(scheduler_file), "the scheduler", processes)
+    with open(scheduler_file) as f:
+        address = json.load(f)["address"]
+    for name in ("worker1", "worker2"):
+        start_process(tmp_path, env, processes, name, [
+            dask, "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
+            "--no-dashboard", "--name", name])
+    return address
+
+
 @pytest.mark.slow
 def test_dask_grid_survives_a_killed_worker(tmp_path, direct_curves):
     pytest.importorskip("distributed")
     results, log = str(tmp_path / "R"), str(tmp_path / "log")
     victim = narrow_configs()[1]
-    marker, scheduler_file = str(tmp_path / "victim"), str(tmp_path / "scheduler.json")
+    marker = str(tmp_path / "victim")
     env = worker_environment(GRID_TEST_LOG=log, GRID_TEST_PAUSE_RUN=run_name(victim),
                              GRID_TEST_PAUSE_EPOCH="2", GRID_TEST_PAUSE_MARKER=marker)
-    dask = os.path.join(os.path.dirname(sys.executable), "dask")
     processes = []
-
-    def start(name, command):
-        out = open(str(tmp_path / (name + ".out")), "w")
-        process = subprocess.Popen(command, env=env, cwd=str(tmp_path), stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-        processes.append(process)
-        return process
-
     try:
-        start("scheduler", [dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
-                            "--no-dashboard", "--scheduler-file", scheduler_file])
-        wait_for(lambda: os.path.exists(scheduler_file), "the scheduler", processes)
-        with open(scheduler_file) as f:
-            address = json.load(f)["address"]
-        for name in ("worker1", "worker2"):
-            start(name, [dask, "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
-                         "--no-dashboard", "--name", name])
-        grid_command = start("grid", [sys.executable, GRID_SCRIPT] + NARROW + [
-            "--results-dir", results, "--scheduler", address])
+        address = start_dask_cluster(tmp_path, env, processes)
+        grid_command = start_process(tmp_path, env, processes, "grid", [
+            sys.executable, GRID_SCRIPT] + NARROW + ["--results-dir", results,
+                                                     "--scheduler", address])
         wait_for(lambda: os.path.exists(marker) and open(marker).read(), "the victim run",
                  processes)
         killed_pid = int(open(marker).read())
@@ -587,31 +600,16 @@ def test_dask_grid_survives_a_killed_worker(tmp_path, direct_curves):
 @pytest.mark.slow
 def test_dask_grid_reports_a_bug_in_a_run_and_finishes_the_others(tmp_path, direct_curves):
     pytest.importorskip("distributed")
-    results, scheduler_file = tmp_path / "R", str(tmp_path / "scheduler.json")
+    results = tmp_path / "R"
     failing, *others = narrow_configs()
     env = worker_environment(GRID_TEST_FAIL_RUN=run_name(failing))
-    dask = os.path.join(os.path.dirname(sys.executable), "dask")
     processes = []
-
-    def start(name, command, out=None):
-        process = subprocess.Popen(command, env=env, cwd=str(tmp_path),
-                                   stdout=out or open(str(tmp_path / (name + ".out")), "w"),
-                                   stderr=subprocess.PIPE if out else subprocess.STDOUT,
-                                   start_new_session=True, text=True)
-        processes.append(process)
-        return process
-
     try:
-        start("scheduler", [dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
-                            "--no-dashboard", "--scheduler-file", scheduler_file])
-        wait_for(lambda: os.path.exists(scheduler_file), "the scheduler", processes)
-        with open(scheduler_file) as f:
-            address = json.load(f)["address"]
-        for name in ("worker1", "worker2"):
-            start(name, [dask, "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
-                         "--no-dashboard", "--name", name])
-        grid_command = start("grid", [sys.executable, GRID_SCRIPT] + NARROW + [
-            "--results-dir", str(results), "--scheduler", address], out=subprocess.PIPE)
+        address = start_dask_cluster(tmp_path, env, processes)
+        grid_command = start_process(tmp_path, env, processes, "grid", [
+            sys.executable, GRID_SCRIPT] + NARROW + ["--results-dir", str(results),
+                                                     "--scheduler", address],
+            out=subprocess.PIPE)
         out, err = grid_command.communicate(timeout=TIMEOUT)
     finally:
         stop(processes)
