@@ -679,7 +679,9 @@ def _summary(comparisons, reference_groups, calibrations):
         cells_text = "%d / %d / %d / %d / %s" % (
             verdicts.count("agrees"), verdicts.count("differs"),
             verdicts.count("inconclusive"), verdicts.count("n/a"),
-            "%d" % (blog.cells() - len(section)) if blog else "-")
+            # Cells of other optimizers (ADAMNC, plug-ins) are not in the blog's grid.
+            "%d" % (blog.cells() - sum(c.group.cell[0] in blog.optimizers for c in section))
+            if blog else "-")
         applying = [result for result in results if result[2](key)]
         claims_text = ("-" if not applying else "%s / %s" % (
             _claims_text([result[4] for result in applying]),
