@@ -813,3 +813,15 @@ def test_other_optimizers_are_drawn_in_their_colour_and_have_no_original(tmp_pat
         row = rows[name, "final_val_loss"]
         assert row["verdict"] == "n/a" and row["reason"] == "the original ran no %s" % name
         assert float(row["mean"]) == pytest.approx(0.5)
+
+
+def test_cells_of_other_optimizers_are_not_counted_in_the_blogs_grid(tmp_path):
+    # Two Adam cells and one ADAMNC cell: 24 - 2 of the blog's cells are not run (ADAMNC's cell
+    # is beside the grid, not in it; counting it as one of the 24 gave 21, and -3 for 27 cells).
+    for optimizer, lr in (("adam", 0.001), ("adam", 0.01), ("adamnc", 0.001)):
+        write_run(tmp_path / "R", curves([1.0, 0.9]), optimizer=optimizer, lr=lr,
+                  status="running", epochs=150)
+    runs, _ = find_runs(str(tmp_path / "R"))
+    report, _ = write_report(str(tmp_path / "out"), runs, {})
+    row = [cell.strip() for cell in open(report).read().splitlines()[4].strip("|").split("|")]
+    assert row[1] == "the blog's" and row[5] == "0 / 0 / 0 / 3 / 22"
