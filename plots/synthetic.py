@@ -94,9 +94,13 @@ def plot_synthetic(synthetic_dir, out_dir):
         x_axes.set_ylabel("$x_t$")
         x_axes.set_xlabel("step $t$")
         x_axes.legend(loc="best")
-    figure.suptitle("Adam vs AMSGrad on the synthetic problems of Reddi et al. "
+    # The optimizers drawn, in their order in the results (one run may hold only ADAMNC).
+    names = [_name(optimizer) for optimizer in dict.fromkeys(
+        optimizer for setting in settings for optimizer in curves[setting])]
+    drawn = names[0] if len(names) < 2 else "%s and %s" % (", ".join(names[:-1]), names[-1])
+    figure.suptitle("%s on the synthetic problems of Reddi et al.\n"
                     "(lr=%g, %s, bias correction %s)"
-                    % (config["lr"], config["lr_schedule"],
+                    % (drawn, config["lr"], config["lr_schedule"],
                        "on" if config["bias_correction"] else "off"))
 
     return save_figure(figure, out_dir, FIGURE_NAME, dpi=150)

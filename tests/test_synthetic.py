@@ -353,6 +353,29 @@ def test_plot_synthetic_writes_png_and_pdf_without_theano(tmp_path):
     assert all(os.path.getsize(p) > 1000 for p in paths)
 
 
+@pytest.mark.parametrize("optimizers, drawn", [
+    (("adam", "amsgrad"), "Adam and AMSGrad on"),
+    (("adamnc",), "ADAMNC on"),
+    (("adam", "amsgrad", "adamnc"), "Adam, AMSGrad and ADAMNC on")])
+def test_synthetic_figure_title_names_the_optimizers_drawn(tmp_path, monkeypatch, optimizers,
+                                                          drawn):
+    # It said "Adam vs AMSGrad" above a figure of ADAMNC alone.
+    import plots.synthetic
+    curve = {"step": [1, 2, 3], "avg_regret": [0.5, 0.3, 0.2], "x": [0.1, 0.5, 1.0]}
+    (tmp_path / "trajectories.json").write_text(json.dumps(
+        {"online": {name: curve for name in optimizers}}))
+    (tmp_path / "config.json").write_text(json.dumps(
+        {"lr": 1.0, "lr_schedule": "constant", "bias_correction": False,
+         "settings": {"online": {"beta1": 0.9, "beta2": 0.99, "optimum": -1.0}}}))
+    figures = []
+    monkeypatch.setattr(plots.synthetic, "save_figure",
+                        lambda figure, *args, **kwargs: figures.append(figure))
+    plots.synthetic.plot_synthetic(str(tmp_path), str(tmp_path / "fig"))
+    title = figures[0]._suptitle.get_text()
+    assert title == drawn + " the synthetic problems of Reddi et al.\n(lr=1, constant, " \
+                            "bias correction off)"
+
+
 def test_plot_synthetic_without_results_says_what_to_run(tmp_path):
     from plots.synthetic import plot_synthetic
     with pytest.raises(UserError, match="run.py synthetic"):
