@@ -328,14 +328,17 @@ def test_command_line_runs_the_optimizers_named(capsys, tmp_path):
     assert error.count("\n") == 1 and "optimizer must be one of adam, amsgrad, adamnc" in error
 
 
-def write_fake_results(directory):
+def write_fake_results(directory, optimizers=("adam", "amsgrad"), lr=0.001):
+    """The synthetic job's trajectories.json and config.json, one online curve per optimizer."""
     steps = [100, 200, 300]
     curve = {"step": steps, "x": [0.1, 0.5, 1.0], "loss": [0.0, 1.0, 2.0],
              "avg_regret": [0.3, 0.2, 0.2]}
+    # Every other optimizer heads for the optimum, so the lines differ.
     (directory / "trajectories.json").write_text(json.dumps(
-        {"online": {"adam": curve, "amsgrad": dict(curve, x=[-0.1, -0.5, -1.0])}}))
+        {"online": {name: dict(curve, x=[(-1) ** index * x for x in curve["x"]])
+                    for index, name in enumerate(optimizers)}}))
     (directory / "config.json").write_text(json.dumps(
-        {"lr": 0.001, "lr_schedule": "constant", "bias_correction": False,
+        {"lr": lr, "lr_schedule": "constant", "bias_correction": False,
          "settings": {"online": {"beta1": 0.9, "beta2": 0.99, "optimum": -1.0}}}))
 
 
@@ -361,12 +364,7 @@ def test_synthetic_figure_title_names_the_optimizers_drawn(tmp_path, monkeypatch
                                                           drawn):
     # It said "Adam vs AMSGrad" above a figure of ADAMNC alone.
     import plots.synthetic
-    curve = {"step": [1, 2, 3], "avg_regret": [0.5, 0.3, 0.2], "x": [0.1, 0.5, 1.0]}
-    (tmp_path / "trajectories.json").write_text(json.dumps(
-        {"online": {name: curve for name in optimizers}}))
-    (tmp_path / "config.json").write_text(json.dumps(
-        {"lr": 1.0, "lr_schedule": "constant", "bias_correction": False,
-         "settings": {"online": {"beta1": 0.9, "beta2": 0.99, "optimum": -1.0}}}))
+    write_fake_results(tmp_path, optimizers, lr=1.0)
     figures = []
     monkeypatch.setattr(plots.synthetic, "save_figure",
                         lambda figure, *args, **kwargs: figures.append(figure))
