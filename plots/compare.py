@@ -188,7 +188,12 @@ def _draws(cell, count, rng):
     the runs' deviations, scaled so that their covariance is the runs' sample covariance."""
     deviations = cell - cell.mean(axis=0)
     weights = rng.standard_normal(count + (len(cell),)) / math.sqrt(len(cell) - 1)
-    return cell.mean(axis=0) + np.tensordot(weights, deviations, axes=1)
+    # A sum of products run by run, not np.tensordot: a BLAS kernel picks its own order of
+    # additions per CPU, so the thresholds' last digit (and report.csv) would follow the CPU.
+    draws = np.broadcast_to(cell.mean(axis=0), count + cell.shape[1:]).copy()
+    for run, deviation in enumerate(deviations):
+        draws += weights[..., run, None, None] * deviation
+    return draws
 
 
 @dataclasses.dataclass(frozen=True)
