@@ -41,7 +41,10 @@ Examples
 """
 import dataclasses
 import importlib
+import importlib.util
+import re
 
+from errors import UserError
 from experiments import plugins
 
 __all__ = ["Optimizer", "get", "names", "register", "ADAM_ARGUMENTS", "FIELDS"]
@@ -54,6 +57,10 @@ ADAM_ARGUMENTS = {"learning_rate": "lr", "beta1": "beta1", "beta2": "beta2",
 #: How much lighter (towards white) a run without bias correction is drawn, when the
 #: record gives no ``light_colour``.
 LIGHTEN = 0.55
+#: A colour as a record gives it: ``#rrggbb``.
+COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+#: Names the optimizers' registry keeps: ``--optimizer both`` (:data:`experiments.options.BOTH`).
+RESERVED = ("both",)
 
 
 def _lighter(colour, amount=LIGHTEN):
@@ -86,11 +93,22 @@ class Optimizer:
         (:func:`experiments.options.expand`).  Stored as sorted pairs.
     values : tuple of str
         The fields whose value the compiled program reads rather than
-        compiling in (default ``("lr",)``: the builder takes a symbolic
-        learning rate); ``()`` if the builder needs Python numbers
+        compiling in (default ``("lr",)``).  ``lr`` must be among them: the
+        builder always gets the schedule's symbolic learning rate, which
+        changes every epoch; the other fields it uses are Python numbers
     light_colour : str or None
         Colour of its runs without bias correction (if it uses it); default:
         ``colour`` lightened towards white
+
+    Notes
+    -----
+    A record is checked when it is made: its name (see
+    :meth:`experiments.plugins.Registry.check_name`, when registered), its
+    colours, its fields, and for ``"module:name"`` that the module's package
+    can be found (without importing it).  What can be known only when the
+    builder runs is checked then, with an error naming the optimizer: that
+    ``name`` exists in the module and can be called, and that every state
+    variable of its updates holds a numeric array a checkpoint can save.
     """
     name: str
     update: object = dataclasses.field(repr=False)
@@ -106,15 +124,32 @@ class Optimizer:
         if unknown or "lr" not in arguments.values():
             raise ValueError("optimizer %r: arguments must map builder keywords to fields "
                              "of %s, lr among them; got %r" % (self.name, FIELDS, arguments))
-        if not set(self.values) <= set(arguments.values()):
-            raise ValueError("optimizer %r: values %r must be fields it uses"
-                             % (self.name, self.values))
-        if not (callable(self.update) or (isinstance(self.update, str)
-                                          and self.update.count(":") == 1)):
-            raise ValueError("optimizer %r: update must be a function or 'module:name', got %r"
-                             % (self.name, self.update))
+        if not set(self.values) <= set(arguments.values()) or "lr" not in self.values:
+            raise ValueError("optimizer %r: values %r must be fields it uses, lr among them "
+                             "(the schedule changes it every epoch)" % (self.name, self.values))
+        for what in ("colour", "light_colour"):
+            value = getattr(self, what)
+            if not (value is None and what == "light_colour") and not (
+                    isinstance(value, str) and COLOUR.fullmatch(value)):
+                raise ValueError("optimizer %r: %s must be '#rrggbb', got %r"
+                                 % (self.name, what, value))
+        self._check_update()
         object.__setattr__(self, "arguments", tuple(sorted(arguments.items())))
         object.__setattr__(self, "values", tuple(self.values))
+
+    def _check_update(self):
+        if callable(self.update):
+            return
+        module, _, name = self.update.partition(":") if isinstance(self.update, str) else ("",) * 3
+        if not (module and name.isidentifier() and ":" not in name):
+            raise ValueError("optimizer %r: update must be a function or 'module:name', got %r"
+                             % (self.name, self.update))
+        # The package alone: importing the module itself may import Theano, which the
+        # figures and the report never do.
+        package = module.split(".")[0]
+        if not package.isidentifier() or importlib.util.find_spec(package) is None:
+            raise ValueError("optimizer %r: update %r names module %s, whose package %s cannot "
+                             "be found" % (self.name, self.update, module, package))
 
     def uses(self, field):
         """Whether the builder takes that RunConfig field."""
@@ -136,7 +171,16 @@ class Optimizer:
         if callable(self.update):
             return self.update
         module, name = self.update.split(":")
-        return getattr(importlib.import_module(module), name)
+        try:
+            builder = getattr(importlib.import_module(module), name)
+        except Exception as exc:  # noqa: BLE001  (whatever the user's module raises)
+            text = str(exc).splitlines()[0] if str(exc) else ""
+            raise UserError("optimizer %r: its update %r cannot be imported: %s%s" % (
+                self.name, self.update, type(exc).__name__, ": " + text if text else "")) from None
+        if not callable(builder):
+            raise UserError("optimizer %r: its update %r is not a function"
+                            % (self.name, self.update))
+        return builder
 
     def updates(self, loss_or_grads, params, learning_rate, settings):
         """The builder's updates, its keywords taken from ``settings``.
@@ -152,10 +196,25 @@ class Optimizer:
         """
         keywords = {keyword: learning_rate if field == "lr" else getattr(settings, field)
                     for keyword, field in self.arguments}
-        return self.builder()(loss_or_grads, params, **keywords)
+        updates = self.builder()(loss_or_grads, params, **keywords)
+        self._check_state(updates)
+        return updates
+
+    def _check_state(self, updates):
+        """errors.UserError unless every updated variable holds what a checkpoint saves."""
+        for variable in getattr(updates, "keys", lambda: ())():
+            value = variable.get_value(borrow=True) if hasattr(variable, "get_value") else None
+            if not (hasattr(value, "dtype") and hasattr(value, "shape")
+                    and value.dtype.kind in "biuf"):
+                raise UserError(
+                    "optimizer %r: its updates change %s (%s), which is not a numeric array: a "
+                    "checkpoint could not save it, so its runs could not be resumed; keep the "
+                    "update rule's state in numeric shared variables"
+                    % (self.name, getattr(variable, "name", None) or type(variable).__name__,
+                       type(value).__name__))
 
 
-_OPTIMIZERS = plugins.Registry("optimizer", (
+_OPTIMIZERS = plugins.Registry("optimizer", reserved=RESERVED, records=(
     Optimizer("adam", "amsgrad:adam", "Adam", "#1f4fb4", light_colour="#8cb4ec"),
     Optimizer("amsgrad", "amsgrad:amsgrad", "AMSGrad", "#c0221d", light_colour="#f29b97"),
     # Reddi et al.'s ADAMNC: beta2_t = 1 - 1/t and no bias correction of its own.
@@ -165,7 +224,8 @@ _OPTIMIZERS = plugins.Registry("optimizer", (
 
 
 def register(optimizer):
-    """Add an optimizer; errors.UserError when its name is registered already."""
+    """Add an optimizer; errors.UserError when its name is registered already, or cannot
+    be a folder and a command-line word of its own."""
     if not isinstance(optimizer, Optimizer):
         raise TypeError("register takes an Optimizer, got %r" % (optimizer,))
     _OPTIMIZERS.add(optimizer)

@@ -30,6 +30,7 @@ Nothing here imports Theano.
 """
 import importlib
 import os
+import re
 import sys
 
 from errors import UserError
@@ -42,6 +43,9 @@ PLUGIN_VARIABLE = "AMSGRAD_PLUGINS"
 LEGACY_VARIABLE = "AMSGRAD_SETUPS"
 
 _state = {"loaded": False, "error": None, "importing": None}
+#: What a registered name may be: it becomes a folder of the results directory and a word
+#: of the command lines, so lower-case letters, digits, '_' and '-', a letter first.
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 
 
 def module_names():
@@ -114,10 +118,15 @@ class Registry:
         What the records are, for messages (``setup``, ``optimizer``)
     records : sequence
         The project's own, each with a ``name``
+    reserved : sequence of str
+        Names a record may not take: words the command lines or the results
+        directory give a meaning of their own (``--optimizer both``, the
+        ``synthetic`` folder)
     """
 
-    def __init__(self, kind, records=()):
+    def __init__(self, kind, records=(), reserved=()):
         self.kind = kind
+        self.reserved = tuple(reserved)
         self.entries = {}
         self.origins = {}
         for record in records:
@@ -127,6 +136,7 @@ class Registry:
     def add(self, record):
         """Register ``record``; errors.UserError when its name is taken by another record."""
         origin = _origin()
+        self.check_name(record.name, origin)
         existing = self.entries.get(record.name)
         if existing is record:
             return  # the same module imported again under another name
@@ -136,6 +146,17 @@ class Registry:
                                               self.origins.get(record.name, "?"), origin))
         self.entries[record.name] = record
         self.origins[record.name] = origin
+
+    def check_name(self, name, origin="the caller"):
+        """errors.UserError unless ``name`` can be a folder and a command-line word of its own."""
+        if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+            raise UserError("%s %r (registered by %s) cannot be stored or named on a command "
+                            "line: a name is 1 to 40 lower-case letters, digits, '_' or '-', "
+                            "a letter first" % (self.kind, name, origin))
+        if name in self.reserved:
+            raise UserError("%s %r (registered by %s) is a word the project keeps for itself "
+                            "(%s); give it another name" % (self.kind, name, origin,
+                                                            ", ".join(self.reserved)))
 
     def names(self):
         """Every name, the project's first, in order of registration."""

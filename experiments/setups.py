@@ -35,6 +35,7 @@ Setup(name='cifarnet', dataset='cifar10', network='cifarnet', flip_lr=True, inpu
 """
 import dataclasses
 
+from errors import UserError
 from experiments import plugins
 
 __all__ = ["Setup", "get", "names", "register", "PLUGIN_VARIABLE", "TRAIN_EXAMPLES"]
@@ -90,12 +91,35 @@ class Setup:
                 "build_network": name(self.build_network)}
 
     def load(self, config, data_dir=None):
-        """The run's data set (``config.cifar_centering`` applies to CIFAR-10)."""
-        if self.load_data is not None:
-            return self.load_data(config, data_dir)
-        import data
-        return data.load_dataset(self.dataset, data_dir=data_dir,
-                                 cifar_centering=config.cifar_centering)
+        """The run's data set (``config.cifar_centering`` applies to CIFAR-10).
+
+        A plug-in's loader is checked against the setup: errors.UserError when
+        its inputs are not of ``input_shape`` or a label is not a class of the
+        network (``0 <= label < num_classes``).
+        """
+        if self.load_data is None:
+            import data
+            return data.load_dataset(self.dataset, data_dir=data_dir,
+                                     cifar_centering=config.cifar_centering)
+        dataset = self.load_data(config, data_dir)
+        self._check_dataset(dataset)
+        return dataset
+
+    def _check_dataset(self, dataset):
+        # A label past the network's classes trains silently at accuracy 0 under JAX and
+        # is an IndexError under C: say so before anything is compiled.
+        for split in ("train", "val", "test"):
+            x, y = getattr(dataset, split + "_x"), getattr(dataset, split + "_y")
+            if tuple(x.shape[1:]) != tuple(self.input_shape) or len(x) != len(y):
+                raise UserError("setup %r: its data's %s inputs are %s with %d labels, the "
+                                "setup's input_shape is %s" % (self.name, split, x.shape,
+                                                               len(y), tuple(self.input_shape)))
+            if y.dtype.kind not in "iu" or (len(y) and (y.min() < 0
+                                                        or y.max() >= dataset.num_classes)):
+                raise UserError("setup %r: its data's %s labels must be integers from 0 to %d "
+                                "(num_classes %d), got %s from %s to %s" % (
+                                    self.name, split, dataset.num_classes - 1,
+                                    dataset.num_classes, y.dtype, y.min(), y.max()))
 
     def build(self, input_shape, num_classes):
         """The network's output layer, its weights drawn from ``lasagne.random``."""
@@ -112,7 +136,8 @@ class Setup:
 TRAIN_EXAMPLES = {"mnist": 50000, "fashion_mnist": 50000, "cifar10": 50000}
 
 _MNIST, _CIFAR = (1, 28, 28), (3, 32, 32)
-_SETUPS = plugins.Registry("setup", (
+# ``synthetic`` is the synthetic job's folder of the results directory.
+_SETUPS = plugins.Registry("setup", reserved=("synthetic",), records=(
     Setup("logreg", "mnist", "logreg", flip_lr=False, input_shape=_MNIST),
     Setup("ffnn", "mnist", "ffnn", flip_lr=False, input_shape=_MNIST),
     Setup("cifarnet", "cifar10", "cifarnet", flip_lr=True, input_shape=_CIFAR),

@@ -96,6 +96,9 @@ def test_an_unknown_optimizer_lists_the_registered_ones():
     (dict(arguments={"rho": "beta2"}), "lr among them"),
     (dict(arguments={"learning_rate": "lr"}, values=("beta2",)), "values"),
     (dict(update="lasagne.updates.rmsprop"), "'module:name'"),
+    (dict(colour="red"), "colour must be '#rrggbb'"),
+    (dict(light_colour="#fff"), "light_colour must be '#rrggbb'"),
+    (dict(values=()), "lr among them"),
 ])
 def test_a_bad_record_is_refused(kwargs, words):
     fields = dict(name="bad", update="amsgrad:adam", display_name="Bad", colour="#000000")
@@ -126,6 +129,76 @@ def test_reading_the_records_never_loads_theano():
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
+def test_the_reserved_words_are_the_command_lines_and_the_stores():
+    from experiments import options, runstore
+    assert optimizers.RESERVED == (options.BOTH,)
+    assert setups._SETUPS.reserved == (runstore.SYNTHETIC_DIR,)
+
+
+def test_a_builder_that_cannot_be_imported_names_the_optimizer_on_first_use():
+    # The package exists (so the record is accepted), its module does not.
+    missing = optimizers.Optimizer("mine", "errors.rules:adam", "Mine", "#000000")
+    with pytest.raises(UserError, match=r"^optimizer 'mine': its update 'errors.rules:adam' "
+                                        r"cannot be imported: ModuleNotFoundError"):
+        missing.builder()
+    not_a_function = optimizers.Optimizer("mine", "errors:__doc__", "Mine", "#000000")
+    with pytest.raises(UserError, match="is not a function"):
+        not_a_function.builder()
+
+
+def _random_state_rule(loss_or_grads, params, learning_rate, **keywords):
+    """Adam, keeping a NumPy random stream among its state variables."""
+    import theano
+    import amsgrad
+    updates = amsgrad.adam(loss_or_grads, params, learning_rate, **keywords)
+    stream = theano.shared(np.random.RandomState(0), name="noise_state")
+    updates[stream] = stream
+    return updates
+
+
+def test_an_update_rule_whose_state_a_checkpoint_cannot_save_is_refused():
+    import theano
+    import theano.tensor as T
+    from experiments.config import RunConfig
+    w = theano.shared(np.ones(3, dtype=theano.config.floatX), name="w")
+    loss = T.sum(w ** 2)
+    config = RunConfig(setup="logreg", optimizer="adam", lr=0.01, beta2=0.99,
+                       bias_correction=True, run=0)
+    adam = optimizers.get("adam")
+    assert len(adam.updates(loss, [w], 0.01, config)) == 4  # w, t, m, v: all numeric arrays
+    noisy = optimizers.Optimizer("noisy", _random_state_rule, "Noisy", "#000000")
+    with pytest.raises(UserError, match=r"^optimizer 'noisy': its updates change noise_state "
+                                        r"\(RandomState\), which is not a numeric array"):
+        noisy.updates(loss, [w], 0.01, config)
+
+
+def _dataset(labels, shape=(1, 2, 2), num_classes=10):
+    from data import Dataset
+    x = np.zeros((len(labels),) + shape, dtype=np.float32)
+    y = np.asarray(labels, dtype=np.int32)
+    return Dataset("toy", x, y, x, y, x, y, num_classes, shape)
+
+
+@pytest.mark.parametrize("dataset,words", [
+    (_dataset(range(10, 20)), r"labels must be integers from 0 to 9 \(num_classes 10\), got "
+                              r"int32 from 10 to 19"),
+    (_dataset([-1, 0]), "from -1 to 0"),
+    (_dataset(range(10), shape=(1, 3, 3)), r"train inputs are \(10, 1, 3, 3\) with 10 labels, "
+                                           r"the setup's input_shape is \(1, 2, 2\)"),
+])
+def test_a_plugin_setups_data_is_checked_against_its_network(dataset, words):
+    from experiments.config import RunConfig
+    toy = setups.Setup("toy", "toy", None, flip_lr=False, input_shape=(1, 2, 2),
+                       load_data=lambda config, data_dir: dataset)
+    config = RunConfig(setup="logreg", optimizer="adam", lr=0.01, beta2=0.99,
+                       bias_correction=True, run=0)
+    with pytest.raises(UserError, match="^setup 'toy': its data's .*" + words):
+        toy.load(config)
+    good = _dataset(range(10))
+    assert setups.Setup("toy", "toy", None, False, (1, 2, 2),
+                        load_data=lambda config, data_dir: good).load(config) is good
+
+
 def test_the_builder_is_imported_when_first_used():
     import amsgrad
     assert optimizers.get("adamnc").builder() is amsgrad.adamnc
@@ -150,6 +223,43 @@ FAULTS = {
         "from experiments import optimizers\n"
         "optimizers.register(optimizers.Optimizer('amsgrad', 'amsgrad:adam', 'A', '#000000'))\n",
         r"optimizer 'amsgrad' is registered twice: by the project and by the plug-in {module}"),
+    # A name becomes a folder of --results-dir and a word of --optimizer / SETUP.
+    "escaping name": (
+        "from experiments import optimizers\n"
+        "optimizers.register(optimizers.Optimizer('../../escape', 'amsgrad:adam', 'E', '#000000'))\n",
+        r"optimizer '\.\./\.\./escape' \(registered by the plug-in {module}\) cannot be stored"),
+    "name with a slash": (
+        "from experiments import optimizers\n"
+        "optimizers.register(optimizers.Optimizer('my/opt', 'amsgrad:adam', 'M', '#000000'))\n",
+        r"optimizer 'my/opt' \(registered by the plug-in {module}\) cannot be stored"),
+    "reserved name": (
+        "from experiments import optimizers\n"
+        "optimizers.register(optimizers.Optimizer('both', 'amsgrad:adam', 'B', '#000000'))\n",
+        r"optimizer 'both' \(registered by the plug-in {module}\) is a word the project keeps"),
+    "reserved setup": (
+        "from experiments import setups\n"
+        "setups.register(setups.Setup('synthetic', 'mnist', 'logreg', flip_lr=False,\n"
+        "                             input_shape=(1, 28, 28)))\n",
+        r"setup 'synthetic' \(registered by the plug-in {module}\) is a word the project keeps"),
+    "unknown colour": (
+        "from experiments import optimizers\n"
+        "optimizers.register(optimizers.Optimizer('mine', 'amsgrad:adam', 'M', 'purple-ish'))\n",
+        r"the plug-in {module} .* ValueError: optimizer 'mine': colour must be '#rrggbb', "
+        r"got 'purple-ish'"),
+    "named colour": (
+        "from experiments import optimizers\n"
+        "optimizers.register(optimizers.Optimizer('mine', 'amsgrad:adam', 'M', 'red'))\n",
+        r"the plug-in {module} .* optimizer 'mine': colour must be '#rrggbb', got 'red'"),
+    "missing builder module": (
+        "from experiments import optimizers\n"
+        "optimizers.register(optimizers.Optimizer('mine', 'no_such_rules:rule', 'M', '#000000'))\n",
+        r"the plug-in {module} .* optimizer 'mine': update 'no_such_rules:rule' names module "
+        r"no_such_rules, whose package no_such_rules cannot be found"),
+    "constant learning rate": (
+        "from experiments import optimizers\n"
+        "optimizers.register(optimizers.Optimizer('mine', 'amsgrad:adam', 'M', '#000000',\n"
+        "                                         values=()))\n",
+        r"the plug-in {module} .* optimizer 'mine': values \(\) must be fields it uses, lr among"),
 }
 COMMANDS = {
     "run.py": [RUN, "logreg", "--lr", "0.01", "--beta2", "0.99", "--epochs", "1"],
@@ -175,6 +285,8 @@ def test_a_faulty_plugin_is_one_line_and_exit_code_2(tmp_path, fault, name):
     assert re.match(r"%s: error: %s" % (re.escape(prog), pattern.format(module=module)),
                     done.stderr), done.stderr
     assert not (tmp_path / "results" / "logreg").exists()
+    # Nothing written beside the results directory (a name like ../../escape would be).
+    assert set(os.listdir(tmp_path)) <= {module + ".py", "__pycache__", "results"}
 
 
 def test_the_former_variable_still_names_plugins(tmp_path):
