@@ -48,8 +48,8 @@ def time_jax(setup, batch_size, steps, warmup, precision, mrg="auto"):
     import lasagne
 
     import backends.jax_linker
-    import backends.jax_ops
-    backends.jax_ops.MRG_JUMP_AHEAD = {"auto": None, "jump": True, "scan": False}[mrg]
+    import backends.jax_ops.mrg_random
+    backends.jax_ops.mrg_random.MRG_JUMP_AHEAD = {"auto": None, "jump": True, "scan": False}[mrg]
     import models
     from experiments.config import RunConfig
     from experiments.training import compile_functions
@@ -120,7 +120,8 @@ def main(argv=None):
     parser.add_argument("--precision", default="float32",
                         help="JAX matmul precision: float32 (default), tensorfloat32, bfloat16")
     parser.add_argument("--mrg", choices=("auto", "jump", "scan"), default="auto",
-                        help="dropout's random numbers (backends.jax_ops.MRG_JUMP_AHEAD)")
+                        help="dropout's random numbers "
+                             "(backends.jax_ops.mrg_random.MRG_JUMP_AHEAD)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     args = parser.parse_args(argv)
     summary = {"setup": args.setup, "batch_size": args.batch_size, "steps": args.steps,

@@ -27,8 +27,8 @@ with either backend.  What differs from a run trained alone:
 - the numbers, of convolutional networks only: XLA computes their batched
   convolutions as grouped ones, whose float32 sums may round differently
   (dense networks' runs are bit for bit the runs alone, whatever the batch's
-  size: :func:`backends.jax_ops.per_run_dot`); tests/test_batch_training.py
-  checks the curves against the runs trained alone;
+  size: :func:`backends.jax_ops.elementwise.per_run_dot`);
+  tests/test_batch_training.py checks the curves against the runs trained alone;
 - ``epoch_time`` is the batch's epoch (all runs' steps and validation);
 - runs at different epochs (after an interruption) are brought level: the
   batch starts with the runs furthest behind, and the others join it when it

@@ -10,7 +10,7 @@ Theano's ``MaxPoolGrad`` walks each window with indexed array access, serially;
 for windows that tile the input (the networks' 2x2 pooling) this op computes the
 same values in one pass with OpenMP.  It has no JAX form: only the C backend's
 mode puts it into a graph (:func:`backends.c_openmp.tiled_maxpoolgrad`), the
-JAX backend differentiates ``Pool`` itself (:mod:`backends.jax_ops`).
+JAX backend differentiates ``Pool`` itself (:mod:`backends.jax_ops.pooling`).
 """
 import compat  # noqa: F401  (Theano flags before theano)
 import numpy as np

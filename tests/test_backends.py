@@ -398,8 +398,8 @@ def test_softmax_crossentropy_and_gradients_match_numpy(jax, clip):
 @pytest.mark.parametrize("jump_ahead", [True, False], ids=["jump", "scan"])
 def test_mrg_uniform_is_bit_exact(jax, size, dtype, jump_ahead, monkeypatch):
     from theano.sandbox.rng_mrg import MRG_RandomStream
-    from backends import jax_ops
-    monkeypatch.setattr(jax_ops, "MRG_JUMP_AHEAD", jump_ahead)
+    from backends.jax_ops import mrg_random
+    monkeypatch.setattr(mrg_random, "MRG_JUMP_AHEAD", jump_ahead)
     # A size taken from an input's shape, as dropout's: symbolic, so 15360 streams
     # (and concrete while JAX traces, which needs static shapes).
     x = T.TensorType("float32", (False,) * len(size))("x")
@@ -423,11 +423,11 @@ def test_mrg_uniform_is_bit_exact(jax, size, dtype, jump_ahead, monkeypatch):
 @pytest.mark.parametrize("method", ["mrg31k3p_uniform", "_mrg31k3p_uniform_scan"])
 def test_mrg_uniform_matches_theano_python_reference(jax, method):
     from theano.sandbox.rng_mrg import mrg_next_value
-    from backends import jax_ops
-    from backends.jax_ops import NORM
+    from backends.jax_ops import mrg_random
+    from backends.jax_ops.mrg_random import NORM
     streams = np.random.RandomState(6).randint(1, 2 ** 30, (4, 6)).astype("int32")
     # float64: Theano's Python reference scales in float64 (float32 would round twice)
-    state, sample = getattr(jax_ops, method)(streams, (2, 5), "float64")
+    state, sample = getattr(mrg_random, method)(streams, (2, 5), "float64")
     reference_state = streams.copy()
     reference = [mrg_next_value(reference_state[i % 4], reference_state[i % 4],
                                 NORM=NORM["float64"], mask=0xFFFFFFFF, offset=0)

@@ -32,7 +32,7 @@ from test_backends import small_conv_net
 jax = pytest.importorskip("jax", reason="JAX is not installed")
 from backends import compile_function  # noqa: E402
 from backends.batched import RunBatch, group_by_program, shares_program  # noqa: E402
-from backends.jax_ops import per_run_dot  # noqa: E402
+from backends.jax_ops.elementwise import per_run_dot  # noqa: E402
 
 L = lasagne.layers
 

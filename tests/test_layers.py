@@ -8,7 +8,8 @@ bottom (see README.md's "What is here"):
 0 base      errors
 1 env       compat (Theano's flags, Lasagne and NumPy 2 shims)
 2 rules     amsgrad (update rules), ops (the project's Theano ops)
-3 backends  backends (the C mode, the JAX linker and graph evaluator)
+3 backends  backends (the C mode, the JAX linker and graph evaluator, the JAX forms of
+            Theano's ops: backends.jax_ops, one module a family, none importing another)
 4 models    models, data
 5 store     experiments.config, experiments.setups, experiments.schedule,
             experiments.protocols, experiments.runstore, experiments.checkpoint,
@@ -149,6 +150,19 @@ def test_no_import_cycles_between_the_projects_modules():
     graph = import_graph()
     assert len(graph) > 40  # the walker found the project
     assert cycles(graph) == []
+
+
+def test_each_family_of_jax_ops_stands_alone_and_the_package_registers_them_all():
+    graph = import_graph()
+    families = {module for module in graph if module.startswith("backends.jax_ops.")}
+    assert families == {"backends.jax_ops." + family for family in (
+        "elementwise", "indexing", "convolution", "pooling", "classifier", "mrg_random")}
+    # importing the package registers every family's ops with jax_funcify
+    assert graph["backends.jax_ops"] >= families
+    wrong = ["%s -> %s" % (family, target) for family in sorted(families)
+             for target in sorted(graph[family]) if target.startswith("backends.jax_ops")]
+    assert wrong == []
+    assert all(layer_of(module) == layer_of("backends") for module in families)
 
 
 def test_every_module_imports_only_from_its_layer_or_below():
