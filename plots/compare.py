@@ -172,6 +172,14 @@ def distances(reproduced, original):
                               for curve, _, _ in MEASURES.values()], axis=-1)
     measures = _standardized(_measure_values(reproduced), _measure_values(original),
                              measure_floor)
+    # Values the reproduced runs lack (null or NaN in a history) where the original's have
+    # them: an infinite distance, never one skipped (which would let such runs agree).
+    lacking = ~np.isfinite(reproduced).all(axis=-3) & np.isfinite(original).all(axis=-3)
+    curves = np.where(lacking.any(axis=-1), np.inf, curves)
+    measure_lacks = [lacking[..., CURVES.index(curve), -1] if kind == "final"
+                     else lacking[..., CURVES.index(curve), :].any(axis=-1)
+                     for curve, kind, _ in MEASURES.values()]
+    measures = np.where(np.stack(measure_lacks, axis=-1), np.inf, measures)
     return np.concatenate([curves, measures], axis=-1)
 
 

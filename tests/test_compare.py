@@ -186,3 +186,23 @@ def test_distances_against_hand_computation():
     assert named["final_val_loss"] == pytest.approx(0.0)
     assert named["best_val_loss"] == pytest.approx(2 / math.sqrt(4 / 3))
     assert named["best_val_acc"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("missing", ["nan", "null"])
+def test_runs_lacking_values_the_original_has_are_never_called_agrees(original_cells, missing):
+    """A held-out original run agrees with its cell; the same run with its validation loss
+    missing (NaN, or null in its history.json) at one epoch, or at the last, differs: the
+    distances it lacks are infinite, not skipped."""
+    cells = list(original_cells["logreg"].values())
+    calibration = calibrate(cells, 1, 4, 150)
+    cell = cells[0]
+    assert judge(cell[:1], cell[1:], calibration).verdict == "agrees"
+    for epoch in (40, 149):
+        history = {name: list(cell[0, index]) for index, name in enumerate(CURVES)}
+        history["val_loss"][epoch] = math.nan if missing == "nan" else None
+        lacking = stack_curves([history], 150)  # as plots.results reads a history
+        verdict = judge(lacking, cell[1:], calibration)
+        assert verdict.verdict == "differs" and verdict.largest == "val_loss curve", epoch
+        assert verdict.statistic == math.inf
+        last = verdict.distances["final_val_loss"]
+        assert (last == math.inf) == (epoch == 149) and verdict.distances["best_val_loss"] == math.inf
