@@ -14,15 +14,15 @@ For every setup and cell, five measures per run (final and best validation
 loss and accuracy, final training loss) are summarised as mean and standard
 deviation over the runs and set next to the original runs' (with the
 difference in pooled standard deviations, descriptive).  The verdict,
-``agrees``, ``differs`` or ``inconclusive``, is :mod:`plots.compare` 's, over
+``agrees``, ``differs`` or ``inconclusive``, is :mod:`plots.verdict.compare` 's, over
 the whole curves, against thresholds calibrated on the original runs of the
 same setup and protocol; their error rates open the report, then the claims
-of :mod:`plots.claims` on both sides.  :func:`write_report` writes
+of :mod:`plots.verdict.claims` on both sides.  :func:`write_report` writes
 ``REPORT.md`` and ``report.csv``.
 
 Examples
 --------
->>> from plots.results import find_runs, load_reference
+>>> from plots.verdict.results import find_runs, load_reference
 >>> from plots.report import write_report
 >>> runs, problems = find_runs("results")                      # doctest: +SKIP
 >>> reference, _ = load_reference()                            # doctest: +SKIP
@@ -40,10 +40,10 @@ import numpy as np
 
 from experiments.runstore import atomic_write_bytes, describe_data, describe_machines
 from experiments import protocols
-from plots import claims as claim_records
-from plots import compare
-from plots.compare import MEASURES  # measure -> (curve, final or best, lower is better)
-from plots.results import figure_stem, group_key
+from plots.verdict import claims as claim_records
+from plots.verdict import compare
+from plots.verdict.compare import MEASURES  # measure -> (curve, final or best, lower is better)
+from plots.verdict.results import figure_stem, group_key
 
 __all__ = ["MEASURES", "AGREE_WITHIN", "MIN_POOLED_STD", "run_measures", "Group", "group_runs",
            "mean_std", "pooled_std", "effect_size", "CellComparison", "compare_cells",
@@ -86,7 +86,7 @@ def run_measures(run, epochs=None):
 
 @dataclasses.dataclass
 class Group:
-    """The runs of one cell under one protocol (equal :func:`plots.results.group_key`).
+    """The runs of one cell under one protocol (equal :func:`plots.verdict.results.group_key`).
 
     Attributes
     ----------
@@ -98,9 +98,9 @@ class Group:
         Runs with status ``diverged``, or complete with a non-finite measure
     running : int
         Runs still in progress (not in the statistics, unless compared early)
-    finished_runs : list of plots.results.Run
+    finished_runs : list of plots.verdict.results.Run
         The runs of ``finished``
-    stopped : list of plots.results.Run
+    stopped : list of plots.verdict.results.Run
         The runs in progress with at least one epoch done
     at_epoch : int or None
         Set when the measures are taken after this epoch of runs stopped early
@@ -190,7 +190,7 @@ class CellComparison:
     original_mean, original_std, pooled_std, difference, d`` (NaN where there
     is nothing to compare: descriptive, the verdict is not taken from them);
     ``verdict`` is ``agrees``, ``differs``, ``inconclusive`` or ``n/a`` and
-    ``reason`` says why; ``judged`` the :class:`plots.compare.Verdict` (None
+    ``reason`` says why; ``judged`` the :class:`plots.verdict.compare.Verdict` (None
     where there was nothing to judge).
     """
     group: Group
@@ -250,7 +250,7 @@ def _original_cells(reference_groups, key, epochs):
 
 
 def _judge(group, original, reference_groups, calibrations):
-    """The :class:`plots.compare.Verdict` of a group against its original group."""
+    """The :class:`plots.verdict.compare.Verdict` of a group against its original group."""
     epochs = group.at_epoch or group.key.epochs
     n, m = len(group.finished_runs), len(original.finished_runs)
     cache_key = (_protocol_fields(group.key), n, m, epochs)
@@ -270,7 +270,7 @@ def compare_cells(groups, reference_groups, calibrations=None):
     groups, reference_groups : dict of RunConfig -> Group
         From :func:`group_runs` of the reproduced and of the original runs
     calibrations : dict or None
-        Filled with the :class:`plots.compare.Calibration` used, keyed by
+        Filled with the :class:`plots.verdict.compare.Calibration` used, keyed by
         (protocol, n, m, epochs)
 
     Returns
@@ -280,7 +280,7 @@ def compare_cells(groups, reference_groups, calibrations=None):
         were stopped early (``--stop-after``) is compared after the fewest
         epochs E any of them has done: its runs' and the original runs'
         curves over their first E epochs (``group.at_epoch``).  The verdict
-        is :func:`plots.compare.judge` 's, against thresholds calibrated on
+        is :func:`plots.verdict.compare.judge` 's, against thresholds calibrated on
         the original cells of the same setup and protocol.
     """
     calibrations = {} if calibrations is None else calibrations
@@ -344,7 +344,7 @@ def _pairs(cells, vary, first, second):
 
 
 def _effects(pairs, measure):
-    """Each pair's :func:`plots.claims.pair_difference` (first - second): paired run by run
+    """Each pair's :func:`plots.verdict.claims.pair_difference` (first - second): paired run by run
     where the two cells share their draws."""
     return [claim_records.pair_difference(a, b, measure) for _, a, b in pairs]
 
@@ -402,8 +402,8 @@ def _bias_correction_effect(pairs, measure):
 def pair_effects(cells):
     """Pair by pair, how much the optimizer and bias correction change each measure.
 
-    The numbers behind the claims (:mod:`plots.claims`), with their effect
-    sizes: per pair :func:`plots.claims.pair_difference`, paired run by run
+    The numbers behind the claims (:mod:`plots.verdict.claims`), with their effect
+    sizes: per pair :func:`plots.verdict.claims.pair_difference`, paired run by run
     where the two cells share their draws.
 
     Parameters
@@ -505,7 +505,7 @@ def _introduction(reference_groups, sources):
         "sqrt(((n1-1) s1^2 + (n2-1) s2^2) / (n1+n2-2)), raised to %g where smaller "
         "(cells whose runs all end on the same value)." % MIN_POOLED_STD,
         "- d is descriptive; the verdict is not taken from it. The verdict "
-        "(`plots/compare.py`) compares whole curves: at every epoch of the training and "
+        "(`plots/verdict/compare.py`) compares whole curves: at every epoch of the training and "
         "validation loss and accuracy, the difference of the means over its standard error "
         "(pooled between-run std, raised to a minimum meaningful difference of 3e-4 in "
         "accuracy and 0.01%% of a loss, times sqrt(1/n + 1/m)); per curve the root mean square "
@@ -607,13 +607,13 @@ def _claim_side(groups):
 
 
 def _claim_results(comparisons, reference_groups):
-    """Every claim of :data:`plots.claims.CLAIMS` per setup, decided on both sides.
+    """Every claim of :data:`plots.verdict.claims.CLAIMS` per setup, decided on both sides.
 
     Returns
     -------
     list of (claim, setup, applies, original, reproduced)
         ``applies(key)``: whether a group key is of the claim's setup and
-        protocol; ``original``, ``reproduced``: :func:`plots.claims.evaluate`
+        protocol; ``original``, ``reproduced``: :func:`plots.verdict.claims.evaluate`
         's answers.  The original's runs are independent draws (never paired).
     """
     mcgill = protocols.get("mcgill")
@@ -640,7 +640,7 @@ def _claims_table(results):
     lines = ["### The claims, on both sides", "",
              "Each claim of the blog post (per setup) and of the McGill study (under its own "
              "protocol), decided on the original runs and on the reproduced ones "
-             "(`plots/claims.py`: what each looks at is in its cell). Pairs of cells are "
+             "(`plots/verdict/claims.py`: what each looks at is in its cell). Pairs of cells are "
              "compared run by run (paired differences) where both cells share their draws "
              "(common seeding); the original's runs are independent draws.", "",
              "| source | setup | claim | original runs | reproduced runs |",
@@ -811,11 +811,11 @@ def write_report(out_dir, runs, reference, problems=(), figures=(), synthetic=No
     Parameters
     ----------
     out_dir : str
-    runs : list of plots.results.Run
+    runs : list of plots.verdict.results.Run
         The reproduced runs
-    reference : dict of str -> list of plots.results.Run
-        The original runs per setup (:func:`plots.results.load_reference`)
-    problems : list of plots.results.Problem
+    reference : dict of str -> list of plots.verdict.results.Run
+        The original runs per setup (:func:`plots.verdict.results.load_reference`)
+    problems : list of plots.verdict.results.Problem
         Skipped files, listed at the end of the report
     figures : list of str
         Paths of the figures written to ``out_dir`` (linked from the report)

@@ -1,4 +1,4 @@
-"""The claims table (plots/claims.py), on the original runs and on small made-up cells.
+"""The claims table (plots/verdict/claims.py), on the original runs and on small made-up cells.
 
 Expected outcomes are read off reference/original_runs.json independently (numpy on the
 file) or set up by hand, never taken from the code under test.
@@ -11,8 +11,8 @@ import types
 import numpy as np
 import pytest
 
-from plots import claims
-from plots.results import DEFAULT_REFERENCE
+from plots.verdict import claims
+from plots.verdict.results import DEFAULT_REFERENCE
 
 
 def cells_of(setup):

@@ -132,11 +132,11 @@ def cycles(graph):
 def test_the_import_walker_sees_imports_of_every_form(tmp_path):
     source = tmp_path / "m.py"
     source.write_text("import errors\nfrom experiments import config\n"
-                      "def f():\n    from plots.results import find_runs\n")
+                      "def f():\n    from plots.verdict.results import find_runs\n")
     modules = {"errors": "", "experiments": "", "experiments.config": "",
-               "plots.results": "", "plots": ""}
+               "plots.verdict.results": "", "plots": ""}
     assert imports_of(str(source), modules) == {"errors", "experiments.config",
-                                                "plots.results"}
+                                                "plots.verdict.results"}
 
 
 def test_cycle_finder_finds_a_cycle_and_nothing_else():
@@ -178,7 +178,7 @@ def test_plots_depend_on_the_run_store_only():
     assert wrong == []
 
 
-@pytest.mark.parametrize("module", ["plots.results", "plots.report", "plots.figures",
+@pytest.mark.parametrize("module", ["plots.verdict.results", "plots.report", "plots.figures",
                                     "plots.synthetic", "plots.mcgill", "plots.make_figures",
                                     "experiments.runstore", "experiments.config",
                                     "experiments.machine"])

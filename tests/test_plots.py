@@ -24,7 +24,7 @@ from experiments.config import RunConfig
 from plots import make_figures
 from plots.figures import draw_metric, draw_setup
 from plots.report import compare_cells, group_runs, pair_effects, write_report
-from plots.results import CURVES, DEFAULT_REFERENCE, Run, find_runs, load_reference
+from plots.verdict.results import CURVES, DEFAULT_REFERENCE, Run, find_runs, load_reference
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -568,7 +568,7 @@ def test_script_draws_figures_and_report_without_theano(tmp_path):
     assert "`%s`: is not valid JSON" % os.path.join(half, "config.json") in text
     imports = subprocess.run(
         [sys.executable, "-c", "import sys, plots.make_figures, plots.figures, plots.report, "
-         "plots.results; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+         "plots.verdict.results; print(sorted(m for m in sys.modules if m.split('.')[0] in "
          "('theano', 'lasagne')))"], capture_output=True, text=True, cwd=REPO)
     assert imports.stdout.strip() == "[]", imports.stderr
 

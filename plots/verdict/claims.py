@@ -19,7 +19,7 @@ holds and the numbers it looked at.  Adding a claim is adding one record to
 
 A *cell* here is ``(optimizer, lr, beta2, bias_correction)`` mapped to a
 :class:`plots.report.Group`-like object: ``values(measure)`` gives a measure
-(:data:`plots.compare.MEASURES`) over its finished runs, ``finished_runs``
+(:data:`plots.verdict.compare.MEASURES`) over its finished runs, ``finished_runs``
 the runs (with ``curves``).  Means are over runs.  A claim about the end of
 training cannot be decided from runs stopped early, nor from a side without
 the cells it needs: :func:`evaluate` then says ``cannot tell`` and why.
