@@ -338,7 +338,7 @@ def judge(reproduced, original, calibration):
 def judge_runs(runs, reference, cells, epochs, seed=0, calibration=None):
     """The verdict on runs against the reference runs of their cell, over the first epochs.
 
-    What :func:`plots.report.compare_cells` does for a cell, for runs held in
+    What :func:`plots.verdict.findings.compare_cells` does for a cell, for runs held in
     memory (the slow tests' training runs): thresholds calibrated on
     ``cells`` for ``len(runs)`` against ``len(reference)`` runs, then
     :func:`judge`.
