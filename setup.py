@@ -13,8 +13,8 @@ setup(
     description="A runnable port of the Theano/Lasagne experiments behind 'Experiments with AMSGrad'",
     python_requires=">=3.11",
     py_modules=["amsgrad", "errors"],
-    packages=["compat", "ops", "models", "experiments", "data", "plots", "backends",
-              "backends.jax_ops"],
+    packages=["compat", "ops", "models", "experiments", "data", "plots", "plots.verdict",
+              "backends", "backends.jax_ops"],
     # The same commands as experiments/run.py, experiments/grid.py and plots/make_figures.py,
     # on the PATH of the environment the project is installed in.
     entry_points={"console_scripts": [

@@ -21,7 +21,7 @@ canvas, never through ``pyplot``: nothing global, nothing shown.
 
 Examples
 --------
->>> from plots.results import find_runs, load_reference
+>>> from plots.verdict.results import find_runs, load_reference
 >>> from plots.figures import draw_setup
 >>> runs, _ = find_runs("results")                                   # doctest: +SKIP
 >>> reference, _ = load_reference()                                  # doctest: +SKIP
@@ -40,8 +40,8 @@ from matplotlib.patches import Patch
 
 from experiments import optimizers
 from experiments.runstore import atomic_write_bytes, describe_data
-from plots.compare import MIN_ACCURACY_SCALE, MIN_LOSS_SCALE
-from plots.results import group_key
+from plots.verdict.compare import MIN_ACCURACY_SCALE, MIN_LOSS_SCALE
+from plots.verdict.results import group_key
 
 __all__ = ["draw_metric", "draw_setup", "save_figure", "colour", "METRIC_LABELS",
            "ZOOM_FRACTION"]
@@ -56,7 +56,7 @@ METRIC_LABELS = {
 #: The zoom panels show the last this fraction of the epochs run so far (at least 2 epochs).
 ZOOM_FRACTION = 0.2
 #: A y-axis spans at least this many minimum meaningful differences
-#: (:func:`plots.compare.minimum_scale`: 3e-4 in accuracy, 0.01% of a loss), so that
+#: (:func:`plots.verdict.compare.minimum_scale`: 3e-4 in accuracy, 0.01% of a loss), so that
 #: runs stuck at chance (accuracy 0.0997-0.1003) do not fill a panel with their noise.
 MIN_SPAN_SCALES = 20
 
@@ -94,7 +94,7 @@ def _original_band(reference_runs, config, metric):
 
     None where the original has no such cell, or ran it with another protocol:
     a band belongs only behind runs of its own cell *and* protocol (equal
-    :func:`plots.results.group_key`: epochs, schedule, loss, batch size,
+    :func:`plots.verdict.results.group_key`: epochs, schedule, loss, batch size,
     CIFAR-10 centring, ...), as in the report; the study's runs
     (``--protocol mcgill``) or an uncentred run get no band.
     """
@@ -149,10 +149,10 @@ def draw_metric(setup, metric, runs, reference_runs=()):
         Name in the title
     metric : str
         ``loss``, ``val_loss``, ``acc`` or ``val_acc``
-    runs : list of plots.results.Run
+    runs : list of plots.verdict.results.Run
         Runs of any status (running ones show the epochs done); those of
         other setups are left out
-    reference_runs : list of plots.results.Run
+    reference_runs : list of plots.verdict.results.Run
         The original runs of the setup (may be empty)
 
     Returns
@@ -284,14 +284,14 @@ def draw_setup(setup, runs, reference_runs, out_dir, stem=None):
     Parameters
     ----------
     setup : str
-    runs : list of plots.results.Run
+    runs : list of plots.verdict.results.Run
         Runs of any setup (others than ``setup`` are left out), of one protocol
-    reference_runs : list of plots.results.Run
+    reference_runs : list of plots.verdict.results.Run
         The original runs of this setup (may be empty)
     out_dir : str
     stem : str or None
         Start of the file names; ``setup`` by default (for the runs of the
-        blog's protocol; :func:`plots.results.figure_stem`)
+        blog's protocol; :func:`plots.verdict.results.figure_stem`)
 
     Returns
     -------

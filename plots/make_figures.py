@@ -32,8 +32,8 @@ from experiments import plugins, runstore
 from plots.figures import draw_setup
 from plots.mcgill import draw_mcgill
 from plots.report import write_report
-from plots.results import (DEFAULT_REFERENCE, SYNTHETIC_DIR, Problem, figure_stem, find_runs,
-                           load_reference, pack_runs, read_synthetic_summary)
+from plots.verdict.results import (DEFAULT_REFERENCE, SYNTHETIC_DIR, Problem, figure_stem,
+                                   find_runs, load_reference, pack_runs, read_synthetic_summary)
 
 PROG = "make_figures.py"
 

@@ -17,7 +17,7 @@ protocol (``--protocol mcgill``: runs with lr/sqrt(t) and the multiclass
 log-loss, :meth:`experiments.protocols.Protocol.trained`).
 
 **The choice.**  A *cell* is the runs that differ only in run index and seed
-(equal :func:`plots.results.group_key`: optimizer, lr, beta2, bias
+(equal :func:`plots.verdict.results.group_key`: optimizer, lr, beta2, bias
 correction and the rest of the protocol).  Per optimizer, the cell whose runs
 have the lowest mean final validation loss is chosen; with a learning rate
 grid that is the best (lr, beta2) pair, the study's grid search.  Only
@@ -42,7 +42,7 @@ legend gives the chosen beta2 and lr.  A data set whose size is not known
 
 Examples
 --------
->>> from plots.results import find_runs
+>>> from plots.verdict.results import find_runs
 >>> from plots.mcgill import draw_mcgill
 >>> runs, _ = find_runs("results")                              # doctest: +SKIP
 >>> paths, choices = draw_mcgill(runs, "figures")               # doctest: +SKIP
@@ -60,7 +60,7 @@ from matplotlib.figure import Figure
 from experiments import optimizers, protocols, setups
 from experiments.runstore import FINISHED, describe_data
 from plots.figures import colour, save_figure
-from plots.results import group_key
+from plots.verdict.results import group_key
 
 __all__ = ["Choice", "choose_cells", "draw_choices", "draw_mcgill", "final_val_loss",
            "updates_per_epoch", "PROTOCOL"]
@@ -77,7 +77,7 @@ class Choice:
     ----------
     key : experiments.config.RunConfig
         The cell: its runs' configuration with run index and seed 0
-    runs : tuple of plots.results.Run
+    runs : tuple of plots.verdict.results.Run
         Its finished runs, in the order they were read
     mean_final_val_loss : float
         The mean of their final validation losses (infinite with a diverged run)
@@ -116,7 +116,7 @@ def choose_cells(runs, setup):
 
     Parameters
     ----------
-    runs : list of plots.results.Run
+    runs : list of plots.verdict.results.Run
         Runs of any setup, protocol and status; only the finished runs of
         ``setup`` trained with :data:`PROTOCOL`'s schedule and loss count
     setup : str
@@ -234,7 +234,7 @@ def draw_mcgill(runs, out_dir):
 
     Parameters
     ----------
-    runs : list of plots.results.Run
+    runs : list of plots.verdict.results.Run
         Runs of any setup, protocol and status
     out_dir : str
 

@@ -1,4 +1,4 @@
-"""The claims table (plots/claims.py), on the original runs and on small made-up cells.
+"""The claims table (plots/verdict/claims.py), on the original runs and on small made-up cells.
 
 Expected outcomes are read off reference/original_runs.json independently (numpy on the
 file) or set up by hand, never taken from the code under test.
@@ -11,8 +11,10 @@ import types
 import numpy as np
 import pytest
 
-from plots import claims
-from plots.results import DEFAULT_REFERENCE
+from plots.verdict import cells as cell_records
+from plots.verdict import claims
+from plots.verdict.cells import Cell
+from plots.verdict.results import DEFAULT_REFERENCE
 
 
 def cells_of(setup):
@@ -21,7 +23,7 @@ def cells_of(setup):
         runs = json.load(stream)[setup]
     by_cell = collections.defaultdict(list)
     for run in runs:
-        by_cell[run["optimizer"], run["lr"], run["beta2"], run["bias_correction"]].append(
+        by_cell[Cell(run["optimizer"], run["lr"], run["beta2"], run["bias_correction"])].append(
             {name: np.array(values) for name, values in run["curves"].items()})
     return {cell: fake_cell(curves) for cell, curves in by_cell.items()}
 
@@ -46,8 +48,8 @@ def claim(function):
 def test_logreg_amsgrad_lower_validation_loss_in_all_pairs_with_lr_at_least_1e3():
     cells = cells_of("logreg")
     # by hand: the 8 pairs with lr >= 0.001 where AMSGrad's mean final validation loss is lower
-    wins = sum(np.mean(cells[("amsgrad",) + key].values("final_val_loss"))
-               < np.mean(cells[("adam",) + key].values("final_val_loss"))
+    wins = sum(np.mean(cells[Cell("amsgrad", *key)].values("final_val_loss"))
+               < np.mean(cells[Cell("adam", *key)].values("final_val_loss"))
                for key in [(lr, b2, bc) for lr in (0.01, 0.001) for b2 in (0.99, 0.999)
                            for bc in (True, False)])
     assert wins == 8
@@ -62,7 +64,7 @@ def test_the_studys_claim_does_not_hold_where_adam_is_lower_everywhere():
         for beta2 in (0.99, 0.999):
             for optimizer, offset in (("adam", 0.0), ("amsgrad", 0.01)):
                 curve = np.array([1.0, 0.5]) + offset
-                cells[optimizer, lr, beta2, False] = fake_cell([dict(
+                cells[Cell(optimizer, lr, beta2, False)] = fake_cell([dict(
                     loss=curve, val_loss=curve, acc=1 - curve, val_acc=1 - curve)])
     text = claims.evaluate(claim(claims.amsgrad_slightly_lower_loss), cells)
     assert text == ("does not hold: AMSGrad lower final validation loss in 0 of 6 pairs, "
@@ -104,19 +106,22 @@ def test_cells_sharing_their_draws_are_compared_run_by_run():
     record = claim(claims.amsgrad_slightly_lower_loss)
     for seeding, expected in (("common", "holds"), (None, "holds"),
                               ("independent", "does not hold")):
-        cells = {("amsgrad", 0.01, 0.99, False): seeded_cell(amsgrad, seeding),
-                 ("adam", 0.01, 0.99, False): seeded_cell(adam, seeding, runs=[1, 2, 3, 4])}
+        cells = {Cell("amsgrad", 0.01, 0.99, False): seeded_cell(amsgrad, seeding),
+                 Cell("adam", 0.01, 0.99, False): seeded_cell(adam, seeding, runs=[1, 2, 3, 4])}
         wins = 1 if expected == "holds" else 0
         assert claims.evaluate(record, cells) == (
             "%s: AMSGrad lower final validation loss in %d of 1 pairs, lower final training "
             "loss in %d of 1" % (expected, wins, wins)), seeding
-        difference, d, is_paired = claims.pair_difference(*cells.values(), "final_val_loss")
+        difference, d, is_paired = cell_records.pair_difference(*cells.values(),
+                                                                "final_val_loss")
         if seeding == "independent":
             # 0.33 - 0.30; pooled std: squares 0.16^2 + 4 x 0.04^2 = 0.032 and 0, 7 dof
             assert not is_paired and difference == pytest.approx(0.03)
             assert d == pytest.approx(0.03 / math.sqrt(0.032 / 7))
         else:
             assert is_paired and difference == pytest.approx(-0.01)
-            assert d == pytest.approx(-0.01 / claims.MIN_STD)  # differences all equal: std 0
+            # differences all equal: std 0
+            assert d == pytest.approx(-0.01 / cell_records.MIN_STD)
         # The original's runs are independent draws whatever their configs say.
-        assert claims.evaluate(record, claims.independent(cells)).startswith("does not hold")
+        assert claims.evaluate(record, cell_records.independent(cells)).startswith(
+            "does not hold")

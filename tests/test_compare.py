@@ -1,7 +1,7 @@
 """The verdict's error rates, measured on the original runs themselves (reference/).
 
 The original runs of a cell are draws of one experiment.  Held out of their cell and handed to
-:mod:`plots.compare` as a "reproduction", with the cell's other runs as the reference, they
+:mod:`plots.verdict.compare` as a "reproduction", with the cell's other runs as the reference, they
 must be called ``differs`` rarely; moved by 6 standard deviations, nearly always.
 
 How each number of reproduced runs is done (the original has 5 runs per cell):
@@ -9,8 +9,9 @@ How each number of reproduced runs is done (the original has 5 runs per cell):
 - n = 1: each run held out in turn, against the other 4 (thresholds for 1 against 4);
 - n = 2: each pair held out, against the other 3;
 - n = 5: 5 against 5 cannot be held out of 5 runs, so both sides are drawn from each cell's
-  fitted model (its mean curves and the covariance of its 5 runs, :func:`plots.compare._draws`),
-  with draws independent of those the thresholds were calibrated on.
+  fitted model (its mean curves and the covariance of its 5 runs,
+  :func:`plots.verdict.compare._draws`), with draws independent of those the thresholds were
+  calibrated on.
 
 Every setup of the reference (logreg, cifarnet, small_vgg, vgg: 24 cells each) is used,
 over the whole 150 epochs and over the first 2 (how CifarNet's reproduction is compared).
@@ -23,9 +24,9 @@ import math
 import numpy as np
 import pytest
 
-from plots import compare
-from plots.compare import CURVES, SHIFT, calibrate, held_out_rates, judge, stack_curves
-from plots.results import DEFAULT_REFERENCE
+from plots.verdict import compare
+from plots.verdict.compare import CURVES, SHIFT, calibrate, held_out_rates, judge, stack_curves
+from plots.verdict.results import DEFAULT_REFERENCE
 
 SETUPS = ("logreg", "cifarnet", "small_vgg", "vgg")
 #: The share of same-experiment cells that may be called "differs", and of shifted ones

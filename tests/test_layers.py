@@ -17,7 +17,10 @@ bottom (see README.md's "What is here"):
 6 runs      experiments.training, .grid_worker, .grid, .synthetic_*, .synthetic,
             experiments.options
 7 commands  experiments.cli, experiments.run, plots.make_figures (may draw: plots too)
-plots       plots.* : the run store and below, never Theano (checked by importing)
+plots       plots.* : the run store and below, never Theano (checked by importing); in it
+            plots.verdict.* (reading runs, comparing, claims, the report's findings: NumPy
+            only) below the drawing (figures, mcgill, synthetic, report): the drawing
+            imports the verdict, the verdict never imports the drawing nor matplotlib
 ==========  ==============================================================================
 """
 import ast
@@ -44,6 +47,10 @@ LAYERS = [
     ("runs", ["experiments"]),
     ("commands", ["experiments.cli", "experiments.run", "plots.make_figures"]),
 ]
+#: The verdict: below the drawing modules of plots, which import it, never the reverse.
+VERDICT = "plots.verdict"
+#: What loading the verdict must not load: the drawing library, Theano and its kin.
+VERDICT_NEVER_LOADS = ("matplotlib", "theano", "lasagne", "jax")
 #: What plots may import besides itself: the run store and below, without Theano.
 PLOTS_MAY_IMPORT = ("errors", "experiments.config", "experiments.setups",
                     "experiments.protocols", "experiments.runstore", "experiments.plugins",
@@ -133,11 +140,11 @@ def cycles(graph):
 def test_the_import_walker_sees_imports_of_every_form(tmp_path):
     source = tmp_path / "m.py"
     source.write_text("import errors\nfrom experiments import config\n"
-                      "def f():\n    from plots.results import find_runs\n")
+                      "def f():\n    from plots.verdict.results import find_runs\n")
     modules = {"errors": "", "experiments": "", "experiments.config": "",
-               "plots.results": "", "plots": ""}
+               "plots.verdict.results": "", "plots": ""}
     assert imports_of(str(source), modules) == {"errors", "experiments.config",
-                                                "plots.results"}
+                                                "plots.verdict.results"}
 
 
 def test_cycle_finder_finds_a_cycle_and_nothing_else():
@@ -192,7 +199,51 @@ def test_plots_depend_on_the_run_store_only():
     assert wrong == []
 
 
-@pytest.mark.parametrize("module", ["plots.results", "plots.report", "plots.figures",
+def in_verdict(module):
+    return module == VERDICT or module.startswith(VERDICT + ".")
+
+
+def test_the_verdict_never_imports_the_drawing():
+    graph = import_graph()
+    verdict = sorted(module for module in graph if in_verdict(module))
+    assert len(verdict) >= 6  # results, compare, cells, claims, findings and the package
+    wrong = ["%s -> %s" % (module, target) for module in verdict
+             for target in sorted(graph[module])
+             if target.startswith("plots") and not in_verdict(target)]
+    # Outside packages too, read from the source: not even a function-level import.
+    modules = project_modules()
+    for module in verdict:
+        with open(modules[module]) as handle:
+            tree = ast.parse(handle.read(), modules[module])
+        for node in ast.walk(tree):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module
+                     else [])
+            wrong += ["%s -> %s" % (module, name) for name in names
+                      if name.split(".")[0] in VERDICT_NEVER_LOADS]
+    assert wrong == []
+
+
+def test_the_drawing_imports_the_verdict():
+    # The verdict's modules are where the drawing reads runs from (the order is used).
+    graph = import_graph()
+    assert any(in_verdict(target) for target in graph["plots.figures"])
+    assert any(in_verdict(target) for target in graph["plots.report"])
+
+
+def test_loading_the_verdict_loads_no_drawing():
+    verdict = sorted(module for module in project_modules() if in_verdict(module))
+    code = ("import sys; import %s; bad = sorted({m.split('.')[0] for m in sys.modules "
+            "if m.split('.')[0] in %r} | {m for m in sys.modules "
+            "if m.startswith('plots.') and not m.startswith(%r)});"
+            " print(bad); sys.exit(1 if bad else 0)"
+            % (", ".join(verdict), VERDICT_NEVER_LOADS, VERDICT))
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("module", ["plots.verdict.results", "plots.report", "plots.figures",
                                     "plots.synthetic", "plots.mcgill", "plots.make_figures",
                                     "experiments.runstore", "experiments.config",
                                     "experiments.machine"])

@@ -174,7 +174,7 @@ def test_a_jax_session_records_xla_and_report_names_the_machines(tmp_path):
         versions[3] if versions[2] in ("gpu", "cuda", "rocm") else None)
     import test_grid  # noqa: F401  (registers the tiny setup in this process too)
     from plots.report import write_report
-    from plots.results import find_runs
+    from plots.verdict.results import find_runs
     runs, problems = find_runs(str(tmp_path))
     assert problems == [] and len(runs) == 1
     markdown, _ = write_report(str(tmp_path / "report"), runs, {})

@@ -13,7 +13,7 @@ from experiments import setups
 from experiments.config import RunConfig
 from plots import make_figures
 from plots.mcgill import choose_cells, draw_choices, draw_mcgill
-from plots.results import Run, find_runs
+from plots.verdict.results import Run, find_runs
 
 
 def run(val_loss, optimizer="adam", lr=0.001, beta2=0.99, run_index=0, setup="logreg",

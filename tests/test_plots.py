@@ -23,8 +23,10 @@ from errors import run_cli
 from experiments.config import RunConfig
 from plots import make_figures
 from plots.figures import draw_metric, draw_setup
-from plots.report import compare_cells, group_runs, pair_effects, write_report
-from plots.results import CURVES, DEFAULT_REFERENCE, Run, find_runs, load_reference
+from plots.report import pair_text, write_report
+from plots.verdict.cells import group_runs, pair_effects
+from plots.verdict.findings import compare_cells
+from plots.verdict.results import CURVES, DEFAULT_REFERENCE, Run, find_runs, load_reference
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -319,19 +321,20 @@ def test_pair_effects_against_hand_computation(tmp_path):
     runs, _ = find_runs(str(tmp_path))
     cells = {group.cell: group for group in group_runs(runs).values()}
 
-    effects = {(pair, measure): text for pair, measure, text in pair_effects(cells)}
+    effects = {(effect.field, effect.measure): pair_text(effect)
+               for effect in pair_effects(cells)}
 
-    lower = effects["AMSGrad - Adam", "final_val_loss"]
+    lower = effects["optimizer", "final_val_loss"]
     assert lower.startswith("AMSGrad better in 1 of 2 pairs (by > 2 std: AMSGrad 0, Adam 1)")
     # mean difference (-0.1 + 0.35) / 2 = +0.125; median d (-0.7071 + 3500) / 2 = 1749.65
     assert lower.endswith("mean difference AMSGrad - Adam +0.1250, median d +1749.6")
-    accuracy = effects["AMSGrad - Adam", "final_val_acc"]
+    accuracy = effects["optimizer", "final_val_acc"]
     assert accuracy.startswith("AMSGrad better in 1 of 2 pairs (by > 2 std: AMSGrad 0, Adam 1)")
     # Bias correction on - off: both cells of a pair have one seed, so they share their draws
     # and are compared run by run.  Adam: 0.5 - 0.55, 0.7 - 0.55 = -0.05, +0.15 (mean +0.05,
     # std 0.1414, d +0.35); AMSGrad: 0.4 - 0.9, 0.6 - 0.9 = -0.5, -0.3 (mean -0.4, d -2.83;
     # unpaired it would be -0.4 / pooled 0.1 = -4.0).
-    bias = effects["bias correction on - off", "best_val_loss"]
+    bias = effects["bias_correction", "best_val_loss"]
     assert bias == ("on better in 1 of 2 pairs, d beyond ±2 in 1; mean absolute on - off "
                     "0.2250, largest -0.4000 (amsgrad lr=0.001 b2=0.99, d -2.8); paired run by "
                     "run in 2")
@@ -363,7 +366,9 @@ def test_original_side_matches_reference_summary():
     for comparison in comparisons:
         group = comparison.group
         assert len(group.finished) == 5 and group.diverged == group.running == 0
-        for measure, (mean, std) in expected[(group.key.setup,) + group.cell].items():
+        key = group.key
+        for measure, (mean, std) in expected[key.setup, key.optimizer, key.lr, key.beta2,
+                                             key.bias_correction].items():
             row = comparison.rows[measure]
             assert row["original_mean"] == pytest.approx(mean, abs=5.1e-5)
             assert row["original_std"] * math.sqrt(4 / 5) == pytest.approx(std, abs=5.1e-5)
@@ -568,7 +573,7 @@ def test_script_draws_figures_and_report_without_theano(tmp_path):
     assert "`%s`: is not valid JSON" % os.path.join(half, "config.json") in text
     imports = subprocess.run(
         [sys.executable, "-c", "import sys, plots.make_figures, plots.figures, plots.report, "
-         "plots.results; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+         "plots.verdict.results; print(sorted(m for m in sys.modules if m.split('.')[0] in "
          "('theano', 'lasagne')))"], capture_output=True, text=True, cwd=REPO)
     assert imports.stdout.strip() == "[]", imports.stderr
 

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from plots import make_figures
-from plots.results import find_runs
+from plots.verdict.results import find_runs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPRODUCTION = os.path.join(REPO, "reproduction")

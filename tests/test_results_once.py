@@ -1,4 +1,4 @@
-"""Each run counts once in figures and report (plots/results.py's count_once).
+"""Each run counts once in figures and report (plots/verdict/results.py's count_once).
 
 A results directory can hold one run twice: its run directory and a packed copy
 (``make_figures.py --pack`` into the results directory itself), two copies of a packed
@@ -15,7 +15,7 @@ import errors
 import test_grid  # noqa: F401  (registers the tiny setup)
 from experiments.training import train_run
 from plots import make_figures
-from plots.results import find_runs
+from plots.verdict.results import find_runs
 from test_training import tiny_dataset
 
 CONFIGS = test_grid.narrow_configs()[:2]  # adam, bias correction on and off; 3 epochs

@@ -140,7 +140,7 @@ def test_resuming_under_a_changed_setup_definition_is_refused(tmp_path, monkeypa
 
 
 def test_the_figures_skip_a_history_copied_from_another_run(tmp_path):
-    from plots.results import find_runs
+    from plots.verdict.results import find_runs
     mine, theirs = tiny_config(lr=0.001, epochs=2), tiny_config(lr=0.01, epochs=2)
     run_tiny(tmp_path, mine)
     run_tiny(tmp_path, theirs)

@@ -4,7 +4,8 @@ Fast tier: configs, schedules, the loss and one training step against float64 Nu
 resuming (also after ``kill -9`` of a subprocess) against an uninterrupted run, on small
 in-test arrays.  Slow tier (``-m slow``): training on the real MNIST / CIFAR-10 look-alike,
 judged against the original curves in ``reference/original_runs.json`` by
-:mod:`plots.compare`, the report's comparison (fast controls check that it tells cells apart).
+:mod:`plots.verdict.compare`, the report's comparison (fast controls check that it tells cells
+apart).
 """
 import collections
 import errno
@@ -33,7 +34,7 @@ from experiments.config import RunConfig, run_seeds
 from experiments import schedule
 from experiments.training import compile_functions, train_run
 from models.batch_norm import batch_norm
-from plots import compare
+from plots.verdict import compare
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(REPO, "tests")
@@ -568,12 +569,13 @@ def test_run_killed_mid_epoch_resumes_to_the_same_curves(tmp_path):
 
 
 # ---------------------------------------------------------------- against the original curves
-# A trained run is judged by plots/compare.py, the comparison the report makes: its curves over
-# the first epochs against the reference runs of its cell, with thresholds calibrated on the
-# reference runs of every cell of the setup (tests/test_compare.py measures its error rates on
-# the original runs).  A run that follows its cell must not be called "differs" (a false alarm
-# has a probability of about compare.ALPHA, the rate Verdict.explain() states); each test's
-# control, a run of another cell judged against the tested one, must be.
+# A trained run is judged by plots/verdict/compare.py, the comparison the report makes: its
+# curves over the first epochs against the reference runs of its cell, with thresholds
+# calibrated on the reference runs of every cell of the setup (tests/test_compare.py measures
+# its error rates on the original runs).  A run that follows its cell must not be called
+# "differs" (a false alarm has a probability of about compare.ALPHA, the rate
+# Verdict.explain() states); each test's control, a run of another cell judged against the
+# tested one, must be.
 
 with open(os.path.join(TESTS, "recorded", "ffnn_mnist.json")) as _f:
     FFNN_RECORDED = json.load(_f)
@@ -600,7 +602,7 @@ def setup_calibration(setup, source, epochs, runs=1, reference_runs=5):
 
 
 def judged(curves, setup, cell, epochs, source="original"):
-    """plots.compare's verdict on one run (a history or curves) against its cell's runs."""
+    """plots.verdict.compare's verdict on one run (a history or curves) against its cell's runs."""
     cells = cells_of(setup, source)
     assert len(cells[cell]) == 5
     return compare.judge_runs([curves], cells[cell], list(cells.values()), epochs,
@@ -776,7 +778,8 @@ def test_the_tested_cifar_cells_are_told_from_their_neighbours():
 
 
 def first_epochs_verdict(tmp_path, setup, cell):
-    """Train the cell's run 0 for CIFAR_EPOCHS on the look-alike; plots.compare's verdict."""
+    """Train the cell's run 0 for CIFAR_EPOCHS on the look-alike; its verdict by
+    plots.verdict.compare."""
     history = train_real(tmp_path, setup, *cell, epochs=CIFAR_EPOCHS,
                          data_dir=shared_cifar10_dir())
     return history, judged(history, setup, cell, CIFAR_EPOCHS)

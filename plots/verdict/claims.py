@@ -7,9 +7,6 @@ The claims of the blog post and of the McGill study, each a record with its test
     Claim
     CLAIMS
     evaluate
-    paired
-    pair_difference
-    independent
 
 A claim names the setups and the protocol it is about, says what it claims in
 the source's words (shortened), and has a function that decides it on the
@@ -17,34 +14,26 @@ cells of one side (original or reproduced runs): it returns whether the claim
 holds and the numbers it looked at.  Adding a claim is adding one record to
 :data:`CLAIMS`.
 
-A *cell* here is ``(optimizer, lr, beta2, bias_correction)`` mapped to a
-:class:`plots.report.Group`-like object: ``values(measure)`` gives a measure
-(:data:`plots.compare.MEASURES`) over its finished runs, ``finished_runs``
-the runs (with ``curves``).  Means are over runs.  A claim about the end of
-training cannot be decided from runs stopped early, nor from a side without
-the cells it needs: :func:`evaluate` then says ``cannot tell`` and why.
+A *cell* here is a :class:`plots.verdict.cells.Cell` mapped to its runs (a
+:class:`plots.verdict.cells.Group`, or anything read as one: ``values(measure)``
+gives a measure, :data:`plots.verdict.compare.MEASURES`, over its finished runs,
+``finished_runs`` the runs, with ``curves``).  Means are over runs.  A claim
+about the end of training cannot be decided from runs stopped early, nor from
+a side without the cells it needs: :func:`evaluate` then says ``cannot tell``
+and why.
 
-**Pairs.**  Claims that compare two cells (AMSGrad against Adam, bias
-correction on against off) compare them with :func:`paired`: where both
-cells' runs share their draws (``seeding == "common"``, and runs from before
-that field, with equal seed: run K of both cells started from the same weights
-and saw the same data order), on the run indices both cells have, i.e. on the
-paired differences run by run; otherwise (independent draws, such as the
-original's unseeded runs, :func:`independent`) on all runs of each, means
-compared independently.  The mean of the paired differences is the difference
-of the means when both cells have the same runs; it differs when a run of one
-cell is missing (diverged, not finished), whose draw then leaves both sides.
+Claims that compare two cells (AMSGrad against Adam, bias correction on
+against off) find them with :func:`plots.verdict.cells.pairs` and compare them
+as :func:`plots.verdict.cells.paired` does: run by run where both cells share
+their draws, otherwise (the original's runs, independent draws) their means.
 """
 import dataclasses
 
 import numpy as np
 
-__all__ = ["Claim", "CLAIMS", "evaluate", "CannotTell", "paired", "pair_difference",
-           "independent", "MIN_STD"]
+from plots.verdict.cells import paired, pairs
 
-#: Standard deviations below this are raised to it in :func:`pair_difference`'s d (runs
-#: that all end on the same value, stuck at ln 10).
-MIN_STD = 1e-4
+__all__ = ["Claim", "CLAIMS", "evaluate", "CannotTell"]
 
 
 class CannotTell(Exception):
@@ -65,96 +54,19 @@ def _mean(cell, measure):
     return float(np.mean(cell.values(measure)))
 
 
-class _Runs:
-    """Some runs of a cell, as the claims read a cell: ``values(measure)``, ``finished_runs``."""
-
-    def __init__(self, cell, indices, independent=False):
-        self._cell, self._indices = cell, list(indices)
-        self.finished_runs = [cell.finished_runs[index] for index in self._indices]
-        self.independent = independent
-
-    def values(self, measure):
-        return np.asarray(self._cell.values(measure), dtype=np.float64)[self._indices]
-
-
-def independent(cells):
-    """The cells marked as independent draws, never paired (the original runs: its
-    ``train.py`` seeds nothing, whatever their configs say)."""
-    return {key: _Runs(cell, range(len(cell.finished_runs)), independent=True)
-            for key, cell in cells.items()}
-
-
-def _draw(run):
-    """``(seed, run)`` of a run on common random numbers; None for an independent draw."""
-    config = getattr(run, "config", None)
-    if config is None or getattr(config, "seeding", "common") != "common":
-        return None
-    return config.seed, config.run
-
-
-def paired(first, second):
-    """``(first, second, is_paired)``: the two cells as a pair compares them.
-
-    Where every run of both shares its draws with the same run index of the
-    other cell (common seeding, equal seed), both are cut to the run indices
-    they both have, in the same order: their means' difference is then the
-    mean of the paired differences.  Otherwise both are returned whole.
-    """
-    if getattr(first, "independent", False) or getattr(second, "independent", False):
-        return first, second, False
-    draws = [[_draw(run) for run in cell.finished_runs] for cell in (first, second)]
-    if any(None in side or len(set(side)) < len(side) for side in draws):
-        return first, second, False
-    common = [draw for draw in draws[0] if draw in set(draws[1])]
-    if not common:
-        return first, second, False
-    return (_Runs(first, [draws[0].index(draw) for draw in common]),
-            _Runs(second, [draws[1].index(draw) for draw in common]), True)
-
-
-def pair_difference(first, second, measure):
-    """``first - second`` on a measure, as :func:`paired` compares them.
-
-    Returns
-    -------
-    (difference, d, is_paired)
-        Paired: the mean of the run-by-run differences and d = that mean over
-        their standard deviation.  Not paired: the difference of the means and
-        d in pooled standard deviations.  Standard deviations are raised to
-        :data:`MIN_STD`; d is NaN where there is none (one run, or one pair).
-    """
-    first, second, is_paired = paired(first, second)
-    a, b = first.values(measure), second.values(measure)
-    if not a.size or not b.size:
-        return np.nan, np.nan, is_paired
-    if is_paired:
-        differences = a - b
-        difference = float(differences.mean())
-        std = float(differences.std(ddof=1)) if differences.size > 1 else np.nan
-    else:
-        difference = float(a.mean() - b.mean())
-        dof = a.size + b.size - 2
-        std = (float(np.sqrt((((a - a.mean()) ** 2).sum() + ((b - b.mean()) ** 2).sum()) / dof))
-               if dof > 0 else np.nan)
-    return difference, difference / max(std, MIN_STD) if np.isfinite(std) else np.nan, is_paired
-
-
 def _pairs(cells, lrs=None):
-    """(amsgrad cell, adam cell, key) for every configuration both optimizers have, each
-    pair as :func:`paired` compares it."""
-    pairs = []
-    for (optimizer, lr, beta2, bc), amsgrad in sorted(cells.items()):
-        adam = cells.get(("adam", lr, beta2, bc))
-        if optimizer == "amsgrad" and adam is not None and (lrs is None or lr in lrs):
-            pairs.append(paired(amsgrad, adam)[:2] + ((lr, beta2, bc),))
-    if not pairs:
+    """(amsgrad cell, adam cell) for every configuration both optimizers have (with an lr of
+    ``lrs``, if given), each pair as :func:`plots.verdict.cells.paired` compares it."""
+    found = [paired(amsgrad, adam)[:2] for cell, amsgrad, adam in pairs(cells)
+             if lrs is None or cell.lr in lrs]
+    if not found:
         raise CannotTell("no configuration run with both optimizers")
-    return pairs
+    return found
 
 
-def _count(pairs, better):
-    wins = sum(bool(better(amsgrad, adam)) for amsgrad, adam, _ in pairs)
-    return wins, len(pairs)
+def _count(found, better):
+    wins = sum(bool(better(amsgrad, adam)) for amsgrad, adam in found)
+    return wins, len(found)
 
 
 def _lower(measure):
@@ -174,7 +86,7 @@ def adam_lowest_training_loss(cells):
 
 
 def amsgrad_lower_validation_loss_unless_lr_low(cells):
-    lrs = sorted({key[1] for key in cells})
+    lrs = sorted({key.lr for key in cells})
     high = _pairs(cells, [lr for lr in lrs if lr >= 1e-3])
     wins, total = _count(high, _lower("final_val_loss"))
     low_wins, low_total = _count(_pairs(cells, [lr for lr in lrs if lr < 1e-3]),
@@ -187,33 +99,34 @@ def amsgrad_lower_validation_loss_unless_lr_low(cells):
 def adam_single_lowest_validation_loss(cells):
     best = min(cells, key=lambda key: _mean(cells[key], "best_val_loss"))
     curve = _mean_curve(cells[best], "val_loss")
-    rival = min((key for key in cells if key[0] != best[0]),
+    rival = min((key for key in cells if key.optimizer != best.optimizer),
                 key=lambda key: _mean(cells[key], "best_val_loss"), default=None)
     if rival is None:
         raise CannotTell("one optimizer only")
     margin = _mean(cells[rival], "best_val_loss") - _mean(cells[best], "best_val_loss")
     rises = curve[-1] > curve.min()
-    return best[0] == "adam" and rises, (
+    return best.optimizer == "adam" and rises, (
         "lowest best validation loss: %s lr=%g b2=%g bc=%s, %.4f (by %.4f over %s), at "
-        "epoch %d, final %.4f" % (best[0], best[1], best[2], "on" if best[3] else "off",
-                                  _mean(cells[best], "best_val_loss"), margin, rival[0],
+        "epoch %d, final %.4f" % (best.optimizer, best.lr, best.beta2,
+                                  "on" if best.bias_correction else "off",
+                                  _mean(cells[best], "best_val_loss"), margin, rival.optimizer,
                                   int(np.argmin(curve)) + 1, curve[-1]))
 
 
 def accuracy_follows_losses(cells):
-    pairs = _pairs(cells)
+    found = _pairs(cells)
     same = sum((_mean(a, "final_val_loss") < _mean(b, "final_val_loss"))
-               == (_mean(a, "final_val_acc") > _mean(b, "final_val_acc")) for a, b, _ in pairs)
-    return same >= 0.75 * len(pairs), (
+               == (_mean(a, "final_val_acc") > _mean(b, "final_val_acc")) for a, b in found)
+    return same >= 0.75 * len(found), (
         "the optimizer with the lower final validation loss has the higher final validation "
-        "accuracy in %d of %d pairs" % (same, len(pairs)))
+        "accuracy in %d of %d pairs" % (same, len(found)))
 
 
 def amsgrad_not_more_robust(cells):
     spread = {}
     for optimizer in ("adam", "amsgrad"):
         means = [_mean(cell, "final_val_loss") for key, cell in cells.items()
-                 if key[0] == optimizer]
+                 if key.optimizer == optimizer]
         if len(means) < 2:
             raise CannotTell("fewer than 2 cells of %s" % optimizer)
         spread[optimizer] = max(means) - min(means)
@@ -225,7 +138,7 @@ def amsgrad_not_more_robust(cells):
 # -- CifarNet -------------------------------------------------------------------------------
 
 def _at_lr(cells, lr):
-    chosen = {key: cell for key, cell in cells.items() if key[1] == lr}
+    chosen = {key: cell for key, cell in cells.items() if key.lr == lr}
     if not chosen:
         raise CannotTell("lr %g not run" % lr)
     return chosen
@@ -241,12 +154,12 @@ def lr_0001_lowest_training_loss_adam_lowest(cells):
     best = min(cells, key=lambda key: _mean(cells[key], "final_train_loss"))
     at = _at_lr(cells, 0.001)
     spread = {optimizer: np.mean([np.std(cell.values("final_train_loss"), ddof=1)
-                                  for key, cell in at.items() if key[0] == optimizer])
+                                  for key, cell in at.items() if key.optimizer == optimizer])
               for optimizer in ("adam", "amsgrad")}
-    holds = best[1] == 0.001 and best[0] == "adam" and spread["amsgrad"] < spread["adam"]
+    holds = best.lr == 0.001 and best.optimizer == "adam" and spread["amsgrad"] < spread["adam"]
     return holds, ("lowest final training loss: %s lr=%g (%.4f); its std over runs at lr "
                    "0.001: AMSGrad %.4f, Adam %.4f" % (
-                       best[0], best[1], _mean(cells[best], "final_train_loss"),
+                       best.optimizer, best.lr, _mean(cells[best], "final_train_loss"),
                        spread["amsgrad"], spread["adam"]))
 
 
@@ -255,14 +168,14 @@ def lr_0001_validation_loss_diverges_accuracy_best(cells):
     rises = sum(_mean(cell, "final_val_loss") > 1.2 * _mean(cell, "best_val_loss")
                 for cell in at.values())
     best = max(cells, key=lambda key: _mean(cells[key], "best_val_acc"))
-    return rises == len(at) and best[1] == 0.001, (
+    return rises == len(at) and best.lr == 0.001, (
         "lr 0.001 cells whose final validation loss is over 1.2 x their best: %d of %d; "
-        "best validation accuracy at lr %g" % (rises, len(at), best[1]))
+        "best validation accuracy at lr %g" % (rises, len(at), best.lr))
 
 
 def best_accuracy_about_78(cells):
     best = {optimizer: max(_mean(cell, "best_val_acc") for key, cell in cells.items()
-                           if key[0] == optimizer) for optimizer in ("adam", "amsgrad")}
+                           if key.optimizer == optimizer) for optimizer in ("adam", "amsgrad")}
     return all(0.76 <= value <= 0.80 for value in best.values()), (
         "best mean best validation accuracy: Adam %.3f, AMSGrad %.3f" % (
             best["adam"], best["amsgrad"]))
@@ -276,29 +189,28 @@ def training_loss_near_zero(cells):
 
 
 def amsgrad_faster_late_unless_lr_low(cells):
-    pairs = _pairs(cells, [lr for lr in {key[1] for key in cells} if lr >= 1e-3])
+    found = _pairs(cells, [lr for lr in {key.lr for key in cells} if lr >= 1e-3])
     late = sum(_mean_curve(a, "loss")[-50:].mean() < _mean_curve(b, "loss")[-50:].mean()
-               for a, b, _ in pairs)
-    return late > len(pairs) / 2, ("AMSGrad lower mean training loss over the last 50 "
+               for a, b in found)
+    return late > len(found) / 2, ("AMSGrad lower mean training loss over the last 50 "
                                    "epochs in %d of %d pairs with lr >= 0.001" % (
-                                       late, len(pairs)))
+                                       late, len(found)))
 
 
 def bias_correction_mostly_helps(cells):
-    pairs = [paired(cell, cells[key[:3] + (False,)])[:2] for key, cell in cells.items()
-             if key[3] and key[:3] + (False,) in cells]
-    if not pairs:
+    found = [paired(on, off)[:2] for _, on, off in pairs(cells, "bias_correction", True, False)]
+    if not found:
         raise CannotTell("no cell run both with and without bias correction")
-    helps = sum(_mean(on, "final_val_loss") < _mean(off, "final_val_loss") for on, off in pairs)
-    return helps > len(pairs) / 2, (
-        "bias correction lower final validation loss in %d of %d pairs" % (helps, len(pairs)))
+    helps = sum(_mean(on, "final_val_loss") < _mean(off, "final_val_loss") for on, off in found)
+    return helps > len(found) / 2, (
+        "bias correction lower final validation loss in %d of %d pairs" % (helps, len(found)))
 
 
 def similar_end_near_full_accuracy(cells):
     accuracies = [_mean(cell, "final_train_loss") for key, cell in cells.items()
-                  if key[1] <= 0.001]
+                  if key.lr <= 0.001]
     train_acc = [float(np.mean([run.curves["acc"][-1] for run in cell.finished_runs]))
-                 for key, cell in cells.items() if key[1] <= 0.001]
+                 for key, cell in cells.items() if key.lr <= 0.001]
     if not train_acc:
         raise CannotTell("no cell with lr <= 0.001")
     return min(train_acc) >= 0.99, (
@@ -308,7 +220,7 @@ def similar_end_near_full_accuracy(cells):
 
 def amsgrad_lower_validation_loss_everywhere(cells):
     wins, total = _count(_pairs(cells), _lower("final_val_loss"))
-    minima = [int(np.argmin(_mean_curve(a, "val_loss"))) + 1 for a, _, _ in _pairs(cells)]
+    minima = [int(np.argmin(_mean_curve(a, "val_loss"))) + 1 for a, _ in _pairs(cells)]
     return wins == total, ("AMSGrad lower final validation loss in %d of %d configurations; "
                            "its minimum at epochs %d-%d" % (wins, total, min(minima),
                                                            max(minima)))
@@ -317,9 +229,9 @@ def amsgrad_lower_validation_loss_everywhere(cells):
 # -- the McGill study -----------------------------------------------------------------------
 
 def amsgrad_slightly_lower_loss(cells):
-    pairs = _pairs(cells)
-    wins, total = _count(pairs, _lower("final_val_loss"))
-    train, _ = _count(pairs, _lower("final_train_loss"))
+    found = _pairs(cells)
+    wins, total = _count(found, _lower("final_val_loss"))
+    train, _ = _count(found, _lower("final_train_loss"))
     return wins > total / 2, ("AMSGrad lower final validation loss in %d of %d pairs, lower "
                               "final training loss in %d of %d" % (wins, total, train, total))
 
@@ -367,7 +279,7 @@ def evaluate(claim, cells, stopped_early=None):
     Parameters
     ----------
     claim : Claim
-    cells : dict of (optimizer, lr, beta2, bias_correction) -> Group
+    cells : dict of plots.verdict.cells.Cell -> plots.verdict.cells.Group
         The cells of one side with finished runs; empty: not run
     stopped_early : str or None
         Set (e.g. ``after epoch 2 of 150``) when the runs were stopped early:

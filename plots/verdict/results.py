@@ -21,7 +21,7 @@ figures and report treat both alike.
 
 Examples
 --------
->>> from plots.results import find_runs, load_reference
+>>> from plots.verdict.results import find_runs, load_reference
 >>> runs, problems = find_runs("results")                      # doctest: +SKIP
 >>> reference, reference_problems = load_reference()           # doctest: +SKIP
 >>> [run.config.cell_name for run in runs if run.config.setup == "logreg"]  # doctest: +SKIP
@@ -46,8 +46,10 @@ __all__ = ["Run", "Problem", "find_runs", "count_once", "pack_runs", "figure_ste
 #: The per-epoch curves the figures and the report use, in ``history.json`` and in the
 #: reference file (the first four of :data:`experiments.runstore.CURVES`).
 CURVES = runstore.CURVES[:4]
-DEFAULT_REFERENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                 "reference", "original_runs.json")
+#: The repository's ``reference/original_runs.json`` (this file is plots/verdict/results.py).
+DEFAULT_REFERENCE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    "reference", "original_runs.json")
 
 
 @dataclasses.dataclass(frozen=True)

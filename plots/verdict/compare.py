@@ -52,7 +52,7 @@ model's rates hold for the real, non-Gaussian runs (``tests/test_compare.py``).
 Examples
 --------
 >>> import numpy as np
->>> from plots.compare import calibrate, judge
+>>> from plots.verdict.compare import calibrate, judge
 >>> cells = [np.random.default_rng(k).normal(size=(5, 4, 10)) + 1 for k in range(3)]
 >>> calibration = calibrate(cells, n=1, m=5, epochs=10)
 >>> judge(cells[0][:1] + 10, cells[0], calibration).verdict
@@ -96,7 +96,7 @@ def stack_curves(runs, epochs):
 
     Parameters
     ----------
-    runs : list of dict or plots.results.Run
+    runs : list of dict or plots.verdict.results.Run
         Each a dict ``{curve: values}`` or anything with such a ``curves``
     epochs : int
         The first epochs taken (every run must have them)
@@ -346,14 +346,14 @@ def judge(reproduced, original, calibration):
 def judge_runs(runs, reference, cells, epochs, seed=0, calibration=None):
     """The verdict on runs against the reference runs of their cell, over the first epochs.
 
-    What :func:`plots.report.compare_cells` does for a cell, for runs held in
+    What :func:`plots.verdict.findings.compare_cells` does for a cell, for runs held in
     memory (the slow tests' training runs): thresholds calibrated on
     ``cells`` for ``len(runs)`` against ``len(reference)`` runs, then
     :func:`judge`.
 
     Parameters
     ----------
-    runs, reference : list of dict or plots.results.Run
+    runs, reference : list of dict or plots.verdict.results.Run
         The runs judged and the reference runs of the same cell (each a dict
         ``{curve: values}``, e.g. a ``history.json``, or a Run), with at
         least ``epochs`` epochs

@@ -1,0 +1,477 @@
+"""
+The reproduction report's findings: reproduced runs against the original runs, as numbers.
+
+.. autosummary::
+    :nosignatures:
+
+    compare_cells
+    find
+    Findings
+
+For every setup and cell, five measures per run (final and best validation
+loss and accuracy, final training loss) are summarised as mean and standard
+deviation over the runs and set next to the original runs' (with the
+difference in pooled standard deviations, descriptive).  The verdict,
+``agrees``, ``differs`` or ``inconclusive``, is :mod:`plots.verdict.compare`
+'s, over the whole curves, against thresholds calibrated on the original runs
+of the same setup and protocol; their error rates are measured on the original
+runs; the claims of :mod:`plots.verdict.claims` are decided on both sides, and
+pair by pair :func:`plots.verdict.cells.pair_effects` sizes what the optimizer
+and bias correction change.  :func:`find` computes all of it into a
+:class:`Findings`, which :mod:`plots.report` writes as ``REPORT.md`` and
+``report.csv`` without computing anything more.
+
+Examples
+--------
+>>> from plots.verdict.results import find_runs, load_reference
+>>> from plots.verdict.findings import find
+>>> runs, problems = find_runs("results")                      # doctest: +SKIP
+>>> reference, _ = load_reference()                            # doctest: +SKIP
+>>> [c.verdict for c in find(runs, reference).comparisons]     # doctest: +SKIP
+['agrees', ...]
+"""
+import collections
+import dataclasses
+import math
+import os
+
+import numpy as np
+
+from experiments.runstore import describe_machines
+from experiments import protocols
+from plots.verdict import claims as claim_records
+from plots.verdict import compare
+from plots.verdict.cells import (CELL_FIELDS, Cell, Group, effect_size, group_runs, independent,
+                                 mean_std, pair_effects, pooled_std, run_measures)
+from plots.verdict.compare import MEASURES
+from plots.verdict.results import figure_stem
+
+__all__ = ["VERDICT_ORDER", "CellComparison", "compare_cells", "protocol_text", "ErrorRate",
+           "ClaimResult", "ClaimTally", "Section", "Findings", "find"]
+
+#: Cells listed in this order: those that differ first.
+VERDICT_ORDER = ("differs", "inconclusive", "agrees", "n/a")
+
+
+@dataclasses.dataclass
+class CellComparison:
+    """A reproduced group next to the original group of the same key.
+
+    ``rows`` maps each measure to a dict with ``n, mean, std, original_n,
+    original_mean, original_std, pooled_std, difference, d`` (NaN where there
+    is nothing to compare: descriptive, the verdict is not taken from them);
+    ``verdict`` is ``agrees``, ``differs``, ``inconclusive`` or ``n/a`` and
+    ``reason`` says why; ``judged`` the :class:`plots.verdict.compare.Verdict`
+    (None where there was nothing to judge).
+    """
+    group: Group
+    original: object
+    rows: dict
+    verdict: str
+    reason: str
+    judged: object = None
+
+
+def protocol_text(config):
+    """The protocol of a group key in words (the report's and a verdict's reason)."""
+    text = ("%d epochs, batch %d, %s learning rate schedule, %s cross-entropy, beta1 %g, "
+            "epsilon %g" % (config.epochs, config.batch_size, config.lr_schedule, config.loss,
+                            config.beta1, config.epsilon))
+    if config.dataset == "cifar10":
+        text += ", inputs %s" % ("centred" if config.cifar_centering else "not centred")
+    return text
+
+
+def _no_original_reason(group, reference_groups):
+    same_setup = [key for key in reference_groups if key.setup == group.key.setup]
+    if not same_setup:
+        return "no original runs of %s" % group.key.setup
+    if not any(key.optimizer == group.key.optimizer for key in same_setup):
+        return "the original ran no %s" % group.key.optimizer
+    same_cell = [key for key in same_setup if Cell.of(key) == group.cell]
+    if not same_cell:
+        return "the original has no such cell"
+    return "protocol differs from the original's (%s)" % protocol_text(same_cell[0])
+
+
+def _at_epoch(group, epoch, runs):
+    """A group of ``runs``' measures after ``epoch``: runs stopped early compared there."""
+    early = Group(group.key, diverged=group.diverged, at_epoch=epoch, data=group.data,
+                  running=group.running - sum(run.status == "running" for run in runs))
+    for run in runs:
+        early.finished.append(run_measures(run, epoch))
+        early.finished_runs.append(run)
+    return early
+
+
+def _protocol_fields(key):
+    """The fields of a group key that are not the cell: equal for runs of one protocol."""
+    return tuple((name, value) for name, value in dataclasses.asdict(key).items()
+                 if name not in CELL_FIELDS)
+
+
+def _original_cells(reference_groups, key, epochs):
+    """The original runs of every cell of ``key``'s setup and protocol, ``(runs, 4, epochs)``
+    each: what the thresholds are calibrated on."""
+    protocol = _protocol_fields(key)
+    return [compare.stack_curves(group.finished_runs, epochs)
+            for other, group in reference_groups.items()
+            if _protocol_fields(other) == protocol and len(group.finished_runs) >= 2
+            and min(run.epochs_done for run in group.finished_runs) >= epochs]
+
+
+def _judge(group, original, reference_groups, calibrations):
+    """The :class:`plots.verdict.compare.Verdict` of a group against its original group;
+    ``calibrations`` caches the thresholds per protocol, numbers of runs and epochs."""
+    epochs = group.at_epoch or group.key.epochs
+    n, m = len(group.finished_runs), len(original.finished_runs)
+    cache_key = (_protocol_fields(group.key), n, m, epochs)
+    if cache_key not in calibrations:
+        calibrations[cache_key] = compare.calibrate(
+            _original_cells(reference_groups, group.key, epochs), n, m, epochs)
+    return compare.judge(compare.stack_curves(group.finished_runs, epochs),
+                         compare.stack_curves(original.finished_runs, epochs),
+                         calibrations[cache_key])
+
+
+def _rows(group, original):
+    """Per measure, both sides' numbers and their difference (descriptive)."""
+    rows = {}
+    for measure in MEASURES:
+        ours = group.values(measure)
+        theirs = original.values(measure) if original else np.array([])
+        difference, d = effect_size(ours, theirs)
+        rows[measure] = dict(zip(("n", "mean", "std"), (ours.size,) + mean_std(ours)))
+        rows[measure].update(zip(("original_n", "original_mean", "original_std"),
+                                 (theirs.size,) + mean_std(theirs)))
+        rows[measure].update(pooled_std=pooled_std(ours, theirs), difference=difference, d=d)
+    return rows
+
+
+def compare_cells(groups, reference_groups):
+    """Compare every reproduced group with the original group of the same key.
+
+    Parameters
+    ----------
+    groups, reference_groups : dict of RunConfig -> Group
+        From :func:`plots.verdict.cells.group_runs` of the reproduced and of
+        the original runs
+
+    Returns
+    -------
+    list of CellComparison
+        In the order of ``groups``.  A group without finished runs whose runs
+        were stopped early (``--stop-after``) is compared after the fewest
+        epochs E any of them has done: its runs' and the original runs'
+        curves over their first E epochs (``group.at_epoch``).  The verdict
+        is :func:`plots.verdict.compare.judge` 's, against thresholds
+        calibrated on the original cells of the same setup and protocol (the
+        :class:`plots.verdict.compare.Calibration` of ``judged``).
+    """
+    calibrations = {}
+    comparisons = []
+    for key, group in groups.items():
+        original = reference_groups.get(key)
+        if not group.finished and group.stopped:
+            epoch = min(run.epochs_done for run in group.stopped)
+            group = _at_epoch(group, epoch, group.stopped)
+            if original is not None:
+                original = _at_epoch(original, epoch, original.finished_runs)
+        judged = None
+        if original is None:
+            verdict, reason = "n/a", _no_original_reason(group, reference_groups)
+        elif group.diverged:
+            verdict, reason = ("differs", "%d run(s) diverged, none of the original's did"
+                               % group.diverged)
+        elif not group.finished:
+            verdict, reason = "n/a", "no finished runs yet"
+        elif len(group.finished) + len(original.finished) <= 2:
+            verdict, reason = "n/a", "too few runs for a standard deviation"
+        else:
+            judged = _judge(group, original, reference_groups, calibrations)
+            verdict, reason = judged.verdict, judged.reason()
+        if group.at_epoch is not None and verdict != "n/a":
+            reason += " (after epoch %d of %d)" % (group.at_epoch, key.epochs)
+        comparisons.append(CellComparison(group, original, _rows(group, original), verdict,
+                                          reason, judged))
+    return comparisons
+
+
+# -- the verdicts' error rates ---------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class ErrorRate:
+    """The thresholds some verdicts used, with their error rates measured.
+
+    Attributes
+    ----------
+    setup : str
+    calibration : plots.verdict.compare.Calibration
+        The thresholds, for n reproduced against m original runs over E epochs
+    held : int
+        Original runs held out of their own cell (0: too few original runs)
+    against : int
+        The cell's other runs they are judged against
+    held_out_differs : float
+        Share of held-out sets called ``differs`` (NaN where ``held`` is 0)
+    """
+    setup: str
+    calibration: object
+    held: int
+    against: int
+    held_out_differs: float
+
+
+def _error_rates(comparisons, reference_groups):
+    """One :class:`ErrorRate` per protocol, numbers of runs and epochs judged, by n, m, E."""
+    calibrations = {}
+    for comparison in comparisons:
+        if comparison.judged is not None:
+            calibration = comparison.judged.calibration
+            calibrations[(_protocol_fields(comparison.group.key), calibration.n,
+                          calibration.m, calibration.epochs)] = calibration
+    rates = []
+    for (protocol, n, m, epochs), calibration in sorted(calibrations.items(),
+                                                        key=lambda item: item[0][1:]):
+        key = next(key for key in reference_groups if _protocol_fields(key) == protocol)
+        cells = _original_cells(reference_groups, key, epochs)
+        runs = min(map(len, cells))
+        cells = [cell[:runs] for cell in cells]
+        held = min(n, 2, runs - 2)  # at least 2 runs left for a standard deviation
+        rate = compare.held_out_rates(cells, held, epochs)["differs"] if held > 0 else math.nan
+        rates.append(ErrorRate(dict(protocol)["setup"], calibration, max(held, 0),
+                               runs - held, rate))
+    return rates
+
+
+# -- the claims ------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class ClaimResult:
+    """A claim of :data:`plots.verdict.claims.CLAIMS` on one setup, decided on both sides
+    (:func:`plots.verdict.claims.evaluate` 's answers)."""
+    claim: object
+    setup: str
+    original: str
+    reproduced: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimTally:
+    """Of some claims decided on one side: how many hold, of how many, how many cannot tell."""
+    holds: int
+    total: int
+    cannot_tell: int
+
+    @classmethod
+    def of(cls, answers):
+        return cls(sum(answer.startswith("holds") for answer in answers), len(answers),
+                   sum(answer.startswith("cannot tell") for answer in answers))
+
+
+def _applies(claim, setup, key):
+    """Whether a group key is of the claim's setup and protocol."""
+    if claim.protocol == "mcgill":
+        return key.setup == setup and protocols.get("mcgill").trained(key)
+    return key.setup == setup and not key.protocol_name
+
+
+def _claim_side(groups):
+    """The cells of one side for the claims, and why they cannot be used (or None)."""
+    cells = {group.cell: group for group in groups if group.finished}
+    early = sorted({(group.at_epoch, group.key.epochs) for group in cells.values()
+                    if group.at_epoch is not None})
+    stopped = ("after epoch %d of %d" % early[0]) if early else None
+    return cells, stopped
+
+
+def _claim_results(comparisons, reference_groups):
+    """Every claim per setup, decided on both sides; the original's runs are independent
+    draws (never paired)."""
+    results = []
+    for claim in claim_records.CLAIMS:
+        for setup in claim.setups:
+            reproduced = _claim_side([c.group for c in comparisons
+                                      if _applies(claim, setup, c.group.key)])
+            cells, stopped = _claim_side([group for key, group in reference_groups.items()
+                                          if _applies(claim, setup, key)])
+            theirs = (claim_records.evaluate(claim, independent(cells), stopped)
+                      if cells or claim.protocol == "blog" else
+                      "cannot tell: the original ran no runs of this protocol")
+            results.append(ClaimResult(claim, setup, theirs,
+                                       claim_records.evaluate(claim, *reproduced)))
+    return results
+
+
+# -- setups and protocols --------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Section:
+    """The cells of one setup under one protocol, and what is found about them.
+
+    Attributes
+    ----------
+    protocol : experiments.config.RunConfig
+        The group key of the first cell (its protocol fields are the section's)
+    blog_runs : int or None
+        The runs of the blog's grid, where the section's protocol is the blog's
+    comparisons : list of CellComparison
+        In the order of the groups
+    by_verdict : list of CellComparison
+        The same in :data:`VERDICT_ORDER`
+    verdicts : dict of str -> int
+        Cells per verdict of :data:`VERDICT_ORDER`
+    finished, stopped_early, diverged, running : int
+        Runs counted at their end, compared early, diverged, still running
+    not_run : int or None
+        Cells of the blog's grid without a group here (None for another protocol)
+    epochs : list of int
+        The epochs the cells with finished runs are compared after, sorted
+    data, machines : list
+        What the runs were trained on; what trained the runs in the statistics,
+        as ``(description, runs)``; both sorted
+    figures : list of str
+        The file names of this section's figures
+    claims : (ClaimTally, ClaimTally) or None
+        The claims of this setup and protocol, reproduced and original side
+    pairs, original_pairs : list of plots.verdict.cells.PairEffect
+        On the reproduced cells with finished runs, and on the original runs of
+        the same cells (None where the original has none)
+    cells, original_cells : int
+        How many cells each pair table is evaluated on
+    """
+    protocol: object
+    blog_runs: object
+    comparisons: list
+    by_verdict: list
+    verdicts: dict
+    finished: int
+    stopped_early: int
+    diverged: int
+    running: int
+    not_run: object
+    epochs: list
+    data: list
+    machines: list
+    figures: list
+    claims: object
+    pairs: list
+    original_pairs: object
+    cells: int
+    original_cells: int
+
+
+def _protocol_sections(comparisons):
+    """Comparisons split by setup and protocol (the key without the cell), in order."""
+    sections = {}
+    for comparison in comparisons:
+        sections.setdefault(_protocol_fields(comparison.group.key), []).append(comparison)
+    return list(sections.values())
+
+
+def _figures(protocol, figures):
+    """This protocol's figures (other protocols' names hold "="), and the reproduction
+    study's Figure 2 in the section of its protocol."""
+    names = [os.path.basename(path) for path in figures if path.endswith(".png")]
+    stem = figure_stem(protocol)
+    mcgill = protocols.get("mcgill").trained(protocol)
+    return [name for name in names if (
+        name.startswith(stem + "_") and "=" not in name[len(stem) + 1:]
+        and not name.endswith("_mcgill.png"))
+        or (mcgill and name == protocol.setup + "_mcgill.png")]
+
+
+def _section(comparisons, claims, figures):
+    key = comparisons[0].group.key
+    groups = [c.group for c in comparisons]
+    blog = protocols.get("blog") if not key.protocol_name else None
+    verdicts = [c.verdict for c in comparisons]
+    # What trained the runs in the statistics: curves are the same only on the same machine.
+    machines = collections.Counter(describe_machines(run.machines) for group in groups
+                                   for run in group.finished_runs + group.stopped)
+    applying = [result for result in claims if _applies(result.claim, result.setup, key)]
+    # The claims' cells: the original's at the same epochs as the reproduced ones (cells
+    # compared early), and only of the same protocol.
+    cells = {c.group.cell: c.group for c in comparisons if c.group.finished}
+    original_cells = {c.original.cell: c.original for c in comparisons
+                      if c.original is not None and c.group.cell in cells}
+    return Section(
+        protocol=key, blog_runs=blog.cells() * blog.runs if blog else None,
+        comparisons=comparisons,
+        by_verdict=sorted(comparisons, key=lambda c: VERDICT_ORDER.index(c.verdict)),
+        verdicts={verdict: verdicts.count(verdict) for verdict in VERDICT_ORDER},
+        finished=sum(len(g.finished) for g in groups if g.at_epoch is None),
+        stopped_early=sum(len(g.finished) for g in groups if g.at_epoch is not None),
+        diverged=sum(g.diverged for g in groups), running=sum(g.running for g in groups),
+        # Cells of other optimizers (ADAMNC, plug-ins) are not in the blog's grid.
+        not_run=(blog.cells() - sum(g.cell.optimizer in blog.optimizers for g in groups)
+                 if blog else None),
+        epochs=sorted({g.at_epoch or key.epochs for g in groups if g.finished}),
+        data=sorted(set().union(*(g.data for g in groups))),
+        machines=sorted(machines.items()), figures=_figures(key, figures),
+        claims=(ClaimTally.of([result.reproduced for result in applying]),
+                ClaimTally.of([result.original for result in applying])) if applying else None,
+        pairs=pair_effects(cells),
+        original_pairs=pair_effects(independent(original_cells)) if original_cells else None,
+        cells=len(cells), original_cells=len(original_cells))
+
+
+@dataclasses.dataclass
+class Findings:
+    """The whole report, computed.
+
+    Attributes
+    ----------
+    comparisons : list of CellComparison
+        Every reproduced cell, in the order of the groups
+    sections : list of Section
+        Per setup and protocol, in the order of their first cell
+    unsettled : list of CellComparison
+        The cells that differ, then those inconclusive
+    error_rates : list of ErrorRate
+    claims : list of ClaimResult
+    original_setups : list of str
+    original_runs, original_epochs : list of int
+        The original's runs per cell and epochs (all values, sorted)
+    """
+    comparisons: list
+    sections: list
+    unsettled: list
+    error_rates: list
+    claims: list
+    original_setups: list
+    original_runs: list
+    original_epochs: list
+
+
+def find(runs, reference, figures=()):
+    """Compute the report of reproduced runs against the original runs.
+
+    Parameters
+    ----------
+    runs : list of plots.verdict.results.Run
+        The reproduced runs
+    reference : dict of str -> list of plots.verdict.results.Run
+        The original runs per setup (:func:`plots.verdict.results.load_reference`)
+    figures : list of str
+        Paths of the figures drawn (each section names its own)
+
+    Returns
+    -------
+    Findings
+    """
+    reference_groups = group_runs([run for runs_of_setup in reference.values()
+                                   for run in runs_of_setup])
+    comparisons = compare_cells(group_runs(runs), reference_groups)
+    claims = _claim_results(comparisons, reference_groups)
+    sections = [_section(section, claims, figures)
+                for section in _protocol_sections(comparisons)]
+    unsettled = [c for section in sections for c in section.comparisons
+                 if c.verdict in ("differs", "inconclusive")]
+    unsettled.sort(key=lambda c: VERDICT_ORDER.index(c.verdict))
+    return Findings(
+        comparisons=comparisons, sections=sections, unsettled=unsettled,
+        error_rates=_error_rates(comparisons, reference_groups), claims=claims,
+        original_setups=sorted({key.setup for key in reference_groups}),
+        original_runs=sorted({len(group.finished) for group in reference_groups.values()}),
+        original_epochs=sorted({key.epochs for key in reference_groups}))
