@@ -789,7 +789,7 @@ def test_other_optimizers_are_drawn_in_their_colour_and_have_no_original(tmp_pat
     from experiments import optimizers, plugins
     registry = plugins.Registry("optimizer", [optimizers.get(name) for name in optimizers.names()])
     monkeypatch.setattr(optimizers, "_OPTIMIZERS", registry)
-    optimizers.register(optimizers.Optimizer("mine", "somewhere:else", "Mine", "#208020"))
+    optimizers.register(optimizers.Optimizer("mine", "amsgrad:adam", "Mine", "#208020"))
     reference_file = write_reference(tmp_path / "original.json", [
         ("logreg", cell("adam", run=run), curves([1.0 + run, 0.5])) for run in (0, 1)])
     for name in ("adam", "adamnc", "mine"):
