@@ -217,9 +217,9 @@ def _check_count(path, count, expected):
 
 def _read_mnist_like(files, name):
     parts = {}
-    for split in ("train", "test"):
-        images = idx.read_images(files[split + "_x"])
-        labels = idx.read_labels(files[split + "_y"], _NUM_CLASSES)
+    for split, expected in zip(("train", "test"), OFFICIAL_SIZES[name]):
+        images = idx.read_images(files[split + "_x"], max_count=expected)
+        labels = idx.read_labels(files[split + "_y"], _NUM_CLASSES, max_count=expected)
         if len(images) != len(labels):
             raise UserError("%s holds %d images but %s holds %d labels; they are not a pair "
                             "of official files, replace them"

@@ -25,6 +25,7 @@ Examples
 >>> images.shape, images.dtype                                 # doctest: +SKIP
 ((60000, 28, 28), dtype('uint8'))
 """
+import contextlib
 import gzip
 import struct
 import zlib
@@ -41,28 +42,53 @@ _FIX = ("delete or replace it with the official file (it is downloaded again whe
         "missing)")
 
 
-def _read_bytes(path):
-    """The file's content, gunzipped when it is a gzip file."""
+#: Bytes read from a file at a time: the payload is never inflated past what the header and
+#: the caller's bound allow (a small gzip file can inflate to gigabytes).
+_CHUNK = 1 << 20
+
+
+@contextlib.contextmanager
+def _open(path):
+    """The file as a binary stream, gunzipped when it is a gzip file."""
     try:
-        with open(path, "rb") as stream:
-            content = stream.read()
+        raw = open(path, "rb")
     except OSError as exc:
         raise UserError("cannot read %s (%s)" % (path, exc.strerror or exc))
-    if not content.startswith(_GZIP_MAGIC):
-        return content
+    with raw:
+        if raw.read(2) != _GZIP_MAGIC:
+            raw.seek(0)
+            yield raw
+            return
+        raw.seek(0)
+        with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+            yield stream
+
+
+def _read(stream, count, path):
+    """Up to ``count`` bytes of the stream, chunk by chunk."""
+    parts, left = [], count
     try:
-        return gzip.decompress(content)
+        while left > 0:
+            part = stream.read(min(left, _CHUNK))
+            if not part:
+                break
+            parts.append(part)
+            left -= len(part)
     except (OSError, EOFError, zlib.error) as exc:
         raise UserError("%s is truncated or corrupted (gzip: %s); %s" % (path, exc, _FIX))
+    return b"".join(parts)
 
 
-def read_idx(path):
+def read_idx(path, max_items=None):
     """Read an IDX file of unsigned bytes.
 
     Parameters
     ----------
     path : str
         The file, gzip-compressed or not.
+    max_items : int or None
+        The most items (the first dimension) the file may hold: a header
+        promising more is refused before its payload is read.
 
     Returns
     -------
@@ -72,27 +98,37 @@ def read_idx(path):
     Raises
     ------
     errors.UserError
-        When the file is unreadable, not an IDX file of unsigned bytes, or its
-        payload does not have the length its header promises.
+        When the file is unreadable, not an IDX file of unsigned bytes, its
+        payload does not have the length its header promises, or its header
+        promises more than ``max_items`` items.
     """
-    content = _read_bytes(path)
-    if len(content) < 4:
-        raise UserError("%s is not an IDX file (only %d bytes); %s" % (path, len(content), _FIX))
-    zeros, element_type, ndim = struct.unpack(">HBB", content[:4])
-    if zeros != 0 or element_type != _UBYTE or ndim == 0:
-        raise UserError("%s is not an IDX file of unsigned bytes (magic number 0x%s); %s"
-                        % (path, content[:4].hex(), _FIX))
-    header_bytes = 4 + 4 * ndim
-    if len(content) < header_bytes:
-        raise UserError("%s is truncated inside its header; %s" % (path, _FIX))
-    shape = struct.unpack(">%dI" % ndim, content[4:header_bytes])
-    expected = int(np.prod(shape, dtype=np.int64))
-    payload = len(content) - header_bytes
-    if payload != expected:
-        raise UserError("%s holds %d bytes of data but its header %s promises %d (%s); %s"
-                        % (path, payload, "x".join(map(str, shape)), expected,
-                           "truncated" if payload < expected else "trailing bytes", _FIX))
-    return np.frombuffer(content, dtype=np.uint8, offset=header_bytes).reshape(shape)
+    with _open(path) as stream:
+        magic = _read(stream, 4, path)
+        if len(magic) < 4:
+            raise UserError("%s is not an IDX file (only %d bytes); %s"
+                            % (path, len(magic), _FIX))
+        zeros, element_type, ndim = struct.unpack(">HBB", magic)
+        if zeros != 0 or element_type != _UBYTE or ndim == 0:
+            raise UserError("%s is not an IDX file of unsigned bytes (magic number 0x%s); %s"
+                            % (path, magic.hex(), _FIX))
+        sizes = _read(stream, 4 * ndim, path)
+        if len(sizes) < 4 * ndim:
+            raise UserError("%s is truncated inside its header; %s" % (path, _FIX))
+        shape = struct.unpack(">%dI" % ndim, sizes)
+        if max_items is not None and shape[0] > max_items:
+            raise UserError("%s's header promises %d items, at most %d are expected; %s"
+                            % (path, shape[0], max_items, _FIX))
+        expected = int(np.prod(shape, dtype=np.int64))
+        content = _read(stream, expected, path)
+        # A chunk past the payload: enough to tell trailing bytes, or a gzip stream that is
+        # truncated or corrupted further on, without inflating all of it.
+        trailing = _read(stream, _CHUNK, path)
+    if len(content) != expected or trailing:
+        raise UserError("%s holds %s bytes of data but its header %s promises %d (%s); %s"
+                        % (path, len(content) if not trailing else "more", "x".join(
+                            map(str, shape)), expected,
+                           "trailing bytes" if trailing else "truncated", _FIX))
+    return np.frombuffer(content, dtype=np.uint8).reshape(shape)
 
 
 def _check_ndim(path, array, ndim, magic, what):
@@ -101,7 +137,7 @@ def _check_ndim(path, array, ndim, magic, what):
                         "is it the right file? %s" % (path, array.ndim, what, ndim, magic, _FIX))
 
 
-def read_images(path, image_shape=(28, 28)):
+def read_images(path, image_shape=(28, 28), max_count=None):
     """Read an IDX file of images (magic number 0x00000803).
 
     Parameters
@@ -110,6 +146,8 @@ def read_images(path, image_shape=(28, 28)):
         The file, gzip-compressed or not.
     image_shape : (int, int)
         The size every image must have.
+    max_count : int or None
+        The most images it may hold (read no further).
 
     Returns
     -------
@@ -121,7 +159,7 @@ def read_images(path, image_shape=(28, 28)):
         As :func:`read_idx`, and when the images are not 3-d or not of
         ``image_shape``.
     """
-    images = read_idx(path)
+    images = read_idx(path, max_count)
     _check_ndim(path, images, 3, "0x00000803", "images")
     if images.shape[1:] != tuple(image_shape):
         raise UserError("%s holds images of %dx%d pixels, expected %dx%d; %s"
@@ -129,7 +167,7 @@ def read_images(path, image_shape=(28, 28)):
     return images
 
 
-def read_labels(path, num_classes=10):
+def read_labels(path, num_classes=10, max_count=None):
     """Read an IDX file of labels (magic number 0x00000801).
 
     Parameters
@@ -138,6 +176,8 @@ def read_labels(path, num_classes=10):
         The file, gzip-compressed or not.
     num_classes : int
         Labels must lie in ``[0, num_classes)``.
+    max_count : int or None
+        The most labels it may hold (read no further).
 
     Returns
     -------
@@ -148,7 +188,7 @@ def read_labels(path, num_classes=10):
     errors.UserError
         As :func:`read_idx`, and when the labels are not 1-d or out of range.
     """
-    labels = read_idx(path)
+    labels = read_idx(path, max_count)
     _check_ndim(path, labels, 1, "0x00000801", "labels")
     if labels.size and labels.max() >= num_classes:
         raise UserError("%s holds the label %d, expected labels 0 to %d; %s"

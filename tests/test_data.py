@@ -722,3 +722,52 @@ def test_command_line_reports_each_data_set_or_fails_in_one_line(tmp_path, tiny_
     assert err.startswith("python -m data: error: cifar10 is not in %s" % (tmp_path / "cifar10"))
     assert err.count("\n") == 1 and listing(str(tmp_path / "mnist")) == sorted(
         name + ".gz" for name in fx.MNIST_NAMES.values())
+
+
+# ---------------------------------------------------------------- bombs
+
+def _gzip_bomb(path, header, inflated_mib):
+    """A real gzip file: the IDX header, then ``inflated_mib`` MiB of zeros (~1,000:1)."""
+    import zlib
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
+    zeros = bytes(1 << 20)
+    parts = [compressor.compress(header)]
+    parts += [compressor.compress(zeros) for _ in range(inflated_mib)]
+    with open(path, "wb") as stream:
+        stream.write(b"".join(parts) + compressor.flush())
+    return path
+
+
+#: Reads the file in a fresh process; prints the error and the process's peak resident MiB.
+_READ_AND_MEASURE = """
+import sys
+from errors import UserError
+from data import idx
+try:
+    idx.read_images(sys.argv[1], max_count=60000)
+    print("read")
+except UserError as error:
+    print(error)
+# VmHWM is this program's own peak; ru_maxrss would count the forking pytest's size.
+with open("/proc/self/status") as status:
+    print([int(line.split()[1]) // 1024 for line in status if line.startswith("VmHWM:")][0])
+"""
+
+
+@pytest.mark.parametrize("images,words", [
+    (60000, "trailing bytes"),          # the official count, gigabytes after its payload
+    (2 ** 31, "promises 2147483648 items, at most 60000"),  # a header as large as the bomb
+])
+def test_a_gzip_bomb_is_refused_before_it_is_inflated(tmp_path, images, words):
+    import struct
+    import subprocess
+    import sys
+    header = struct.pack(">HBBIII", 0, 8, 3, images, 28, 28)
+    path = _gzip_bomb(str(tmp_path / "train-images-idx3-ubyte.gz"), header, 768)
+    assert os.path.getsize(path) < 1 << 20  # under a MiB on disk, 768 MiB inflated
+    done = subprocess.run([sys.executable, "-c", _READ_AND_MEASURE, path], capture_output=True,
+                          text=True, timeout=300)
+    message, peak_mib = done.stdout.splitlines()
+    assert words in message and path in message, done.stdout + done.stderr
+    # The payload of 60,000 images is 45 MiB; the interpreter with NumPy about 40.
+    assert int(peak_mib) < 200, peak_mib
