@@ -102,9 +102,22 @@ def save_checkpoint(path, variables, batch_rng, history, identity=None):
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def _check_stored(path):
+    """ValueError unless every member is stored as written: np.savez compresses nothing, so
+    a member that inflates (a few MB growing to gigabytes) is not this project's."""
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.infolist():
+            if member.compress_type != zipfile.ZIP_STORED or \
+                    member.file_size != member.compress_size:
+                raise ValueError("member %s inflates from %d to %d bytes; checkpoints are "
+                                 "written uncompressed" % (member.filename, member.compress_size,
+                                                           member.file_size))
+
+
 def _read_checkpoint(path):
     # All members, read in full: reading a member to its end checks its CRC-32.
     try:
+        _check_stored(path)
         with np.load(path, allow_pickle=False) as saved:
             contents = {key: saved[key] for key in saved.files}
         missing = sorted(set(_REQUIRED_MEMBERS) - set(contents))
@@ -147,6 +160,7 @@ def saved_history(path):
         As :func:`checkpoint_history`
     """
     try:
+        _check_stored(path)
         with np.load(path, allow_pickle=False) as saved:
             history = json.loads(str(saved["history"]))
             identity = json.loads(str(saved["identity"])) if "identity" in saved.files else None

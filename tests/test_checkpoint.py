@@ -141,3 +141,53 @@ def test_written_files_respect_the_umask(tmp_path, umask, mode):
         os.umask(old)
     for name in ("history.json", "checkpoint.npz"):
         assert os.stat(str(tmp_path / name)).st_mode & 0o777 == mode, name
+
+
+#: Loads the checkpoint into the test's variables in a fresh process; prints the error and
+#: the process's own peak resident MiB (VmHWM, not the forking pytest's).
+_LOAD_AND_MEASURE = """
+import sys
+import numpy as np
+import compat  # noqa: F401
+from errors import UserError
+from experiments.checkpoint import load_checkpoint
+from test_checkpoint import make_variables
+try:
+    load_checkpoint(sys.argv[1], make_variables(2), np.random.RandomState(7))
+    print("loaded")
+except UserError as error:
+    print(error)
+with open("/proc/self/status") as status:
+    print([int(line.split()[1]) // 1024 for line in status if line.startswith("VmHWM:")][0])
+"""
+
+
+def test_a_checkpoint_whose_arrays_inflate_to_gigabytes_is_refused_unread(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+    _, _, path = saved_checkpoint(tmp_path)
+    bomb = str(tmp_path / "bomb.npz")
+    huge = 768 << 18  # float32 values: 768 MiB
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(bomb, "w") as target:
+        for member in source.infolist():
+            if member.filename != "value_0.npy":
+                target.writestr(member, source.read(member))
+                continue
+            # A deflated member, as a hand-made file can have: its header, then zeros.
+            deflated = zipfile.ZipInfo("value_0.npy")
+            deflated.compress_type = zipfile.ZIP_DEFLATED
+            with target.open(deflated, "w", force_zip64=True) as stream:
+                np.lib.format.write_array_header_1_0(
+                    stream, {"descr": "<f4", "fortran_order": False, "shape": (huge,)})
+                for _ in range(768):
+                    stream.write(bytes(1 << 20))
+    assert os.path.getsize(bomb) < 4 << 20
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(__file__)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    done = subprocess.run([sys.executable, "-c", _LOAD_AND_MEASURE, bomb], capture_output=True,
+                          text=True, timeout=300, env=env)
+    message, peak_mib = done.stdout.splitlines()
+    assert message.startswith("cannot read checkpoint %s: it is damaged" % bomb), done.stderr
+    assert "value_0.npy inflates from" in message
+    assert int(peak_mib) < 300, peak_mib  # the interpreter with Theano: about 100 MiB
