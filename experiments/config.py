@@ -66,6 +66,13 @@ def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+#: The longest run: its history, schedule and run directory stay of a sane size (the
+#: blog's runs have 150 epochs).
+MAX_EPOCHS = 100000
+#: The largest minibatch of a setup whose training set size is not known beforehand.
+MAX_BATCH_SIZE = 1 << 20
+
+
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -214,6 +221,15 @@ class RunConfig:
             if not _is_int(value) or value < minimum:
                 raise UserError("--%s must be an integer >= %d, got %r"
                                 % (name.replace("_", "-"), minimum, value))
+        # What a run can hold, checked before anything is allocated: a history and a
+        # schedule of MAX_EPOCHS epochs, a minibatch of at most the training set.
+        examples = setups.TRAIN_EXAMPLES.get(self.dataset, MAX_BATCH_SIZE)
+        for name, maximum, what in (("epochs", MAX_EPOCHS, "epochs a run can record"),
+                                    ("batch_size", examples, "training examples of %s"
+                                     % self.dataset)):
+            if getattr(self, name) > maximum:
+                raise UserError("--%s must be at most %d (the %s), got %d"
+                                % (name.replace("_", "-"), maximum, what, getattr(self, name)))
 
     def _check_float32(self):
         # The runs compute in float32: a value valid in float64 can become 0, 1 or

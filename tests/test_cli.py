@@ -62,6 +62,13 @@ def test_cifar_centering_option():
     (["--runs", "0"], "--runs must be >= 1"),
     (["--run", "-1"], "--run must be an integer >= 0"),
     (["--stop-after", "0"], "--stop-after must be >= 1"),
+    # Sizes past what a run can hold, refused before anything is allocated or written.
+    (["--epochs", "1" + "0" * 400], "--epochs must be at most 100000"),
+    (["--epochs", "1" + "0" * 250], "--epochs must be at most 100000"),
+    (["--epochs", "100001"], "--epochs must be at most 100000"),
+    (["--batch-size", "2000000000"], "--batch-size must be at most 50000 (the training "
+                                     "examples of mnist)"),
+    (["--batch-size", "50001"], "--batch-size must be at most 50000"),
 ])
 def test_bad_values_exit_2_with_one_line(tmp_path, capsys, argv, message):
     results = tmp_path / "results"
