@@ -35,8 +35,8 @@ import models
 from backends.batched import RunBatch
 from step_time import (BATCH_SIZE, NUM_CLASSES,
                             _interleaved_medians, write_rows)
-from experiments import setups
-from experiments.config import RunConfig, run_seeds
+from experiments.records import setups
+from experiments.records.config import RunConfig, run_seeds
 from experiments.training import compile_functions
 
 LEARNING_RATES = (0.01, 0.001, 0.0001)

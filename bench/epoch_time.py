@@ -30,8 +30,8 @@ import backends
 import data
 import models
 from step_time import write_rows
-from experiments import setups
-from experiments.config import RunConfig
+from experiments.records import setups
+from experiments.records.config import RunConfig
 from experiments.training import VAL_BATCH_SIZE, compile_functions
 
 #: Input shape (C, H, W) and number of classes of each data set.

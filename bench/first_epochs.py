@@ -20,9 +20,9 @@ import tempfile
 
 
 from errors import UserError, run_cli
-from experiments import setups
-from experiments import optimizers
-from experiments.config import RunConfig
+from experiments.records import setups
+from experiments.records import optimizers
+from experiments.records.config import RunConfig
 
 REFERENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference",
                          "original_runs.json")

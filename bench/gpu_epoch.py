@@ -51,7 +51,7 @@ def time_jax(setup, batch_size, steps, warmup, precision, mrg="auto"):
     import backends.jax_ops
     backends.jax_ops.MRG_JUMP_AHEAD = {"auto": None, "jump": True, "scan": False}[mrg]
     import models
-    from experiments.config import RunConfig
+    from experiments.records.config import RunConfig
     from experiments.training import compile_functions
 
     config = RunConfig(setup=setup, optimizer="amsgrad", lr=0.001, beta2=0.99,

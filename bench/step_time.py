@@ -32,8 +32,8 @@ import numpy as np
 import backends
 import data
 import models
-from experiments import setups
-from experiments.config import RunConfig
+from experiments.records import setups
+from experiments.records.config import RunConfig
 from experiments.training import compile_functions
 
 BATCH_SIZE, NUM_CLASSES = 128, 10

@@ -8,7 +8,7 @@ Several runs of a setup trained together as one JAX program (``--batch-runs K``)
 
 Runs whose configurations differ only in the learning rate, the run index
 and the seed (:data:`VALUE_FIELDS`) compile to the same graph with other
-values; :func:`experiments.config.group_configs` groups them, and :func:`train_batch` trains a
+values; :func:`experiments.records.config.group_configs` groups them, and :func:`train_batch` trains a
 group as one :class:`backends.batched.RunBatch`: each run's training step
 under ``jax.vmap``, every run keeping its own parameters, optimizer state,
 batch-norm averages, dropout streams, data order (its own batch generator,
@@ -40,7 +40,7 @@ with either backend.  What differs from a run trained alone:
 Examples
 --------
 >>> from experiments.batched_training import train_batch
->>> from experiments.config import group_configs
+>>> from experiments.records.config import group_configs
 >>> from experiments.grid import grid_configs
 >>> groups = group_configs(grid_configs("logreg"))
 >>> len(groups), len(groups[0])
@@ -58,8 +58,8 @@ from tqdm import tqdm
 
 import backends
 import data
-from experiments import metrics, setups
-from experiments.config import VALUE_FIELDS, program_key
+from experiments.records import metrics, setups
+from experiments.records.config import VALUE_FIELDS, program_key
 from experiments.run_life import open_run, progress_writer
 from experiments.training import RunProgram, validate
 
@@ -108,8 +108,8 @@ def train_batch(configs, results_dir, data_dir=None, stop_after=None, dataset=No
     Parameters
     ----------
     configs : sequence of RunConfig
-        The runs; they must share :func:`~experiments.config.program_key`
-        (see :func:`experiments.config.group_configs`)
+        The runs; they must share :func:`~experiments.records.config.program_key`
+        (see :func:`experiments.records.config.group_configs`)
     results_dir, data_dir, stop_after, dataset, build_model, restart_corrupt
         As for :func:`experiments.training.train_run`
     progress : bool

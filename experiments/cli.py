@@ -19,7 +19,7 @@ Command line of the training runs (``python experiments/run.py SETUP ...``).
 The defaults are the blog's protocol; ``python experiments/run.py vgg --lr
 0.001 --beta2 0.99`` trains run 0 of that cell for both optimizers, with and
 without bias correction.  ``--protocol mcgill`` takes the defaults of the
-reproduction study instead (:mod:`experiments.protocols`); options given
+reproduction study instead (:mod:`experiments.records.protocols`); options given
 explicitly win.  ``--backend jax`` runs the compiled functions as one
 JAX program (:mod:`backends`) instead of Theano's C code; there, the runs a
 command line asks for that differ only in learning rate, run index or seed
@@ -68,7 +68,7 @@ def main(argv=None, prog="run.py"):
     batch_runs = runs_per_batch(args)
     # Imported here so that argument errors come back without Theano's start-up time.
     from experiments.batched_training import train_batch
-    from experiments.config import group_configs
+    from experiments.records.config import group_configs
     from experiments.training import train_run
     outcomes = []
     for group in group_configs(configs, batch_runs):

@@ -21,12 +21,12 @@ Run the blog's grid for one setup, on this machine or on a Dask cluster.
 The grid of a setup is adam and amsgrad x beta2 {0.99, 0.999} x lr {0.01,
 0.001, 0.0001} x bias correction {on, off} x runs 0-4: 120 runs
 (``--optimizer`` names others: any registered optimizer, see
-:mod:`experiments.optimizers`).  With
-``--protocol mcgill`` (:mod:`experiments.protocols`), the reproduction
+:mod:`experiments.records.optimizers`).  With
+``--protocol mcgill`` (:mod:`experiments.records.protocols`), the reproduction
 study's: the same lr and beta2 values without bias correction, 60 runs of
 50 epochs (MNIST) or 30 (CIFAR-10) with lr/sqrt(t) and the multiclass
 log-loss.  Each one is
-a :class:`~experiments.config.RunConfig` trained by
+a :class:`~experiments.records.config.RunConfig` trained by
 :func:`experiments.training.train_run`, the code behind
 ``experiments/run.py``, into the same results layout, so a grid's run and
 the same run started by ``experiments/run.py`` are identical.  Finished runs
@@ -150,13 +150,13 @@ def grid_configs(setup, lrs=None, beta2s=None, optimizers=None,
     lrs, beta2s : sequences of float
         Learning rates and beta2 values (repeats are dropped); the blog's by default
     optimizers : sequence of str
-        Registered optimizers (:mod:`experiments.optimizers`); the blog's
+        Registered optimizers (:mod:`experiments.records.optimizers`); the blog's
         (adam, amsgrad) by default
     bias_corrections : sequence of bool
     runs : sequence of int
         Run indices; the blog's 0-4 by default
     **protocol
-        The other :class:`~experiments.config.RunConfig` fields (``epochs``,
+        The other :class:`~experiments.records.config.RunConfig` fields (``epochs``,
         ``batch_size``, ``lr_schedule``, ``loss``, ``seed``,
         ``cifar_centering``); the blog's protocol by default
 
@@ -171,7 +171,7 @@ def grid_configs(setup, lrs=None, beta2s=None, optimizers=None,
     errors.UserError
         For an invalid value; the message names the option.
     """
-    from experiments import protocols
+    from experiments.records import protocols
     from experiments.options import BLOG_BETA2S, BLOG_LRS, BLOG_RUNS, expand
 
     if optimizers is None:
@@ -322,7 +322,7 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, bac
         continues them)
     batch_runs : int or None
         With ``backend="jax"``: train up to this many runs that share a
-        program as one task (:func:`experiments.config.group_configs`); None:
+        program as one task (:func:`experiments.records.config.group_configs`); None:
         all of them.  1 (the default): one run per task.
 
     Returns
@@ -351,7 +351,7 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, bac
                                 tqdm.write)
     if not todo:
         return {}
-    from experiments.config import group_configs
+    from experiments.records.config import group_configs
 
     if batch_runs == 1:
         tasks = [(config,) for config in todo]
@@ -381,7 +381,8 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, bac
 
 def _runs_to_train(configs, results_dir, data_dir, workers, scheduler, backend, say):
     """Check everything a grid needs before it starts; ``(runs to train, runs finished)``."""
-    from experiments import runstore, setups
+    from experiments.records import setups
+    from experiments import runstore
 
     if scheduler is None and (not isinstance(workers, int) or workers < 1):
         raise UserError("--workers must be an integer >= 1, got %r" % (workers,))

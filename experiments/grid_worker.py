@@ -13,7 +13,7 @@ What a grid's worker process does: limit its BLAS threads, then train one run.
 :func:`run_grid_task` is the task that :mod:`experiments.grid` sends to a
 local worker process or a Dask worker: it calls
 :func:`experiments.training.train_run` (the code ``experiments/run.py``
-runs) with one :class:`~experiments.config.RunConfig` and returns a small
+runs) with one :class:`~experiments.records.config.RunConfig` and returns a small
 summary of what happened.  :func:`run_grid_batch` does the same for runs
 trained together as one program
 (:func:`experiments.batched_training.train_batch`).
@@ -29,7 +29,7 @@ once, when NumPy (or Theano's compiled code) loads it.
 
 Examples
 --------
->>> from experiments.config import RunConfig
+>>> from experiments.records.config import RunConfig
 >>> from experiments.grid_worker import run_grid_task
 >>> config = RunConfig(setup="logreg", optimizer="adam", lr=0.001, beta2=0.99,
 ...                    bias_correction=True, run=0, epochs=1)

@@ -41,10 +41,11 @@ from tqdm import tqdm
 
 import data
 from errors import UserError
-from experiments import runstore, schedule, setups
+from experiments.records import schedule, setups
+from experiments import runstore
 from experiments.checkpoint import (CorruptCheckpoint, checkpoint_history, load_checkpoint,
                                     save_checkpoint, saved_history)
-from experiments.config import RunConfig, describe_differences
+from experiments.records.config import RunConfig, describe_differences
 from experiments.runstore import CHECKPOINT_FILE, HISTORY_FILE, RunLocked, writing
 
 __all__ = ["open_run", "RunLife", "RunOutcome", "progress_writer"]

@@ -36,9 +36,9 @@ The results layout of training runs: the one module that knows its paths, files 
     run_lock
     RunLocked
 
-A run lives in ``R/SETUP/CELL/run=K/`` (:meth:`experiments.config.RunConfig.run_dir`):
+A run lives in ``R/SETUP/CELL/run=K/`` (:meth:`experiments.records.config.RunConfig.run_dir`):
 
-- ``config.json`` (:data:`CONFIG_FILE`): the :class:`~experiments.config.RunConfig`
+- ``config.json`` (:data:`CONFIG_FILE`): the :class:`~experiments.records.config.RunConfig`
   fields, ``data`` (what the data set's content is and whether its files are the
   official ones: :func:`describe_data`), :func:`provenance` (``versions``,
   ``theano_flags``, ``threads``) and ``machines`` (per process that trained it, from
@@ -88,7 +88,7 @@ import sys
 
 from errors import UserError
 from experiments import machine
-from experiments.config import RunConfig, describe_differences
+from experiments.records.config import RunConfig, describe_differences
 from experiments.threads import BLAS_THREAD_VARIABLES, available_cores
 
 __all__ = ["CONFIG_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "LOCK_FILE", "SYNTHETIC_DIR",
@@ -112,7 +112,7 @@ ERROR_FILE = "error.log"
 SYNTHETIC_DIR = "synthetic"
 SYNTHETIC_SUMMARY, SYNTHETIC_TRAJECTORIES = "summary.json", "trajectories.json"
 #: The per-epoch lists every ``history.json`` has, in this order (a run records more when
-#: its training declares more: :func:`experiments.metrics.history_curves`).
+#: its training declares more: :func:`experiments.records.metrics.history_curves`).
 CURVES = ("loss", "acc", "val_loss", "val_acc", "lr", "epoch_time")
 #: A run's ``status``; the :data:`FINISHED` ones are not trained again.
 STATUSES = ("running", "complete", "diverged")
@@ -447,7 +447,7 @@ def write_config(config, run_dir, data_source=None, setup_definition=None):
     ``data_source`` is the data set's ``source`` (:class:`data.Dataset`: what its
     content is, whether its files are the official ones), written as ``data``;
     ``setup_definition`` what the setup's record says
-    (:meth:`experiments.setups.Setup.definition`): a resumed run is checked
+    (:meth:`experiments.records.setups.Setup.definition`): a resumed run is checked
     against both.
     """
     path = os.path.join(run_dir, CONFIG_FILE)

@@ -39,8 +39,9 @@ import os
 
 import backends
 from errors import UserError
-from experiments import optimizers, runstore, schedule
-from experiments.config import float32_problem
+from experiments.records import optimizers, schedule
+from experiments import runstore
+from experiments.records.config import float32_problem
 from experiments.synthetic_problems import (SETTINGS, online_c_problem, online_problem,
                                             stochastic_problem)
 from experiments.synthetic_runner import RunSpec, check_gradients, simulate

@@ -1,5 +1,5 @@
 """
-The optimizers on the synthetic problems, with their update builders (:mod:`experiments.optimizers`).
+The optimizers on the synthetic problems, with their update builders (:mod:`experiments.records.optimizers`).
 
 .. autosummary::
     :nosignatures:
@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 import backends
 from errors import UserError
-from experiments import config, optimizers, schedule
+from experiments.records import config, optimizers, schedule
 
 __all__ = ["RunSpec", "StepGraph", "Trajectory", "build_step",
            "compile_step_function", "UnrolledSteps", "simulate", "learning_rates",
@@ -67,7 +67,7 @@ class RunSpec:
     ----------
     problem : experiments.synthetic_problems.Problem
     optimizer : str
-        A registered optimizer (:func:`experiments.optimizers.names`).
+        A registered optimizer (:func:`experiments.records.optimizers.names`).
     beta1, beta2 : float
         Decay rates of the moment estimates (the original code's 0.9 and 0.99).
     """
@@ -296,7 +296,7 @@ def learning_rates(lr, lr_schedule, first_step, count):
 
     ``"constant"``: ``lr``; ``"inv-sqrt"``: ``lr / sqrt(t)`` as the original's
     ``--lr_decay`` (which, in its stochastic setting, never advanced t); see
-    :meth:`experiments.schedule.Schedule.update_rates`.
+    :meth:`experiments.records.schedule.Schedule.update_rates`.
     """
     return schedule.get(lr_schedule).update_rates(lr, first_step, count)
 

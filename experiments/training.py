@@ -12,10 +12,10 @@ The training loop: one function trains one run, from its start or its last check
 
 :func:`train_run` is the only code that trains: the command line
 (``experiments/run.py``), grids and workers all call it with a
-:class:`~experiments.config.RunConfig`.  The setup's record
-(:mod:`experiments.setups`) gives the data, the network and the augmentation,
-the schedule's record (:mod:`experiments.schedule`) the learning rate of each
-epoch, the metrics (:mod:`experiments.metrics`) the outputs of the compiled
+:class:`~experiments.records.config.RunConfig`.  The setup's record
+(:mod:`experiments.records.setups`) gives the data, the network and the augmentation,
+the schedule's record (:mod:`experiments.records.schedule`) the learning rate of each
+epoch, the metrics (:mod:`experiments.records.metrics`) the outputs of the compiled
 functions, one per curve.  A run's life (lock, open, identity, restore,
 record, finish) is :mod:`experiments.run_life`'s, which this loop and the
 batched one (:mod:`experiments.batched_training`) both drive; here only the
@@ -52,7 +52,7 @@ finished epoch are kept, so the same command resumes once there is space.
 
 Examples
 --------
->>> from experiments.config import RunConfig
+>>> from experiments.records.config import RunConfig
 >>> from experiments.training import train_run
 >>> config = RunConfig(setup="logreg", optimizer="amsgrad", lr=0.001, beta2=0.99,
 ...                    bias_correction=False, run=0)
@@ -71,9 +71,9 @@ from tqdm import tqdm
 
 import backends
 import data
-from experiments import metrics, optimizers, schedule, setups
-from experiments.config import run_seeds
-from experiments.metrics import CLIP  # noqa: F401  (where it was defined before)
+from experiments.records import metrics, optimizers, schedule, setups
+from experiments.records.config import run_seeds
+from experiments.records.metrics import CLIP  # noqa: F401  (where it was defined before)
 from experiments.run_life import RunOutcome, open_run, progress_writer
 from experiments.runstore import check_run_dir, read_history  # noqa: F401
 
@@ -100,10 +100,10 @@ def compile_functions(output_layer, config, num_classes, backend="c"):
     -------
     train_fn : theano function
         ``train_fn(x, y)`` -> the minibatch's values of the metrics named
-        :func:`experiments.metrics.train_names` (the loss first), computed with
+        :func:`experiments.records.metrics.train_names` (the loss first), computed with
         the parameters before the update it applies
     val_fn : theano function
-        ``val_fn(x, y)`` -> the values named :func:`experiments.metrics.val_names`,
+        ``val_fn(x, y)`` -> the values named :func:`experiments.records.metrics.val_names`,
         deterministic pass, no update
     base_rate : shared scalar
         The learning rate the schedule sets before each epoch
@@ -174,7 +174,7 @@ class RunProgram:
     batch_rng : numpy.random.RandomState
         The run's data order (and flips)
     curves : tuple of str
-        The per-epoch lists of its history (:func:`experiments.metrics.history_curves`)
+        The per-epoch lists of its history (:func:`experiments.records.metrics.history_curves`)
     backend : str
         What runs its functions (recorded with the machine, :func:`experiments.runstore.record_machine`)
     graph_seconds : float
@@ -224,10 +224,10 @@ def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
         done; calling again with a larger value (or None) continues the run
     dataset : data.Dataset or None
         The data to train on, already loaded; by default the setup's
-        (:meth:`experiments.setups.Setup.load`)
+        (:meth:`experiments.records.setups.Setup.load`)
     build_model : callable or None
         ``build_model(input_shape, num_classes) -> output layer``; by default
-        the setup's network (:meth:`experiments.setups.Setup.build`)
+        the setup's network (:meth:`experiments.records.setups.Setup.build`)
     progress : bool
         Show a progress bar per epoch and print one line per epoch (and one
         with the compile time)
@@ -259,7 +259,7 @@ def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
     A run whose history says ``complete`` or ``diverged`` is not trained
     again.  A run whose lock another process holds is skipped (status
     ``busy``), so several commands can work through the same grid.  Seeds come
-    from :func:`experiments.config.run_seeds`.
+    from :func:`experiments.records.config.run_seeds`.
     """
     backends.check_backend(backend)
     say = progress_writer(progress)

@@ -38,7 +38,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from experiments import optimizers
+from experiments.records import optimizers
 from experiments.runstore import atomic_write_bytes, describe_data
 from plots.compare import MIN_ACCURACY_SCALE, MIN_LOSS_SCALE
 from plots.results import group_key
@@ -62,7 +62,7 @@ MIN_SPAN_SCALES = 20
 
 
 def colour(optimizer, bias_correction):
-    """Line colour of a variant: the optimizer's (:mod:`experiments.optimizers`; Adam blue,
+    """Line colour of a variant: the optimizer's (:mod:`experiments.records.optimizers`; Adam blue,
     AMSGrad red, ADAMNC green), lighter without bias correction."""
     return optimizers.get(optimizer).colour_for(bias_correction)
 

@@ -28,7 +28,8 @@ import sys
 from tqdm import tqdm
 
 from errors import UserError, run_cli
-from experiments import plugins, runstore
+from experiments.records import plugins
+from experiments import runstore
 from plots.figures import draw_setup
 from plots.mcgill import draw_mcgill
 from plots.report import write_report

@@ -39,7 +39,7 @@ import os
 import numpy as np
 
 from experiments.runstore import atomic_write_bytes, describe_data, describe_machines
-from experiments import protocols
+from experiments.records import protocols
 from plots import claims as claim_records
 from plots import compare
 from plots.compare import MEASURES  # measure -> (curve, final or best, lower is better)
@@ -90,7 +90,7 @@ class Group:
 
     Attributes
     ----------
-    key : experiments.config.RunConfig
+    key : experiments.records.config.RunConfig
         The shared config, with ``run`` and ``seed`` 0
     finished : list of dict
         :func:`run_measures` of the complete runs whose measures are all finite

@@ -36,7 +36,7 @@ import numpy as np
 
 from errors import UserError
 from experiments import runstore
-from experiments.config import RunConfig
+from experiments.records.config import RunConfig
 from experiments.runstore import SYNTHETIC_DIR
 
 __all__ = ["Run", "Problem", "find_runs", "count_once", "pack_runs", "figure_stem",
@@ -66,7 +66,7 @@ class Run:
 
     Attributes
     ----------
-    config : experiments.config.RunConfig
+    config : experiments.records.config.RunConfig
     curves : dict of str -> numpy.ndarray
         ``loss``, ``acc``, ``val_loss``, ``val_acc``, float64, one value per
         finished epoch (NaN where the file held ``NaN`` or ``null``)
@@ -235,7 +235,7 @@ def pack_runs(runs, out_dir):
 
 def figure_stem(config):
     """``SETUP``, or ``SETUP_PROTOCOL`` for runs of another protocol than the blog's
-    (:attr:`experiments.config.RunConfig.protocol_name`): names their files."""
+    (:attr:`experiments.records.config.RunConfig.protocol_name`): names their files."""
     return "_".join(filter(None, (config.setup, config.protocol_name)))
 
 
@@ -390,7 +390,7 @@ def load_reference(path=DEFAULT_REFERENCE):
     reference : dict of str -> list of Run
         The original runs per setup, status ``complete``, with the original
         protocol (batch 128, linear decay, categorical cross-entropy, beta1 0.9,
-        epsilon 1e-8; the defaults of :class:`experiments.config.RunConfig`)
+        epsilon 1e-8; the defaults of :class:`experiments.records.config.RunConfig`)
     problems : list of Problem
         Entries that could not be read (or the whole file if it is missing)
     """

@@ -8,7 +8,7 @@ The figure of the synthetic experiments, in the style of Reddi et al.'s Figure 1
 
 One column per setting: the average regret :math:`R_t / t` on top, the
 iterate :math:`x_t` below, every optimizer run in each panel in its colour
-(:mod:`experiments.optimizers`: Adam blue, AMSGrad red, ADAMNC green).  Reads what
+(:mod:`experiments.records.optimizers`: Adam blue, AMSGrad red, ADAMNC green).  Reads what
 ``python experiments/run.py synthetic`` writes (``trajectories.json``,
 ``config.json``); imports matplotlib (Agg, without pyplot) and never Theano.
 
@@ -23,7 +23,8 @@ import os
 from matplotlib.figure import Figure
 
 from errors import UserError
-from experiments import optimizers, runstore
+from experiments.records import optimizers
+from experiments import runstore
 from plots.figures import colour, save_figure
 
 __all__ = ["plot_synthetic"]

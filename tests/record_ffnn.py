@@ -18,7 +18,7 @@ import tempfile
 
 
 import compat  # noqa: F401
-from experiments.config import RunConfig
+from experiments.records.config import RunConfig
 from experiments.runstore import provenance
 from experiments.training import train_run
 

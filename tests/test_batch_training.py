@@ -19,8 +19,9 @@ import pytest
 
 import compat  # noqa: F401  (Theano flags before lasagne)
 import models
-from experiments import setups, training
-from experiments.config import RunConfig, group_configs, program_key
+from experiments.records import setups
+from experiments import training
+from experiments.records.config import RunConfig, group_configs, program_key
 from experiments.runstore import run_lock
 from experiments.training import train_run
 from test_training import tiny_config, tiny_dataset, tiny_logreg, tiny_net

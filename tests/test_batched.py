@@ -25,7 +25,7 @@ import pytest
 import compat  # noqa: F401  (Theano flags before lasagne)
 import lasagne
 import models
-from experiments.config import RunConfig, run_seeds
+from experiments.records.config import RunConfig, run_seeds
 from experiments.training import compile_functions, state_variables
 from test_backends import small_conv_net
 

@@ -9,7 +9,7 @@ import pytest
 
 from errors import UserError, run_cli
 from experiments import cli, options
-from experiments.config import RunConfig
+from experiments.records.config import RunConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -288,7 +288,7 @@ def test_bad_protocol_exits_2_with_one_line(tmp_path, capsys, command):
 
 
 def test_mcgill_protocol_without_epochs_for_the_data_set(monkeypatch):
-    from experiments import setups
+    from experiments.records import setups
     fashion = setups.Setup("fashion_logreg", "fashion_mnist", "logreg", flip_lr=False,
                            input_shape=(1, 28, 28))
     monkeypatch.setitem(setups._REGISTRY, fashion.name, fashion)
@@ -303,7 +303,8 @@ def test_mcgill_protocol_without_epochs_for_the_data_set(monkeypatch):
 # -- --optimizer: registered names, both = the protocol's ------------------------------------
 
 def test_optimizer_names_any_registered_one_and_both_is_the_protocols():
-    from experiments import grid, protocols
+    from experiments.records import protocols
+    from experiments import grid
     configs = options.configs_from_args(parse("--optimizer", "adamnc", "amsgrad",
                                               "--bias-correction", "both"))
     # ADAMNC has no bias correction: one run, bc=off, where AMSGrad has two.

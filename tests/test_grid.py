@@ -2,7 +2,7 @@
 
 The grids here are narrow (2 to 4 runs of a few epochs) and train a tiny network on
 small in-test arrays: the setup ``tiny`` (:data:`TINY`), which this module registers in
-:mod:`experiments.setups` when imported; worker processes import it through
+:mod:`experiments.records.setups` when imported; worker processes import it through
 ``$AMSGRAD_SETUPS`` (the ``tiny_setup`` fixture sets it, and the path to this module).
 Every grid's curves are compared with the same runs trained directly in this process by
 :func:`experiments.training.train_run`.  Worker processes report through environment
@@ -29,7 +29,8 @@ import pytest
 
 import backends
 import errors
-from experiments import grid, setups
+from experiments.records import setups
+from experiments import grid
 from experiments.runstore import write_json
 from experiments.grid_worker import limit_blas_threads
 from experiments.training import train_run
@@ -719,7 +720,7 @@ def test_a_bug_in_a_batch_fails_only_its_run(tmp_path, capsys, monkeypatch):
     # Two batches of two runs (one program); the first run of the first batch fails (its
     # data loader, which loads the batch's data), so the whole batch fails at first.
     pytest.importorskip("jax", reason="the JAX backend needs jax (pip install jax)")
-    from experiments.config import group_configs
+    from experiments.records.config import group_configs
 
     results = tmp_path / "R"
     argv = ["tiny", "--lr", "0.01", "0.001", "--beta2", "0.99", "--optimizer", "adam",

@@ -10,9 +10,9 @@ bottom (see README.md's "What is here"):
 2 rules     amsgrad (update rules), ops (the project's Theano ops)
 3 backends  backends (the C mode, the JAX linker and graph evaluator)
 4 models    models, data
-5 store     experiments.config, experiments.setups, experiments.schedule,
-            experiments.protocols, experiments.runstore, experiments.checkpoint,
-            experiments.threads, experiments.plugins, experiments.optimizers
+5 store     experiments.records.config, experiments.records.setups, experiments.records.schedule,
+            experiments.records.protocols, experiments.runstore, experiments.checkpoint,
+            experiments.threads, experiments.records.plugins, experiments.records.optimizers
 6 runs      experiments.training, .grid_worker, .grid, .synthetic_*, .synthetic,
             experiments.options
 7 commands  experiments.cli, experiments.run, plots.make_figures (may draw: plots too)
@@ -36,17 +36,17 @@ LAYERS = [
     ("rules", ["amsgrad", "ops"]),
     ("backends", ["backends"]),
     ("models", ["models", "data"]),
-    ("store", ["experiments.config", "experiments.setups", "experiments.schedule",
-               "experiments.protocols", "experiments.runstore", "experiments.checkpoint",
-               "experiments.threads", "experiments.machine", "experiments.plugins",
-               "experiments.optimizers"]),
+    ("store", ["experiments.records.config", "experiments.records.setups", "experiments.records.schedule",
+               "experiments.records.protocols", "experiments.runstore", "experiments.checkpoint",
+               "experiments.threads", "experiments.machine", "experiments.records.plugins",
+               "experiments.records.optimizers"]),
     ("runs", ["experiments"]),
     ("commands", ["experiments.cli", "experiments.run", "plots.make_figures"]),
 ]
 #: What plots may import besides itself: the run store and below, without Theano.
-PLOTS_MAY_IMPORT = ("errors", "experiments.config", "experiments.setups",
-                    "experiments.protocols", "experiments.runstore", "experiments.plugins",
-                    "experiments.optimizers")
+PLOTS_MAY_IMPORT = ("errors", "experiments.records.config", "experiments.records.setups",
+                    "experiments.records.protocols", "experiments.runstore", "experiments.records.plugins",
+                    "experiments.records.optimizers")
 
 
 def project_modules():
@@ -131,11 +131,12 @@ def cycles(graph):
 
 def test_the_import_walker_sees_imports_of_every_form(tmp_path):
     source = tmp_path / "m.py"
-    source.write_text("import errors\nfrom experiments import config\n"
+    source.write_text("import errors\nfrom experiments.records import config\n"
                       "def f():\n    from plots.results import find_runs\n")
-    modules = {"errors": "", "experiments": "", "experiments.config": "",
+    modules = {"errors": "", "experiments": "", "experiments.records": "",
+               "experiments.records.config": "",
                "plots.results": "", "plots": ""}
-    assert imports_of(str(source), modules) == {"errors", "experiments.config",
+    assert imports_of(str(source), modules) == {"errors", "experiments.records.config",
                                                 "plots.results"}
 
 
@@ -180,7 +181,7 @@ def test_plots_depend_on_the_run_store_only():
 
 @pytest.mark.parametrize("module", ["plots.results", "plots.report", "plots.figures",
                                     "plots.synthetic", "plots.mcgill", "plots.make_figures",
-                                    "experiments.runstore", "experiments.config",
+                                    "experiments.runstore", "experiments.records.config",
                                     "experiments.machine"])
 def test_reading_results_never_loads_theano(module):
     code = ("import sys, %s; bad = sorted(m for m in ('theano', 'lasagne', 'jax') "

@@ -1,4 +1,4 @@
-"""The compiled functions' named outputs (experiments/metrics.py): each against float64
+"""The compiled functions' named outputs (experiments/records/metrics.py): each against float64
 NumPy, and a curve declared once reaching every history, old ones included."""
 import types
 
@@ -7,8 +7,9 @@ import pytest
 import theano
 import theano.tensor as T
 
-from experiments import metrics, runstore, training
-from experiments.config import run_seeds
+from experiments.records import metrics
+from experiments import runstore, training
+from experiments.records.config import run_seeds
 from test_training import (numpy_losses, read, run_tiny, tiny_config, tiny_dataset,
                            tiny_logreg)
 

@@ -1,4 +1,4 @@
-"""Plug-ins (experiments/plugins.py) and the optimizer registry (experiments/optimizers.py).
+"""Plug-ins (experiments/records/plugins.py) and the optimizer registry (experiments/records/optimizers.py).
 
 Fast tier: the registries in this process (a name registered twice, the record's checks,
 nothing of Theano to read the records); real plug-in module files in ``tmp_path`` that
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from errors import UserError
-from experiments import optimizers, plugins, setups
+from experiments.records import optimizers, plugins, setups
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(REPO, "tests")
@@ -28,7 +28,7 @@ TIMEOUT = 600
 
 #: The whole of a plug-in that adds an update rule from outside the project.
 RMSPROP_PLUGIN = '''\
-from experiments import optimizers
+from experiments.records import optimizers
 
 optimizers.register(optimizers.Optimizer(
     "rmsprop", "lasagne.updates:rmsprop", "RMSProp", "#7b3fa0",
@@ -118,7 +118,7 @@ def test_the_records_say_what_they_use_and_what_is_compiled_in():
 
 
 def test_reading_the_records_never_loads_theano():
-    code = ("import sys; from experiments import optimizers; from plots.figures import colour;"
+    code = ("import sys; from experiments.records import optimizers; from plots.figures import colour;"
             "[colour(n, b) for n in optimizers.names() for b in (True, False)];"
             "print(sorted(m for m in ('theano', 'lasagne', 'amsgrad') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
@@ -137,17 +137,17 @@ FAULTS = {
     "syntax": ("def register(:\n    pass\n",
                r"the plug-in {module} \(named in \$AMSGRAD_PLUGINS\) has a syntax error: "
                r"invalid syntax \(.*{module}\.py, line 1\)"),
-    "raises": ("from experiments import optimizers\nraise RuntimeError('no GPU here')\n",
+    "raises": ("from experiments.records import optimizers\nraise RuntimeError('no GPU here')\n",
                r"the plug-in {module} \(named in \$AMSGRAD_PLUGINS\) failed while it was "
                r"imported: RuntimeError: no GPU here"),
     "missing": (None, r"\$AMSGRAD_PLUGINS names {module}, which cannot be imported"),
     "builtin setup": (
-        "from experiments import setups\n"
+        "from experiments.records import setups\n"
         "setups.register(setups.Setup('logreg', 'mnist', 'logreg', flip_lr=True,\n"
         "                             input_shape=(1, 28, 28)))\n",
         r"setup 'logreg' is registered twice: by the project and by the plug-in {module}"),
     "builtin optimizer": (
-        "from experiments import optimizers\n"
+        "from experiments.records import optimizers\n"
         "optimizers.register(optimizers.Optimizer('amsgrad', 'amsgrad:adam', 'A', '#000000'))\n",
         r"optimizer 'amsgrad' is registered twice: by the project and by the plug-in {module}"),
 }

@@ -14,8 +14,9 @@ import pytest
 
 from data.datasets import content_digest
 from errors import UserError
-from experiments import run_life, runstore, setups
-from experiments.config import RunConfig
+from experiments.records import setups
+from experiments import run_life, runstore
+from experiments.records.config import RunConfig
 from test_training import read, run_tiny, tiny_config, tiny_dataset
 
 

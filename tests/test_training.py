@@ -1,4 +1,4 @@
-"""The training runs (experiments/config.py, schedule.py, training.py).
+"""The training runs (experiments/records/config.py, schedule.py, training.py).
 
 Fast tier: configs, schedules, the loss and one training step against float64 NumPy,
 resuming (also after ``kill -9`` of a subprocess) against an uninterrupted run, on small
@@ -29,8 +29,8 @@ import errors
 from errors import UserError
 from experiments import training
 from experiments.runstore import run_lock
-from experiments.config import RunConfig, run_seeds
-from experiments import schedule
+from experiments.records.config import RunConfig, run_seeds
+from experiments.records import schedule
 from experiments.training import compile_functions, train_run
 from models.batch_norm import batch_norm
 from plots import compare
@@ -340,7 +340,7 @@ def test_training_function_sees_the_schedules_rate_in_every_epoch(tmp_path, monk
                                                                    schedule):
     """Epoch k (0-based) of E trains with lr (1 - k / E) (linear) and update t = 1, 2, ...
     with lr / sqrt(t) (inv-sqrt), also across a resume from the checkpoint.  Written from
-    the definitions, not from experiments.schedule; a schedule never applied, or applied
+    the definitions, not from experiments.records.schedule; a schedule never applied, or applied
     one epoch late, fails here."""
     rates = record_rates(monkeypatch)
     config = tiny_config(lr=0.02, epochs=4, batch_size=32, lr_schedule=schedule)

@@ -13,7 +13,7 @@ The optimizers: an update rule and how the runs use it, one record each.
 An :class:`Optimizer` holds what the project needs to know about an update
 rule: its builder in the style of ``lasagne.updates`` (a function, or
 ``"module:name"`` imported when a run builds its updates, so that the figures
-and the report never import Theano), which :class:`~experiments.config.RunConfig`
+and the report never import Theano), which :class:`~experiments.records.config.RunConfig`
 fields it takes and under which keyword, which of those are values the
 compiled program reads (runs that differ only in them train as one batch)
 rather than constants compiled into it, and how the figures show it.
@@ -21,10 +21,10 @@ rather than constants compiled into it, and how the figures show it.
 The project registers ``adam``, ``amsgrad`` and ``adamnc`` (:mod:`amsgrad`).
 Others can be added with :func:`register`, from code, or for the command
 lines and their workers by a plug-in module named in ``$AMSGRAD_PLUGINS``
-(:mod:`experiments.plugins`)::
+(:mod:`experiments.records.plugins`)::
 
     # my_rules.py, on PYTHONPATH; AMSGRAD_PLUGINS=my_rules
-    from experiments import optimizers
+    from experiments.records import optimizers
 
     optimizers.register(optimizers.Optimizer(
         "rmsprop", "lasagne.updates:rmsprop", "RMSProp", "#7b3fa0",
@@ -32,7 +32,7 @@ lines and their workers by a plug-in module named in ``$AMSGRAD_PLUGINS``
 
 Examples
 --------
->>> from experiments import optimizers
+>>> from experiments.records import optimizers
 >>> optimizers.names()
 ('adam', 'amsgrad', 'adamnc')
 >>> adamnc = optimizers.get("adamnc")
@@ -42,7 +42,7 @@ Examples
 import dataclasses
 import importlib
 
-from experiments import plugins
+from experiments.records import plugins
 
 __all__ = ["Optimizer", "get", "names", "register", "ADAM_ARGUMENTS", "FIELDS"]
 
@@ -79,7 +79,7 @@ class Optimizer:
     colour : str
         ``#rrggbb``, its runs' colour in figures
     arguments : dict of str -> str
-        Builder keyword -> the :class:`~experiments.config.RunConfig` field it
+        Builder keyword -> the :class:`~experiments.records.config.RunConfig` field it
         gets (one of :data:`FIELDS`); ``lr`` is required and gets the
         schedule's learning rate expression.  The fields it does not name are
         not used: a grid does not multiply its cells by their values

@@ -24,7 +24,7 @@ resumed run records it from its next epoch on (``null`` before: see
 
 Examples
 --------
->>> from experiments import metrics
+>>> from experiments.records import metrics
 >>> metrics.train_names()
 ('loss', 'acc')
 >>> metrics.history_curves()
@@ -52,7 +52,7 @@ class MinibatchGraph:
 
     prediction : the network's softmax probabilities
     targets : the integer labels
-    config : the run's :class:`~experiments.config.RunConfig` (its ``loss``)
+    config : the run's :class:`~experiments.records.config.RunConfig` (its ``loss``)
     num_classes : int
     params : the trainable parameters (gradients of the loss, say)
     """
