@@ -36,7 +36,7 @@ Examples
 import argparse
 
 import backends
-from experiments import runstore
+from experiments.store.rundir import check_run_dir, check_writable
 from experiments.options import add_run_options, configs_from_args, runs_per_batch
 
 __all__ = ["main", "build_parser"]
@@ -61,10 +61,10 @@ def main(argv=None, prog="run.py"):
     args = build_parser(prog).parse_args(argv)
     configs = configs_from_args(args)
     backends.check_backend(args.backend)
-    runstore.check_writable(args.results_dir)
+    check_writable(args.results_dir)
     # Every run directory is checked before any is touched: a conflict changes nothing.
     for config in configs:
-        runstore.check_run_dir(config, args.results_dir)
+        check_run_dir(config, args.results_dir)
     batch_runs = runs_per_batch(args)
     # Imported here so that argument errors come back without Theano's start-up time.
     from experiments.batched_training import train_batch

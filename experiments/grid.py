@@ -62,7 +62,7 @@ graph, so they split the grid).  ``--batch-runs K`` caps a batch at K runs,
 another process holds leaves its batch and is waited for on its own, as above.
 
 **Two commands on one results directory.**  A process holds a run's lock
-(:func:`experiments.runstore.run_lock`) while it trains it.  A run that
+(:func:`experiments.store.lock.run_lock`) while it trains it.  A run that
 another process holds is put back at the end of the queue; once the other
 runs are done, its task waits for the lock, then finds the run finished (or
 resumes what the other process left).  So no run is trained twice at once,
@@ -108,7 +108,7 @@ import uuid
 import backends  # imports no NumPy
 from errors import UserError, run_cli
 from experiments.grid_worker import RunFailed, run_grid_batch, run_grid_task, start_worker
-from experiments.threads import available_cores
+from experiments.store.threads import available_cores
 
 __all__ = ["grid_configs", "run_grid", "main", "build_parser", "DASK_PIN"]
 
@@ -263,17 +263,17 @@ def _dask_cluster(address, task_arguments, say):
 
 def _finished_runs(configs, results_dir):
     """Check every run directory before touching any; return the set of finished runs."""
-    from experiments import runstore
+    from experiments.store.history import read_history
+    from experiments.store.rundir import FINISHED, HISTORY_FILE, check_run_dir
 
     finished = set()
     for config in configs:
-        runstore.check_run_dir(config, results_dir)
+        check_run_dir(config, results_dir)
         try:
-            history = runstore.read_history(
-                os.path.join(config.run_dir(results_dir), runstore.HISTORY_FILE))
+            history = read_history(os.path.join(config.run_dir(results_dir), HISTORY_FILE))
         except UserError:
             continue  # its task rebuilds it from the checkpoint, or reports it
-        if history and history["status"] in runstore.FINISHED:
+        if history and history["status"] in FINISHED:
             finished.add(config)
     return finished
 
@@ -382,12 +382,12 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, bac
 def _runs_to_train(configs, results_dir, data_dir, workers, scheduler, backend, say):
     """Check everything a grid needs before it starts; ``(runs to train, runs finished)``."""
     from experiments.records import setups
-    from experiments import runstore
+    from experiments.store.rundir import check_writable
 
     if scheduler is None and (not isinstance(workers, int) or workers < 1):
         raise UserError("--workers must be an integer >= 1, got %r" % (workers,))
     backends.check_backend(backend)  # here: a missing JAX stops the grid before any run
-    runstore.check_writable(results_dir)
+    check_writable(results_dir)
     finished = _finished_runs(configs, results_dir)
     todo = [config for config in configs if config not in finished]
     if finished:

@@ -20,7 +20,7 @@ trained together as one program
 
 A task that fails with anything but a user error (a bug, a plug-in's fault,
 the environment's) keeps the traceback in each of its runs' ``error.log``
-(:func:`experiments.runstore.write_error_log`) and raises :class:`RunFailed`,
+(:func:`experiments.store.atomic.write_error_log`) and raises :class:`RunFailed`,
 one line the grid reports; a task that ends well removes its runs' logs.
 
 This module imports nothing that loads NumPy: a local worker process runs
@@ -46,7 +46,7 @@ import time
 import traceback
 import warnings
 
-from experiments.threads import BLAS_THREAD_VARIABLES
+from experiments.store.threads import BLAS_THREAD_VARIABLES
 
 __all__ = ["limit_blas_threads", "start_worker", "run_grid_task", "run_grid_batch",
            "RunFailed", "BUSY_POLL_SECONDS"]
@@ -190,7 +190,7 @@ def _failures_logged(configs, results_dir):
 
 def _log_failure(configs, results_dir, exc):
     """Write the traceback being handled into each run's error log; the one-line report."""
-    from experiments.runstore import write_error_log
+    from experiments.store.atomic import write_error_log
 
     lines = str(exc).strip().splitlines()
     what = type(exc).__name__ + (": " + lines[0] if lines else "")
@@ -217,7 +217,8 @@ def _summary(outcome, seconds):
     """The task's summary of a run's :class:`~experiments.run_life.RunOutcome` (a run that
     ended well has lost the error log of an earlier failed try: see ``open_run``)."""
     from errors import UserError
-    from experiments.runstore import HISTORY_FILE, read_history
+    from experiments.store.history import read_history
+    from experiments.store.rundir import HISTORY_FILE
 
     try:
         history = read_history(os.path.join(outcome.run_dir, HISTORY_FILE)) or {}

@@ -20,7 +20,7 @@ functions, one per curve.  A run's life (lock, open, identity, restore,
 record, finish) is :mod:`experiments.run_life`'s, which this loop and the
 batched one (:mod:`experiments.batched_training`) both drive; here only the
 steps are taken.  It writes the run's directory ``R/SETUP/CELL/run=K/``
-through the run store (:mod:`experiments.runstore`, which owns the layout):
+through the run store (:mod:`experiments.store`, which owns the layout):
 
 - ``config.json``: the config's fields, plus ``data`` (the data set's
   ``source``: the SHA-256 of its decoded content and whether its files are the
@@ -37,7 +37,7 @@ through the run store (:mod:`experiments.runstore`, which owns the layout):
   1-based number of the epoch in which the training loss became NaN or
   infinite, or null; the lists hold only the epochs before it);
 - ``checkpoint.npz``: everything needed to continue (see
-  :mod:`experiments.checkpoint`) and the run's configuration (its identity: a
+  :mod:`experiments.store.checkpoint`) and the run's configuration (its identity: a
   checkpoint is refused by any other run), written after every epoch;
 - ``.lock``: held while a process trains the run.
 
@@ -75,7 +75,8 @@ from experiments.records import metrics, optimizers, schedule, setups
 from experiments.records.config import run_seeds
 from experiments.records.metrics import CLIP  # noqa: F401  (where it was defined before)
 from experiments.run_life import RunOutcome, open_run, progress_writer
-from experiments.runstore import check_run_dir, read_history  # noqa: F401
+from experiments.store.history import read_history
+from experiments.store.rundir import check_run_dir  # noqa: F401
 
 __all__ = ["train_run", "compile_functions", "RunProgram", "validate", "state_variables",
            "RunOutcome", "VAL_BATCH_SIZE"]
@@ -176,7 +177,8 @@ class RunProgram:
     curves : tuple of str
         The per-epoch lists of its history (:func:`experiments.records.metrics.history_curves`)
     backend : str
-        What runs its functions (recorded with the machine, :func:`experiments.runstore.record_machine`)
+        What runs its functions (recorded with the machine,
+        :func:`experiments.store.rundir.record_machine`)
     graph_seconds : float
         Seconds it took to build and compile the graphs
     """

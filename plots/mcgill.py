@@ -58,7 +58,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from experiments.records import optimizers, protocols, setups
-from experiments.runstore import FINISHED, describe_data
+from experiments.store.datasource import describe_data
+from experiments.store.rundir import FINISHED
 from plots.figures import colour, save_figure
 from plots.results import group_key
 

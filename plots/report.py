@@ -38,7 +38,9 @@ import os
 
 import numpy as np
 
-from experiments.runstore import atomic_write_bytes, describe_data, describe_machines
+from experiments.store.atomic import atomic_write_bytes
+from experiments.store.datasource import describe_data
+from experiments.store.rundir import describe_machines
 from experiments.records import protocols
 from plots import claims as claim_records
 from plots import compare
@@ -106,7 +108,7 @@ class Group:
         Set when the measures are taken after this epoch of runs stopped early
         (:func:`compare_cells`), None when at the runs' end
     data : set of str
-        What the runs were trained on (:func:`experiments.runstore.describe_data`)
+        What the runs were trained on (:func:`experiments.store.datasource.describe_data`)
     """
     key: object
     finished: list = dataclasses.field(default_factory=list)

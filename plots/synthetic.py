@@ -24,7 +24,8 @@ from matplotlib.figure import Figure
 
 from errors import UserError
 from experiments.records import optimizers
-from experiments import runstore
+from experiments.store.atomic import load_json
+from experiments.store.rundir import CONFIG_FILE, SYNTHETIC_TRAJECTORIES
 from plots.figures import colour, save_figure
 
 __all__ = ["plot_synthetic"]
@@ -48,7 +49,7 @@ def _load(synthetic_dir, name):
         raise UserError("%s not found; run `python experiments/run.py synthetic "
                         "--results-dir %s` first" % (path, os.path.dirname(synthetic_dir) or "."))
     try:
-        return runstore.load_json(path)
+        return load_json(path)
     except ValueError as exc:
         raise UserError("%s %s; run the synthetic experiment again" % (path, exc))
 
@@ -73,8 +74,8 @@ def plot_synthetic(synthetic_dir, out_dir):
     errors.UserError
         If ``synthetic_dir`` lacks the experiment's files.
     """
-    curves = _load(synthetic_dir, runstore.SYNTHETIC_TRAJECTORIES)
-    config = _load(synthetic_dir, runstore.CONFIG_FILE)
+    curves = _load(synthetic_dir, SYNTHETIC_TRAJECTORIES)
+    config = _load(synthetic_dir, CONFIG_FILE)
     settings = list(curves)
     figure = Figure(figsize=(4.5 * len(settings), 6.5), layout="constrained")
     axes = figure.subplots(2, len(settings), sharex="col", squeeze=False)

@@ -19,7 +19,7 @@ import tempfile
 
 import compat  # noqa: F401
 from experiments.records.config import RunConfig
-from experiments.runstore import provenance
+from experiments.store.rundir import provenance
 from experiments.training import train_run
 
 #: The recorded cell: the paper's MNIST setting (AMSGrad, no bias correction) and Adam.

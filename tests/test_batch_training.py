@@ -22,7 +22,7 @@ import models
 from experiments.records import setups
 from experiments import training
 from experiments.records.config import RunConfig, group_configs, program_key
-from experiments.runstore import run_lock
+from experiments.store.lock import run_lock
 from experiments.training import train_run
 from test_training import tiny_config, tiny_dataset, tiny_logreg, tiny_net
 

@@ -1,4 +1,4 @@
-"""Checkpoints (experiments/checkpoint.py): round trips, damage, identity, file modes."""
+"""Checkpoints (experiments/store/checkpoint.py): round trips, damage, identity, file modes."""
 import copy
 import os
 
@@ -7,8 +7,8 @@ import pytest
 import theano
 
 from errors import UserError
-from experiments.checkpoint import load_checkpoint, save_checkpoint
-from experiments.runstore import write_json
+from experiments.store.checkpoint import load_checkpoint, save_checkpoint
+from experiments.store.atomic import write_json
 
 
 def make_variables(seed):

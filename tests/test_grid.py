@@ -31,7 +31,7 @@ import backends
 import errors
 from experiments.records import setups
 from experiments import grid
-from experiments.runstore import write_json
+from experiments.store.atomic import write_json
 from experiments.grid_worker import limit_blas_threads
 from experiments.training import train_run
 from test_training import curves, read, tiny_dataset, tiny_net

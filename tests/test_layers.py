@@ -11,8 +11,8 @@ bottom (see README.md's "What is here"):
 3 backends  backends (the C mode, the JAX linker and graph evaluator)
 4 models    models, data
 5 store     experiments.records.config, experiments.records.setups, experiments.records.schedule,
-            experiments.records.protocols, experiments.runstore, experiments.checkpoint,
-            experiments.threads, experiments.records.plugins, experiments.records.optimizers
+            experiments.records.protocols, experiments.runstore, experiments.store.checkpoint,
+            experiments.store.threads, experiments.records.plugins, experiments.records.optimizers
 6 runs      experiments.training, .grid_worker, .grid, .synthetic_*, .synthetic,
             experiments.options
 7 commands  experiments.cli, experiments.run, plots.make_figures (may draw: plots too)
@@ -37,8 +37,8 @@ LAYERS = [
     ("backends", ["backends"]),
     ("models", ["models", "data"]),
     ("store", ["experiments.records.config", "experiments.records.setups", "experiments.records.schedule",
-               "experiments.records.protocols", "experiments.runstore", "experiments.checkpoint",
-               "experiments.threads", "experiments.machine", "experiments.records.plugins",
+               "experiments.records.protocols", "experiments.runstore", "experiments.store.checkpoint",
+               "experiments.store.threads", "experiments.store.machine", "experiments.records.plugins",
                "experiments.records.optimizers"]),
     ("runs", ["experiments"]),
     ("commands", ["experiments.cli", "experiments.run", "plots.make_figures"]),
@@ -182,7 +182,7 @@ def test_plots_depend_on_the_run_store_only():
 @pytest.mark.parametrize("module", ["plots.results", "plots.report", "plots.figures",
                                     "plots.synthetic", "plots.mcgill", "plots.make_figures",
                                     "experiments.runstore", "experiments.records.config",
-                                    "experiments.machine"])
+                                    "experiments.store.machine"])
 def test_reading_results_never_loads_theano(module):
     code = ("import sys, %s; bad = sorted(m for m in ('theano', 'lasagne', 'jax') "
             "if m in sys.modules);"

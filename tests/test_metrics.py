@@ -8,7 +8,8 @@ import theano
 import theano.tensor as T
 
 from experiments.records import metrics
-from experiments import runstore, training
+from experiments import training
+from experiments.store.history import CURVES, history_problem, new_history
 from experiments.records.config import run_seeds
 from test_training import (numpy_losses, read, run_tiny, tiny_config, tiny_dataset,
                            tiny_logreg)
@@ -77,7 +78,7 @@ def test_a_declared_curve_is_recorded_and_older_histories_gain_it(tmp_path, monk
     history = read(run_dir, "history.json")
     assert history["grad_norm"][:2] == [None, None]
     assert history["grad_norm"][2] > 0 and "val_grad_norm" not in history
-    assert runstore.history_problem(history) is None
+    assert history_problem(history) is None
 
     fresh = tiny_config(run=1)
     run_tiny(tmp_path, fresh)
@@ -88,9 +89,9 @@ def test_a_declared_curve_is_recorded_and_older_histories_gain_it(tmp_path, monk
 
 
 def test_a_curve_of_another_length_is_damage():
-    history = runstore.new_history()
-    for name in runstore.CURVES:
+    history = new_history()
+    for name in CURVES:
         history[name].append(0.5)
-    assert runstore.history_problem(history) is None
+    assert history_problem(history) is None
     history["grad_norm"] = [1.0, 2.0]
-    assert "unequal lengths" in runstore.history_problem(history)
+    assert "unequal lengths" in history_problem(history)

@@ -15,7 +15,8 @@ import pytest
 from data.datasets import content_digest
 from errors import UserError
 from experiments.records import setups
-from experiments import run_life, runstore
+from experiments import run_life
+from experiments.store.atomic import write_error_log
 from experiments.records.config import RunConfig
 from test_training import read, run_tiny, tiny_config, tiny_dataset
 
@@ -155,7 +156,7 @@ def test_the_figures_skip_a_history_copied_from_another_run(tmp_path):
 def test_a_try_that_ends_well_removes_an_earlier_tries_error_log(tmp_path):
     config = tiny_config(epochs=2)
     run_tiny(tmp_path, config, stop_after=1)
-    log = runstore.write_error_log(config.run_dir(str(tmp_path)), "Traceback: an earlier try\n")
+    log = write_error_log(config.run_dir(str(tmp_path)), "Traceback: an earlier try\n")
     assert os.path.exists(log)
     run_tiny(tmp_path, config)  # as run.py trains it
     assert not os.path.exists(log)

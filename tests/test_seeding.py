@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from errors import UserError
-from experiments import runstore
+from experiments.store.rundir import check_run_dir
 from experiments.records.config import RunConfig, run_seeds
 
 CELLS = [dict(optimizer=optimizer, lr=lr, beta2=beta2, bias_correction=correction)
@@ -81,7 +81,7 @@ def test_an_old_common_run_never_continues_as_an_independent_one(tmp_path):
         json.dump(old, f)
     with pytest.raises(UserError, match="seeding='common' there, 'independent' here.*rename "
                                         "its directory to .*_seeding=common"):
-        runstore.check_run_dir(new, str(tmp_path))
+        check_run_dir(new, str(tmp_path))
 
 
 def test_a_bad_seeding_is_refused():

@@ -28,7 +28,7 @@ import theano.tensor as T
 import errors
 from errors import UserError
 from experiments import training
-from experiments.runstore import run_lock
+from experiments.store.lock import run_lock
 from experiments.records.config import RunConfig, run_seeds
 from experiments.records import schedule
 from experiments.training import compile_functions, train_run
@@ -987,7 +987,7 @@ def test_config_of_the_wrong_shape_is_a_user_error(tmp_path):
 
 
 def test_full_disk_while_checkpointing_stops_and_resumes(tmp_path, monkeypatch, capsys):
-    from experiments import runstore
+    from experiments.store import atomic
     config = tiny_config()
     straight = run_tiny(tmp_path / "straight", config)
     real_fdopen, writes = os.fdopen, []
@@ -1014,7 +1014,7 @@ def test_full_disk_while_checkpointing_stops_and_resumes(tmp_path, monkeypatch, 
             return FullDisk(fd)
         return real_fdopen(fd, mode, *args, **kwargs)
 
-    monkeypatch.setattr(runstore.os, "fdopen", fdopen)
+    monkeypatch.setattr(atomic.os, "fdopen", fdopen)
     run_dir = config.run_dir(str(tmp_path / "R"))
     code = errors.run_cli(lambda argv: run_tiny(tmp_path / "R", config) and None, [])
     assert code == 2
@@ -1052,10 +1052,10 @@ def test_temporary_file_of_a_killed_run_is_removed_when_it_is_next_opened(tmp_pa
         import os, signal, sys
         sys.path.insert(0, %r)
         import compat
-        from experiments import runstore
+        from experiments.store import atomic
         from test_training import run_tiny, tiny_config
         replace = os.replace
-        runstore.os.replace = lambda a, b: (
+        atomic.os.replace = lambda a, b: (
             os.kill(os.getpid(), signal.SIGKILL) if b.endswith("checkpoint.npz") else
             replace(a, b))
         run_tiny(%r, tiny_config())

@@ -20,7 +20,7 @@ batches under ``val_`` + its name.  The first metric is the loss the
 optimizer minimises.  Adding a curve is one entry of :data:`METRICS`:
 histories written before it still read (the curve is absent there), and a
 resumed run records it from its next epoch on (``null`` before: see
-:func:`experiments.runstore.add_curves`).
+:func:`experiments.store.history.add_curves`).
 
 Examples
 --------
