@@ -24,7 +24,7 @@ explicitly win.  ``--backend jax`` runs the compiled functions as one
 JAX program (:mod:`backends`) instead of Theano's C code; there, the runs a
 command line asks for that differ only in learning rate, run index or seed
 (``--runs 5``, say) are trained together as one program
-(:mod:`experiments.batched_training`; ``--batch-runs 1``: one at a time).  ``experiments/run.py``
+(:mod:`experiments.training.batched`; ``--batch-runs 1``: one at a time).  ``experiments/run.py``
 calls :func:`main` through ``errors.run_cli``, which turns an
 :class:`errors.UserError` into one line on stderr and exit code 2.
 
@@ -67,9 +67,9 @@ def main(argv=None, prog="run.py"):
         check_run_dir(config, args.results_dir)
     batch_runs = runs_per_batch(args)
     # Imported here so that argument errors come back without Theano's start-up time.
-    from experiments.batched_training import train_batch
+    from experiments.training.batched import train_batch
     from experiments.records.config import group_configs
-    from experiments.training import train_run
+    from experiments.training.alone import train_run
     outcomes = []
     for group in group_configs(configs, batch_runs):
         if len(group) > 1:

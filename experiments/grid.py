@@ -27,7 +27,7 @@ study's: the same lr and beta2 values without bias correction, 60 runs of
 50 epochs (MNIST) or 30 (CIFAR-10) with lr/sqrt(t) and the multiclass
 log-loss.  Each one is
 a :class:`~experiments.records.config.RunConfig` trained by
-:func:`experiments.training.train_run`, the code behind
+:func:`experiments.training.alone.train_run`, the code behind
 ``experiments/run.py``, into the same results layout, so a grid's run and
 the same run started by ``experiments/run.py`` are identical.  Finished runs
 (``complete`` or ``diverged``) are skipped; interrupted ones resume from their
@@ -55,7 +55,7 @@ how long its compilation took.
 
 **Batches.**  With ``--backend jax`` the runs that differ only in learning
 rate, run index or seed are trained together as one program, one task per
-batch (:mod:`experiments.batched_training`): the blog's grid of a setup is 8
+batch (:mod:`experiments.training.batched`): the blog's grid of a setup is 8
 batches of 15 runs (optimizer, beta2 and bias correction are constants of the
 graph, so they split the grid).  ``--batch-runs K`` caps a batch at K runs,
 ``--batch-runs 1`` trains one run per task as with the C backend.  A run that
@@ -313,10 +313,10 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, bac
         Address of a Dask scheduler to send the runs to instead
     backend : {'c', 'jax'}
         What runs each run's compiled functions (see
-        :func:`experiments.training.train_run`)
+        :func:`experiments.training.alone.train_run`)
     restart_corrupt : bool
         Train runs whose checkpoint is damaged again from epoch 0 (see
-        :func:`experiments.training.train_run`); without it they fail
+        :func:`experiments.training.alone.train_run`); without it they fail
     stop_after : int or None
         Train each run only up to this epoch now (the same command without it
         continues them)

@@ -12,11 +12,11 @@ What a grid's worker process does: limit its BLAS threads, then train one run.
 
 :func:`run_grid_task` is the task that :mod:`experiments.grid` sends to a
 local worker process or a Dask worker: it calls
-:func:`experiments.training.train_run` (the code ``experiments/run.py``
+:func:`experiments.training.alone.train_run` (the code ``experiments/run.py``
 runs) with one :class:`~experiments.records.config.RunConfig` and returns a small
 summary of what happened.  :func:`run_grid_batch` does the same for runs
 trained together as one program
-(:func:`experiments.batched_training.train_batch`).
+(:func:`experiments.training.batched.train_batch`).
 
 A task that fails with anything but a user error (a bug, a plug-in's fault,
 the environment's) keeps the traceback in each of its runs' ``error.log``
@@ -118,7 +118,7 @@ def start_worker(threads, parent_pid):
 
 def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, backend="c",
                   restart_corrupt=False, stop_after=None):
-    """Train one run of a grid with :func:`experiments.training.train_run`.
+    """Train one run of a grid with :func:`experiments.training.alone.train_run`.
 
     Parameters
     ----------
@@ -138,9 +138,9 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, backen
         What runs the run's compiled functions
     restart_corrupt : bool
         Train a run whose checkpoint is damaged again from epoch 0 (see
-        :func:`~experiments.training.train_run`)
+        :func:`~experiments.training.alone.train_run`)
     stop_after : int or None
-        Train only up to this epoch now (see :func:`~experiments.training.train_run`)
+        Train only up to this epoch now (see :func:`~experiments.training.alone.train_run`)
 
     Returns
     -------
@@ -154,13 +154,13 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, backen
     Raises
     ------
     errors.UserError
-        As :func:`~experiments.training.train_run` does.
+        As :func:`~experiments.training.alone.train_run` does.
     RunFailed
         For any other exception (not ``KeyboardInterrupt``); its traceback is
         in the run's ``error.log``
     """
     # Imported here, not at the top: see the module docstring.
-    from experiments.training import train_run
+    from experiments.training.alone import train_run
 
     start = time.time()
     with _ONE_RUN_PER_PROCESS, _failures_logged([config], results_dir):
@@ -214,7 +214,7 @@ def _log_failure(configs, results_dir, exc):
 
 
 def _summary(outcome, seconds):
-    """The task's summary of a run's :class:`~experiments.run_life.RunOutcome` (a run that
+    """The task's summary of a run's :class:`~experiments.training.life.RunOutcome` (a run that
     ended well has lost the error log of an earlier failed try: see ``open_run``)."""
     from errors import UserError
     from experiments.store.history import read_history
@@ -239,7 +239,7 @@ def run_grid_batch(configs, results_dir, data_dir=None, restart_corrupt=False,
     Parameters
     ----------
     configs : sequence of RunConfig
-        Runs grouped by :func:`experiments.batched_training.group_configs`
+        Runs grouped by :func:`experiments.records.config.group_configs`
     results_dir, data_dir, restart_corrupt, stop_after
         As for :func:`run_grid_task`
 
@@ -256,7 +256,7 @@ def run_grid_batch(configs, results_dir, data_dir=None, restart_corrupt=False,
         As :func:`run_grid_task`; a failure of the batch is every run's (the
         grid then trains them one at a time)
     """
-    from experiments.batched_training import train_batch
+    from experiments.training.batched import train_batch
 
     start = time.time()
     with _ONE_RUN_PER_PROCESS, _failures_logged(configs, results_dir):

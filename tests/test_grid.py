@@ -5,7 +5,7 @@ small in-test arrays: the setup ``tiny`` (:data:`TINY`), which this module regis
 :mod:`experiments.records.setups` when imported; worker processes import it through
 ``$AMSGRAD_SETUPS`` (the ``tiny_setup`` fixture sets it, and the path to this module).
 Every grid's curves are compared with the same runs trained directly in this process by
-:func:`experiments.training.train_run`.  Worker processes report through environment
+:func:`experiments.training.alone.train_run`.  Worker processes report through environment
 variables what they did (which runs they built a model for, their BLAS thread count), and
 can be made to pause in a chosen epoch of a chosen run (to be killed, or to hold its lock).
 
@@ -33,7 +33,7 @@ from experiments.records import setups
 from experiments import grid
 from experiments.store.atomic import write_json
 from experiments.grid_worker import limit_blas_threads
-from experiments.training import train_run
+from experiments.training.alone import train_run
 from test_training import curves, read, tiny_dataset, tiny_net
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -13,7 +13,7 @@ bottom (see README.md's "What is here"):
 5 store     experiments.records.config, experiments.records.setups, experiments.records.schedule,
             experiments.records.protocols, experiments.runstore, experiments.store.checkpoint,
             experiments.store.threads, experiments.records.plugins, experiments.records.optimizers
-6 runs      experiments.training, .grid_worker, .grid, .synthetic_*, .synthetic,
+6 runs      experiments.training.alone, .grid_worker, .grid, .synthetic_*, .synthetic,
             experiments.options
 7 commands  experiments.cli, experiments.run, plots.make_figures (may draw: plots too)
 plots       plots.* : the run store and below, never Theano (checked by importing)

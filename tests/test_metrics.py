@@ -8,9 +8,9 @@ import theano
 import theano.tensor as T
 
 from experiments.records import metrics
-from experiments import training
-from experiments.store.history import CURVES, history_problem, new_history
 from experiments.records.config import run_seeds
+from experiments.store.history import CURVES, history_problem, new_history
+from experiments.training.alone import compile_functions
 from test_training import (numpy_losses, read, run_tiny, tiny_config, tiny_dataset,
                            tiny_logreg)
 
@@ -58,7 +58,7 @@ def test_a_declared_metric_is_a_named_output(monkeypatch):
     lasagne.random.set_rng(np.random.RandomState(run_seeds(config)[0]))
     network = tiny_logreg(dataset.input_shape, dataset.num_classes)
     W, b = (p.get_value().astype(np.float64) for p in network.get_params())
-    train_fn, val_fn, _ = training.compile_functions(network, config, dataset.num_classes)
+    train_fn, val_fn, _ = compile_functions(network, config, dataset.num_classes)
     x, y = dataset.train_x[:32], dataset.train_y[:32]
     values = dict(zip(metrics.train_names(), train_fn(x, y)))
     assert float(values["grad_norm"]) == pytest.approx(numpy_gradient_norm(W, b, x, y),

@@ -1,4 +1,4 @@
-"""The training runs (experiments/records/config.py, schedule.py, training.py).
+"""The training runs (experiments/records/config.py, schedule.py, experiments/training/).
 
 Fast tier: configs, schedules, the loss and one training step against float64 NumPy,
 resuming (also after ``kill -9`` of a subprocess) against an uninterrupted run, on small
@@ -27,11 +27,13 @@ import theano.tensor as T
 
 import errors
 from errors import UserError
-from experiments import training
-from experiments.store.lock import run_lock
-from experiments.records.config import RunConfig, run_seeds
 from experiments.records import schedule
-from experiments.training import compile_functions, train_run
+from experiments.records.config import RunConfig, run_seeds
+from experiments.store.lock import run_lock
+from experiments.store.rundir import check_run_dir
+from experiments.training import alone
+from experiments.training.alone import compile_functions, train_run
+from experiments.training.life import RunOutcome
 from models.batch_norm import batch_norm
 from plots import compare
 
@@ -159,7 +161,7 @@ def test_run_written_before_centring_is_not_continued_as_a_centred_run(tmp_path)
     with open(os.path.join(run_dir, "config.json"), "w") as handle:
         json.dump(legacy, handle)
     with pytest.raises(UserError) as error:
-        training.check_run_dir(config, str(tmp_path))
+        check_run_dir(config, str(tmp_path))
     message = str(error.value)
     assert "cifar_centering=False there, True here" in message
     assert "rename its directory to %s" % os.path.join(
@@ -170,7 +172,7 @@ def test_run_written_before_centring_is_not_continued_as_a_centred_run(tmp_path)
     with open(os.path.join(small_vgg.run_dir(str(tmp_path)), "config.json"), "w") as handle:
         json.dump(dict(legacy, setup="small_vgg"), handle)
     with pytest.raises(UserError, match="He gain 1.*keep it in another results directory"):
-        training.check_run_dir(small_vgg, str(tmp_path))
+        check_run_dir(small_vgg, str(tmp_path))
 
 
 def test_common_run_seeds_depend_on_seed_and_run_only():
@@ -325,13 +327,13 @@ def record_rates(monkeypatch):
             expressions.append(kwargs["learning_rate"])
             return _rule(*args, **kwargs)
         monkeypatch.setattr(update_rules, name, capturing)
-    compile_original = training.compile_functions
+    compile_original = alone.compile_functions
 
     def compiling(*args, **kwargs):
         train_fn, val_fn, base_rate = compile_original(*args, **kwargs)
         rate_fn = theano.function([], expressions[-1])
         return _RateRecorder(train_fn, rate_fn, rates), val_fn, base_rate
-    monkeypatch.setattr(training, "compile_functions", compiling)
+    monkeypatch.setattr(alone, "compile_functions", compiling)
     return rates
 
 
@@ -368,7 +370,7 @@ def test_run_writes_config_history_and_checkpoint(tmp_path):
     config = tiny_config()
     outcome = run_tiny(tmp_path, config)
     run_dir = config.run_dir(str(tmp_path))
-    assert outcome == training.RunOutcome("complete", run_dir, 3, 3)
+    assert outcome == RunOutcome("complete", run_dir, 3, 3)
     saved = read(run_dir, "config.json")
     assert RunConfig.from_dict(saved) == config
     assert {"setup", "optimizer", "lr", "beta2", "bias_correction", "run", "epochs",
@@ -414,7 +416,7 @@ def test_resuming_reproduces_an_uninterrupted_run(tmp_path, monkeypatch):
     config = tiny_config(epochs=4)
     straight = run_tiny(tmp_path / "straight", config, build_model=tiny_net)
     assert run_tiny(tmp_path / "pieces", config, build_model=tiny_net, stop_after=1) == \
-        training.RunOutcome("stopped", config.run_dir(str(tmp_path / "pieces")), 1, 1)
+        RunOutcome("stopped", config.run_dir(str(tmp_path / "pieces")), 1, 1)
     run_tiny(tmp_path / "pieces", config, build_model=tiny_net, stop_after=3)
     resumed = run_tiny(tmp_path / "pieces", config, build_model=tiny_net)
     assert resumed.epochs_trained == 1 and resumed.status == "complete"
@@ -424,12 +426,12 @@ def test_resuming_reproduces_an_uninterrupted_run(tmp_path, monkeypatch):
     # Controls: a checkpoint without the dropout generators' states (the integer-valued
     # variables) or without the batch-norm averages does not reproduce the curves, so
     # the comparison above can fail.
-    real_state = training.state_variables
+    real_state = alone.state_variables
     for name, keep, changed in (
             ("no-dropout-state", lambda v: v.dtype.startswith("float"), "loss"),
             ("no-batch-norm-averages", lambda v: not str(v.name).endswith((".mean", ".inv_std")),
              "val_loss")):
-        monkeypatch.setattr(training, "state_variables",
+        monkeypatch.setattr(alone, "state_variables",
                             lambda *fns: [v for v in real_state(*fns) if keep(v)])
         run_tiny(tmp_path / name, config, build_model=tiny_net, stop_after=2)
         control = run_tiny(tmp_path / name, config, build_model=tiny_net)
@@ -491,7 +493,7 @@ def test_run_held_by_another_process_is_skipped(tmp_path):
     run_dir = config.run_dir(str(tmp_path))
     os.makedirs(run_dir)
     with run_lock(run_dir):
-        assert run_tiny(tmp_path, config) == training.RunOutcome("busy", run_dir, None, 0)
+        assert run_tiny(tmp_path, config) == RunOutcome("busy", run_dir, None, 0)
     assert sorted(os.listdir(run_dir)) == [".lock"]
 
 
@@ -507,7 +509,7 @@ def test_divergence_marks_the_run_and_returns(tmp_path):
     assert history["loss"] == [] and history["val_loss"] == []
     again = train_run(config, str(tmp_path), dataset=dataset, build_model=tiny_logreg,
                       progress=False)
-    assert again == training.RunOutcome("diverged", outcome.run_dir, 0, 0)
+    assert again == RunOutcome("diverged", outcome.run_dir, 0, 0)
 
 
 def test_unwritable_results_dir_is_a_user_error(tmp_path):

@@ -376,7 +376,7 @@ def group_configs(configs, batch_runs=None):
     batch_runs : int or None
         At most this many runs per batch; None: no limit (a batch may still
         be trained in parts, see
-        :func:`experiments.batched_training.train_batch`)
+        :func:`experiments.training.batched.train_batch`)
 
     Returns
     -------

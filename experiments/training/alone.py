@@ -17,8 +17,8 @@ The training loop: one function trains one run, from its start or its last check
 the schedule's record (:mod:`experiments.records.schedule`) the learning rate of each
 epoch, the metrics (:mod:`experiments.records.metrics`) the outputs of the compiled
 functions, one per curve.  A run's life (lock, open, identity, restore,
-record, finish) is :mod:`experiments.run_life`'s, which this loop and the
-batched one (:mod:`experiments.batched_training`) both drive; here only the
+record, finish) is :mod:`experiments.training.life`'s, which this loop and the
+batched one (:mod:`experiments.training.batched`) both drive; here only the
 steps are taken.  It writes the run's directory ``R/SETUP/CELL/run=K/``
 through the run store (:mod:`experiments.store`, which owns the layout):
 
@@ -46,14 +46,14 @@ uninterrupted run (at the same thread counts): the checkpoint holds every
 shared variable of the compiled functions and the batch generator's state,
 and the model is rebuilt from the same seeds before they are restored.
 
-Damage is handled when a run is opened (:mod:`experiments.run_life`).  A write
+Damage is handled when a run is opened (:mod:`experiments.training.life`).  A write
 that fails (a full disk) stops the run with a message; the files of the last
 finished epoch are kept, so the same command resumes once there is space.
 
 Examples
 --------
 >>> from experiments.records.config import RunConfig
->>> from experiments.training import train_run
+>>> from experiments.training.alone import train_run
 >>> config = RunConfig(setup="logreg", optimizer="amsgrad", lr=0.001, beta2=0.99,
 ...                    bias_correction=False, run=0)
 >>> outcome = train_run(config, "results", stop_after=2)   # doctest: +SKIP
@@ -73,10 +73,7 @@ import backends
 import data
 from experiments.records import metrics, optimizers, schedule, setups
 from experiments.records.config import run_seeds
-from experiments.records.metrics import CLIP  # noqa: F401  (where it was defined before)
-from experiments.run_life import RunOutcome, open_run, progress_writer
-from experiments.store.history import read_history
-from experiments.store.rundir import check_run_dir  # noqa: F401
+from experiments.training.life import RunOutcome, open_run, progress_writer
 
 __all__ = ["train_run", "compile_functions", "RunProgram", "validate", "state_variables",
            "RunOutcome", "VAL_BATCH_SIZE"]

@@ -17,8 +17,8 @@ The optimizer, ``beta2``, bias correction, the schedule and the loss are
 constants of the graph, so the blog's grid of a setup is 8 programs of 15
 runs (3 learning rates x 5 runs).
 
-Each run's results are what :func:`experiments.training.train_run` writes, in
-the same directory and through the same code (:mod:`experiments.run_life`):
+Each run's results are what :func:`experiments.training.alone.train_run` writes, in
+the same directory and through the same code (:mod:`experiments.training.life`):
 ``config.json``, ``history.json``, its checkpoint after every epoch (so a
 killed process loses only the epoch in progress), its own lock held while the
 batch trains it.  A run can be resumed alone or batched,
@@ -39,7 +39,7 @@ with either backend.  What differs from a run trained alone:
 
 Examples
 --------
->>> from experiments.batched_training import train_batch
+>>> from experiments.training.batched import train_batch
 >>> from experiments.records.config import group_configs
 >>> from experiments.grid import grid_configs
 >>> groups = group_configs(grid_configs("logreg"))
@@ -60,8 +60,8 @@ import backends
 import data
 from experiments.records import metrics, setups
 from experiments.records.config import VALUE_FIELDS, program_key
-from experiments.run_life import open_run, progress_writer
-from experiments.training import RunProgram, validate
+from experiments.training.alone import RunProgram, validate
+from experiments.training.life import open_run, progress_writer
 
 __all__ = ["train_batch", "STEPS_PER_CALL", "MEMORY_FRACTION"]
 
@@ -111,7 +111,7 @@ def train_batch(configs, results_dir, data_dir=None, stop_after=None, dataset=No
         The runs; they must share :func:`~experiments.records.config.program_key`
         (see :func:`experiments.records.config.group_configs`)
     results_dir, data_dir, stop_after, dataset, build_model, restart_corrupt
-        As for :func:`experiments.training.train_run`
+        As for :func:`experiments.training.alone.train_run`
     progress : bool
         A progress bar per epoch of the batch, and one line per run and epoch
     steps_per_call : int or None
@@ -134,7 +134,7 @@ def train_batch(configs, results_dir, data_dir=None, stop_after=None, dataset=No
     ValueError
         For runs that do not share a program
     errors.UserError
-        As :func:`experiments.training.train_run` does; also when JAX is missing
+        As :func:`experiments.training.alone.train_run` does; also when JAX is missing
     """
     configs = list(configs)
     if len({program_key(config) for config in configs}) > 1:
@@ -174,8 +174,8 @@ def train_batch(configs, results_dir, data_dir=None, stop_after=None, dataset=No
 
 
 class _BatchTraining:
-    """Runs (each its :class:`~experiments.run_life.RunLife` and
-    :class:`~experiments.training.RunProgram`), trained as one batch."""
+    """Runs (each its :class:`~experiments.training.life.RunLife` and
+    :class:`~experiments.training.alone.RunProgram`), trained as one batch."""
 
     def __init__(self, runs, dataset, sources, flip_lr, steps_per_call, progress, say):
         self.lives = [life for life, _ in runs]

@@ -9,8 +9,8 @@ A run's life, whoever takes its steps: lock, open, identity, restore, record, fi
     RunOutcome
     progress_writer
 
-Training a run alone (:func:`experiments.training.train_run`) and in a batch
-(:func:`experiments.batched_training.train_batch`) differ only in how the
+Training a run alone (:func:`experiments.training.alone.train_run`) and in a batch
+(:func:`experiments.training.batched.train_batch`) differ only in how the
 steps are taken.  Everything else a run goes through is here, once::
 
     with open_run(config, results_dir, stop_after, say) as life:
