@@ -4,7 +4,7 @@
 Adam, AMSGrad and ADAMNC (the builders of ``amsgrad.py``, through Theano;
 ``--optimizer`` names others, any registered one) on the
 paper's online and stochastic linear problems over [-1, 1], and on the
-Theorem 1 variant with a constant C (see :mod:`experiments.synthetic_problems`).
+Theorem 1 variant with a constant C (see :mod:`experiments.synthetic.problems`).
 It prints a table of the final iterate and the average regret of every run,
 and writes ``RESULTS/synthetic/``:
 
@@ -44,9 +44,9 @@ from experiments.records.config import float32_problem
 from experiments.store.atomic import atomic_write_bytes, write_json
 from experiments.store.rundir import (CONFIG_FILE, SYNTHETIC_DIR, SYNTHETIC_SUMMARY,
                                       SYNTHETIC_TRAJECTORIES, provenance)
-from experiments.synthetic_problems import (SETTINGS, online_c_problem, online_problem,
+from experiments.synthetic.problems import (SETTINGS, online_c_problem, online_problem,
                                             stochastic_problem)
-from experiments.synthetic_runner import RunSpec, check_gradients, simulate
+from experiments.synthetic.runner import RunSpec, check_gradients, simulate
 
 __all__ = ["main", "build_parser", "make_runs", "format_table", "write_results"]
 

@@ -23,8 +23,8 @@ the bookkeeping (loss, regret) in float64 with NumPy.
 
 Examples
 --------
->>> from experiments.synthetic_problems import online_problem
->>> from experiments.synthetic_runner import RunSpec, simulate
+>>> from experiments.synthetic.problems import online_problem
+>>> from experiments.synthetic.runner import RunSpec, simulate
 >>> runs = [RunSpec(online_problem(), name) for name in ("adam", "amsgrad")]
 >>> adam_run, amsgrad_run = simulate(runs, steps=2000000, progress=False)
 >>> adam_run.final_x, amsgrad_run.final_x < -0.9
@@ -65,7 +65,7 @@ class RunSpec:
 
     Attributes
     ----------
-    problem : experiments.synthetic_problems.Problem
+    problem : experiments.synthetic.problems.Problem
     optimizer : str
         A registered optimizer (:func:`experiments.records.optimizers.names`).
     beta1, beta2 : float
