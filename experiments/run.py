@@ -25,7 +25,7 @@ def main(argv=None):
         return run_cli(synthetic, argv[1:], prog=prog + " synthetic")
 
     def training(run_argv):
-        from experiments.cli import main as training_main
+        from experiments.launch.cli import main as training_main
         return training_main(run_argv, prog=prog)
     return run_cli(training, argv, prog=prog)
 

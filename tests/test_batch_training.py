@@ -219,7 +219,7 @@ def test_runs_that_differ_in_a_graph_constant_are_refused(tmp_path):
 
 
 def test_grouping_splits_on_every_graph_constant_and_keeps_order():
-    from experiments.grid import grid_configs
+    from experiments.launch.grid import grid_configs
 
     grid = grid_configs("logreg")
     groups = group_configs(grid)
@@ -335,7 +335,7 @@ def test_logreg_on_real_mnist_batched_by_1_2_or_4_and_resumed_either_way_is_the_
 def test_run_py_trains_its_runs_as_one_batch_with_the_jax_backend(tmp_path, capsys):
     import errors
     import test_grid  # noqa: F401  (registers the setup "tiny")
-    from experiments import cli
+    from experiments.launch import cli
 
     argv = ["tiny", "--lr", "0.01", "--beta2", "0.99", "--runs", "3", "--optimizer",
             "amsgrad", "--bias-correction", "on", "--epochs", "2", "--results-dir",

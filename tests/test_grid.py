@@ -1,4 +1,4 @@
-"""The grid runner (experiments/grid.py, grid_worker.py).
+"""The grid runner (experiments/grid.py: experiments/launch/grid.py, worker.py).
 
 The grids here are narrow (2 to 4 runs of a few epochs) and train a tiny network on
 small in-test arrays: the setup ``tiny`` (:data:`TINY`), which this module registers in
@@ -29,10 +29,10 @@ import pytest
 
 import backends
 import errors
+from experiments.launch import grid
+from experiments.launch.worker import limit_blas_threads
 from experiments.records import setups
-from experiments import grid
 from experiments.store.atomic import write_json
-from experiments.grid_worker import limit_blas_threads
 from experiments.training.alone import train_run
 from test_training import curves, read, tiny_dataset, tiny_net
 
@@ -265,7 +265,7 @@ def test_backend_jax_without_jax_stops_the_grid_before_it_starts(tmp_path, capsy
 
 def test_grid_task_trains_on_the_backend_it_is_given(tmp_path, monkeypatch):
     pytest.importorskip("jax", reason="the JAX backend needs jax (pip install jax)")
-    from experiments.grid_worker import run_grid_task
+    from experiments.launch.worker import run_grid_task
     compiled_on, compile_function = [], backends.compile_function
 
     def recording(*args, backend="c", **kwargs):

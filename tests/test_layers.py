@@ -14,8 +14,8 @@ bottom (see README.md's "What is here"):
             experiments.records.protocols, experiments.runstore, experiments.store.checkpoint,
             experiments.store.threads, experiments.records.plugins, experiments.records.optimizers
 6 runs      experiments.training.alone, .grid_worker, .grid, .synthetic_*, .synthetic,
-            experiments.options
-7 commands  experiments.cli, experiments.run, plots.make_figures (may draw: plots too)
+            experiments.launch.options
+7 commands  experiments.launch.cli, experiments.run, plots.make_figures (may draw: plots too)
 plots       plots.* : the run store and below, never Theano (checked by importing)
 ==========  ==============================================================================
 """
@@ -41,7 +41,7 @@ LAYERS = [
                "experiments.store.threads", "experiments.store.machine", "experiments.records.plugins",
                "experiments.records.optimizers"]),
     ("runs", ["experiments"]),
-    ("commands", ["experiments.cli", "experiments.run", "plots.make_figures"]),
+    ("commands", ["experiments.launch.cli", "experiments.run", "plots.make_figures"]),
 ]
 #: What plots may import besides itself: the run store and below, without Theano.
 PLOTS_MAY_IMPORT = ("errors", "experiments.records.config", "experiments.records.setups",

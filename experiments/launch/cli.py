@@ -30,14 +30,14 @@ calls :func:`main` through ``errors.run_cli``, which turns an
 
 Examples
 --------
->>> from experiments.cli import main
+>>> from experiments.launch.cli import main
 >>> main(["logreg", "--lr", "0.001", "--beta2", "0.99", "--stop-after", "1"])  # doctest: +SKIP
 """
 import argparse
 
 import backends
 from experiments.store.rundir import check_run_dir, check_writable
-from experiments.options import add_run_options, configs_from_args, runs_per_batch
+from experiments.launch.options import add_run_options, configs_from_args, runs_per_batch
 
 __all__ = ["main", "build_parser"]
 

@@ -1,6 +1,5 @@
-#!/usr/bin/env python
 """
-Run the blog's grid for one setup, on this machine or on a Dask cluster.
+The blog's grid for one setup, trained on this machine or on a Dask cluster.
 
 .. autosummary::
     :nosignatures:
@@ -84,7 +83,7 @@ whose checkpoint is damaged again from epoch 0 (the file is moved to
 
 Examples
 --------
->>> from experiments.grid import grid_configs, run_grid
+>>> from experiments.launch.grid import grid_configs, run_grid
 >>> configs = grid_configs("logreg", lrs=[0.001], runs=[0], epochs=2)
 >>> len(configs)
 4
@@ -100,14 +99,13 @@ import concurrent.futures
 import contextlib
 import multiprocessing
 import os
-import sys
 import uuid
 
-# Nothing imported at the top may load NumPy: local worker processes re-import this
-# module (as __mp_main__) before they set their BLAS thread count.
+# Nothing imported at the top may load NumPy: the local worker processes (spawned) set
+# their BLAS thread count before NumPy loads (see experiments.launch.worker).
 import backends  # imports no NumPy
-from errors import UserError, run_cli
-from experiments.grid_worker import RunFailed, run_grid_batch, run_grid_task, start_worker
+from errors import UserError
+from experiments.launch.worker import RunFailed, run_grid_batch, run_grid_task, start_worker
 from experiments.store.threads import available_cores
 
 __all__ = ["grid_configs", "run_grid", "main", "build_parser", "DASK_PIN"]
@@ -122,7 +120,7 @@ DASK_CONNECT_TIMEOUT = "20s"
 
 def build_parser(prog="grid.py"):
     """The ``argparse`` parser of the grid's command line."""
-    from experiments.options import add_run_options
+    from experiments.launch.options import add_run_options
 
     parser = argparse.ArgumentParser(
         prog=prog, description="Train the blog's grid of a setup (resumable): adam and amsgrad "
@@ -164,7 +162,7 @@ def grid_configs(setup, lrs=None, beta2s=None, optimizers=None,
     -------
     list of RunConfig
         Every cell's run 0 before any run 1, so the first comparable results
-        arrive early (:func:`experiments.options.expand`).
+        arrive early (:func:`experiments.launch.options.expand`).
 
     Raises
     ------
@@ -172,7 +170,7 @@ def grid_configs(setup, lrs=None, beta2s=None, optimizers=None,
         For an invalid value; the message names the option.
     """
     from experiments.records import protocols
-    from experiments.options import BLOG_BETA2S, BLOG_LRS, BLOG_RUNS, expand
+    from experiments.launch.options import BLOG_BETA2S, BLOG_LRS, BLOG_RUNS, expand
 
     if optimizers is None:
         optimizers = protocols.get("blog").optimizers
@@ -328,7 +326,7 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, bac
     Returns
     -------
     dict
-        Run directory -> summary (see :func:`~experiments.grid_worker.run_grid_task`)
+        Run directory -> summary (see :func:`~experiments.launch.worker.run_grid_task`)
         of each run this call trained or checked; runs finished before the
         call are not in it.
 
@@ -485,7 +483,7 @@ def main(argv=None, prog="grid.py"):
     int
         0 (diverged runs are results, not errors)
     """
-    from experiments.options import configs_from_args, runs_per_batch
+    from experiments.launch.options import configs_from_args, runs_per_batch
 
     args = build_parser(prog).parse_args(argv)
     configs = configs_from_args(args)
@@ -506,12 +504,3 @@ def main(argv=None, prog="grid.py"):
              ", %d stopped at --stop-after %d" % (stopped, args.stop_after) if stopped else "",
              os.path.abspath(args.results_dir)))
     return 0
-
-
-def command():
-    """The ``amsgrad-grid`` console command: :func:`main` with one-line errors."""
-    return run_cli(main, sys.argv[1:], prog="amsgrad-grid")
-
-
-if __name__ == "__main__":
-    sys.exit(run_cli(main, sys.argv[1:], prog="grid.py"))

@@ -21,7 +21,7 @@ option); :func:`errors.run_cli` turns that into one line and exit code 2.
 Examples
 --------
 >>> import argparse
->>> from experiments.options import add_run_options, configs_from_args
+>>> from experiments.launch.options import add_run_options, configs_from_args
 >>> parser = argparse.ArgumentParser()
 >>> add_run_options(parser, many=False)
 >>> args = parser.parse_args(["logreg", "--lr", "0.001", "--beta2", "0.99"])

@@ -10,7 +10,7 @@ What a grid's worker process does: limit its BLAS threads, then train one run.
     run_grid_batch
     RunFailed
 
-:func:`run_grid_task` is the task that :mod:`experiments.grid` sends to a
+:func:`run_grid_task` is the task that :mod:`experiments.launch.grid` sends to a
 local worker process or a Dask worker: it calls
 :func:`experiments.training.alone.train_run` (the code ``experiments/run.py``
 runs) with one :class:`~experiments.records.config.RunConfig` and returns a small
@@ -30,7 +30,7 @@ once, when NumPy (or Theano's compiled code) loads it.
 Examples
 --------
 >>> from experiments.records.config import RunConfig
->>> from experiments.grid_worker import run_grid_task
+>>> from experiments.launch.worker import run_grid_task
 >>> config = RunConfig(setup="logreg", optimizer="adam", lr=0.001, beta2=0.99,
 ...                    bias_correction=True, run=0, epochs=1)
 >>> run_grid_task(config, "/tmp/results")["status"]   # doctest: +SKIP

@@ -83,7 +83,7 @@ class Optimizer:
         gets (one of :data:`FIELDS`); ``lr`` is required and gets the
         schedule's learning rate expression.  The fields it does not name are
         not used: a grid does not multiply its cells by their values
-        (:func:`experiments.options.expand`).  Stored as sorted pairs.
+        (:func:`experiments.launch.options.expand`).  Stored as sorted pairs.
     values : tuple of str
         The fields whose value the compiled program reads rather than
         compiling in (default ``("lr",)``: the builder takes a symbolic

@@ -32,7 +32,7 @@ Protocols: the defaults of the training command lines, one record each.
   the best.  Its optimizers are Adam and AMSGrad.
 
 A protocol gives *defaults* only: an option given on the command line wins,
-and :func:`experiments.options.configs_from_args` resolves the rest.  It is
+and :func:`experiments.launch.options.configs_from_args` resolves the rest.  It is
 not part of a run's identity: a run is its
 :class:`~experiments.records.config.RunConfig` fields, and a run of the ``mcgill``
 protocol is one with its schedule and loss (:meth:`Protocol.trained`).

@@ -41,7 +41,7 @@ Examples
 --------
 >>> from experiments.training.batched import train_batch
 >>> from experiments.records.config import group_configs
->>> from experiments.grid import grid_configs
+>>> from experiments.launch.grid import grid_configs
 >>> groups = group_configs(grid_configs("logreg"))
 >>> len(groups), len(groups[0])
 (8, 15)
