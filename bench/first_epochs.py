@@ -20,8 +20,7 @@ import tempfile
 
 
 from errors import UserError, run_cli
-from experiments.records import setups
-from experiments.records import optimizers
+from experiments.records import optimizers, setups
 from experiments.records.config import RunConfig
 
 REFERENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference",

@@ -38,10 +38,10 @@ import os
 
 import numpy as np
 
+from experiments.records import protocols
 from experiments.store.atomic import atomic_write_bytes
 from experiments.store.datasource import describe_data
 from experiments.store.rundir import describe_machines
-from experiments.records import protocols
 from plots import claims as claim_records
 from plots import compare
 from plots.compare import MEASURES  # measure -> (curve, final or best, lower is better)

@@ -7,8 +7,8 @@ import pytest
 import theano
 
 from errors import UserError
-from experiments.store.checkpoint import load_checkpoint, save_checkpoint
 from experiments.store.atomic import write_json
+from experiments.store.checkpoint import load_checkpoint, save_checkpoint
 
 
 def make_variables(seed):

@@ -303,8 +303,8 @@ def test_mcgill_protocol_without_epochs_for_the_data_set(monkeypatch):
 # -- --optimizer: registered names, both = the protocol's ------------------------------------
 
 def test_optimizer_names_any_registered_one_and_both_is_the_protocols():
-    from experiments.records import protocols
     from experiments.launch import grid
+    from experiments.records import protocols
     configs = options.configs_from_args(parse("--optimizer", "adamnc", "amsgrad",
                                               "--bias-correction", "both"))
     # ADAMNC has no bias correction: one run, bc=off, where AMSGrad has two.

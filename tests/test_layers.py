@@ -10,12 +10,12 @@ bottom (see README.md's "What is here"):
 2 rules     amsgrad (update rules), ops (the project's Theano ops)
 3 backends  backends (the C mode, the JAX linker and graph evaluator)
 4 models    models, data
-5 store     experiments.records.config, experiments.records.setups, experiments.records.schedule,
-            experiments.records.protocols, experiments.runstore, experiments.store.checkpoint,
-            experiments.store.threads, experiments.records.plugins, experiments.records.optimizers
-6 runs      experiments.training.alone, .grid_worker, .grid, .synthetic_*, .synthetic,
-            experiments.launch.options
-7 commands  experiments.launch.cli, experiments.run, plots.make_figures (may draw: plots too)
+5 records   experiments.records (a run's identity, the registries, metrics, plug-ins)
+6 store     experiments.store (the results layout: atomic files, lock, run directories,
+            data source, packed runs, history, checkpoint, machine, threads)
+7 runs      experiments.training (a run's life, alone, batched), experiments.synthetic
+8 launch    experiments.launch (the training command line, options, grid, its worker)
+9 commands  experiments.run, experiments.grid, plots.make_figures (may draw: plots too)
 plots       plots.* : the run store and below, never Theano (checked by importing)
 ==========  ==============================================================================
 """
@@ -36,17 +36,21 @@ LAYERS = [
     ("rules", ["amsgrad", "ops"]),
     ("backends", ["backends"]),
     ("models", ["models", "data"]),
-    ("store", ["experiments.records.config", "experiments.records.setups", "experiments.records.schedule",
-               "experiments.records.protocols", "experiments.runstore", "experiments.store.checkpoint",
-               "experiments.store.threads", "experiments.store.machine", "experiments.records.plugins",
-               "experiments.records.optimizers"]),
-    ("runs", ["experiments"]),
-    ("commands", ["experiments.launch.cli", "experiments.run", "plots.make_figures"]),
+    # "experiments" (the package itself, and any module of it not placed below) is held
+    # to the lowest of its layers.
+    ("records", ["experiments", "experiments.records"]),
+    ("store", ["experiments.store"]),
+    ("runs", ["experiments.training", "experiments.synthetic"]),
+    ("launch", ["experiments.launch"]),
+    ("commands", ["experiments.run", "experiments.grid", "plots.make_figures"]),
 ]
-#: What plots may import besides itself: the run store and below, without Theano.
+#: What plots may import besides itself: the run store and the records below it, without
+#: Theano (not records.metrics, not records.schedule's Theano expression).
 PLOTS_MAY_IMPORT = ("errors", "experiments.records.config", "experiments.records.setups",
-                    "experiments.records.protocols", "experiments.runstore", "experiments.records.plugins",
-                    "experiments.records.optimizers")
+                    "experiments.records.protocols", "experiments.records.plugins",
+                    "experiments.records.optimizers", "experiments.store.atomic",
+                    "experiments.store.rundir", "experiments.store.datasource",
+                    "experiments.store.packed", "experiments.store.history")
 
 
 def project_modules():
@@ -181,12 +185,24 @@ def test_plots_depend_on_the_run_store_only():
 
 @pytest.mark.parametrize("module", ["plots.results", "plots.report", "plots.figures",
                                     "plots.synthetic", "plots.mcgill", "plots.make_figures",
-                                    "experiments.runstore", "experiments.records.config",
+                                    "experiments.store.rundir", "experiments.store.history",
+                                    "experiments.store.packed", "experiments.records.config",
                                     "experiments.store.machine"])
 def test_reading_results_never_loads_theano(module):
     code = ("import sys, %s; bad = sorted(m for m in ('theano', 'lasagne', 'jax') "
             "if m in sys.modules);"
             " print(bad); sys.exit(1 if bad else 0)" % module)
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("module", ["experiments.grid", "experiments.launch.worker",
+                                    "experiments.launch.grid"])
+def test_what_grid_workers_import_first_loads_no_numpy(module):
+    # A spawned worker re-imports experiments/grid.py (as __mp_main__) and unpickles its
+    # tasks from experiments.launch.worker before it limits its BLAS threads.
+    code = "import sys, %s; sys.exit('numpy' in sys.modules)" % module
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -1,4 +1,5 @@
-"""Plug-ins (experiments/records/plugins.py) and the optimizer registry (experiments/records/optimizers.py).
+"""Plug-ins (experiments/records/plugins.py) and the optimizer registry
+(experiments/records/optimizers.py).
 
 Fast tier: the registries in this process (a name registered twice, the record's checks,
 nothing of Theano to read the records); real plug-in module files in ``tmp_path`` that
@@ -118,7 +119,8 @@ def test_the_records_say_what_they_use_and_what_is_compiled_in():
 
 
 def test_reading_the_records_never_loads_theano():
-    code = ("import sys; from experiments.records import optimizers; from plots.figures import colour;"
+    code = ("import sys; from experiments.records import optimizers; "
+            "from plots.figures import colour;"
             "[colour(n, b) for n in optimizers.names() for b in (True, False)];"
             "print(sorted(m for m in ('theano', 'lasagne', 'amsgrad') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,

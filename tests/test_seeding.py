@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from errors import UserError
-from experiments.store.rundir import check_run_dir
 from experiments.records.config import RunConfig, run_seeds
+from experiments.store.rundir import check_run_dir
 
 CELLS = [dict(optimizer=optimizer, lr=lr, beta2=beta2, bias_correction=correction)
          for optimizer in ("adam", "amsgrad") for lr in (0.01, 0.001, 0.0001)
@@ -53,7 +53,8 @@ def test_common_random_numbers_share_run_ks_draw_across_cells():
 
 
 def test_the_draws_do_not_depend_on_the_process_or_its_hash_seed():
-    code = ("from experiments.records.config import RunConfig, run_seeds; print([list(map(int, s)) for s"
+    code = ("from experiments.records.config import RunConfig, run_seeds; "
+            "print([list(map(int, s)) for s"
             " in run_seeds(RunConfig(setup='cifarnet', optimizer='adam', lr=0.01, beta2=0.999,"
             " bias_correction=False, run=2))])")
     outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -36,8 +36,8 @@ Examples
 import argparse
 
 import backends
-from experiments.store.rundir import check_run_dir, check_writable
 from experiments.launch.options import add_run_options, configs_from_args, runs_per_batch
+from experiments.store.rundir import check_run_dir, check_writable
 
 __all__ = ["main", "build_parser"]
 
@@ -67,9 +67,9 @@ def main(argv=None, prog="run.py"):
         check_run_dir(config, args.results_dir)
     batch_runs = runs_per_batch(args)
     # Imported here so that argument errors come back without Theano's start-up time.
-    from experiments.training.batched import train_batch
     from experiments.records.config import group_configs
     from experiments.training.alone import train_run
+    from experiments.training.batched import train_batch
     outcomes = []
     for group in group_configs(configs, batch_runs):
         if len(group) > 1:

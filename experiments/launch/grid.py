@@ -169,8 +169,8 @@ def grid_configs(setup, lrs=None, beta2s=None, optimizers=None,
     errors.UserError
         For an invalid value; the message names the option.
     """
-    from experiments.records import protocols
     from experiments.launch.options import BLOG_BETA2S, BLOG_LRS, BLOG_RUNS, expand
+    from experiments.records import protocols
 
     if optimizers is None:
         optimizers = protocols.get("blog").optimizers

@@ -1,5 +1,6 @@
 """
-The optimizers on the synthetic problems, with their update builders (:mod:`experiments.records.optimizers`).
+The optimizers on the synthetic problems, with their update builders
+(:mod:`experiments.records.optimizers`).
 
 .. autosummary::
     :nosignatures:

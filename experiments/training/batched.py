@@ -8,9 +8,9 @@ Several runs of a setup trained together as one JAX program (``--batch-runs K``)
 
 Runs whose configurations differ only in the learning rate, the run index
 and the seed (:data:`VALUE_FIELDS`) compile to the same graph with other
-values; :func:`experiments.records.config.group_configs` groups them, and :func:`train_batch` trains a
-group as one :class:`backends.batched.RunBatch`: each run's training step
-under ``jax.vmap``, every run keeping its own parameters, optimizer state,
+values; :func:`experiments.records.config.group_configs` groups them, and
+:func:`train_batch` trains a group as one :class:`backends.batched.RunBatch`: each
+run's training step under ``jax.vmap``, every run keeping its own parameters, optimizer state,
 batch-norm averages, dropout streams, data order (its own batch generator,
 drawn as :func:`data.iterate_train_batches` draws it) and learning rate.
 The optimizer, ``beta2``, bias correction, the schedule and the loss are
