@@ -5,7 +5,10 @@ The pins are the versions that work together on Python 3.11: Theano-PyMC 1.1.2 u
 aliases removed in numpy 1.24, and newer scipy/matplotlib releases require numpy 2.
 `constraints.txt` pins the whole tree for `make setup`.
 """
-from setuptools import setup
+from setuptools import find_packages, setup
+
+#: The project's packages; their sub-packages (experiments/records/, ...) are installed too.
+PACKAGES = ("compat", "ops", "models", "experiments", "data", "plots", "backends")
 
 setup(
     name="amsgrad-experiments",
@@ -13,8 +16,7 @@ setup(
     description="A runnable port of the Theano/Lasagne experiments behind 'Experiments with AMSGrad'",
     python_requires=">=3.11",
     py_modules=["amsgrad", "errors"],
-    packages=["compat", "ops", "models", "experiments", "data", "plots", "plots.verdict",
-              "backends", "backends.jax_ops"],
+    packages=find_packages(include=PACKAGES + tuple(name + ".*" for name in PACKAGES)),
     # The same commands as experiments/run.py, experiments/grid.py and plots/make_figures.py,
     # on the PATH of the environment the project is installed in.
     entry_points={"console_scripts": [

@@ -5,7 +5,7 @@
         [--warmup 2] [--json OUT]
 
 For each setup and K, K runs are built as the experiments build them (their own
-seeds and learning rates; :func:`experiments.training.compile_functions` on the
+seeds and learning rates; :func:`experiments.training.alone.compile_functions` on the
 JAX backend) and each gets its own random minibatch of 128 examples of the
 real shapes.  Two contenders, timed in turns in the same run (see
 :func:`step_time._interleaved_medians`):
@@ -35,9 +35,9 @@ import models
 from backends.batched import RunBatch
 from step_time import (BATCH_SIZE, NUM_CLASSES,
                             _interleaved_medians, write_rows)
-from experiments import setups
-from experiments.config import RunConfig, run_seeds
-from experiments.training import compile_functions
+from experiments.records import setups
+from experiments.records.config import RunConfig, run_seeds
+from experiments.training.alone import compile_functions
 
 LEARNING_RATES = (0.01, 0.001, 0.0001)
 DEFAULT_CASES = ("logreg=1,8,32", "cifarnet=1,4")

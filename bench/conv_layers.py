@@ -36,7 +36,7 @@ import models
 from backends import compile_function
 from step_time import (BATCH_SIZE, NUM_CLASSES, _interleaved_medians,
                             import_torch)
-from experiments import setups
+from experiments.records import setups
 
 PASSES = ("fwd", "grad_in", "grad_w")
 GEMM_SIZE = 2048

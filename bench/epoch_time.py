@@ -5,7 +5,7 @@
         [--backend c|jax]
 
 For each setup this compiles the same training and validation functions as a
-run (``experiments.training.compile_functions``, AMSGrad), times a few
+run (``experiments.training.alone.compile_functions``, AMSGrad), times a few
 minibatches of random data of the real shapes (the time per minibatch does not
 depend on the values), and extrapolates to one epoch of the protocol: 391
 training minibatches of 128 (50,000 examples) and 10 validation minibatches of
@@ -30,9 +30,9 @@ import backends
 import data
 import models
 from step_time import write_rows
-from experiments import setups
-from experiments.config import RunConfig
-from experiments.training import VAL_BATCH_SIZE, compile_functions
+from experiments.records import setups
+from experiments.records.config import RunConfig
+from experiments.training.alone import VAL_BATCH_SIZE, compile_functions
 
 #: Input shape (C, H, W) and number of classes of each data set.
 NUM_CLASSES = 10

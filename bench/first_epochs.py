@@ -7,7 +7,7 @@
 
 For checks too slow for the test suite (a Vgg epoch takes about 10 minutes on
 two cores): trains runs 0..N-1 of the cell for ``--epochs`` epochs of the
-150-epoch schedule with :func:`experiments.training.train_run` (resumable, in
+150-epoch schedule with :func:`experiments.training.alone.train_run` (resumable, in
 ``--results-dir``, a temporary directory by default), then prints, per epoch
 and curve, the original five runs' range, ours, and whether ours lies in that
 range.  Results measured with it are recorded in ``reference/README.md``.
@@ -20,9 +20,8 @@ import tempfile
 
 
 from errors import UserError, run_cli
-from experiments import setups
-from experiments import optimizers
-from experiments.config import RunConfig
+from experiments.records import optimizers, setups
+from experiments.records.config import RunConfig
 
 REFERENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference",
                          "original_runs.json")
@@ -78,7 +77,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.runs < 1 or not 1 <= args.epochs <= 150:
         raise UserError("--runs must be >= 1 and --epochs in 1..150")
-    from experiments.training import train_run
+    from experiments.training.alone import train_run
 
     results_dir = args.results_dir or tempfile.mkdtemp(prefix="first_epochs-")
     histories = {}

@@ -5,7 +5,7 @@ Made for a GPU machine (JAX and PyTorch with CUDA, NumPy 2: ``compat`` then
 loads Theano through :mod:`compat.numpy2`, C compiler off), it runs on
 any machine with JAX.  Random data of CIFAR-10's shape (the data set need not
 be there).  The JAX side compiles the experiments' own training function
-(:func:`experiments.training.compile_functions`: the network, AMSGrad, the
+(:func:`experiments.training.alone.compile_functions`: the network, AMSGrad, the
 learning rate schedule) with ``backend="jax"``; every step returns the loss to
 the host, as the training loop does.  An epoch is extrapolated from the mean
 step time after warm-up: CIFAR-10's 50,000 images in batches of 128 are 390
@@ -51,8 +51,8 @@ def time_jax(setup, batch_size, steps, warmup, precision, mrg="auto"):
     import backends.jax_ops.mrg_random
     backends.jax_ops.mrg_random.MRG_JUMP_AHEAD = {"auto": None, "jump": True, "scan": False}[mrg]
     import models
-    from experiments.config import RunConfig
-    from experiments.training import compile_functions
+    from experiments.records.config import RunConfig
+    from experiments.training.alone import compile_functions
 
     config = RunConfig(setup=setup, optimizer="amsgrad", lr=0.001, beta2=0.99,
                        bias_correction=True, run=0, batch_size=batch_size)

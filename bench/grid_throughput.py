@@ -43,8 +43,8 @@ CONTENDERS = {"one at a time": ["--backend", "c", "--batch-runs", "1"],
 def grid_runs(setup, grid_options):
     """How many runs the narrowed grid has, and their epochs (from the grid's own options)."""
     sys.path.insert(0, REPO)
-    from experiments.grid import build_parser
-    from experiments.options import configs_from_args
+    from experiments.launch.grid import build_parser
+    from experiments.launch.options import configs_from_args
 
     args = build_parser().parse_args([setup] + grid_options)
     configs = configs_from_args(args)

@@ -6,7 +6,7 @@
 
 Measured in the same run on the same machine, the contenders' steps in turns
 (so that other load on the cores slows all alike): for each setup, the experiments' own training function
-(:func:`experiments.training.compile_functions`: the network, AMSGrad, the
+(:func:`experiments.training.alone.compile_functions`: the network, AMSGrad, the
 learning rate schedule) compiled for each backend (:mod:`backends`), and the
 same network in PyTorch (:mod:`bench.torch_models`,
 ``torch.optim.Adam(amsgrad=True)``) when PyTorch is installed (optional,
@@ -32,9 +32,9 @@ import numpy as np
 import backends
 import data
 import models
-from experiments import setups
-from experiments.config import RunConfig
-from experiments.training import compile_functions
+from experiments.records import setups
+from experiments.records.config import RunConfig
+from experiments.training.alone import compile_functions
 
 BATCH_SIZE, NUM_CLASSES = 128, 10
 EPOCH_STEPS = data.num_batches(50000, BATCH_SIZE)

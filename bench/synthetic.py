@@ -11,7 +11,7 @@ the online and stochastic problems, the original's hyperparameters):
   per run (the ``amsgrad.py`` builders, projection onto [-1, 1]) called once
   per step from Python, reading x after each call; timed over ``--loop-steps``
   steps of each run and extrapolated to ``--steps``;
-- unrolled: :func:`experiments.synthetic_runner.simulate`, all four runs,
+- unrolled: :func:`experiments.synthetic.runner.simulate`, all four runs,
   ``--steps`` steps, end to end (graph building, loading the compiled module,
   gradients, float64 bookkeeping); a ``--steps-per-call`` not compiled before
   is compiled first, untimed; on each of ``--backends`` (JAX compiles a new
@@ -28,8 +28,8 @@ import theano
 
 import backends
 
-from experiments.synthetic_problems import online_problem, stochastic_problem
-from experiments.synthetic_runner import (
+from experiments.synthetic.problems import online_problem, stochastic_problem
+from experiments.synthetic.runner import (
     STEPS_PER_CALL, RunSpec, build_step, compile_step_function, simulate)
 
 

@@ -90,7 +90,7 @@ class Dataset:
         (C, H, W) of one input.
     source : dict or None
         What the arrays were made from (see
-        :func:`experiments.runstore.describe_data`):
+        :func:`experiments.store.datasource.describe_data`):
         ``content`` (SHA-256 of the decoded images and labels of every split,
         before preprocessing: equal for the official files and any
         re-compression of them) and ``files`` (``official`` when every file

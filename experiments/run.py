@@ -19,13 +19,13 @@ def main(argv=None):
     # The imports are inside run_cli: importing Theano (compat) can fail with a user error.
     if argv and argv[0] == "synthetic":
         def synthetic(job_argv):
-            from experiments.synthetic import main as synthetic_main
+            from experiments.synthetic.job import main as synthetic_main
             from plots.synthetic import plot_synthetic  # the job's figure
             return synthetic_main(job_argv, draw=plot_synthetic)
         return run_cli(synthetic, argv[1:], prog=prog + " synthetic")
 
     def training(run_argv):
-        from experiments.cli import main as training_main
+        from experiments.launch.cli import main as training_main
         return training_main(run_argv, prog=prog)
     return run_cli(training, argv, prog=prog)
 

@@ -38,8 +38,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from experiments import optimizers
-from experiments.runstore import atomic_write_bytes, describe_data
+from experiments.records import optimizers
+from experiments.store.atomic import atomic_write_bytes
+from experiments.store.datasource import describe_data
 from plots.verdict.compare import MIN_ACCURACY_SCALE, MIN_LOSS_SCALE
 from plots.verdict.results import group_key
 
@@ -62,7 +63,7 @@ MIN_SPAN_SCALES = 20
 
 
 def colour(optimizer, bias_correction):
-    """Line colour of a variant: the optimizer's (:mod:`experiments.optimizers`; Adam blue,
+    """Line colour of a variant: the optimizer's (:mod:`experiments.records.optimizers`; Adam blue,
     AMSGrad red, ADAMNC green), lighter without bias correction."""
     return optimizers.get(optimizer).colour_for(bias_correction)
 
@@ -265,7 +266,7 @@ def save_figure(figure, out_dir, stem, dpi=110):
     ``dpi`` is the PNG's resolution (and the PDF's for raster parts).
 
     Each file is written atomically (rendered in memory, then
-    :func:`experiments.runstore.atomic_write_bytes`): an interrupted call
+    :func:`experiments.store.atomic.atomic_write_bytes`): an interrupted call
     leaves the previous file or none, never half a figure.
     """
     os.makedirs(out_dir, exist_ok=True)

@@ -28,7 +28,9 @@ import sys
 from tqdm import tqdm
 
 from errors import UserError, run_cli
-from experiments import plugins, runstore
+from experiments.records import plugins
+from experiments.store.atomic import atomic_write_bytes
+from experiments.store.rundir import SYNTHETIC_SUMMARY, check_writable
 from plots.figures import draw_setup
 from plots.mcgill import draw_mcgill
 from plots.report import write_report
@@ -45,7 +47,7 @@ def draw_synthetic(results_dir, out_dir, problems):
     ``problems``.
     """
     synthetic_dir = os.path.join(results_dir, SYNTHETIC_DIR)
-    summary_path = os.path.join(synthetic_dir, runstore.SYNTHETIC_SUMMARY)
+    summary_path = os.path.join(synthetic_dir, SYNTHETIC_SUMMARY)
     if not os.path.isfile(summary_path):
         return None
     try:
@@ -88,7 +90,7 @@ def pack(results_dir, pack_dir):
     if unpackable:
         raise UserError("--pack reads run directories; %s holds packed runs already (%s)"
                         % (results_dir, unpackable[0]))
-    runstore.check_writable(pack_dir, option="--pack")
+    check_writable(pack_dir, option="--pack")
     written = pack_runs(runs, pack_dir)
     synthetic_dir = os.path.join(results_dir, SYNTHETIC_DIR)
     if os.path.isdir(synthetic_dir):
@@ -97,7 +99,7 @@ def pack(results_dir, pack_dir):
         for name in sorted(os.listdir(synthetic_dir)):
             if name.endswith(".json"):
                 with open(os.path.join(synthetic_dir, name), "rb") as stream:
-                    runstore.atomic_write_bytes(os.path.join(target, name), stream.read())
+                    atomic_write_bytes(os.path.join(target, name), stream.read())
                 written.append(os.path.join(target, name))
     print("%s: %d runs packed: %s" % (PROG, len(runs), ", ".join(written)))
     return 0
@@ -141,7 +143,7 @@ def main(argv=None):
                         "experiments/run.py first, or pass --results-dir"
                         % (args.results_dir, " (%d files skipped, listed above)" % len(problems)
                                              if problems else ""))
-    runstore.check_writable(args.out, option="--out")
+    check_writable(args.out, option="--out")
     figures = []
     by_stem = {}  # one set of figures per setup and protocol
     for run in runs:

@@ -14,7 +14,7 @@ per optimizer by the lowest validation loss, and plotted the training loss
 against iterations of Adam and AMSGrad at that beta2 (its Figure 2).  This
 module does the same for every setup with finished runs of the ``mcgill``
 protocol (``--protocol mcgill``: runs with lr/sqrt(t) and the multiclass
-log-loss, :meth:`experiments.protocols.Protocol.trained`).
+log-loss, :meth:`experiments.records.protocols.Protocol.trained`).
 
 **The choice.**  A *cell* is the runs that differ only in run index and seed
 (equal :func:`plots.verdict.results.group_key`: optimizer, lr, beta2, bias
@@ -34,7 +34,7 @@ too; keep one protocol per setup in a results directory.
 **The figure.**  ``SETUP_mcgill.png`` and ``.pdf``: each chosen cell's
 training loss (the mean of an epoch's minibatch losses) against iterations,
 epoch k ending after k x the updates per epoch (the training examples of
-:data:`experiments.setups.TRAIN_EXAMPLES` over the batch size, the last
+:data:`experiments.records.setups.TRAIN_EXAMPLES` over the batch size, the last
 batch filled up).  A line is the mean over the cell's runs, the light band
 behind it spans the lowest to the highest run; Adam blue, AMSGrad red; the
 legend gives the chosen beta2 and lr.  A data set whose size is not known
@@ -57,8 +57,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from experiments import optimizers, protocols, setups
-from experiments.runstore import FINISHED, describe_data
+from experiments.records import optimizers, protocols, setups
+from experiments.store.datasource import describe_data
+from experiments.store.rundir import FINISHED
 from plots.figures import colour, save_figure
 from plots.verdict.results import group_key
 
@@ -75,7 +76,7 @@ class Choice:
 
     Attributes
     ----------
-    key : experiments.config.RunConfig
+    key : experiments.records.config.RunConfig
         The cell: its runs' configuration with run index and seed 0
     runs : tuple of plots.verdict.results.Run
         Its finished runs, in the order they were read
@@ -124,7 +125,7 @@ def choose_cells(runs, setup):
     Returns
     -------
     dict of str -> Choice or None
-        By optimizer, in the registry's order (:func:`experiments.optimizers.names`);
+        By optimizer, in the registry's order (:func:`experiments.records.optimizers.names`);
         None for an optimizer whose cells all have a diverged run (or a final
         validation loss that is not a number); an optimizer without finished
         runs is left out (the dict may be empty)

@@ -29,7 +29,7 @@ import io
 import math
 import os
 
-from experiments.runstore import atomic_write_bytes
+from experiments.store.atomic import atomic_write_bytes
 from plots.verdict import compare
 from plots.verdict.cells import AGREE_WITHIN, MIN_STD
 from plots.verdict.compare import MEASURES  # measure -> (curve, final or best, lower is better)

@@ -8,7 +8,7 @@ The figure of the synthetic experiments, in the style of Reddi et al.'s Figure 1
 
 One column per setting: the average regret :math:`R_t / t` on top, the
 iterate :math:`x_t` below, every optimizer run in each panel in its colour
-(:mod:`experiments.optimizers`: Adam blue, AMSGrad red, ADAMNC green).  Reads what
+(:mod:`experiments.records.optimizers`: Adam blue, AMSGrad red, ADAMNC green).  Reads what
 ``python experiments/run.py synthetic`` writes (``trajectories.json``,
 ``config.json``); imports matplotlib (Agg, without pyplot) and never Theano.
 
@@ -23,7 +23,9 @@ import os
 from matplotlib.figure import Figure
 
 from errors import UserError
-from experiments import optimizers, runstore
+from experiments.records import optimizers
+from experiments.store.atomic import load_json
+from experiments.store.rundir import CONFIG_FILE, SYNTHETIC_TRAJECTORIES
 from plots.figures import colour, save_figure
 
 __all__ = ["plot_synthetic"]
@@ -47,7 +49,7 @@ def _load(synthetic_dir, name):
         raise UserError("%s not found; run `python experiments/run.py synthetic "
                         "--results-dir %s` first" % (path, os.path.dirname(synthetic_dir) or "."))
     try:
-        return runstore.load_json(path)
+        return load_json(path)
     except ValueError as exc:
         raise UserError("%s %s; run the synthetic experiment again" % (path, exc))
 
@@ -72,8 +74,8 @@ def plot_synthetic(synthetic_dir, out_dir):
     errors.UserError
         If ``synthetic_dir`` lacks the experiment's files.
     """
-    curves = _load(synthetic_dir, runstore.SYNTHETIC_TRAJECTORIES)
-    config = _load(synthetic_dir, runstore.CONFIG_FILE)
+    curves = _load(synthetic_dir, SYNTHETIC_TRAJECTORIES)
+    config = _load(synthetic_dir, CONFIG_FILE)
     settings = list(curves)
     figure = Figure(figsize=(4.5 * len(settings), 6.5), layout="constrained")
     axes = figure.subplots(2, len(settings), sharex="col", squeeze=False)

@@ -18,9 +18,9 @@ import tempfile
 
 
 import compat  # noqa: F401
-from experiments.config import RunConfig
-from experiments.runstore import provenance
-from experiments.training import train_run
+from experiments.records.config import RunConfig
+from experiments.store.rundir import provenance
+from experiments.training.alone import train_run
 
 #: The recorded cell: the paper's MNIST setting (AMSGrad, no bias correction) and Adam.
 CELLS = [("amsgrad", 0.001, 0.99, False), ("adam", 0.001, 0.99, False)]

@@ -1,7 +1,7 @@
-"""Runs trained as one batch (experiments/batched_training.py, --batch-runs) against the
+"""Runs trained as one batch (experiments/training/batched.py, --batch-runs) against the
 same runs trained alone on the JAX backend.
 
-The reference is :func:`experiments.training.train_run` with ``backend="jax"``: the
+The reference is :func:`experiments.training.alone.train_run` with ``backend="jax"``: the
 same run, its own program, its own minibatches.  Measured with JAX 0.4.30 on the CPU:
 for dense networks (logistic regression, here and on the real MNIST at batch sizes
 1 to 4; a hidden layer with batch norm and dropout) the batched runs' histories and
@@ -19,14 +19,15 @@ import pytest
 
 import compat  # noqa: F401  (Theano flags before lasagne)
 import models
-from experiments import setups, training
-from experiments.config import RunConfig, group_configs, program_key
-from experiments.runstore import run_lock
-from experiments.training import train_run
+from experiments.records import setups
+from experiments.records.config import RunConfig, group_configs, program_key
+from experiments.store.lock import run_lock
+from experiments.training.alone import train_run
+from experiments.training.life import RunOutcome
 from test_training import tiny_config, tiny_dataset, tiny_logreg, tiny_net
 
 pytest.importorskip("jax", reason="JAX is not installed")
-from experiments.batched_training import train_batch  # noqa: E402
+from experiments.training.batched import train_batch  # noqa: E402
 
 CURVES = ("loss", "acc", "val_loss", "val_acc", "lr")
 RATES = (0.01, 0.003)
@@ -103,17 +104,17 @@ def test_a_batch_split_by_memory_trains_the_same(tmp_path):
 
 
 def test_the_memory_estimate_bounds_a_batch(tmp_path, monkeypatch):
-    import experiments.batched_training as batched_training
+    from experiments.training import batched
 
     runs, dataset = configs(epochs=1), tiny_dataset()
     network = tiny_logreg((1, 4, 4), 3)
     # tiny_logreg: 51 float32 values and their Adam states; 3 + 48 activations a minibatch
-    one_run = batched_training._bytes_per_run(network, [], 32)
+    one_run = batched._bytes_per_run(network, [], 32)
     assert one_run == 3 * 4 * 32 * (16 + 3)
     # Memory for two runs' estimate (and a bit): the four runs train as two batches of two.
-    monkeypatch.setattr(batched_training, "_bytes_per_run", lambda *arguments: 1000)
-    monkeypatch.setattr(batched_training, "_available_memory",
-                        lambda: int(2.5 * 1000 / batched_training.MEMORY_FRACTION))
+    monkeypatch.setattr(batched, "_bytes_per_run", lambda *arguments: 1000)
+    monkeypatch.setattr(batched, "_available_memory",
+                        lambda: int(2.5 * 1000 / batched.MEMORY_FRACTION))
     train_batch(runs, str(tmp_path), dataset=dataset, build_model=tiny_logreg, progress=False)
     times = [tuple(history(tmp_path, config)["epoch_time"]) for config in runs]
     assert times[0] == times[1] and times[2] == times[3] and times[0] != times[2]
@@ -122,14 +123,14 @@ def test_the_memory_estimate_bounds_a_batch(tmp_path, monkeypatch):
 def test_a_gpu_reports_its_own_memory(monkeypatch):
     import jax
 
-    import experiments.batched_training as batched_training
+    from experiments.training import batched
 
     class Device:
         def memory_stats(self):
             return {"bytes_limit": 12345, "bytes_in_use": 0}
 
     monkeypatch.setattr(jax, "devices", lambda: [Device()])
-    assert batched_training._available_memory() == 12345
+    assert batched._available_memory() == 12345
 
 
 def test_runs_resume_batched_or_alone(tmp_path):
@@ -193,7 +194,7 @@ def test_a_run_another_process_holds_is_left_out(tmp_path):
     with run_lock(held):
         outcomes = train_batch(runs, str(tmp_path), dataset=dataset, build_model=tiny_logreg,
                                progress=False)
-    assert outcomes[1] == training.RunOutcome("busy", held, None, 0)
+    assert outcomes[1] == RunOutcome("busy", held, None, 0)
     assert [outcomes[i].status for i in (0, 2, 3)] == ["complete"] * 3
     assert sorted(os.listdir(held)) == [".lock"]
 
@@ -218,7 +219,7 @@ def test_runs_that_differ_in_a_graph_constant_are_refused(tmp_path):
 
 
 def test_grouping_splits_on_every_graph_constant_and_keeps_order():
-    from experiments.grid import grid_configs
+    from experiments.launch.grid import grid_configs
 
     grid = grid_configs("logreg")
     groups = group_configs(grid)
@@ -334,7 +335,7 @@ def test_logreg_on_real_mnist_batched_by_1_2_or_4_and_resumed_either_way_is_the_
 def test_run_py_trains_its_runs_as_one_batch_with_the_jax_backend(tmp_path, capsys):
     import errors
     import test_grid  # noqa: F401  (registers the setup "tiny")
-    from experiments import cli
+    from experiments.launch import cli
 
     argv = ["tiny", "--lr", "0.01", "--beta2", "0.99", "--runs", "3", "--optimizer",
             "amsgrad", "--bias-correction", "on", "--epochs", "2", "--results-dir",

@@ -1,6 +1,6 @@
 """Runs batched into one program (backends.batched) against the same runs trained alone.
 
-Every run is built as ``experiments.training`` builds it (its own seeds, its
+Every run is built as ``experiments.training.alone`` builds it (its own seeds, its
 own learning rate, amsgrad updates, the training and validation functions of
 ``compile_functions`` on the JAX backend) and gets its own minibatches.  The
 reference is each run trained alone by its own JAX functions.
@@ -25,8 +25,8 @@ import pytest
 import compat  # noqa: F401  (Theano flags before lasagne)
 import lasagne
 import models
-from experiments.config import RunConfig, run_seeds
-from experiments.training import compile_functions, state_variables
+from experiments.records.config import RunConfig, run_seeds
+from experiments.training.alone import compile_functions, state_variables
 from test_backends import small_conv_net
 
 jax = pytest.importorskip("jax", reason="JAX is not installed")
@@ -62,7 +62,7 @@ Run = collections.namedtuple("Run", "train val rate lr state params")
 
 
 def make_run(network, index, **fields):
-    """Run ``index`` of a network, compiled as experiments.training compiles it."""
+    """Run ``index`` of a network, compiled as experiments.training.alone compiles it."""
     setup, build, shape = NETWORKS[network]
     settings = dict(optimizer="amsgrad", lr=LEARNING_RATES[index], beta2=0.99,
                     bias_correction=True)
@@ -302,7 +302,7 @@ def test_steps_gather_and_flip_on_the_device_as_the_host_would(network, per_call
 
     Bit for bit: the dense network also in a loop of steps; the convolutional one one
     step a call (in a loop's body XLA compiles convolutions otherwise, and the sums
-    round differently), as experiments/batched_training.py calls it.
+    round differently), as experiments/training/batched.py calls it.
     """
     shape = NETWORKS[network][2]
     rng = np.random.RandomState(2)

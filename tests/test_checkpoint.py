@@ -1,4 +1,4 @@
-"""Checkpoints (experiments/checkpoint.py): round trips, damage, identity, file modes."""
+"""Checkpoints (experiments/store/checkpoint.py): round trips, damage, identity, file modes."""
 import copy
 import os
 
@@ -7,8 +7,8 @@ import pytest
 import theano
 
 from errors import UserError
-from experiments.checkpoint import load_checkpoint, save_checkpoint
-from experiments.runstore import write_json
+from experiments.store.atomic import write_json
+from experiments.store.checkpoint import load_checkpoint, save_checkpoint
 
 
 def make_variables(seed):
@@ -150,7 +150,7 @@ import sys
 import numpy as np
 import compat  # noqa: F401
 from errors import UserError
-from experiments.checkpoint import load_checkpoint
+from experiments.store.checkpoint import load_checkpoint
 from test_checkpoint import make_variables
 try:
     load_checkpoint(sys.argv[1], make_variables(2), np.random.RandomState(7))

@@ -1,4 +1,4 @@
-"""The training command line (experiments/cli.py, through experiments/run.py)."""
+"""The training command line (experiments/launch/cli.py, through experiments/run.py)."""
 import contextlib
 import json
 import os
@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from errors import UserError, run_cli
-from experiments import cli, options
-from experiments.config import RunConfig
+from experiments.launch import cli, options
+from experiments.records.config import RunConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -254,7 +254,7 @@ def test_mcgill_protocol_takes_the_studys_defaults():
 def test_mcgill_grid_is_the_blogs_lrs_widened_and_beta2s_without_bias_correction():
     """The study's learning rates are not listed: the blog's, and 0.03 and 0.1 above them
     (the committed runs chose 0.01, the blog grid's edge)."""
-    from experiments import grid
+    from experiments.launch import grid
     args = grid.build_parser().parse_args(["vgg", "--protocol", "mcgill", "--runs", "1"])
     expected = [mcgill_config("vgg", optimizer, lr, beta2, 30)
                 for lr in (0.1, 0.03, 0.01, 0.001, 0.0001) for beta2 in (0.99, 0.999)
@@ -270,7 +270,7 @@ def test_options_given_explicitly_win_over_the_protocol():
     assert config == RunConfig(setup="logreg", optimizer="amsgrad", lr=0.001, beta2=0.99,
                                bias_correction=True, epochs=7, batch_size=64,
                                lr_schedule="constant", loss="categorical")
-    from experiments import grid
+    from experiments.launch import grid
     args = grid.build_parser().parse_args(["cifarnet", "--protocol", "mcgill", "--lr", "0.05",
                                            "--beta2", "0.9", "--run", "2", "--bias-correction",
                                            "both", "--optimizer", "adam"])
@@ -281,7 +281,7 @@ def test_options_given_explicitly_win_over_the_protocol():
 
 @pytest.mark.parametrize("command", ["run", "grid"])
 def test_bad_protocol_exits_2_with_one_line(tmp_path, capsys, command):
-    from experiments import grid
+    from experiments.launch import grid
     results = tmp_path / "results"
     argv = ["logreg", "--protocol", "paper", "--results-dir", str(results)]
     if command == "run":
@@ -295,7 +295,7 @@ def test_bad_protocol_exits_2_with_one_line(tmp_path, capsys, command):
 
 
 def test_mcgill_protocol_without_epochs_for_the_data_set(monkeypatch):
-    from experiments import setups
+    from experiments.records import setups
     fashion = setups.Setup("fashion_logreg", "fashion_mnist", "logreg", flip_lr=False,
                            input_shape=(1, 28, 28))
     monkeypatch.setitem(setups._REGISTRY, fashion.name, fashion)
@@ -310,7 +310,8 @@ def test_mcgill_protocol_without_epochs_for_the_data_set(monkeypatch):
 # -- --optimizer: registered names, both = the protocol's ------------------------------------
 
 def test_optimizer_names_any_registered_one_and_both_is_the_protocols():
-    from experiments import grid, protocols
+    from experiments.launch import grid
+    from experiments.records import protocols
     configs = options.configs_from_args(parse("--optimizer", "adamnc", "amsgrad",
                                               "--bias-correction", "both"))
     # ADAMNC has no bias correction: one run, bc=off, where AMSGrad has two.

@@ -201,7 +201,7 @@ def test_runs_lacking_values_the_original_has_are_never_called_agrees(original_c
     for epoch in (40, 149):
         history = {name: list(cell[0, index]) for index, name in enumerate(CURVES)}
         history["val_loss"][epoch] = math.nan if missing == "nan" else None
-        lacking = stack_curves([history], 150)  # as plots.results reads a history
+        lacking = stack_curves([history], 150)  # as plots.verdict.results reads a history
         verdict = judge(lacking, cell[1:], calibration)
         assert verdict.verdict == "differs" and verdict.largest == "val_loss curve", epoch
         assert verdict.statistic == math.inf

@@ -1,11 +1,11 @@
-"""The grid runner (experiments/grid.py, grid_worker.py).
+"""The grid runner (experiments/grid.py: experiments/launch/grid.py, worker.py).
 
 The grids here are narrow (2 to 4 runs of a few epochs) and train a tiny network on
 small in-test arrays: the setup ``tiny`` (:data:`TINY`), which this module registers in
-:mod:`experiments.setups` when imported; worker processes import it through
+:mod:`experiments.records.setups` when imported; worker processes import it through
 ``$AMSGRAD_SETUPS`` (the ``tiny_setup`` fixture sets it, and the path to this module).
 Every grid's curves are compared with the same runs trained directly in this process by
-:func:`experiments.training.train_run`.  Worker processes report through environment
+:func:`experiments.training.alone.train_run`.  Worker processes report through environment
 variables what they did (which runs they built a model for, their BLAS thread count), and
 can be made to pause in a chosen epoch of a chosen run (to be killed, or to hold its lock).
 
@@ -29,10 +29,11 @@ import pytest
 
 import backends
 import errors
-from experiments import grid, setups
-from experiments.runstore import write_json
-from experiments.grid_worker import limit_blas_threads
-from experiments.training import train_run
+from experiments.launch import grid
+from experiments.launch.worker import limit_blas_threads
+from experiments.records import setups
+from experiments.store.atomic import write_json
+from experiments.training.alone import train_run
 from test_training import curves, read, tiny_dataset, tiny_net
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -264,7 +265,7 @@ def test_backend_jax_without_jax_stops_the_grid_before_it_starts(tmp_path, capsy
 
 def test_grid_task_trains_on_the_backend_it_is_given(tmp_path, monkeypatch):
     pytest.importorskip("jax", reason="the JAX backend needs jax (pip install jax)")
-    from experiments.grid_worker import run_grid_task
+    from experiments.launch.worker import run_grid_task
     compiled_on, compile_function = [], backends.compile_function
 
     def recording(*args, backend="c", **kwargs):
@@ -719,7 +720,7 @@ def test_a_bug_in_a_batch_fails_only_its_run(tmp_path, capsys, monkeypatch):
     # Two batches of two runs (one program); the first run of the first batch fails (its
     # data loader, which loads the batch's data), so the whole batch fails at first.
     pytest.importorskip("jax", reason="the JAX backend needs jax (pip install jax)")
-    from experiments.config import group_configs
+    from experiments.records.config import group_configs
 
     results = tmp_path / "R"
     argv = ["tiny", "--lr", "0.01", "0.001", "--beta2", "0.99", "--optimizer", "adam",

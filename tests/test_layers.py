@@ -11,12 +11,12 @@ bottom (see README.md's "What is here"):
 3 backends  backends (the C mode, the JAX linker and graph evaluator, the JAX forms of
             Theano's ops: backends.jax_ops, one module a family, none importing another)
 4 models    models, data
-5 store     experiments.config, experiments.setups, experiments.schedule,
-            experiments.protocols, experiments.runstore, experiments.checkpoint,
-            experiments.threads, experiments.plugins, experiments.optimizers
-6 runs      experiments.training, .grid_worker, .grid, .synthetic_*, .synthetic,
-            experiments.options
-7 commands  experiments.cli, experiments.run, plots.make_figures (may draw: plots too)
+5 records   experiments.records (a run's identity, the registries, metrics, plug-ins)
+6 store     experiments.store (the results layout: atomic files, lock, run directories,
+            data source, packed runs, history, checkpoint, machine, threads)
+7 runs      experiments.training (a run's life, alone, batched), experiments.synthetic
+8 launch    experiments.launch (the training command line, options, grid, its worker)
+9 commands  experiments.run, experiments.grid, plots.make_figures (may draw: plots too)
 plots       plots.* : the run store and below, never Theano (checked by importing); in it
             plots.verdict.* (reading runs, comparing, claims, the report's findings: NumPy
             only) below the drawing (figures, mcgill, synthetic, report): the drawing
@@ -40,21 +40,25 @@ LAYERS = [
     ("rules", ["amsgrad", "ops"]),
     ("backends", ["backends"]),
     ("models", ["models", "data"]),
-    ("store", ["experiments.config", "experiments.setups", "experiments.schedule",
-               "experiments.protocols", "experiments.runstore", "experiments.checkpoint",
-               "experiments.threads", "experiments.machine", "experiments.plugins",
-               "experiments.optimizers"]),
-    ("runs", ["experiments"]),
-    ("commands", ["experiments.cli", "experiments.run", "plots.make_figures"]),
+    # "experiments" (the package itself, and any module of it not placed below) is held
+    # to the lowest of its layers.
+    ("records", ["experiments", "experiments.records"]),
+    ("store", ["experiments.store"]),
+    ("runs", ["experiments.training", "experiments.synthetic"]),
+    ("launch", ["experiments.launch"]),
+    ("commands", ["experiments.run", "experiments.grid", "plots.make_figures"]),
 ]
 #: The verdict: below the drawing modules of plots, which import it, never the reverse.
 VERDICT = "plots.verdict"
 #: What loading the verdict must not load: the drawing library, Theano and its kin.
 VERDICT_NEVER_LOADS = ("matplotlib", "theano", "lasagne", "jax")
-#: What plots may import besides itself: the run store and below, without Theano.
-PLOTS_MAY_IMPORT = ("errors", "experiments.config", "experiments.setups",
-                    "experiments.protocols", "experiments.runstore", "experiments.plugins",
-                    "experiments.optimizers")
+#: What plots may import besides itself: the run store and the records below it, without
+#: Theano (not records.metrics, not records.schedule's Theano expression).
+PLOTS_MAY_IMPORT = ("errors", "experiments.records.config", "experiments.records.setups",
+                    "experiments.records.protocols", "experiments.records.plugins",
+                    "experiments.records.optimizers", "experiments.store.atomic",
+                    "experiments.store.rundir", "experiments.store.datasource",
+                    "experiments.store.packed", "experiments.store.history")
 
 
 def project_modules():
@@ -139,11 +143,12 @@ def cycles(graph):
 
 def test_the_import_walker_sees_imports_of_every_form(tmp_path):
     source = tmp_path / "m.py"
-    source.write_text("import errors\nfrom experiments import config\n"
+    source.write_text("import errors\nfrom experiments.records import config\n"
                       "def f():\n    from plots.verdict.results import find_runs\n")
-    modules = {"errors": "", "experiments": "", "experiments.config": "",
+    modules = {"errors": "", "experiments": "", "experiments.records": "",
+               "experiments.records.config": "",
                "plots.verdict.results": "", "plots": ""}
-    assert imports_of(str(source), modules) == {"errors", "experiments.config",
+    assert imports_of(str(source), modules) == {"errors", "experiments.records.config",
                                                 "plots.verdict.results"}
 
 
@@ -245,12 +250,24 @@ def test_loading_the_verdict_loads_no_drawing():
 
 @pytest.mark.parametrize("module", ["plots.verdict.results", "plots.report", "plots.figures",
                                     "plots.synthetic", "plots.mcgill", "plots.make_figures",
-                                    "experiments.runstore", "experiments.config",
-                                    "experiments.machine"])
+                                    "experiments.store.rundir", "experiments.store.history",
+                                    "experiments.store.packed", "experiments.records.config",
+                                    "experiments.store.machine"])
 def test_reading_results_never_loads_theano(module):
     code = ("import sys, %s; bad = sorted(m for m in ('theano', 'lasagne', 'jax') "
             "if m in sys.modules);"
             " print(bad); sys.exit(1 if bad else 0)" % module)
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("module", ["experiments.grid", "experiments.launch.worker",
+                                    "experiments.launch.grid"])
+def test_what_grid_workers_import_first_loads_no_numpy(module):
+    # A spawned worker re-imports experiments/grid.py (as __mp_main__) and unpickles its
+    # tasks from experiments.launch.worker before it limits its BLAS threads.
+    code = "import sys, %s; sys.exit('numpy' in sys.modules)" % module
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -1,4 +1,5 @@
-"""The machine a run was trained on (experiments/machine.py, runstore.record_machine).
+"""The machine a run was trained on (experiments/store/machine.py, and record_machine of
+experiments/store/rundir.py).
 
 Every recorded value is compared with an independent reading: ``/proc/cpuinfo`` parsed
 here with regular expressions, Theano's BLAS library found through ``ldconfig`` and asked
@@ -15,7 +16,9 @@ import sys
 
 import pytest
 
-from experiments import machine, runstore
+from experiments.store import machine
+from experiments.store.atomic import read_json, write_json
+from experiments.store.rundir import CONFIG_FILE, describe_machines, record_machine
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(REPO, "tests")
@@ -25,7 +28,7 @@ linux_only = pytest.mark.skipif(not os.path.exists("/proc/cpuinfo"), reason="rea
 
 
 def cpuinfo_by_regex():
-    """The first processor's model name and flags, read without experiments.machine."""
+    """The first processor's model name and flags, read without experiments.store.machine."""
     with open("/proc/cpuinfo") as f:
         first = f.read().split("\n\n")[0]
     model = re.search(r"^model name\s*:\s*(.*?)\s*$", first, re.M).group(1)
@@ -70,7 +73,7 @@ def train(results, *options, **variables):
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = os.path.join(str(results), "tiny", "adam_lr=0.01_b2=0.99_bc=off", "run=0")
-    with open(os.path.join(run_dir, runstore.CONFIG_FILE)) as f:
+    with open(os.path.join(run_dir, CONFIG_FILE)) as f:
         return json.load(f), run_dir
 
 
@@ -78,7 +81,7 @@ def train(results, *options, **variables):
 #: prints the machine and the product's bytes.
 PRODUCT = """
 import json, compat, numpy as np, theano, theano.tensor as T
-from experiments import machine
+from experiments.store import machine
 x, y = T.matrix(), T.matrix()
 rng = np.random.RandomState(0)
 out = theano.function([x, y], T.dot(x, y))(rng.randn(300, 500).astype("float32"),
@@ -154,7 +157,7 @@ def test_each_process_that_trains_a_run_records_its_machine(tmp_path):
     assert sessions(config) == [(0, "c", None), (2, "c", "Zen")]
     theirs = config["machines"][1]["machine"]
     assert [e["core"] for e in theirs["blas"] if e["file"] == theirs["theano_blas"]] == ["Zen"]
-    text = runstore.describe_machines(config["machines"])
+    text = describe_machines(config["machines"])
     assert text.startswith("c backend on %s" % model) and "from epoch 3: c backend" in text
 
 
@@ -180,25 +183,25 @@ def test_a_jax_session_records_xla_and_report_names_the_machines(tmp_path):
     markdown, _ = write_report(str(tmp_path / "report"), runs, {})
     with open(markdown) as f:
         line = [line for line in f if line.startswith("Machines: ")]
-    assert line == ["Machines: %s (1 runs).\n" % runstore.describe_machines(config["machines"])]
+    assert line == ["Machines: %s (1 runs).\n" % describe_machines(config["machines"])]
     assert "from epoch 2: jax backend on" in line[0]
 
 
 def test_a_retrained_epoch_forgets_the_machine_that_trained_it_before(tmp_path):
     run_dir = str(tmp_path)
-    runstore.write_json(os.path.join(run_dir, runstore.CONFIG_FILE), {"setup": "x"})
-    runstore.record_machine(run_dir, "c", 0)
-    first = runstore.read_json(os.path.join(run_dir, runstore.CONFIG_FILE))["machines"]
-    runstore.record_machine(run_dir, "c", 3)  # the same process's machine: nothing new
-    assert runstore.read_json(os.path.join(run_dir, runstore.CONFIG_FILE))["machines"] == first
+    write_json(os.path.join(run_dir, CONFIG_FILE), {"setup": "x"})
+    record_machine(run_dir, "c", 0)
+    first = read_json(os.path.join(run_dir, CONFIG_FILE))["machines"]
+    record_machine(run_dir, "c", 3)  # the same process's machine: nothing new
+    assert read_json(os.path.join(run_dir, CONFIG_FILE))["machines"] == first
     os.environ["OPENBLAS_CORETYPE"] = "Zen"  # only read back as a variable here
     try:
-        runstore.record_machine(run_dir, "c", 3)
-        runstore.record_machine(run_dir, "c", 5)
-        recorded = runstore.read_json(os.path.join(run_dir, runstore.CONFIG_FILE))["machines"]
+        record_machine(run_dir, "c", 3)
+        record_machine(run_dir, "c", 5)
+        recorded = read_json(os.path.join(run_dir, CONFIG_FILE))["machines"]
         assert [e["first_epoch"] for e in recorded] == [0, 3]
-        runstore.record_machine(run_dir, "c", 0)  # trained again from epoch 0
-        recorded = runstore.read_json(os.path.join(run_dir, runstore.CONFIG_FILE))["machines"]
+        record_machine(run_dir, "c", 0)  # trained again from epoch 0
+        recorded = read_json(os.path.join(run_dir, CONFIG_FILE))["machines"]
     finally:
         del os.environ["OPENBLAS_CORETYPE"]
     assert [(e["first_epoch"], e["machine"]["openblas_coretype"]) for e in recorded] == \

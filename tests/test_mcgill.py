@@ -9,8 +9,8 @@ import os
 import numpy as np
 
 from errors import run_cli
-from experiments import setups
-from experiments.config import RunConfig
+from experiments.records import setups
+from experiments.records.config import RunConfig
 from plots import make_figures
 from plots.mcgill import choose_cells, draw_choices, draw_mcgill
 from plots.verdict.results import Run, find_runs

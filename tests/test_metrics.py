@@ -1,4 +1,4 @@
-"""The compiled functions' named outputs (experiments/metrics.py): each against float64
+"""The compiled functions' named outputs (experiments/records/metrics.py): each against float64
 NumPy, and a curve declared once reaching every history, old ones included."""
 import types
 
@@ -7,8 +7,10 @@ import pytest
 import theano
 import theano.tensor as T
 
-from experiments import metrics, runstore, training
-from experiments.config import run_seeds
+from experiments.records import metrics
+from experiments.records.config import run_seeds
+from experiments.store.history import CURVES, history_problem, new_history
+from experiments.training.alone import compile_functions
 from test_training import (numpy_losses, read, run_tiny, tiny_config, tiny_dataset,
                            tiny_logreg)
 
@@ -56,7 +58,7 @@ def test_a_declared_metric_is_a_named_output(monkeypatch):
     lasagne.random.set_rng(np.random.RandomState(run_seeds(config)[0]))
     network = tiny_logreg(dataset.input_shape, dataset.num_classes)
     W, b = (p.get_value().astype(np.float64) for p in network.get_params())
-    train_fn, val_fn, _ = training.compile_functions(network, config, dataset.num_classes)
+    train_fn, val_fn, _ = compile_functions(network, config, dataset.num_classes)
     x, y = dataset.train_x[:32], dataset.train_y[:32]
     values = dict(zip(metrics.train_names(), train_fn(x, y)))
     assert float(values["grad_norm"]) == pytest.approx(numpy_gradient_norm(W, b, x, y),
@@ -76,7 +78,7 @@ def test_a_declared_curve_is_recorded_and_older_histories_gain_it(tmp_path, monk
     history = read(run_dir, "history.json")
     assert history["grad_norm"][:2] == [None, None]
     assert history["grad_norm"][2] > 0 and "val_grad_norm" not in history
-    assert runstore.history_problem(history) is None
+    assert history_problem(history) is None
 
     fresh = tiny_config(run=1)
     run_tiny(tmp_path, fresh)
@@ -87,9 +89,9 @@ def test_a_declared_curve_is_recorded_and_older_histories_gain_it(tmp_path, monk
 
 
 def test_a_curve_of_another_length_is_damage():
-    history = runstore.new_history()
-    for name in runstore.CURVES:
+    history = new_history()
+    for name in CURVES:
         history[name].append(0.5)
-    assert runstore.history_problem(history) is None
+    assert history_problem(history) is None
     history["grad_norm"] = [1.0, 2.0]
-    assert "unequal lengths" in runstore.history_problem(history)
+    assert "unequal lengths" in history_problem(history)

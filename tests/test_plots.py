@@ -20,7 +20,7 @@ import pytest
 from matplotlib.colors import to_rgb
 
 from errors import run_cli
-from experiments.config import RunConfig
+from experiments.records.config import RunConfig
 from plots import make_figures
 from plots.figures import draw_metric, draw_setup
 from plots.report import pair_text, write_report
@@ -786,7 +786,7 @@ def test_a_panel_at_chance_spans_at_least_the_minimum_meaningful_difference():
 
 def test_other_optimizers_are_drawn_in_their_colour_and_have_no_original(tmp_path,
                                                                          monkeypatch):
-    from experiments import optimizers, plugins
+    from experiments.records import optimizers, plugins
     registry = plugins.Registry("optimizer", [optimizers.get(name) for name in optimizers.names()])
     monkeypatch.setattr(optimizers, "_OPTIMIZERS", registry)
     optimizers.register(optimizers.Optimizer("mine", "amsgrad:adam", "Mine", "#208020"))

@@ -1,4 +1,5 @@
-"""Plug-ins (experiments/plugins.py) and the optimizer registry (experiments/optimizers.py).
+"""Plug-ins (experiments/records/plugins.py) and the optimizer registry
+(experiments/records/optimizers.py).
 
 Fast tier: the registries in this process (a name registered twice, the record's checks,
 nothing of Theano to read the records); real plug-in module files in ``tmp_path`` that
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 
 from errors import UserError
-from experiments import optimizers, plugins, setups
+from experiments.records import optimizers, plugins, setups
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(REPO, "tests")
@@ -28,7 +29,7 @@ TIMEOUT = 600
 
 #: The whole of a plug-in that adds an update rule from outside the project.
 RMSPROP_PLUGIN = '''\
-from experiments import optimizers
+from experiments.records import optimizers
 
 optimizers.register(optimizers.Optimizer(
     "rmsprop", "lasagne.updates:rmsprop", "RMSProp", "#7b3fa0",
@@ -121,7 +122,8 @@ def test_the_records_say_what_they_use_and_what_is_compiled_in():
 
 
 def test_reading_the_records_never_loads_theano():
-    code = ("import sys; from experiments import optimizers; from plots.figures import colour;"
+    code = ("import sys; from experiments.records import optimizers; "
+            "from plots.figures import colour;"
             "[colour(n, b) for n in optimizers.names() for b in (True, False)];"
             "print(sorted(m for m in ('theano', 'lasagne', 'amsgrad') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
@@ -130,9 +132,10 @@ def test_reading_the_records_never_loads_theano():
 
 
 def test_the_reserved_words_are_the_command_lines_and_the_stores():
-    from experiments import options, runstore
+    from experiments.launch import options
+    from experiments.store import rundir
     assert optimizers.RESERVED == (options.BOTH,)
-    assert setups._SETUPS.reserved == (runstore.SYNTHETIC_DIR,)
+    assert setups._SETUPS.reserved == (rundir.SYNTHETIC_DIR,)
 
 
 def test_a_builder_that_cannot_be_imported_names_the_optimizer_on_first_use():
@@ -159,7 +162,7 @@ def _random_state_rule(loss_or_grads, params, learning_rate, **keywords):
 def test_an_update_rule_whose_state_a_checkpoint_cannot_save_is_refused():
     import theano
     import theano.tensor as T
-    from experiments.config import RunConfig
+    from experiments.records.config import RunConfig
     w = theano.shared(np.ones(3, dtype=theano.config.floatX), name="w")
     loss = T.sum(w ** 2)
     config = RunConfig(setup="logreg", optimizer="adam", lr=0.01, beta2=0.99,
@@ -187,7 +190,7 @@ def _dataset(labels, shape=(1, 2, 2), num_classes=10):
                                            r"the setup's input_shape is \(1, 2, 2\)"),
 ])
 def test_a_plugin_setups_data_is_checked_against_its_network(dataset, words):
-    from experiments.config import RunConfig
+    from experiments.records.config import RunConfig
     toy = setups.Setup("toy", "toy", None, flip_lr=False, input_shape=(1, 2, 2),
                        load_data=lambda config, data_dir: dataset)
     config = RunConfig(setup="logreg", optimizer="adam", lr=0.01, beta2=0.99,
@@ -210,53 +213,53 @@ FAULTS = {
     "syntax": ("def register(:\n    pass\n",
                r"the plug-in {module} \(named in \$AMSGRAD_PLUGINS\) has a syntax error: "
                r"invalid syntax \(.*{module}\.py, line 1\)"),
-    "raises": ("from experiments import optimizers\nraise RuntimeError('no GPU here')\n",
+    "raises": ("from experiments.records import optimizers\nraise RuntimeError('no GPU here')\n",
                r"the plug-in {module} \(named in \$AMSGRAD_PLUGINS\) failed while it was "
                r"imported: RuntimeError: no GPU here"),
     "missing": (None, r"\$AMSGRAD_PLUGINS names {module}, which cannot be imported"),
     "builtin setup": (
-        "from experiments import setups\n"
+        "from experiments.records import setups\n"
         "setups.register(setups.Setup('logreg', 'mnist', 'logreg', flip_lr=True,\n"
         "                             input_shape=(1, 28, 28)))\n",
         r"setup 'logreg' is registered twice: by the project and by the plug-in {module}"),
     "builtin optimizer": (
-        "from experiments import optimizers\n"
+        "from experiments.records import optimizers\n"
         "optimizers.register(optimizers.Optimizer('amsgrad', 'amsgrad:adam', 'A', '#000000'))\n",
         r"optimizer 'amsgrad' is registered twice: by the project and by the plug-in {module}"),
     # A name becomes a folder of --results-dir and a word of --optimizer / SETUP.
     "escaping name": (
-        "from experiments import optimizers\n"
+        "from experiments.records import optimizers\n"
         "optimizers.register(optimizers.Optimizer('../../escape', 'amsgrad:adam', 'E', '#000000'))\n",
         r"optimizer '\.\./\.\./escape' \(registered by the plug-in {module}\) cannot be stored"),
     "name with a slash": (
-        "from experiments import optimizers\n"
+        "from experiments.records import optimizers\n"
         "optimizers.register(optimizers.Optimizer('my/opt', 'amsgrad:adam', 'M', '#000000'))\n",
         r"optimizer 'my/opt' \(registered by the plug-in {module}\) cannot be stored"),
     "reserved name": (
-        "from experiments import optimizers\n"
+        "from experiments.records import optimizers\n"
         "optimizers.register(optimizers.Optimizer('both', 'amsgrad:adam', 'B', '#000000'))\n",
         r"optimizer 'both' \(registered by the plug-in {module}\) is a word the project keeps"),
     "reserved setup": (
-        "from experiments import setups\n"
+        "from experiments.records import setups\n"
         "setups.register(setups.Setup('synthetic', 'mnist', 'logreg', flip_lr=False,\n"
         "                             input_shape=(1, 28, 28)))\n",
         r"setup 'synthetic' \(registered by the plug-in {module}\) is a word the project keeps"),
     "unknown colour": (
-        "from experiments import optimizers\n"
+        "from experiments.records import optimizers\n"
         "optimizers.register(optimizers.Optimizer('mine', 'amsgrad:adam', 'M', 'purple-ish'))\n",
         r"the plug-in {module} .* ValueError: optimizer 'mine': colour must be '#rrggbb', "
         r"got 'purple-ish'"),
     "named colour": (
-        "from experiments import optimizers\n"
+        "from experiments.records import optimizers\n"
         "optimizers.register(optimizers.Optimizer('mine', 'amsgrad:adam', 'M', 'red'))\n",
         r"the plug-in {module} .* optimizer 'mine': colour must be '#rrggbb', got 'red'"),
     "missing builder module": (
-        "from experiments import optimizers\n"
+        "from experiments.records import optimizers\n"
         "optimizers.register(optimizers.Optimizer('mine', 'no_such_rules:rule', 'M', '#000000'))\n",
         r"the plug-in {module} .* optimizer 'mine': update 'no_such_rules:rule' names module "
         r"no_such_rules, whose package no_such_rules cannot be found"),
     "constant learning rate": (
-        "from experiments import optimizers\n"
+        "from experiments.records import optimizers\n"
         "optimizers.register(optimizers.Optimizer('mine', 'amsgrad:adam', 'M', '#000000',\n"
         "                                         values=()))\n",
         r"the plug-in {module} .* optimizer 'mine': values \(\) must be fields it uses, lr among"),

@@ -13,7 +13,7 @@ import pytest
 
 import errors
 import test_grid  # noqa: F401  (registers the tiny setup)
-from experiments.training import train_run
+from experiments.training.alone import train_run
 from plots import make_figures
 from plots.verdict.results import find_runs
 from test_training import tiny_dataset

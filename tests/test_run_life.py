@@ -1,4 +1,4 @@
-"""A run's life (experiments/run_life.py): every file of a run proves its identity.
+"""A run's life (experiments/training/life.py): every file of a run proves its identity.
 
 Each fault is produced for real: a history.json copied from another run's directory, a
 history cut back to an earlier epoch and marked complete, the data's labels changed
@@ -14,8 +14,10 @@ import pytest
 
 from data.datasets import content_digest
 from errors import UserError
-from experiments import run_life, runstore, setups
-from experiments.config import RunConfig
+from experiments.records import setups
+from experiments.records.config import RunConfig
+from experiments.store.atomic import write_error_log
+from experiments.training.life import RunOutcome, open_run
 from test_training import read, run_tiny, tiny_config, tiny_dataset
 
 
@@ -25,8 +27,8 @@ def write(run_dir, name, value):
 
 
 def test_outcome_is_a_record_that_compares_without_compile_time():
-    outcome = run_life.RunOutcome("complete", "R", 3, 3, compile_seconds=1.5)
-    assert outcome == run_life.RunOutcome("complete", "R", 3, 3)
+    outcome = RunOutcome("complete", "R", 3, 3, compile_seconds=1.5)
+    assert outcome == RunOutcome("complete", "R", 3, 3)
     assert dataclasses.replace(outcome, epochs_done=2) != outcome
     with pytest.raises(dataclasses.FrozenInstanceError):
         outcome.status = "busy"
@@ -51,7 +53,7 @@ def test_a_history_copied_from_another_run_is_replaced_by_the_checkpoints(tmp_pa
     write(mine.run_dir(str(tmp_path)), "history.json", copied)  # says complete, lr 0.01's
 
     lines = []
-    with run_life.open_run(mine, str(tmp_path), say=lines.append) as life:
+    with open_run(mine, str(tmp_path), say=lines.append) as life:
         assert life.outcome is None  # not "complete": the checkpoint's single epoch counts
         assert life.history["loss"] == own["loss"] and life.history["status"] == "running"
     assert "written by another run" in lines[0] and "rebuilt it from" in lines[0]
@@ -80,9 +82,9 @@ def test_a_history_complete_with_fewer_epochs_than_the_checkpoint_is_repaired(tm
     write(run_dir, "history.json", dict(early, status="complete"))  # 2 of 4, "complete"
 
     lines = []
-    with run_life.open_run(config, str(tmp_path), say=lines.append) as life:
+    with open_run(config, str(tmp_path), say=lines.append) as life:
         outcome = life.outcome
-    assert outcome == run_life.RunOutcome("complete", run_dir, 4, 0)
+    assert outcome == RunOutcome("complete", run_dir, 4, 0)
     assert "says complete after 2 of 4 epochs; rebuilt it from" in lines[0]
     assert read(run_dir, "history.json") == whole
 
@@ -108,7 +110,7 @@ def sourced(dataset):
 def test_resuming_on_other_data_is_refused_naming_both_digests(tmp_path):
     config = tiny_config()
     original = sourced(tiny_dataset())
-    from experiments.training import train_run
+    from experiments.training.alone import train_run
     from test_training import tiny_logreg
     train_run(config, str(tmp_path), dataset=original, build_model=tiny_logreg,
               progress=False, stop_after=1)
@@ -154,7 +156,7 @@ def test_the_figures_skip_a_history_copied_from_another_run(tmp_path):
 def test_a_try_that_ends_well_removes_an_earlier_tries_error_log(tmp_path):
     config = tiny_config(epochs=2)
     run_tiny(tmp_path, config, stop_after=1)
-    log = runstore.write_error_log(config.run_dir(str(tmp_path)), "Traceback: an earlier try\n")
+    log = write_error_log(config.run_dir(str(tmp_path)), "Traceback: an earlier try\n")
     assert os.path.exists(log)
     run_tiny(tmp_path, config)  # as run.py trains it
     assert not os.path.exists(log)

@@ -1,4 +1,4 @@
-"""How runs draw their initial weights and data order (experiments/config.py run_seeds):
+"""How runs draw their initial weights and data order (experiments/records/config.py run_seeds):
 independent draws by default, the same on every machine; common random numbers on request;
 the choice part of a run's identity."""
 import hashlib
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from errors import UserError
-from experiments import runstore
-from experiments.config import RunConfig, run_seeds
+from experiments.records.config import RunConfig, run_seeds
+from experiments.store.rundir import check_run_dir
 
 CELLS = [dict(optimizer=optimizer, lr=lr, beta2=beta2, bias_correction=correction)
          for optimizer in ("adam", "amsgrad") for lr in (0.01, 0.001, 0.0001)
@@ -53,7 +53,8 @@ def test_common_random_numbers_share_run_ks_draw_across_cells():
 
 
 def test_the_draws_do_not_depend_on_the_process_or_its_hash_seed():
-    code = ("from experiments.config import RunConfig, run_seeds; print([list(map(int, s)) for s"
+    code = ("from experiments.records.config import RunConfig, run_seeds; "
+            "print([list(map(int, s)) for s"
             " in run_seeds(RunConfig(setup='cifarnet', optimizer='adam', lr=0.01, beta2=0.999,"
             " bias_correction=False, run=2))])")
     outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -81,7 +82,7 @@ def test_an_old_common_run_never_continues_as_an_independent_one(tmp_path):
         json.dump(old, f)
     with pytest.raises(UserError, match="seeding='common' there, 'independent' here.*rename "
                                         "its directory to .*_seeding=common"):
-        runstore.check_run_dir(new, str(tmp_path))
+        check_run_dir(new, str(tmp_path))
 
 
 def test_a_bad_seeding_is_refused():

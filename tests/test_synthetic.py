@@ -13,9 +13,9 @@ import theano
 
 from errors import UserError
 from experiments.run import main as run_main
-from experiments.synthetic_problems import (online_c_problem, online_problem,
+from experiments.synthetic.problems import (online_c_problem, online_problem,
                                             stochastic_problem)
-from experiments.synthetic_runner import (RunSpec, UnrolledSteps, build_step,
+from experiments.synthetic.runner import (RunSpec, UnrolledSteps, build_step,
                                           compile_step_function, learning_rates, simulate)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

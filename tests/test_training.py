@@ -1,4 +1,4 @@
-"""The training runs (experiments/config.py, schedule.py, training.py).
+"""The training runs (experiments/records/config.py, schedule.py, experiments/training/).
 
 Fast tier: configs, schedules, the loss and one training step against float64 NumPy,
 resuming (also after ``kill -9`` of a subprocess) against an uninterrupted run, on small
@@ -28,11 +28,13 @@ import theano.tensor as T
 
 import errors
 from errors import UserError
-from experiments import training
-from experiments.runstore import run_lock
-from experiments.config import RunConfig, run_seeds
-from experiments import schedule
-from experiments.training import compile_functions, train_run
+from experiments.records import schedule
+from experiments.records.config import RunConfig, run_seeds
+from experiments.store.lock import run_lock
+from experiments.store.rundir import check_run_dir
+from experiments.training import alone
+from experiments.training.alone import compile_functions, train_run
+from experiments.training.life import RunOutcome
 from models.batch_norm import batch_norm
 from plots.verdict import compare
 
@@ -160,7 +162,7 @@ def test_run_written_before_centring_is_not_continued_as_a_centred_run(tmp_path)
     with open(os.path.join(run_dir, "config.json"), "w") as handle:
         json.dump(legacy, handle)
     with pytest.raises(UserError) as error:
-        training.check_run_dir(config, str(tmp_path))
+        check_run_dir(config, str(tmp_path))
     message = str(error.value)
     assert "cifar_centering=False there, True here" in message
     assert "rename its directory to %s" % os.path.join(
@@ -171,7 +173,7 @@ def test_run_written_before_centring_is_not_continued_as_a_centred_run(tmp_path)
     with open(os.path.join(small_vgg.run_dir(str(tmp_path)), "config.json"), "w") as handle:
         json.dump(dict(legacy, setup="small_vgg"), handle)
     with pytest.raises(UserError, match="He gain 1.*keep it in another results directory"):
-        training.check_run_dir(small_vgg, str(tmp_path))
+        check_run_dir(small_vgg, str(tmp_path))
 
 
 def test_common_run_seeds_depend_on_seed_and_run_only():
@@ -326,13 +328,13 @@ def record_rates(monkeypatch):
             expressions.append(kwargs["learning_rate"])
             return _rule(*args, **kwargs)
         monkeypatch.setattr(update_rules, name, capturing)
-    compile_original = training.compile_functions
+    compile_original = alone.compile_functions
 
     def compiling(*args, **kwargs):
         train_fn, val_fn, base_rate = compile_original(*args, **kwargs)
         rate_fn = theano.function([], expressions[-1])
         return _RateRecorder(train_fn, rate_fn, rates), val_fn, base_rate
-    monkeypatch.setattr(training, "compile_functions", compiling)
+    monkeypatch.setattr(alone, "compile_functions", compiling)
     return rates
 
 
@@ -341,7 +343,7 @@ def test_training_function_sees_the_schedules_rate_in_every_epoch(tmp_path, monk
                                                                    schedule):
     """Epoch k (0-based) of E trains with lr (1 - k / E) (linear) and update t = 1, 2, ...
     with lr / sqrt(t) (inv-sqrt), also across a resume from the checkpoint.  Written from
-    the definitions, not from experiments.schedule; a schedule never applied, or applied
+    the definitions, not from experiments.records.schedule; a schedule never applied, or applied
     one epoch late, fails here."""
     rates = record_rates(monkeypatch)
     config = tiny_config(lr=0.02, epochs=4, batch_size=32, lr_schedule=schedule)
@@ -369,7 +371,7 @@ def test_run_writes_config_history_and_checkpoint(tmp_path):
     config = tiny_config()
     outcome = run_tiny(tmp_path, config)
     run_dir = config.run_dir(str(tmp_path))
-    assert outcome == training.RunOutcome("complete", run_dir, 3, 3)
+    assert outcome == RunOutcome("complete", run_dir, 3, 3)
     saved = read(run_dir, "config.json")
     assert RunConfig.from_dict(saved) == config
     assert {"setup", "optimizer", "lr", "beta2", "bias_correction", "run", "epochs",
@@ -415,7 +417,7 @@ def test_resuming_reproduces_an_uninterrupted_run(tmp_path, monkeypatch):
     config = tiny_config(epochs=4)
     straight = run_tiny(tmp_path / "straight", config, build_model=tiny_net)
     assert run_tiny(tmp_path / "pieces", config, build_model=tiny_net, stop_after=1) == \
-        training.RunOutcome("stopped", config.run_dir(str(tmp_path / "pieces")), 1, 1)
+        RunOutcome("stopped", config.run_dir(str(tmp_path / "pieces")), 1, 1)
     run_tiny(tmp_path / "pieces", config, build_model=tiny_net, stop_after=3)
     resumed = run_tiny(tmp_path / "pieces", config, build_model=tiny_net)
     assert resumed.epochs_trained == 1 and resumed.status == "complete"
@@ -425,12 +427,12 @@ def test_resuming_reproduces_an_uninterrupted_run(tmp_path, monkeypatch):
     # Controls: a checkpoint without the dropout generators' states (the integer-valued
     # variables) or without the batch-norm averages does not reproduce the curves, so
     # the comparison above can fail.
-    real_state = training.state_variables
+    real_state = alone.state_variables
     for name, keep, changed in (
             ("no-dropout-state", lambda v: v.dtype.startswith("float"), "loss"),
             ("no-batch-norm-averages", lambda v: not str(v.name).endswith((".mean", ".inv_std")),
              "val_loss")):
-        monkeypatch.setattr(training, "state_variables",
+        monkeypatch.setattr(alone, "state_variables",
                             lambda *fns: [v for v in real_state(*fns) if keep(v)])
         run_tiny(tmp_path / name, config, build_model=tiny_net, stop_after=2)
         control = run_tiny(tmp_path / name, config, build_model=tiny_net)
@@ -492,7 +494,7 @@ def test_run_held_by_another_process_is_skipped(tmp_path):
     run_dir = config.run_dir(str(tmp_path))
     os.makedirs(run_dir)
     with run_lock(run_dir):
-        assert run_tiny(tmp_path, config) == training.RunOutcome("busy", run_dir, None, 0)
+        assert run_tiny(tmp_path, config) == RunOutcome("busy", run_dir, None, 0)
     assert sorted(os.listdir(run_dir)) == [".lock"]
 
 
@@ -508,7 +510,7 @@ def test_divergence_marks_the_run_and_returns(tmp_path):
     assert history["loss"] == [] and history["val_loss"] == []
     again = train_run(config, str(tmp_path), dataset=dataset, build_model=tiny_logreg,
                       progress=False)
-    assert again == training.RunOutcome("diverged", outcome.run_dir, 0, 0)
+    assert again == RunOutcome("diverged", outcome.run_dir, 0, 0)
 
 
 def test_unwritable_results_dir_is_a_user_error(tmp_path):
@@ -990,7 +992,7 @@ def test_config_of_the_wrong_shape_is_a_user_error(tmp_path):
 
 
 def test_full_disk_while_checkpointing_stops_and_resumes(tmp_path, monkeypatch, capsys):
-    from experiments import runstore
+    from experiments.store import atomic
     config = tiny_config()
     straight = run_tiny(tmp_path / "straight", config)
     real_fdopen, writes = os.fdopen, []
@@ -1017,7 +1019,7 @@ def test_full_disk_while_checkpointing_stops_and_resumes(tmp_path, monkeypatch, 
             return FullDisk(fd)
         return real_fdopen(fd, mode, *args, **kwargs)
 
-    monkeypatch.setattr(runstore.os, "fdopen", fdopen)
+    monkeypatch.setattr(atomic.os, "fdopen", fdopen)
     run_dir = config.run_dir(str(tmp_path / "R"))
     code = errors.run_cli(lambda argv: run_tiny(tmp_path / "R", config) and None, [])
     assert code == 2
@@ -1055,10 +1057,10 @@ def test_temporary_file_of_a_killed_run_is_removed_when_it_is_next_opened(tmp_pa
         import os, signal, sys
         sys.path.insert(0, %r)
         import compat
-        from experiments import runstore
+        from experiments.store import atomic
         from test_training import run_tiny, tiny_config
         replace = os.replace
-        runstore.os.replace = lambda a, b: (
+        atomic.os.replace = lambda a, b: (
             os.kill(os.getpid(), signal.SIGKILL) if b.endswith("checkpoint.npz") else
             replace(a, b))
         run_tiny(%r, tiny_config())

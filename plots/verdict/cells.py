@@ -47,7 +47,7 @@ import math
 
 import numpy as np
 
-from experiments.runstore import describe_data
+from experiments.store.datasource import describe_data
 from plots.verdict.compare import MEASURES  # measure -> (curve, final or best, lower is better)
 from plots.verdict.results import group_key
 
@@ -69,7 +69,7 @@ class Cell:
     """A cell of a setup's grid: what an optimizer is run with besides the protocol.
 
     Every setting an optimizer takes from a run's config
-    (:data:`experiments.optimizers.FIELDS`) is here but ``beta1`` and
+    (:data:`experiments.records.optimizers.FIELDS`) is here but ``beta1`` and
     ``epsilon``, which are the protocol's.  Cells order as their fields do,
     in this order.
 
@@ -87,7 +87,7 @@ class Cell:
 
     @classmethod
     def of(cls, config):
-        """The cell of a run's config (:class:`experiments.config.RunConfig`)."""
+        """The cell of a run's config (:class:`experiments.records.config.RunConfig`)."""
         return cls(**{name: getattr(config, name) for name in CELL_FIELDS})
 
 
@@ -121,7 +121,7 @@ class Group:
 
     Attributes
     ----------
-    key : experiments.config.RunConfig
+    key : experiments.records.config.RunConfig
         The shared config, with ``run`` and ``seed`` 0
     finished : list of dict
         :func:`run_measures` of the complete runs whose measures are all finite
@@ -137,7 +137,7 @@ class Group:
         Set when the measures are taken after this epoch of runs stopped early
         (:func:`plots.verdict.findings.compare_cells`), None when at the runs' end
     data : set of str
-        What the runs were trained on (:func:`experiments.runstore.describe_data`)
+        What the runs were trained on (:func:`experiments.store.datasource.describe_data`)
     """
     key: object
     finished: list = dataclasses.field(default_factory=list)

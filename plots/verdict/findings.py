@@ -37,8 +37,8 @@ import os
 
 import numpy as np
 
-from experiments.runstore import describe_machines
-from experiments import protocols
+from experiments.store.rundir import describe_machines
+from experiments.records import protocols
 from plots.verdict import claims as claim_records
 from plots.verdict import compare
 from plots.verdict.cells import (CELL_FIELDS, Cell, Group, effect_size, group_runs, independent,
@@ -311,7 +311,7 @@ class Section:
 
     Attributes
     ----------
-    protocol : experiments.config.RunConfig
+    protocol : experiments.records.config.RunConfig
         The group key of the first cell (its protocol fields are the section's)
     blog_runs : int or None
         The runs of the blog's grid, where the section's protocol is the blog's

@@ -35,17 +35,21 @@ from numbers import Real
 import numpy as np
 
 from errors import UserError
-from experiments import runstore
-from experiments.config import RunConfig
-from experiments.runstore import SYNTHETIC_DIR
+from experiments.records.config import RunConfig
+from experiments.store.atomic import load_json
+from experiments.store.history import CURVES as HISTORY_CURVES
+from experiments.store.history import curves_problem, history_identity_problem, history_problem
+from experiments.store.packed import PACKED_SUFFIX, read_packed, write_packed
+from experiments.store.rundir import (CONFIG_FILE, HISTORY_FILE, SYNTHETIC_DIR, is_legacy,
+                                      legacy_note)
 
 __all__ = ["Run", "Problem", "find_runs", "count_once", "pack_runs", "figure_stem",
            "load_reference",
            "read_synthetic_summary", "group_key", "CURVES", "DEFAULT_REFERENCE", "SYNTHETIC_DIR"]
 
 #: The per-epoch curves the figures and the report use, in ``history.json`` and in the
-#: reference file (the first four of :data:`experiments.runstore.CURVES`).
-CURVES = runstore.CURVES[:4]
+#: reference file (the first four of :data:`experiments.store.history.CURVES`).
+CURVES = HISTORY_CURVES[:4]
 #: The repository's ``reference/original_runs.json`` (this file is plots/verdict/results.py).
 DEFAULT_REFERENCE = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -68,7 +72,7 @@ class Run:
 
     Attributes
     ----------
-    config : experiments.config.RunConfig
+    config : experiments.records.config.RunConfig
     curves : dict of str -> numpy.ndarray
         ``loss``, ``acc``, ``val_loss``, ``val_acc``, float64, one value per
         finished epoch (NaN where the file held ``NaN`` or ``null``)
@@ -78,10 +82,10 @@ class Run:
         Where it was read from (a directory, or ``FILE#setup[index]``)
     data : dict or None
         What it was trained on: ``config.json``'s ``data``
-        (:func:`experiments.runstore.describe_data`); None where not recorded
+        (:func:`experiments.store.datasource.describe_data`); None where not recorded
     machines : list or None
         What trained it: ``config.json``'s ``machines``
-        (:func:`experiments.runstore.record_machine`); None where not recorded
+        (:func:`experiments.store.rundir.record_machine`); None where not recorded
     """
     config: RunConfig
     curves: dict
@@ -116,7 +120,7 @@ def _arrays(curves, names=CURVES):
 
 def _curves(curves, names=CURVES):
     """:func:`_arrays` of a dict checked first; ValueError saying what makes it unusable."""
-    problem = runstore.curves_problem(curves, names)
+    problem = curves_problem(curves, names)
     if problem is not None:
         raise ValueError(problem)
     return _arrays(curves, names)
@@ -142,8 +146,8 @@ def _config(values, path):
 def _run(config, values, history, source, history_path):
     """The :class:`Run` of a config and its history's contents, checked."""
     try:
-        problem = runstore.history_problem(history, CURVES) or \
-            runstore.history_identity_problem(history, config)
+        problem = history_problem(history, CURVES) or \
+            history_identity_problem(history, config)
         if problem is not None:
             raise ValueError(problem)
         curves, status = _arrays(history), history["status"]  # checked just above
@@ -159,13 +163,13 @@ def _run(config, values, history, source, history_path):
 
 def _read_run(run_dir):
     """The :class:`Run` in ``run_dir``; raises :class:`_Unreadable` naming the file otherwise."""
-    config_path = os.path.join(run_dir, runstore.CONFIG_FILE)
-    history_path = os.path.join(run_dir, runstore.HISTORY_FILE)
+    config_path = os.path.join(run_dir, CONFIG_FILE)
+    history_path = os.path.join(run_dir, HISTORY_FILE)
     for path in (config_path, history_path):
         if not os.path.isfile(path):
             raise _Unreadable(path, "missing (run not started yet, or not a run directory)")
     try:
-        values = runstore.load_json(config_path)
+        values = load_json(config_path)
     except ValueError as exc:
         raise _Unreadable(config_path, str(exc))
     config = _config(values, config_path)
@@ -176,13 +180,13 @@ def _read_run(run_dir):
         expected = dataclasses.replace(config, seeding="independent").run_dir("")
     actual = os.path.join(*os.path.normpath(run_dir).split(os.sep)[-3:])
     if expected != actual:
-        if runstore.is_legacy(values, config):
+        if is_legacy(values, config):
             results_dir = os.path.dirname(os.path.dirname(os.path.dirname(run_dir)))
-            raise _Unreadable(config_path, runstore.legacy_note(config, results_dir))
+            raise _Unreadable(config_path, legacy_note(config, results_dir))
         raise _Unreadable(config_path, "describes %s, but lies in %s (moved or copied?)"
                           % (expected, actual))
     try:
-        history = runstore.load_json(history_path)
+        history = load_json(history_path)
     except ValueError as exc:
         raise _Unreadable(history_path, str(exc))
     return _run(config, values, history, run_dir, history_path)
@@ -191,7 +195,7 @@ def _read_run(run_dir):
 def _read_packed(path):
     """The runs of a packed file and the problems of the entries that cannot be read."""
     try:
-        entries = runstore.read_packed(path)
+        entries = read_packed(path)
     except ValueError as exc:
         return [], [Problem(path, "%s; skipped" % exc)]
     runs, problems = [], []
@@ -214,7 +218,7 @@ def pack_runs(runs, out_dir):
         read again from their directories (their ``source``)
     out_dir : str
         Gets ``SETUP.runs.json`` per setup and protocol (:func:`figure_stem`;
-        :func:`experiments.runstore.write_packed`), which :func:`find_runs`
+        :func:`experiments.store.packed.write_packed`), which :func:`find_runs`
         reads as it reads run directories
 
     Returns
@@ -225,19 +229,19 @@ def pack_runs(runs, out_dir):
     by_name = {}
     for run in runs:
         by_name.setdefault(figure_stem(run.config), []).append(
-            tuple(runstore.load_json(os.path.join(run.source, name))
-                  for name in (runstore.CONFIG_FILE, runstore.HISTORY_FILE)))
+            tuple(load_json(os.path.join(run.source, name))
+                  for name in (CONFIG_FILE, HISTORY_FILE)))
     os.makedirs(out_dir, exist_ok=True)
     paths = []
     for name, entries in sorted(by_name.items()):
-        paths.append(os.path.join(out_dir, name + runstore.PACKED_SUFFIX))
-        runstore.write_packed(paths[-1], entries)
+        paths.append(os.path.join(out_dir, name + PACKED_SUFFIX))
+        write_packed(paths[-1], entries)
     return paths
 
 
 def figure_stem(config):
     """``SETUP``, or ``SETUP_PROTOCOL`` for runs of another protocol than the blog's
-    (:attr:`experiments.config.RunConfig.protocol_name`): names their files."""
+    (:attr:`experiments.records.config.RunConfig.protocol_name`): names their files."""
     return "_".join(filter(None, (config.setup, config.protocol_name)))
 
 
@@ -351,7 +355,7 @@ def find_runs(results_dir):
         setup_dir = os.path.join(results_dir, setup)
         if setup == SYNTHETIC_DIR:
             continue
-        if setup.endswith(runstore.PACKED_SUFFIX) and os.path.isfile(setup_dir):
+        if setup.endswith(PACKED_SUFFIX) and os.path.isfile(setup_dir):
             packed_runs, packed_problems = _read_packed(setup_dir)
             runs += packed_runs
             problems += packed_problems
@@ -392,12 +396,12 @@ def load_reference(path=DEFAULT_REFERENCE):
     reference : dict of str -> list of Run
         The original runs per setup, status ``complete``, with the original
         protocol (batch 128, linear decay, categorical cross-entropy, beta1 0.9,
-        epsilon 1e-8; the defaults of :class:`experiments.config.RunConfig`)
+        epsilon 1e-8; the defaults of :class:`experiments.records.config.RunConfig`)
     problems : list of Problem
         Entries that could not be read (or the whole file if it is missing)
     """
     try:
-        contents = runstore.load_json(path)
+        contents = load_json(path)
         if not isinstance(contents, dict):
             raise ValueError("is not a JSON object {setup: [run, ...]}")
     except ValueError as exc:
@@ -434,7 +438,7 @@ def read_synthetic_summary(path):
     ValueError
         Saying what is wrong with the file (half-written, another format).
     """
-    summary = runstore.load_json(path)
+    summary = load_json(path)
     if not isinstance(summary, dict) or not summary:
         raise ValueError("is not a JSON object {setting: {optimizer: {...}}}")
     for setting, optimizers in summary.items():

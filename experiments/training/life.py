@@ -9,8 +9,8 @@ A run's life, whoever takes its steps: lock, open, identity, restore, record, fi
     RunOutcome
     progress_writer
 
-Training a run alone (:func:`experiments.training.train_run`) and in a batch
-(:func:`experiments.batched_training.train_batch`) differ only in how the
+Training a run alone (:func:`experiments.training.alone.train_run`) and in a batch
+(:func:`experiments.training.batched.train_batch`) differ only in how the
 steps are taken.  Everything else a run goes through is here, once::
 
     with open_run(config, results_dir, stop_after, say) as life:
@@ -23,8 +23,8 @@ steps are taken.  Everything else a run goes through is here, once::
             life.record_epoch(epoch, train, val, seconds)   # or life.diverged(...)
         return life.finish()
 
-The run's files go through :mod:`experiments.runstore` (layout, atomic
-writes, the lock) and :mod:`experiments.checkpoint` (the state).  Damage is
+The run's files go through :mod:`experiments.store` (layout, atomic
+writes, the lock) and :mod:`experiments.store.checkpoint` (the state).  Damage is
 handled when a run is opened: leftover temporary files of an interrupted
 write are removed; a ``history.json`` that is not a valid history is rebuilt
 from the checkpoint; a damaged checkpoint stops the run with a message, or
@@ -41,11 +41,17 @@ from tqdm import tqdm
 
 import data
 from errors import UserError
-from experiments import runstore, schedule, setups
-from experiments.checkpoint import (CorruptCheckpoint, checkpoint_history, load_checkpoint,
-                                    save_checkpoint, saved_history)
-from experiments.config import RunConfig, describe_differences
-from experiments.runstore import CHECKPOINT_FILE, HISTORY_FILE, RunLocked, writing
+from experiments.records import schedule, setups
+from experiments.records.config import RunConfig, describe_differences
+from experiments.store.atomic import (move_aside, remove_error_log, remove_stale_temporaries,
+                                      write_json, writing)
+from experiments.store.checkpoint import (CorruptCheckpoint, checkpoint_history, load_checkpoint,
+                                          save_checkpoint, saved_history)
+from experiments.store.history import (add_curves, history_curves, history_identity_problem,
+                                       new_history, read_history)
+from experiments.store.lock import RunLocked, run_lock
+from experiments.store.rundir import (CHECKPOINT_FILE, FINISHED, HISTORY_FILE, check_run_dir,
+                                      make_run_dir, record_machine, saved_config, write_config)
 
 __all__ = ["open_run", "RunLife", "RunOutcome", "progress_writer"]
 
@@ -112,10 +118,10 @@ def open_run(config, results_dir, stop_after=None, say=None, restart_corrupt=Fal
     """
     say = say or (lambda line: None)
     run_dir = config.run_dir(results_dir)
-    runstore.make_run_dir(run_dir)
+    make_run_dir(run_dir)
     with contextlib.ExitStack() as lock:
         try:
-            lock.enter_context(runstore.run_lock(run_dir))
+            lock.enter_context(run_lock(run_dir))
         except RunLocked:
             say("%s: another process is training this run; skipping it" % run_dir)
             yield RunLife(config, run_dir, say, restart_corrupt,
@@ -125,7 +131,7 @@ def open_run(config, results_dir, stop_after=None, say=None, restart_corrupt=Fal
         life.open(results_dir, stop_after)
         yield life
         if life.outcome is not None:  # the try ended well: an earlier one's error is history
-            runstore.remove_error_log(run_dir)
+            remove_error_log(run_dir)
 
 
 class RunLife:
@@ -146,13 +152,13 @@ class RunLife:
     def open(self, results_dir, stop_after):
         """Clean up, check and read the run; set ``outcome`` when there is nothing to train."""
         config, run_dir = self.config, self.run_dir
-        for name in runstore.remove_stale_temporaries(run_dir):
+        for name in remove_stale_temporaries(run_dir):
             self.say("%s: removed %s, left by an interrupted write" % (run_dir, name))
-        self.is_new = not runstore.check_run_dir(config, results_dir)
+        self.is_new = not check_run_dir(config, results_dir)
         self.history = self._checked_history(self._history_or_rebuilt())
         self.last_epoch = config.epochs if stop_after is None else min(stop_after, config.epochs)
         done = len(self.history["loss"])
-        if self.history["status"] in runstore.FINISHED or done >= self.last_epoch:
+        if self.history["status"] in FINISHED or done >= self.last_epoch:
             status = "stopped" if self.history["status"] == "running" else self.history["status"]
             self.say("%s: %s after %d epochs; nothing to do" % (run_dir, status, done))
             self.outcome = RunOutcome(status, run_dir, done, 0)
@@ -162,7 +168,7 @@ class RunLife:
         # history (the epochs it covers are the ones a resumed run trusts); with both
         # damaged, restart_corrupt trains the run again (the checkpoint is moved aside later).
         try:
-            return runstore.read_history(self.history_path) or runstore.new_history()
+            return read_history(self.history_path) or new_history()
         except UserError as exc:
             damage = exc
         if not os.path.exists(self.checkpoint_path):
@@ -173,7 +179,7 @@ class RunLife:
         except CorruptCheckpoint as exc:
             if self.restart_corrupt:
                 self.say("%s, and %s; training the run again from epoch 0" % (damage, exc))
-                return runstore.new_history()
+                return new_history()
             raise UserError("%s, and %s; run the same command with --restart-corrupt (or "
                             "delete both) to train this run from epoch 0" % (damage, exc))
         self._write_history(history)
@@ -184,7 +190,7 @@ class RunLife:
     def _checked_history(self, history):
         """``history`` if it is this run's and agrees with the checkpoint, else the
         checkpoint's (written to ``history.json``, said in one line)."""
-        problem = runstore.history_identity_problem(history, self.config)
+        problem = history_identity_problem(history, self.config)
         done = len(history["loss"])
         if problem is None and history["status"] == "complete" and done != self.config.epochs:
             problem = "says complete after %d of %d epochs" % (done, self.config.epochs)
@@ -237,9 +243,9 @@ class RunLife:
         source = getattr(dataset, "source", None)
         definition = setups.get(self.config.setup).definition()
         if self.is_new:
-            runstore.write_config(self.config, self.run_dir, source, definition)
+            write_config(self.config, self.run_dir, source, definition)
             return
-        saved = runstore.saved_config(self.run_dir) or {}
+        saved = saved_config(self.run_dir) or {}
         recorded = (saved.get("data") or {}).get("content")
         if recorded and source and source.get("content") != recorded:
             raise UserError(
@@ -267,17 +273,17 @@ class RunLife:
         self.program = program
         history = self._restored(program)
         # A curve declared since the history was written is recorded from now on.
-        runstore.add_curves(history, program.curves)
+        add_curves(history, program.curves)
         history.setdefault("identity", self.config.to_dict())
         self.history, self.first_epoch = history, len(history["loss"])
-        runstore.record_machine(self.run_dir, program.backend, self.first_epoch)
+        record_machine(self.run_dir, program.backend, self.first_epoch)
         # history.json may lag the checkpoint by one epoch (killed between the two writes).
         self._write_history(history)
         return history
 
     def _restored(self, program):
         if not os.path.exists(self.checkpoint_path):
-            return runstore.new_history(program.curves, self.config.to_dict())
+            return new_history(program.curves, self.config.to_dict())
         try:
             return load_checkpoint(self.checkpoint_path, program.state, program.batch_rng,
                                    check_identity=self._check_identity)
@@ -287,9 +293,9 @@ class RunLife:
                                 "aside and train this run again from epoch 0" % exc)
             with writing(self.checkpoint_path + ".corrupt"):
                 # A checkpoint moved aside before is kept: .corrupt.2, .corrupt.3, ...
-                moved = runstore.move_aside(self.checkpoint_path, ".corrupt")
+                moved = move_aside(self.checkpoint_path, ".corrupt")
             self.say("%s; moved it to %s, training the run again from epoch 0" % (exc, moved))
-            return runstore.new_history(program.curves, self.config.to_dict())
+            return new_history(program.curves, self.config.to_dict())
 
     # -- epochs -------------------------------------------------------------------------
 
@@ -322,7 +328,7 @@ class RunLife:
         values["lr"] = self.schedule.epoch_rate(config.lr, epoch, config.epochs,
                                                 self.batches_per_epoch)
         values["epoch_time"] = seconds
-        for name in runstore.history_curves(history):
+        for name in history_curves(history):
             value = values.get(name)
             history[name].append(None if value is None else float(value))
         if epoch + 1 == config.epochs:
@@ -367,7 +373,7 @@ class RunLife:
 
     def _write_history(self, history):
         with writing(self.history_path):
-            runstore.write_json(self.history_path, history)
+            write_json(self.history_path, history)
 
 
 def _disagreement(history, saved):
@@ -380,7 +386,7 @@ def _disagreement(history, saved):
     done, kept = len(history["loss"]), len(saved["loss"])
     if not kept - 1 <= done <= kept:
         return "holds %d epochs where the checkpoint has %d" % (done, kept)
-    for name in runstore.history_curves(saved):
+    for name in history_curves(saved):
         if name != "epoch_time" and history.get(name, [])[:done] != saved[name][:done]:
             return "differs from the checkpoint in %r" % name
     if history["status"] == "complete" and saved["status"] != "complete":

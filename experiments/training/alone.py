@@ -12,15 +12,15 @@ The training loop: one function trains one run, from its start or its last check
 
 :func:`train_run` is the only code that trains: the command line
 (``experiments/run.py``), grids and workers all call it with a
-:class:`~experiments.config.RunConfig`.  The setup's record
-(:mod:`experiments.setups`) gives the data, the network and the augmentation,
-the schedule's record (:mod:`experiments.schedule`) the learning rate of each
-epoch, the metrics (:mod:`experiments.metrics`) the outputs of the compiled
+:class:`~experiments.records.config.RunConfig`.  The setup's record
+(:mod:`experiments.records.setups`) gives the data, the network and the augmentation,
+the schedule's record (:mod:`experiments.records.schedule`) the learning rate of each
+epoch, the metrics (:mod:`experiments.records.metrics`) the outputs of the compiled
 functions, one per curve.  A run's life (lock, open, identity, restore,
-record, finish) is :mod:`experiments.run_life`'s, which this loop and the
-batched one (:mod:`experiments.batched_training`) both drive; here only the
+record, finish) is :mod:`experiments.training.life`'s, which this loop and the
+batched one (:mod:`experiments.training.batched`) both drive; here only the
 steps are taken.  It writes the run's directory ``R/SETUP/CELL/run=K/``
-through the run store (:mod:`experiments.runstore`, which owns the layout):
+through the run store (:mod:`experiments.store`, which owns the layout):
 
 - ``config.json``: the config's fields, plus ``data`` (the data set's
   ``source``: the SHA-256 of its decoded content and whether its files are the
@@ -37,7 +37,7 @@ through the run store (:mod:`experiments.runstore`, which owns the layout):
   1-based number of the epoch in which the training loss became NaN or
   infinite, or null; the lists hold only the epochs before it);
 - ``checkpoint.npz``: everything needed to continue (see
-  :mod:`experiments.checkpoint`) and the run's configuration (its identity: a
+  :mod:`experiments.store.checkpoint`) and the run's configuration (its identity: a
   checkpoint is refused by any other run), written after every epoch;
 - ``.lock``: held while a process trains the run.
 
@@ -46,14 +46,14 @@ uninterrupted run (at the same thread counts): the checkpoint holds every
 shared variable of the compiled functions and the batch generator's state,
 and the model is rebuilt from the same seeds before they are restored.
 
-Damage is handled when a run is opened (:mod:`experiments.run_life`).  A write
+Damage is handled when a run is opened (:mod:`experiments.training.life`).  A write
 that fails (a full disk) stops the run with a message; the files of the last
 finished epoch are kept, so the same command resumes once there is space.
 
 Examples
 --------
->>> from experiments.config import RunConfig
->>> from experiments.training import train_run
+>>> from experiments.records.config import RunConfig
+>>> from experiments.training.alone import train_run
 >>> config = RunConfig(setup="logreg", optimizer="amsgrad", lr=0.001, beta2=0.99,
 ...                    bias_correction=False, run=0)
 >>> outcome = train_run(config, "results", stop_after=2)   # doctest: +SKIP
@@ -71,11 +71,9 @@ from tqdm import tqdm
 
 import backends
 import data
-from experiments import metrics, optimizers, schedule, setups
-from experiments.config import run_seeds
-from experiments.metrics import CLIP  # noqa: F401  (where it was defined before)
-from experiments.run_life import RunOutcome, open_run, progress_writer
-from experiments.runstore import check_run_dir, read_history  # noqa: F401
+from experiments.records import metrics, optimizers, schedule, setups
+from experiments.records.config import run_seeds
+from experiments.training.life import RunOutcome, open_run, progress_writer
 
 __all__ = ["train_run", "compile_functions", "RunProgram", "validate", "state_variables",
            "RunOutcome", "VAL_BATCH_SIZE"]
@@ -100,10 +98,10 @@ def compile_functions(output_layer, config, num_classes, backend="c"):
     -------
     train_fn : theano function
         ``train_fn(x, y)`` -> the minibatch's values of the metrics named
-        :func:`experiments.metrics.train_names` (the loss first), computed with
+        :func:`experiments.records.metrics.train_names` (the loss first), computed with
         the parameters before the update it applies
     val_fn : theano function
-        ``val_fn(x, y)`` -> the values named :func:`experiments.metrics.val_names`,
+        ``val_fn(x, y)`` -> the values named :func:`experiments.records.metrics.val_names`,
         deterministic pass, no update
     base_rate : shared scalar
         The learning rate the schedule sets before each epoch
@@ -174,9 +172,10 @@ class RunProgram:
     batch_rng : numpy.random.RandomState
         The run's data order (and flips)
     curves : tuple of str
-        The per-epoch lists of its history (:func:`experiments.metrics.history_curves`)
+        The per-epoch lists of its history (:func:`experiments.records.metrics.history_curves`)
     backend : str
-        What runs its functions (recorded with the machine, :func:`experiments.runstore.record_machine`)
+        What runs its functions (recorded with the machine,
+        :func:`experiments.store.rundir.record_machine`)
     graph_seconds : float
         Seconds it took to build and compile the graphs
     """
@@ -224,10 +223,10 @@ def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
         done; calling again with a larger value (or None) continues the run
     dataset : data.Dataset or None
         The data to train on, already loaded; by default the setup's
-        (:meth:`experiments.setups.Setup.load`)
+        (:meth:`experiments.records.setups.Setup.load`)
     build_model : callable or None
         ``build_model(input_shape, num_classes) -> output layer``; by default
-        the setup's network (:meth:`experiments.setups.Setup.build`)
+        the setup's network (:meth:`experiments.records.setups.Setup.build`)
     progress : bool
         Show a progress bar per epoch and print one line per epoch (and one
         with the compile time)
@@ -259,7 +258,7 @@ def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
     A run whose history says ``complete`` or ``diverged`` is not trained
     again.  A run whose lock another process holds is skipped (status
     ``busy``), so several commands can work through the same grid.  Seeds come
-    from :func:`experiments.config.run_seeds`.
+    from :func:`experiments.records.config.run_seeds`.
     """
     backends.check_backend(backend)
     say = progress_writer(progress)

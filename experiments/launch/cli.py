@@ -19,25 +19,25 @@ Command line of the training runs (``python experiments/run.py SETUP ...``).
 The defaults are the blog's protocol; ``python experiments/run.py vgg --lr
 0.001 --beta2 0.99`` trains run 0 of that cell for both optimizers, with and
 without bias correction.  ``--protocol mcgill`` takes the defaults of the
-reproduction study instead (:mod:`experiments.protocols`); options given
+reproduction study instead (:mod:`experiments.records.protocols`); options given
 explicitly win.  ``--backend jax`` runs the compiled functions as one
 JAX program (:mod:`backends`) instead of Theano's C code; there, the runs a
 command line asks for that differ only in learning rate, run index or seed
 (``--runs 5``, say) are trained together as one program
-(:mod:`experiments.batched_training`; ``--batch-runs 1``: one at a time).  ``experiments/run.py``
+(:mod:`experiments.training.batched`; ``--batch-runs 1``: one at a time).  ``experiments/run.py``
 calls :func:`main` through ``errors.run_cli``, which turns an
 :class:`errors.UserError` into one line on stderr and exit code 2.
 
 Examples
 --------
->>> from experiments.cli import main
+>>> from experiments.launch.cli import main
 >>> main(["logreg", "--lr", "0.001", "--beta2", "0.99", "--stop-after", "1"])  # doctest: +SKIP
 """
 import argparse
 
 import backends
-from experiments import runstore
-from experiments.options import add_run_options, configs_from_args, runs_per_batch
+from experiments.launch.options import add_run_options, configs_from_args, runs_per_batch
+from experiments.store.rundir import check_run_dir, check_writable
 
 __all__ = ["main", "build_parser"]
 
@@ -61,15 +61,15 @@ def main(argv=None, prog="run.py"):
     args = build_parser(prog).parse_args(argv)
     configs = configs_from_args(args)
     backends.check_backend(args.backend)
-    runstore.check_writable(args.results_dir)
+    check_writable(args.results_dir)
     # Every run directory is checked before any is touched: a conflict changes nothing.
     for config in configs:
-        runstore.check_run_dir(config, args.results_dir)
+        check_run_dir(config, args.results_dir)
     batch_runs = runs_per_batch(args)
     # Imported here so that argument errors come back without Theano's start-up time.
-    from experiments.batched_training import train_batch
-    from experiments.config import group_configs
-    from experiments.training import train_run
+    from experiments.records.config import group_configs
+    from experiments.training.alone import train_run
+    from experiments.training.batched import train_batch
     outcomes = []
     for group in group_configs(configs, batch_runs):
         if len(group) > 1:

@@ -11,7 +11,7 @@ Plug-ins: modules named in the environment that register setups and optimizers.
     LEGACY_VARIABLE
 
 A plug-in is any importable module that calls
-:func:`experiments.setups.register` or :func:`experiments.optimizers.register`
+:func:`experiments.records.setups.register` or :func:`experiments.records.optimizers.register`
 when it is imported.  The command lines and their worker processes (local
 or Dask) import the modules named in ``$AMSGRAD_PLUGINS``
 (:data:`PLUGIN_VARIABLE`, comma-separated) and, as before, in

@@ -32,15 +32,15 @@ Protocols: the defaults of the training command lines, one record each.
   the best.  Its optimizers are Adam and AMSGrad.
 
 A protocol gives *defaults* only: an option given on the command line wins,
-and :func:`experiments.options.configs_from_args` resolves the rest.  It is
+and :func:`experiments.launch.options.configs_from_args` resolves the rest.  It is
 not part of a run's identity: a run is its
-:class:`~experiments.config.RunConfig` fields, and a run of the ``mcgill``
+:class:`~experiments.records.config.RunConfig` fields, and a run of the ``mcgill``
 protocol is one with its schedule and loss (:meth:`Protocol.trained`).
 Nothing here imports Theano or the data.
 
 Examples
 --------
->>> from experiments import protocols
+>>> from experiments.records import protocols
 >>> mcgill = protocols.get("mcgill")
 >>> mcgill.epochs_for("mnist"), mcgill.epochs_for("cifar10"), mcgill.lr_schedule
 (50, 30, 'inv-sqrt')
@@ -50,7 +50,7 @@ Examples
 import dataclasses
 
 from errors import UserError
-from experiments import optimizers as optimizer_records
+from experiments.records import optimizers as optimizer_records
 
 __all__ = ["Protocol", "PROTOCOLS", "DEFAULT", "get"]
 
@@ -70,7 +70,7 @@ class Protocol:
     default_epochs : int or None
         The length on a data set not in ``epochs``; None: ``--epochs`` must be given
     lr_schedule, loss : str
-        The :class:`~experiments.config.RunConfig` values
+        The :class:`~experiments.records.config.RunConfig` values
     bias_corrections : tuple of bool
         The variants trained when ``--bias-correction`` is not given
     lrs, beta2s : tuple of float

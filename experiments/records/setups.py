@@ -20,14 +20,14 @@ are looked up when a run starts.
 Other setups can be added with :func:`register`, from code, or for command
 lines and their worker processes by a plug-in module named in
 ``$AMSGRAD_PLUGINS`` (or its former name ``$AMSGRAD_SETUPS``,
-:data:`PLUGIN_VARIABLE`; see :mod:`experiments.plugins`): the plug-ins are
+:data:`PLUGIN_VARIABLE`; see :mod:`experiments.records.plugins`): the plug-ins are
 imported the first time a registry is read, and register their setups when
 imported.  A name can be registered once.  The tests register a tiny setup
 that way.
 
 Examples
 --------
->>> from experiments import setups
+>>> from experiments.records import setups
 >>> setups.get("cifarnet")
 Setup(name='cifarnet', dataset='cifar10', network='cifarnet', flip_lr=True, input_shape=(3, 32, 32))
 >>> setups.names()[:2]
@@ -36,12 +36,12 @@ Setup(name='cifarnet', dataset='cifar10', network='cifarnet', flip_lr=True, inpu
 import dataclasses
 
 from errors import UserError
-from experiments import plugins
+from experiments.records import plugins
 
 __all__ = ["Setup", "get", "names", "register", "PLUGIN_VARIABLE", "TRAIN_EXAMPLES"]
 
 #: Environment variable naming modules that register more setups when imported (the
-#: former name; :data:`experiments.plugins.PLUGIN_VARIABLE` is read too).
+#: former name; :data:`experiments.records.plugins.PLUGIN_VARIABLE` is read too).
 PLUGIN_VARIABLE = plugins.LEGACY_VARIABLE
 
 

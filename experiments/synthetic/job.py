@@ -4,7 +4,7 @@
 Adam, AMSGrad and ADAMNC (the builders of ``amsgrad.py``, through Theano;
 ``--optimizer`` names others, any registered one) on the
 paper's online and stochastic linear problems over [-1, 1], and on the
-Theorem 1 variant with a constant C (see :mod:`experiments.synthetic_problems`).
+Theorem 1 variant with a constant C (see :mod:`experiments.synthetic.problems`).
 It prints a table of the final iterate and the average regret of every run,
 and writes ``RESULTS/synthetic/``:
 
@@ -39,11 +39,14 @@ import os
 
 import backends
 from errors import UserError
-from experiments import optimizers, runstore, schedule
-from experiments.config import float32_problem
-from experiments.synthetic_problems import (SETTINGS, online_c_problem, online_problem,
+from experiments.records import optimizers, schedule
+from experiments.records.config import float32_problem
+from experiments.store.atomic import atomic_write_bytes, write_json
+from experiments.store.rundir import (CONFIG_FILE, SYNTHETIC_DIR, SYNTHETIC_SUMMARY,
+                                      SYNTHETIC_TRAJECTORIES, provenance)
+from experiments.synthetic.problems import (SETTINGS, online_c_problem, online_problem,
                                             stochastic_problem)
-from experiments.synthetic_runner import RunSpec, check_gradients, simulate
+from experiments.synthetic.runner import RunSpec, check_gradients, simulate
 
 __all__ = ["main", "build_parser", "make_runs", "format_table", "write_results"]
 
@@ -190,14 +193,13 @@ def write_results(out_dir, args, trajectories):
         "optimizers": list(dict.fromkeys(args.optimizer)),
         "steps": args.steps, "lr": args.lr, "lr_schedule": args.lr_schedule,
         "bias_correction": args.bias_correction == "on", "dtype": args.dtype,
-        "epsilon": 1e-8, "x0": 0.0, "backend": args.backend, **runstore.provenance()}
+        "epsilon": 1e-8, "x0": 0.0, "backend": args.backend, **provenance()}
     paths = [os.path.join(out_dir, name) for name in (
-        runstore.SYNTHETIC_SUMMARY, runstore.SYNTHETIC_TRAJECTORIES, runstore.CONFIG_FILE)]
-    runstore.write_json(paths[0], summary)
+        SYNTHETIC_SUMMARY, SYNTHETIC_TRAJECTORIES, CONFIG_FILE)]
+    write_json(paths[0], summary)
     # Compact: the trajectories are the bulk of the results.
-    runstore.atomic_write_bytes(paths[1],
-                                (json.dumps(curves, separators=(",", ":")) + "\n").encode())
-    runstore.write_json(paths[2], config)
+    atomic_write_bytes(paths[1], (json.dumps(curves, separators=(",", ":")) + "\n").encode())
+    write_json(paths[2], config)
     return paths
 
 
@@ -219,7 +221,7 @@ def main(argv=None, draw=None):
     trajectories = simulate(runs, args.steps, lr=args.lr, lr_schedule=args.lr_schedule,
                             bias_correction=args.bias_correction == "on", dtype=args.dtype,
                             progress=not args.no_progress, backend=args.backend)
-    out_dir = os.path.join(args.results_dir, runstore.SYNTHETIC_DIR)
+    out_dir = os.path.join(args.results_dir, SYNTHETIC_DIR)
     written = write_results(out_dir, args, trajectories)
     if draw is not None:
         written += draw(out_dir, out_dir)

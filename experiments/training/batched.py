@@ -8,17 +8,17 @@ Several runs of a setup trained together as one JAX program (``--batch-runs K``)
 
 Runs whose configurations differ only in the learning rate, the run index
 and the seed (:data:`VALUE_FIELDS`) compile to the same graph with other
-values; :func:`experiments.config.group_configs` groups them, and :func:`train_batch` trains a
-group as one :class:`backends.batched.RunBatch`: each run's training step
-under ``jax.vmap``, every run keeping its own parameters, optimizer state,
+values; :func:`experiments.records.config.group_configs` groups them, and
+:func:`train_batch` trains a group as one :class:`backends.batched.RunBatch`: each
+run's training step under ``jax.vmap``, every run keeping its own parameters, optimizer state,
 batch-norm averages, dropout streams, data order (its own batch generator,
 drawn as :func:`data.iterate_train_batches` draws it) and learning rate.
 The optimizer, ``beta2``, bias correction, the schedule and the loss are
 constants of the graph, so the blog's grid of a setup is 8 programs of 15
 runs (3 learning rates x 5 runs).
 
-Each run's results are what :func:`experiments.training.train_run` writes, in
-the same directory and through the same code (:mod:`experiments.run_life`):
+Each run's results are what :func:`experiments.training.alone.train_run` writes, in
+the same directory and through the same code (:mod:`experiments.training.life`):
 ``config.json``, ``history.json``, its checkpoint after every epoch (so a
 killed process loses only the epoch in progress), its own lock held while the
 batch trains it.  A run can be resumed alone or batched,
@@ -39,9 +39,9 @@ with either backend.  What differs from a run trained alone:
 
 Examples
 --------
->>> from experiments.batched_training import train_batch
->>> from experiments.config import group_configs
->>> from experiments.grid import grid_configs
+>>> from experiments.training.batched import train_batch
+>>> from experiments.records.config import group_configs
+>>> from experiments.launch.grid import grid_configs
 >>> groups = group_configs(grid_configs("logreg"))
 >>> len(groups), len(groups[0])
 (8, 15)
@@ -58,10 +58,10 @@ from tqdm import tqdm
 
 import backends
 import data
-from experiments import metrics, setups
-from experiments.config import VALUE_FIELDS, program_key
-from experiments.run_life import open_run, progress_writer
-from experiments.training import RunProgram, validate
+from experiments.records import metrics, setups
+from experiments.records.config import VALUE_FIELDS, program_key
+from experiments.training.alone import RunProgram, validate
+from experiments.training.life import open_run, progress_writer
 
 __all__ = ["train_batch", "STEPS_PER_CALL", "MEMORY_FRACTION"]
 
@@ -108,10 +108,10 @@ def train_batch(configs, results_dir, data_dir=None, stop_after=None, dataset=No
     Parameters
     ----------
     configs : sequence of RunConfig
-        The runs; they must share :func:`~experiments.config.program_key`
-        (see :func:`experiments.config.group_configs`)
+        The runs; they must share :func:`~experiments.records.config.program_key`
+        (see :func:`experiments.records.config.group_configs`)
     results_dir, data_dir, stop_after, dataset, build_model, restart_corrupt
-        As for :func:`experiments.training.train_run`
+        As for :func:`experiments.training.alone.train_run`
     progress : bool
         A progress bar per epoch of the batch, and one line per run and epoch
     steps_per_call : int or None
@@ -134,7 +134,7 @@ def train_batch(configs, results_dir, data_dir=None, stop_after=None, dataset=No
     ValueError
         For runs that do not share a program
     errors.UserError
-        As :func:`experiments.training.train_run` does; also when JAX is missing
+        As :func:`experiments.training.alone.train_run` does; also when JAX is missing
     """
     configs = list(configs)
     if len({program_key(config) for config in configs}) > 1:
@@ -174,8 +174,8 @@ def train_batch(configs, results_dir, data_dir=None, stop_after=None, dataset=No
 
 
 class _BatchTraining:
-    """Runs (each its :class:`~experiments.run_life.RunLife` and
-    :class:`~experiments.training.RunProgram`), trained as one batch."""
+    """Runs (each its :class:`~experiments.training.life.RunLife` and
+    :class:`~experiments.training.alone.RunProgram`), trained as one batch."""
 
     def __init__(self, runs, dataset, sources, flip_lr, steps_per_call, progress, say):
         self.lives = [life for life, _ in runs]

@@ -13,7 +13,7 @@ The optimizers: an update rule and how the runs use it, one record each.
 An :class:`Optimizer` holds what the project needs to know about an update
 rule: its builder in the style of ``lasagne.updates`` (a function, or
 ``"module:name"`` imported when a run builds its updates, so that the figures
-and the report never import Theano), which :class:`~experiments.config.RunConfig`
+and the report never import Theano), which :class:`~experiments.records.config.RunConfig`
 fields it takes and under which keyword, which of those are values the
 compiled program reads (runs that differ only in them train as one batch)
 rather than constants compiled into it, and how the figures show it.
@@ -21,10 +21,10 @@ rather than constants compiled into it, and how the figures show it.
 The project registers ``adam``, ``amsgrad`` and ``adamnc`` (:mod:`amsgrad`).
 Others can be added with :func:`register`, from code, or for the command
 lines and their workers by a plug-in module named in ``$AMSGRAD_PLUGINS``
-(:mod:`experiments.plugins`)::
+(:mod:`experiments.records.plugins`)::
 
     # my_rules.py, on PYTHONPATH; AMSGRAD_PLUGINS=my_rules
-    from experiments import optimizers
+    from experiments.records import optimizers
 
     optimizers.register(optimizers.Optimizer(
         "rmsprop", "lasagne.updates:rmsprop", "RMSProp", "#7b3fa0",
@@ -32,7 +32,7 @@ lines and their workers by a plug-in module named in ``$AMSGRAD_PLUGINS``
 
 Examples
 --------
->>> from experiments import optimizers
+>>> from experiments.records import optimizers
 >>> optimizers.names()
 ('adam', 'amsgrad', 'adamnc')
 >>> adamnc = optimizers.get("adamnc")
@@ -45,7 +45,7 @@ import importlib.util
 import re
 
 from errors import UserError
-from experiments import plugins
+from experiments.records import plugins
 
 __all__ = ["Optimizer", "get", "names", "register", "ADAM_ARGUMENTS", "FIELDS"]
 
@@ -59,7 +59,7 @@ ADAM_ARGUMENTS = {"learning_rate": "lr", "beta1": "beta1", "beta2": "beta2",
 LIGHTEN = 0.55
 #: A colour as a record gives it: ``#rrggbb``.
 COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
-#: Names the optimizers' registry keeps: ``--optimizer both`` (:data:`experiments.options.BOTH`).
+#: Names the optimizers' registry keeps: ``--optimizer both`` (:data:`experiments.launch.options.BOTH`).
 RESERVED = ("both",)
 
 
@@ -86,11 +86,11 @@ class Optimizer:
     colour : str
         ``#rrggbb``, its runs' colour in figures
     arguments : dict of str -> str
-        Builder keyword -> the :class:`~experiments.config.RunConfig` field it
+        Builder keyword -> the :class:`~experiments.records.config.RunConfig` field it
         gets (one of :data:`FIELDS`); ``lr`` is required and gets the
         schedule's learning rate expression.  The fields it does not name are
         not used: a grid does not multiply its cells by their values
-        (:func:`experiments.options.expand`).  Stored as sorted pairs.
+        (:func:`experiments.launch.options.expand`).  Stored as sorted pairs.
     values : tuple of str
         The fields whose value the compiled program reads rather than
         compiling in (default ``("lr",)``).  ``lr`` must be among them: the
@@ -103,7 +103,7 @@ class Optimizer:
     Notes
     -----
     A record is checked when it is made: its name (see
-    :meth:`experiments.plugins.Registry.check_name`, when registered), its
+    :meth:`experiments.records.plugins.Registry.check_name`, when registered), its
     colours, its fields, and for ``"module:name"`` that the module's package
     can be found (without importing it).  What can be known only when the
     builder runs is checked then, with an error naming the optimizer: that

@@ -1,4 +1,4 @@
-"""The run store (experiments/runstore.py): atomic files, the run lock, the history schema,
+"""The run store (experiments/store/): atomic files, the run lock, the history schema,
 provenance."""
 import os
 import signal
@@ -8,9 +8,11 @@ import sys
 import pytest
 
 from errors import UserError
-from experiments import runstore
-from experiments.runstore import (RunLocked, atomic_write_bytes, read_json,
-                                  remove_stale_temporaries, run_lock, write_json)
+from experiments.store import atomic
+from experiments.store.atomic import (atomic_write_bytes, move_aside, read_json,
+                                      remove_stale_temporaries, write_json)
+from experiments.store.history import CURVES, history_problem, new_history
+from experiments.store.lock import RunLocked, run_lock
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,7 +24,7 @@ def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
     def crash(src, dst):
         raise OSError("simulated crash before the rename")
 
-    monkeypatch.setattr(runstore.os, "replace", crash)
+    monkeypatch.setattr(atomic.os, "replace", crash)
     with pytest.raises(OSError, match="simulated"):
         write_json(path, {"loss": [1.0, 2.0]})
     monkeypatch.undo()
@@ -54,9 +56,9 @@ def test_temporary_file_of_a_killed_write_is_removed(tmp_path):
     # kill -9 of a process in the middle of an atomic write, after its temporary file is
     # written and before the rename.
     script = ("import os, signal\n"
-              "from experiments import runstore\n"
-              "runstore.os.replace = lambda a, b: os.kill(os.getpid(), signal.SIGKILL)\n"
-              "runstore.write_json(%r, {'loss': [1.0, 2.0]})\n"
+              "from experiments.store import atomic\n"
+              "atomic.os.replace = lambda a, b: os.kill(os.getpid(), signal.SIGKILL)\n"
+              "atomic.write_json(%r, {'loss': [1.0, 2.0]})\n"
               % str(tmp_path / "history.json"))
     write_json(str(tmp_path / "history.json"), {"loss": [1.0]})
     (tmp_path / ".lock").write_text("")
@@ -71,23 +73,23 @@ def test_temporary_file_of_a_killed_write_is_removed(tmp_path):
 
 
 def test_history_schema_problems_are_named():
-    good = dict(runstore.new_history(), loss=[1.0], acc=[0.5], val_loss=[1.1], val_acc=[0.4],
+    good = dict(new_history(), loss=[1.0], acc=[0.5], val_loss=[1.1], val_acc=[0.4],
                 lr=[0.1], epoch_time=[2.0])
-    assert runstore.history_problem(good) is None
-    assert runstore.history_problem([1]) == "a JSON list, not an object"
-    assert runstore.history_problem(dict(good, status="done")).startswith("status 'done'")
-    assert runstore.history_problem(dict(good, acc=["x"])) == "'acc' is not a list of numbers"
-    assert runstore.history_problem(dict(good, acc=[])).startswith("curves of unequal lengths")
-    assert runstore.history_problem(dict(good, diverged_epoch="3")).startswith("diverged_epoch")
+    assert history_problem(good) is None
+    assert history_problem([1]) == "a JSON list, not an object"
+    assert history_problem(dict(good, status="done")).startswith("status 'done'")
+    assert history_problem(dict(good, acc=["x"])) == "'acc' is not a list of numbers"
+    assert history_problem(dict(good, acc=[])).startswith("curves of unequal lengths")
+    assert history_problem(dict(good, diverged_epoch="3")).startswith("diverged_epoch")
     # The figures need four curves only; null stands for a missing value.
     four = {name: good[name] for name in ("loss", "acc", "val_loss", "val_acc", "status")}
-    assert runstore.history_problem(four) == "'lr' is not a list of numbers"
-    assert runstore.history_problem(dict(four, loss=[None]), curves=runstore.CURVES[:4]) is None
+    assert history_problem(four) == "'lr' is not a list of numbers"
+    assert history_problem(dict(four, loss=[None]), curves=CURVES[:4]) is None
 
 
 def test_provenance_without_theano_names_versions_and_threads():
-    code = ("import json, sys; from experiments import runstore; "
-            "print(json.dumps(runstore.provenance())); assert 'theano' not in sys.modules")
+    code = ("import json, sys; from experiments.store.rundir import provenance; "
+            "print(json.dumps(provenance())); assert 'theano' not in sys.modules")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                           text=True, timeout=120, env=dict(os.environ, OMP_NUM_THREADS="3"))
     assert done.returncode == 0, done.stderr
@@ -104,7 +106,7 @@ def test_move_aside_never_overwrites_a_file_moved_aside_before(tmp_path):
     for content in (b"first", b"second", b"third"):
         with open(path, "wb") as handle:
             handle.write(content)
-        moved.append(runstore.move_aside(path, ".corrupt"))
+        moved.append(move_aside(path, ".corrupt"))
     assert moved == [path + ".corrupt", path + ".corrupt.2", path + ".corrupt.3"]
     assert [open(name, "rb").read() for name in moved] == [b"first", b"second", b"third"]
     assert not os.path.exists(path)

@@ -17,7 +17,7 @@ OpenBLAS built with ``DYNAMIC_ARCH`` picks its kernels by CPU when it is loaded
 GPU: the same run, data, versions and threads give other float32 roundings on
 another machine, and a CNN's epoch amplifies them.  :func:`describe_machine` reads
 what this process uses now; the run store records it in each run's ``config.json``
-once per process that trains the run (:func:`experiments.runstore.record_machine`).
+once per process that trains the run (:func:`experiments.store.rundir.record_machine`).
 
 Imports neither Theano nor JAX: it reads what the process has loaded
 (``sys.modules``, ``/proc/self/maps``), so it costs a few milliseconds and never
@@ -25,7 +25,7 @@ loads a backend the run does not use.
 
 Examples
 --------
->>> from experiments import machine
+>>> from experiments.store import machine
 >>> sorted(machine.describe_machine("c"))
 ['blas', 'cpu', 'openblas_coretype', 'theano_blas']
 """

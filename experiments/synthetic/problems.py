@@ -15,7 +15,7 @@ depend on :math:`x`; a problem is fully described by its gradient sequence:
 
 Examples
 --------
->>> from experiments.synthetic_problems import online_problem
+>>> from experiments.synthetic.problems import online_problem
 >>> problem = online_problem()
 >>> stream = problem.gradient_stream()
 >>> stream.take(3), stream.take(100)[-2:]
@@ -23,7 +23,7 @@ Examples
 >>> problem.optimum
 -1.0
 
-No Theano here: the optimizers live in :mod:`experiments.synthetic_runner`.
+No Theano here: the optimizers live in :mod:`experiments.synthetic.runner`.
 """
 from dataclasses import dataclass
 import math

@@ -25,7 +25,7 @@ runs of different kinds never share a directory.
 
 Examples
 --------
->>> from experiments.config import RunConfig
+>>> from experiments.records.config import RunConfig
 >>> config = RunConfig(setup="logreg", optimizer="amsgrad", lr=0.001, beta2=0.99,
 ...                    bias_correction=False, run=0)
 >>> config.cell_name
@@ -43,7 +43,7 @@ import os
 import numpy as np
 
 from errors import UserError
-from experiments import optimizers, schedule, setups
+from experiments.records import optimizers, schedule, setups
 
 __all__ = ["RunConfig", "run_seeds", "experiment_words", "describe_differences", "LOSSES",
            "SEEDINGS", "float32_problem", "program_key", "group_configs", "VALUE_FIELDS",
@@ -57,7 +57,7 @@ SEEDINGS = ("independent", "common")
 #: The RunConfig fields of the protocol (besides CIFAR-10 centring), the blog's by default.
 PROTOCOL_FIELDS = ("epochs", "batch_size", "lr_schedule", "loss", "beta1", "epsilon")
 #: The RunConfig fields that are values, not constants, of a run's compiled graph (``lr``
-#: only for an optimizer that lists it in :attr:`experiments.optimizers.Optimizer.values`,
+#: only for an optimizer that lists it in :attr:`experiments.records.optimizers.Optimizer.values`,
 #: as the project's do).
 VALUE_FIELDS = ("lr", "run", "seed", "seeding")
 
@@ -118,7 +118,7 @@ class RunConfig:
         Network and data set: ``logreg``, ``ffnn`` (MNIST), ``cifarnet``,
         ``small_vgg``, ``vgg`` (CIFAR-10)
     optimizer : str
-        A registered optimizer (:mod:`experiments.optimizers`): ``adam``,
+        A registered optimizer (:mod:`experiments.records.optimizers`): ``adam``,
         ``amsgrad``, ``adamnc`` or a plug-in's
     lr : float
         Initial learning rate, > 0
@@ -392,7 +392,7 @@ def group_configs(configs, batch_runs=None):
     batch_runs : int or None
         At most this many runs per batch; None: no limit (a batch may still
         be trained in parts, see
-        :func:`experiments.batched_training.train_batch`)
+        :func:`experiments.training.batched.train_batch`)
 
     Returns
     -------

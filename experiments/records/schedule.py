@@ -25,7 +25,7 @@ changes with every update.  The synthetic job takes its per-step rates from
 
 Examples
 --------
->>> from experiments import schedule
+>>> from experiments.records import schedule
 >>> linear = schedule.get("linear")
 >>> [linear.epoch_rate(0.001, epoch, 4, 100) for epoch in range(4)]
 [0.001, 0.00075, 0.0005, 0.00025]

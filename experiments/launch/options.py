@@ -11,8 +11,8 @@ The options of the training command lines, defined once for ``run.py`` and ``gri
 ``run.py`` takes one value of ``--lr``, ``--beta2`` and ``--run``, the grid a
 list of each (``many=True``); every other option is the same on both, and
 :func:`configs_from_args` turns either command line into the same
-:class:`~experiments.config.RunConfig` list, run index outermost.
-``--protocol`` (:mod:`experiments.protocols`) gives the defaults of the
+:class:`~experiments.records.config.RunConfig` list, run index outermost.
+``--protocol`` (:mod:`experiments.records.protocols`) gives the defaults of the
 options the user leaves out: their ``argparse`` default is None, and
 :func:`configs_from_args` fills in the protocol's value.  Values are
 checked by :class:`RunConfig` (one message per bad value, naming the
@@ -21,7 +21,7 @@ option); :func:`errors.run_cli` turns that into one line and exit code 2.
 Examples
 --------
 >>> import argparse
->>> from experiments.options import add_run_options, configs_from_args
+>>> from experiments.launch.options import add_run_options, configs_from_args
 >>> parser = argparse.ArgumentParser()
 >>> add_run_options(parser, many=False)
 >>> args = parser.parse_args(["logreg", "--lr", "0.001", "--beta2", "0.99"])
@@ -31,9 +31,9 @@ Examples
 """
 import backends
 from errors import UserError
-from experiments import optimizers as optimizer_records
-from experiments import protocols, schedule, setups
-from experiments.config import LOSSES, SEEDINGS, RunConfig
+from experiments.records import optimizers as optimizer_records
+from experiments.records import protocols, schedule, setups
+from experiments.records.config import LOSSES, SEEDINGS, RunConfig
 
 __all__ = ["add_run_options", "configs_from_args", "runs_per_batch", "expand", "BOTH",
            "BLOG_LRS", "BLOG_BETA2S", "BLOG_RUNS"]
@@ -175,7 +175,7 @@ def expand(setup, lrs, beta2s, optimizers, bias_corrections, runs, **protocol):
     ``protocol`` holds the other :class:`RunConfig` fields (epochs, batch_size,
     lr_schedule, loss, seed, seeding, cifar_centering).  Every cell's run 0 comes before
     any run 1, so the first comparable results arrive early.  An optimizer
-    that does not use beta2 (:meth:`~experiments.optimizers.Optimizer.uses`)
+    that does not use beta2 (:meth:`~experiments.records.optimizers.Optimizer.uses`)
     gets the first value only, one that does not use bias correction only
     ``bias_correction=False``: the grid has no copies of one run.
     """
@@ -222,7 +222,7 @@ def configs_from_args(args):
     """The runs a parsed command line asks for (see :func:`expand` for the order).
 
     Options not given (None) take the value of ``--protocol``
-    (:mod:`experiments.protocols`); the epochs depend on the setup's data set.
+    (:mod:`experiments.records.protocols`); the epochs depend on the setup's data set.
 
     Raises
     ------

@@ -20,11 +20,11 @@ batches under ``val_`` + its name.  The first metric is the loss the
 optimizer minimises.  Adding a curve is one entry of :data:`METRICS`:
 histories written before it still read (the curve is absent there), and a
 resumed run records it from its next epoch on (``null`` before: see
-:func:`experiments.runstore.add_curves`).
+:func:`experiments.store.history.add_curves`).
 
 Examples
 --------
->>> from experiments import metrics
+>>> from experiments.records import metrics
 >>> metrics.train_names()
 ('loss', 'acc')
 >>> metrics.history_curves()
@@ -52,7 +52,7 @@ class MinibatchGraph:
 
     prediction : the network's softmax probabilities
     targets : the integer labels
-    config : the run's :class:`~experiments.config.RunConfig` (its ``loss``)
+    config : the run's :class:`~experiments.records.config.RunConfig` (its ``loss``)
     num_classes : int
     params : the trainable parameters (gradients of the loss, say)
     """

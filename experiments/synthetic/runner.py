@@ -1,5 +1,6 @@
 """
-The optimizers on the synthetic problems, with their update builders (:mod:`experiments.optimizers`).
+The optimizers on the synthetic problems, with their update builders
+(:mod:`experiments.records.optimizers`).
 
 .. autosummary::
     :nosignatures:
@@ -23,8 +24,8 @@ the bookkeeping (loss, regret) in float64 with NumPy.
 
 Examples
 --------
->>> from experiments.synthetic_problems import online_problem
->>> from experiments.synthetic_runner import RunSpec, simulate
+>>> from experiments.synthetic.problems import online_problem
+>>> from experiments.synthetic.runner import RunSpec, simulate
 >>> runs = [RunSpec(online_problem(), name) for name in ("adam", "amsgrad")]
 >>> adam_run, amsgrad_run = simulate(runs, steps=2000000, progress=False)
 >>> adam_run.final_x, amsgrad_run.final_x < -0.9
@@ -43,7 +44,7 @@ from tqdm import tqdm
 
 import backends
 from errors import UserError
-from experiments import config, optimizers, schedule
+from experiments.records import config, optimizers, schedule
 
 __all__ = ["RunSpec", "StepGraph", "Trajectory", "build_step",
            "compile_step_function", "UnrolledSteps", "simulate", "learning_rates",
@@ -65,9 +66,9 @@ class RunSpec:
 
     Attributes
     ----------
-    problem : experiments.synthetic_problems.Problem
+    problem : experiments.synthetic.problems.Problem
     optimizer : str
-        A registered optimizer (:func:`experiments.optimizers.names`).
+        A registered optimizer (:func:`experiments.records.optimizers.names`).
     beta1, beta2 : float
         Decay rates of the moment estimates (the original code's 0.9 and 0.99).
     """
@@ -296,7 +297,7 @@ def learning_rates(lr, lr_schedule, first_step, count):
 
     ``"constant"``: ``lr``; ``"inv-sqrt"``: ``lr / sqrt(t)`` as the original's
     ``--lr_decay`` (which, in its stochastic setting, never advanced t); see
-    :meth:`experiments.schedule.Schedule.update_rates`.
+    :meth:`experiments.records.schedule.Schedule.update_rates`.
     """
     return schedule.get(lr_schedule).update_rates(lr, first_step, count)
 

@@ -10,17 +10,17 @@ What a grid's worker process does: limit its BLAS threads, then train one run.
     run_grid_batch
     RunFailed
 
-:func:`run_grid_task` is the task that :mod:`experiments.grid` sends to a
+:func:`run_grid_task` is the task that :mod:`experiments.launch.grid` sends to a
 local worker process or a Dask worker: it calls
-:func:`experiments.training.train_run` (the code ``experiments/run.py``
-runs) with one :class:`~experiments.config.RunConfig` and returns a small
+:func:`experiments.training.alone.train_run` (the code ``experiments/run.py``
+runs) with one :class:`~experiments.records.config.RunConfig` and returns a small
 summary of what happened.  :func:`run_grid_batch` does the same for runs
 trained together as one program
-(:func:`experiments.batched_training.train_batch`).
+(:func:`experiments.training.batched.train_batch`).
 
 A task that fails with anything but a user error (a bug, a plug-in's fault,
 the environment's) keeps the traceback in each of its runs' ``error.log``
-(:func:`experiments.runstore.write_error_log`) and raises :class:`RunFailed`,
+(:func:`experiments.store.atomic.write_error_log`) and raises :class:`RunFailed`,
 one line the grid reports; a task that ends well removes its runs' logs.
 
 This module imports nothing that loads NumPy: a local worker process runs
@@ -29,8 +29,8 @@ once, when NumPy (or Theano's compiled code) loads it.
 
 Examples
 --------
->>> from experiments.config import RunConfig
->>> from experiments.grid_worker import run_grid_task
+>>> from experiments.records.config import RunConfig
+>>> from experiments.launch.worker import run_grid_task
 >>> config = RunConfig(setup="logreg", optimizer="adam", lr=0.001, beta2=0.99,
 ...                    bias_correction=True, run=0, epochs=1)
 >>> run_grid_task(config, "/tmp/results")["status"]   # doctest: +SKIP
@@ -46,7 +46,7 @@ import time
 import traceback
 import warnings
 
-from experiments.threads import BLAS_THREAD_VARIABLES
+from experiments.store.threads import BLAS_THREAD_VARIABLES
 
 __all__ = ["limit_blas_threads", "start_worker", "run_grid_task", "run_grid_batch",
            "RunFailed", "BUSY_POLL_SECONDS"]
@@ -118,7 +118,7 @@ def start_worker(threads, parent_pid):
 
 def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, backend="c",
                   restart_corrupt=False, stop_after=None):
-    """Train one run of a grid with :func:`experiments.training.train_run`.
+    """Train one run of a grid with :func:`experiments.training.alone.train_run`.
 
     Parameters
     ----------
@@ -138,9 +138,9 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, backen
         What runs the run's compiled functions
     restart_corrupt : bool
         Train a run whose checkpoint is damaged again from epoch 0 (see
-        :func:`~experiments.training.train_run`)
+        :func:`~experiments.training.alone.train_run`)
     stop_after : int or None
-        Train only up to this epoch now (see :func:`~experiments.training.train_run`)
+        Train only up to this epoch now (see :func:`~experiments.training.alone.train_run`)
 
     Returns
     -------
@@ -154,13 +154,13 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, backen
     Raises
     ------
     errors.UserError
-        As :func:`~experiments.training.train_run` does.
+        As :func:`~experiments.training.alone.train_run` does.
     RunFailed
         For any other exception (not ``KeyboardInterrupt``); its traceback is
         in the run's ``error.log``
     """
     # Imported here, not at the top: see the module docstring.
-    from experiments.training import train_run
+    from experiments.training.alone import train_run
 
     start = time.time()
     with _ONE_RUN_PER_PROCESS, _failures_logged([config], results_dir):
@@ -190,7 +190,7 @@ def _failures_logged(configs, results_dir):
 
 def _log_failure(configs, results_dir, exc):
     """Write the traceback being handled into each run's error log; the one-line report."""
-    from experiments.runstore import write_error_log
+    from experiments.store.atomic import write_error_log
 
     lines = str(exc).strip().splitlines()
     what = type(exc).__name__ + (": " + lines[0] if lines else "")
@@ -214,10 +214,11 @@ def _log_failure(configs, results_dir, exc):
 
 
 def _summary(outcome, seconds):
-    """The task's summary of a run's :class:`~experiments.run_life.RunOutcome` (a run that
+    """The task's summary of a run's :class:`~experiments.training.life.RunOutcome` (a run that
     ended well has lost the error log of an earlier failed try: see ``open_run``)."""
     from errors import UserError
-    from experiments.runstore import HISTORY_FILE, read_history
+    from experiments.store.history import read_history
+    from experiments.store.rundir import HISTORY_FILE
 
     try:
         history = read_history(os.path.join(outcome.run_dir, HISTORY_FILE)) or {}
@@ -238,7 +239,7 @@ def run_grid_batch(configs, results_dir, data_dir=None, restart_corrupt=False,
     Parameters
     ----------
     configs : sequence of RunConfig
-        Runs grouped by :func:`experiments.batched_training.group_configs`
+        Runs grouped by :func:`experiments.records.config.group_configs`
     results_dir, data_dir, restart_corrupt, stop_after
         As for :func:`run_grid_task`
 
@@ -255,7 +256,7 @@ def run_grid_batch(configs, results_dir, data_dir=None, restart_corrupt=False,
         As :func:`run_grid_task`; a failure of the batch is every run's (the
         grid then trains them one at a time)
     """
-    from experiments.batched_training import train_batch
+    from experiments.training.batched import train_batch
 
     start = time.time()
     with _ONE_RUN_PER_PROCESS, _failures_logged(configs, results_dir):

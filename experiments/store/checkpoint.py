@@ -18,14 +18,14 @@ draw from, and the history, and optionally the identity of the run that wrote it
 object: the run's configuration), so that it is not loaded into another run.
 It is read back without pickle; a file cut short or with changed bytes (the
 zip members carry CRC-32 checksums) raises :class:`CorruptCheckpoint`.  It is
-written atomically by :func:`experiments.runstore.atomic_write_bytes`, which
-also owns where it lies (:data:`experiments.runstore.CHECKPOINT_FILE`).
+written atomically by :func:`experiments.store.atomic.atomic_write_bytes`, which
+also owns where it lies (:data:`experiments.store.rundir.CHECKPOINT_FILE`).
 
 Examples
 --------
 >>> import compat  # noqa: F401  (Theano's flags before theano)
 >>> import numpy as np, theano
->>> from experiments.checkpoint import save_checkpoint, load_checkpoint
+>>> from experiments.store.checkpoint import save_checkpoint, load_checkpoint
 >>> w = theano.shared(np.ones(3, dtype="float32"), name="w")
 >>> rng = np.random.RandomState(0)
 >>> save_checkpoint("/tmp/doc_checkpoint.npz", [w], rng, {"loss": [0.5]})
@@ -44,7 +44,7 @@ import zlib
 import numpy as np
 
 from errors import UserError
-from experiments.runstore import atomic_write_bytes
+from experiments.store.atomic import atomic_write_bytes
 
 __all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_history", "saved_history",
            "CorruptCheckpoint"]
