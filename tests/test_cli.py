@@ -130,6 +130,33 @@ def test_run_py_reports_errors_as_one_line_and_exit_2(tmp_path):
     assert completed.stderr == "run.py: error: --beta2 must be a number in (0, 1), got 1.5\n"
 
 
+def as_without_root_powers(argv):
+    """``argv`` run so that file permissions hold: root reads and writes anything unless it
+    drops the capabilities that let it (util-linux's setpriv)."""
+    if os.geteuid() != 0:
+        return argv
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", "--bounding-set=" + caps, "--inh-caps=" + caps] + argv
+
+
+def test_a_read_only_run_directory_is_one_line_and_exit_2(tmp_path):
+    config = RunConfig(setup="logreg", optimizer="adam", lr=0.01, beta2=0.99,
+                       bias_correction=True, run=0, epochs=1)
+    run_dir = config.run_dir(str(tmp_path))
+    os.makedirs(run_dir)
+    os.chmod(run_dir, 0o555)
+    completed = subprocess.run(as_without_root_powers(
+        [sys.executable, os.path.join(REPO, "experiments", "run.py"), "logreg", "--optimizer",
+         "adam", "--lr", "0.01", "--beta2", "0.99", "--bias-correction", "on", "--epochs", "1",
+         "--results-dir", str(tmp_path), "--data-dir", str(tmp_path / "no data needed")]),
+        capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stderr == ("run.py: error: cannot lock %s (Permission denied): a run "
+                                "writes its directory; make it writable, or use another "
+                                "--results-dir\n" % os.path.join(run_dir, ".lock"))
+    assert os.listdir(run_dir) == []
+
+
 def run_py(*argv):
     return subprocess.Popen([sys.executable, os.path.join(REPO, "experiments", "run.py")]
                             + list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,

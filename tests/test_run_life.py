@@ -160,3 +160,70 @@ def test_a_try_that_ends_well_removes_an_earlier_tries_error_log(tmp_path):
     assert os.path.exists(log)
     run_tiny(tmp_path, config)  # as run.py trains it
     assert not os.path.exists(log)
+
+
+def test_a_resume_keeps_what_history_json_has_beside_this_versions_keys(tmp_path):
+    # A newer version's (or a user's) keys: a note, and a curve this version does not record.
+    config = tiny_config(epochs=3)
+    run_dir = config.run_dir(str(tmp_path))
+    run_tiny(tmp_path, config, stop_after=1)
+    history = read(run_dir, "history.json")
+    write(run_dir, "history.json", dict(history, note="seed sweep 4", sharpness=[0.25]))
+    outcome = run_tiny(tmp_path, config)
+    assert outcome.status == "complete" and outcome.epochs_trained == 2
+    resumed = read(run_dir, "history.json")
+    assert resumed["note"] == "seed sweep 4"
+    assert resumed["sharpness"] == [0.25, None, None]  # recorded as missing since
+    assert resumed["loss"][:1] == history["loss"] and len(resumed["loss"]) == 3
+
+
+def test_a_config_with_a_field_this_version_does_not_know_is_not_resumed(tmp_path):
+    # A newer version's field changes what the run is: never resumed (nor marked complete)
+    # as if it were not there, and the figures skip it saying why.
+    config = tiny_config(epochs=2)
+    run_dir = config.run_dir(str(tmp_path))
+    run_tiny(tmp_path, config, stop_after=1)
+    write(run_dir, "config.json", dict(read(run_dir, "config.json"), weight_decay=0.0005))
+    with pytest.raises(UserError, match=r"config.json has a field weight_decay, which this "
+                                        r"version does not know \(written by a newer version\?\); "
+                                        r"resume it with that version"):
+        run_tiny(tmp_path, config)
+    assert read(run_dir, "history.json")["status"] == "running"
+    assert len(read(run_dir, "history.json")["loss"]) == 1
+    from plots.verdict.results import find_runs
+    runs, problems = find_runs(str(tmp_path))
+    assert runs == [] and "weight_decay" in problems[0].reason
+
+
+def test_what_a_config_json_records_beside_the_fields_is_declared(tmp_path):
+    from experiments.records.config import RECORDED
+    config = tiny_config(epochs=1)
+    run_tiny(tmp_path, config)
+    saved = read(config.run_dir(str(tmp_path)), "config.json")
+    assert set(saved) - set(config.to_dict()) == set(RECORDED)
+
+
+def nested(depth):
+    """JSON text of arrays nested ``depth`` deep: valid JSON no reader of ours can descend."""
+    return "[" * depth + "]" * depth
+
+
+def test_files_nested_100000_deep_are_refused_as_not_the_projects(tmp_path):
+    from plots.verdict.results import find_runs, load_reference
+    config = tiny_config(epochs=2)
+    run_dir = config.run_dir(str(tmp_path))
+    run_tiny(tmp_path, config, stop_after=1)
+    whole = read(run_dir, "history.json")
+    with open(os.path.join(run_dir, "history.json"), "w") as f:
+        f.write(nested(100000))
+    runs, problems = find_runs(str(tmp_path))  # the figures skip it, saying why
+    assert runs == [] and "JSON nested deeper than" in problems[0].reason
+    lines = []
+    with open_run(config, str(tmp_path), say=lines.append) as life:  # resuming rebuilds it
+        assert life.history["loss"] == whole["loss"]
+    assert "is not a file of this project (JSON nested deeper than" in lines[0]
+    assert "rebuilt it from" in lines[0]
+    reference = tmp_path / "original.json"
+    reference.write_text(nested(100000))
+    assert load_reference(str(reference))[0] == {}
+    assert "JSON nested deeper than" in load_reference(str(reference))[1][0].reason

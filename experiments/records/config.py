@@ -47,7 +47,7 @@ from experiments.records import optimizers, schedule, setups
 
 __all__ = ["RunConfig", "run_seeds", "experiment_words", "describe_differences", "LOSSES",
            "SEEDINGS", "float32_problem", "program_key", "group_configs", "VALUE_FIELDS",
-           "PROTOCOL_FIELDS"]
+           "PROTOCOL_FIELDS", "RECORDED", "UnknownFields", "MAX_EPOCHS", "MAX_BATCH_SIZE"]
 
 LOSSES = ("categorical", "binary")
 #: How runs draw their initial weights and data order (:func:`run_seeds`); the first is
@@ -66,6 +66,13 @@ def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+class UnknownFields(UserError):
+    """A configuration with fields this version does not know."""
+
+
+#: What a ``config.json`` records beside the fields
+#: (:func:`experiments.store.rundir.write_config`, :func:`~experiments.store.rundir.record_machine`).
+RECORDED = ("data", "setup_definition", "versions", "theano_flags", "threads", "machines")
 #: The longest run: its history, schedule and run directory stay of a sane size (the
 #: blog's runs have 150 epochs).
 MAX_EPOCHS = 100000
@@ -286,7 +293,10 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values):
-        """The config of a ``config.json``; keys that are not fields (versions, flags) are ignored.
+        """The config of a ``config.json``; what it records beside the fields
+        (:data:`RECORDED`: versions, flags, data, machines) is ignored, and any
+        other key is refused (errors.UserError): a field this version does not
+        know, as a newer version would write, changes what the run is.
 
         A CIFAR-10 ``config.json`` without ``cifar_centering`` was written
         before centring became the default (2026-11-30), by code that did not
@@ -295,6 +305,11 @@ class RunConfig:
         (2026-12-05): it is read as ``seeding="common"``.
         """
         names = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names - set(RECORDED))
+        if unknown:
+            raise UnknownFields("has %s %s, which this version does not know (written by a "
+                                "newer version?)" % ("a field" if len(unknown) == 1 else
+                                                     "fields", ", ".join(unknown)))
         fields = {k: v for k, v in values.items() if k in names}
         fields.setdefault("seeding", "common")
         setup = fields.get("setup")

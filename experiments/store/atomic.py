@@ -41,6 +41,7 @@ import json
 import os
 import re
 import secrets
+import sys
 
 from errors import UserError
 
@@ -150,6 +151,9 @@ def load_json(path):
         raise ValueError("cannot be read (%s)" % (exc.strerror or exc))
     except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
         raise ValueError("is not valid JSON, probably half-written (%s)" % exc)
+    except RecursionError:  # arrays or objects nested thousands deep: no file of ours
+        raise ValueError("is not a file of this project (JSON nested deeper than %d levels)"
+                         % sys.getrecursionlimit()) from None
 
 
 def read_json(path):

@@ -15,6 +15,8 @@ import contextlib
 import fcntl
 import os
 
+from errors import UserError
+
 __all__ = ["LOCK_FILE", "run_lock", "RunLocked"]
 
 LOCK_FILE = ".lock"
@@ -36,8 +38,15 @@ def run_lock(run_dir):
     ------
     RunLocked
         At once (no waiting) when another process holds the lock.
+    errors.UserError
+        When the lock file cannot be opened (a read-only directory).
     """
-    fd = os.open(os.path.join(run_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+    path = os.path.join(run_dir, LOCK_FILE)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a read-only directory or disk, a .lock that is not a file
+        raise UserError("cannot lock %s (%s): a run writes its directory; make it writable, "
+                        "or use another --results-dir" % (path, exc.strerror or exc)) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

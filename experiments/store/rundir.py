@@ -33,7 +33,7 @@ import platform
 import sys
 
 from errors import UserError
-from experiments.records.config import RunConfig, describe_differences
+from experiments.records.config import RunConfig, UnknownFields, describe_differences
 from experiments.store import machine
 from experiments.store.atomic import read_json, write_json, writing
 from experiments.store.threads import BLAS_THREAD_VARIABLES, available_cores
@@ -91,6 +91,9 @@ def _saved_config(run_dir, config_path):
                                       config_path))
     try:
         return saved, None if saved is None else RunConfig.from_dict(saved)
+    except UnknownFields as exc:
+        raise UserError("%s's config.json %s; resume it with that version, or use another "
+                        "--results-dir" % (run_dir, exc))
     except (TypeError, UserError) as exc:
         raise UserError(unreadable % (run_dir, exc, config_path))
 

@@ -271,7 +271,7 @@ class RunLife:
         Returns the run's history so far.
         """
         self.program = program
-        history = self._restored(program)
+        history = _kept(self._restored(program), self.history)
         # A curve declared since the history was written is recorded from now on.
         add_curves(history, program.curves)
         history.setdefault("identity", self.config.to_dict())
@@ -374,6 +374,18 @@ class RunLife:
     def _write_history(self, history):
         with writing(self.history_path):
             write_json(self.history_path, history)
+
+
+def _kept(restored, read):
+    """``restored`` (the checkpoint's history) with what ``read`` (history.json's) has beside
+    it: keys a newer version or a user wrote are kept, not dropped by a resume.  A list is a
+    curve: cut or filled with ``null`` to the restored epochs."""
+    done = len(restored["loss"])
+    for key, value in (read or {}).items():
+        if key not in restored:
+            restored[key] = (value[:done] + [None] * (done - len(value))
+                             if isinstance(value, list) else value)
+    return restored
 
 
 def _disagreement(history, saved):
