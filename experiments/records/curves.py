@@ -12,7 +12,6 @@ The curves a run records, one declaration each: stored, logged, reported, compar
     val_names
     history_names
     measures
-    lower_is_better
     epoch_text
     STORED
     COMPARED
@@ -62,7 +61,7 @@ from errors import UserError
 from experiments.records import plugins
 
 __all__ = ["Curve", "register", "declared", "get", "train_names", "val_names",
-           "history_names", "measures", "lower_is_better", "epoch_text", "PROJECT", "STORED",
+           "history_names", "measures", "epoch_text", "PROJECT", "STORED",
            "COMPARED", "COMPARED_MEASURES", "VALIDATION_PREFIX", "HISTORY_FIELDS"]
 
 #: A validation curve's name is this and its curve's.
@@ -223,11 +222,6 @@ def measures(records=None):
         for kind in curve.train_measures:
             found["%s_train_%s" % (kind, curve.name)] = (curve.name, kind, curve.lower_is_better)
     return found
-
-
-def lower_is_better(name):
-    """Whether lower is better on a history's list ``name`` (a loss, not an accuracy)."""
-    return get(name).lower_is_better
 
 
 def epoch_text(history):

@@ -60,8 +60,9 @@ VERDICT_ORDER = ("differs", "inconclusive", "agrees", "n/a")
 class CellComparison:
     """A reproduced group next to the original group of the same key.
 
-    ``rows`` maps each measure (:attr:`Findings.measures`) to a dict with ``n, mean, std, original_n,
-    original_mean, original_std, pooled_std, difference, d`` (NaN where there
+    ``rows`` maps each measure (:attr:`Findings.measures`) to a dict with
+    ``n, mean, std, original_n, original_mean, original_std, pooled_std,
+    difference, d`` (NaN where there
     is nothing to compare: descriptive, the verdict is not taken from them);
     ``verdict`` is ``agrees``, ``differs``, ``inconclusive`` or ``n/a`` and
     ``reason`` says why; ``judged`` the :class:`plots.verdict.compare.Verdict`
