@@ -39,6 +39,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from experiments.records import optimizers
+from experiments.records.curves import get as curve_of
 from experiments.store.atomic import atomic_write_bytes
 from experiments.store.datasource import describe_data
 from plots.verdict.compare import MIN_ACCURACY_SCALE, MIN_LOSS_SCALE
@@ -111,7 +112,7 @@ def _original_band(reference_runs, config, metric):
 
 def _minimum_span(metric, values):
     """The smallest y span a panel of ``metric`` showing ``values`` may have."""
-    if "loss" in metric:
+    if curve_of(metric).lower_is_better:  # a loss: its minimum span is relative
         return MIN_SPAN_SCALES * MIN_LOSS_SCALE * max(np.nanmax(np.abs(values)), 1e-3)
     return MIN_SPAN_SCALES * MIN_ACCURACY_SCALE
 

@@ -32,7 +32,7 @@ import os
 from experiments.store.atomic import atomic_write_bytes
 from plots.verdict import compare
 from plots.verdict.cells import AGREE_WITHIN, MIN_STD
-from plots.verdict.compare import MEASURES  # measure -> (curve, final or best, lower is better)
+from plots.verdict.compare import MEASURES  # the compared measures: the original has them
 from plots.verdict.findings import find, protocol_text
 
 __all__ = ["write_report", "markdown", "csv_rows", "pair_text"]
@@ -115,18 +115,18 @@ def pair_text(effect):
 
 # -- REPORT.md -------------------------------------------------------------------------------
 
-def _cell_rows(comparisons):
-    header = (["optimizer", "lr", "b2", "bc", "runs"] + [_measure_name(m) for m in MEASURES]
+def _cell_rows(comparisons, measures):
+    header = (["optimizer", "lr", "b2", "bc", "runs"] + [_measure_name(m) for m in measures]
               + ["verdict"])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for comparison in comparisons:
         key = comparison.group.key
         cells = [key.optimizer, "%g" % key.lr, "%g" % key.beta2,
                  "on" if key.bias_correction else "off", _runs_text(comparison.group)]
-        for measure in MEASURES:
+        for measure in measures:
             row = comparison.rows[measure]
             text = _mean_std_text(row["mean"], row["std"])
-            if comparison.original is not None:
+            if comparison.original is not None and measure in MEASURES:
                 text += " vs %s, d %s" % (
                     _mean_std_text(row["original_mean"], row["original_std"]),
                     _number(row["d"], "%+.1f"))
@@ -137,7 +137,7 @@ def _cell_rows(comparisons):
 
 
 def _introduction(findings, sources):
-    return [
+    lines = [
         "# Reproduction report: Experiments with AMSGrad", "",
         "Reproduced runs read from `%s`; original runs from `%s` (the logs published with the "
         "blog post: %s; %s runs per cell, %s epochs)." % (
@@ -173,7 +173,16 @@ def _introduction(findings, sources):
         "deviations stay under %g%% of the time; **inconclusive** in between; **n/a** when "
         "there is nothing to compare (no original cell of this protocol, too few runs). The "
         "error rates, measured, are in the table above." % (
-            100 * compare.ALPHA, compare.SHIFT, 100 * compare.BETA),
+            100 * compare.ALPHA, compare.SHIFT, 100 * compare.BETA)]
+    if findings.reported_only:
+        lines.append(
+            "- Curves the original runs lack, %s (declared in `experiments/records/curves.py`), "
+            "are shown as measured but never compared: no original side, no verdict, no pairs. "
+            "Their means and stds are over the runs that recorded them (n in `report.csv`); "
+            "the verdict compares %s only." % (
+                ", ".join("`%s`" % name for name in findings.reported_only),
+                ", ".join("`%s`" % name for name in compare.CURVES)))
+    lines += [
         "- The claims are evaluated on the cells with finished runs, on both sides on the same "
         "cells. A *pair* is two cells that differ only in the optimizer (or only in bias "
         "correction); differences are AMSGrad - Adam (or on - off). Where both cells share "
@@ -182,6 +191,7 @@ def _introduction(findings, sources):
         "on the paired differences, run by run, over the runs both cells have, and d is their "
         "mean over their std; otherwise on the means, d in pooled std. The original's runs are "
         "independent draws (its `train.py` seeds nothing).", ""]
+    return lines
 
 
 def _list_text(values):
@@ -281,7 +291,7 @@ def _summary(findings):
     return lines + [""]
 
 
-def _setup_section(section):
+def _setup_section(section, measures):
     """Cells table and pair table of one setup and protocol."""
     lines = ["## %s" % section.protocol.setup, "",
              "Protocol: %s." % protocol_text(section.protocol),
@@ -294,7 +304,7 @@ def _setup_section(section):
     lines += ["", "### Cells", "", "%d cells: %d agree, %d differ, %d inconclusive, %d n/a." % (
         len(section.comparisons), verdicts["agrees"], verdicts["differs"],
         verdicts["inconclusive"], verdicts["n/a"]), ""]
-    lines += _cell_rows(section.by_verdict)
+    lines += _cell_rows(section.by_verdict, measures)
 
     lines += ["", "### Pair by pair", "",
               "Cells that differ only in the optimizer (or only in bias correction): in how many "
@@ -335,7 +345,7 @@ def markdown(findings, problems=(), synthetic=None,
     lines = _introduction(findings, tuple(sources))
     lines[2:2] = _summary(findings)
     for section in findings.sections:
-        lines += _setup_section(section)
+        lines += _setup_section(section, findings.measures)
     if synthetic:
         lines += _synthetic_section(synthetic)
     lines += ["## Skipped files", ""]

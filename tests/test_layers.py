@@ -11,7 +11,7 @@ bottom (see README.md's "What is here"):
 3 backends  backends (the C mode, the JAX linker and graph evaluator, the JAX forms of
             Theano's ops: backends.jax_ops, one module a family, none importing another)
 4 models    models, data
-5 records   experiments.records (a run's identity, the registries, metrics, plug-ins)
+5 records   experiments.records (a run's identity, the registries, curves, metrics, plug-ins)
 6 store     experiments.store (the results layout: atomic files, lock, run directories,
             data source, packed runs, history, checkpoint, machine, threads)
 7 runs      experiments.training (a run's life, alone, batched), experiments.synthetic
@@ -54,7 +54,8 @@ VERDICT = "plots.verdict"
 VERDICT_NEVER_LOADS = ("matplotlib", "theano", "lasagne", "jax")
 #: What plots may import besides itself: the run store and the records below it, without
 #: Theano (not records.metrics, not records.schedule's Theano expression).
-PLOTS_MAY_IMPORT = ("errors", "experiments.records.config", "experiments.records.setups",
+PLOTS_MAY_IMPORT = ("errors", "experiments.records.config", "experiments.records.curves",
+                    "experiments.records.setups",
                     "experiments.records.protocols", "experiments.records.plugins",
                     "experiments.records.optimizers", "experiments.store.atomic",
                     "experiments.store.rundir", "experiments.store.datasource",

@@ -1,54 +1,47 @@
 """
-The per-minibatch values a run's compiled functions return: one declaration per curve.
+The curves' symbolic expressions: what the compiled functions return per minibatch.
 
 .. autosummary::
     :nosignatures:
 
-    Metric
-    METRICS
-    train_names
-    val_names
-    history_curves
+    MinibatchGraph
+    EXPRESSIONS
     outputs
 
-A :class:`Metric` is a named symbolic expression of one minibatch.  The
-training function returns every metric (computed with the parameters before
-the update it applies), the validation function those with ``validation``
-set; a run's history holds, per epoch, the mean of each over the epoch's
-training minibatches under the metric's name, and over the validation
-batches under ``val_`` + its name.  The first metric is the loss the
-optimizer minimises.  Adding a curve is one entry of :data:`METRICS`:
-histories written before it still read (the curve is absent there), and a
-resumed run records it from its next epoch on (``null`` before: see
-:func:`experiments.store.history.add_curves`).
+The curves themselves are declared in :mod:`experiments.records.curves`
+(without Theano, so that the verdict and the report read them); a curve
+computed per minibatch has an expression here (:data:`EXPRESSIONS`, the
+project's, by name) or its own (``Curve.expression``, a plug-in's).  The
+training function returns every such curve (computed with the parameters
+before the update it applies), the validation function those with
+``validation`` set; a run's history holds, per epoch, the mean of each over
+the epoch's training minibatches under the curve's name, and over the
+validation batches under ``val_`` + its name.  The first is the loss the
+optimizer minimises.
 
 Examples
 --------
->>> from experiments.records import metrics
->>> metrics.train_names()
+>>> from experiments.records import curves
+>>> curves.train_names()
 ('loss', 'acc')
->>> metrics.history_curves()
-('loss', 'acc', 'val_loss', 'val_acc', 'lr', 'epoch_time')
 """
 import dataclasses
-from typing import Callable
 
 import compat  # noqa: F401  (Theano flags before theano)
 import theano
 import theano.tensor as T
 
-__all__ = ["Metric", "MinibatchGraph", "METRICS", "CLIP", "train_names", "val_names",
-           "history_curves", "RUN_CURVES", "outputs"]
+from experiments.records import curves
+
+__all__ = ["MinibatchGraph", "EXPRESSIONS", "CLIP", "outputs"]
 
 #: Predictions are clipped to [CLIP, 1 - CLIP] before the logarithm, as in the original.
 CLIP = 1e-7
-#: Curves the training loop records itself, after the metrics' ones.
-RUN_CURVES = ("lr", "epoch_time")
 
 
 @dataclasses.dataclass(frozen=True)
 class MinibatchGraph:
-    """What a metric's expression is made of, for one pass over a minibatch.
+    """What a curve's expression is made of, for one pass over a minibatch.
 
     prediction : the network's softmax probabilities
     targets : the integer labels
@@ -61,22 +54,6 @@ class MinibatchGraph:
     config: object
     num_classes: int
     params: tuple
-
-
-@dataclasses.dataclass(frozen=True)
-class Metric:
-    """One value per minibatch, recorded as an epoch mean.
-
-    name : str
-        The training curve's name (``val_`` + it for validation)
-    expression : callable
-        ``expression(graph) -> scalar`` for a :class:`MinibatchGraph`
-    validation : bool
-        Whether the validation function returns it too
-    """
-    name: str
-    expression: Callable
-    validation: bool = True
 
 
 def _loss(graph):
@@ -94,29 +71,13 @@ def _accuracy(graph):
                   dtype=theano.config.floatX)
 
 
-#: The metrics, in the order the compiled functions return them; the first is the loss.
-METRICS = (
-    Metric("loss", _loss),
-    Metric("acc", _accuracy),
-)
-
-
-def train_names():
-    """The names of the training function's outputs, in order."""
-    return tuple(metric.name for metric in METRICS)
-
-
-def val_names():
-    """The names of the validation function's outputs, in order."""
-    return tuple(metric.name for metric in METRICS if metric.validation)
-
-
-def history_curves():
-    """The per-epoch lists of a new run's ``history.json``, in order."""
-    return train_names() + tuple("val_" + name for name in val_names()) + RUN_CURVES
+#: The expressions of the project's curves (:data:`experiments.records.curves.PROJECT`).
+EXPRESSIONS = {"loss": _loss, "acc": _accuracy}
 
 
 def outputs(graph, validation=False):
-    """The metrics' expressions for ``graph``, in the order of their names."""
-    return [metric.expression(graph) for metric in METRICS
-            if metric.validation or not validation]
+    """The expressions of the curves computed per minibatch for ``graph``, in the order
+    of :func:`experiments.records.curves.train_names` (or ``val_names``)."""
+    return [(curve.expression or EXPRESSIONS[curve.name])(graph)
+            for curve in curves.declared()
+            if curve.per_minibatch and (curve.validation or not validation)]

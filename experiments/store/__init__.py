@@ -26,7 +26,8 @@ A run lives in ``R/SETUP/CELL/run=K/``
   it, from which epoch, with which backend on which machine:
   :func:`~experiments.store.rundir.record_machine`);
 - ``history.json`` (:data:`~experiments.store.rundir.HISTORY_FILE`): per
-  finished epoch the lists of :data:`~experiments.store.history.CURVES`,
+  finished epoch the lists of :data:`~experiments.store.history.CURVES` (and of
+  any curve declared besides: :mod:`experiments.records.curves`),
   ``status`` (one of :data:`~experiments.store.rundir.STATUSES`) and
   ``diverged_epoch`` (:mod:`~experiments.store.history`);
 - ``checkpoint.npz`` (:data:`~experiments.store.rundir.CHECKPOINT_FILE`,

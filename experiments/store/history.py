@@ -31,15 +31,17 @@ import numbers
 
 from errors import UserError
 from experiments.records.config import RunConfig, describe_differences
+from experiments.records.curves import STORED
 from experiments.store.atomic import read_json
 from experiments.store.rundir import STATUSES
 
 __all__ = ["CURVES", "new_history", "history_curves", "add_curves", "read_history",
            "history_problem", "history_identity_problem", "curves_problem"]
 
-#: The per-epoch lists every ``history.json`` has, in this order (a run records more when
-#: its training declares more: :func:`experiments.records.metrics.history_curves`).
-CURVES = ("loss", "acc", "val_loss", "val_acc", "lr", "epoch_time")
+#: The per-epoch lists every ``history.json`` has, in this order: the project's curves
+#: (:data:`experiments.records.curves.STORED`; a run records more when more are declared:
+#: :func:`experiments.records.curves.history_names`).
+CURVES = STORED
 
 
 def new_history(curves=CURVES, identity=None):

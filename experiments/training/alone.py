@@ -15,12 +15,13 @@ The training loop: one function trains one run, from its start or its last check
 :class:`~experiments.records.config.RunConfig`.  The setup's record
 (:mod:`experiments.records.setups`) gives the data, the network and the augmentation,
 the schedule's record (:mod:`experiments.records.schedule`) the learning rate of each
-epoch, the metrics (:mod:`experiments.records.metrics`) the outputs of the compiled
-functions, one per curve.  A run's life (lock, open, identity, restore,
-record, finish) is :mod:`experiments.training.life`'s, which this loop and the
-batched one (:mod:`experiments.training.batched`) both drive; here only the
-steps are taken.  It writes the run's directory ``R/SETUP/CELL/run=K/``
-through the run store (:mod:`experiments.store`, which owns the layout):
+epoch, the curves (:mod:`experiments.records.curves`, their expressions
+:mod:`experiments.records.metrics`) the outputs of the compiled functions.  A run's
+life (lock, open, identity, restore, record, finish) is
+:mod:`experiments.training.life`'s, which this loop and the batched one
+(:mod:`experiments.training.batched`) both drive; here only the steps are taken.
+It writes the run's directory ``R/SETUP/CELL/run=K/`` through the run store
+(:mod:`experiments.store`, which owns the layout):
 
 - ``config.json``: the config's fields, plus ``data`` (the data set's
   ``source``: the SHA-256 of its decoded content and whether its files are the
@@ -28,7 +29,7 @@ through the run store (:mod:`experiments.store`, which owns the layout):
   package versions), ``theano_flags`` and ``threads`` (the OpenMP / BLAS
   thread variables and the cores available when the run started: results are
   bit-identical only at the same thread counts);
-- ``history.json``: per finished epoch, the lists of the metrics: ``loss``,
+- ``history.json``: per finished epoch, the lists of the curves: ``loss``,
   ``acc`` (means of the training minibatches' values, computed in the update's
   pass), ``val_loss``, ``val_acc`` (after the epoch, deterministic pass, mean
   over validation batches of 1024); ``lr`` (the learning rate of the epoch's first update) and
@@ -71,7 +72,7 @@ from tqdm import tqdm
 
 import backends
 import data
-from experiments.records import metrics, optimizers, schedule, setups
+from experiments.records import curves, metrics, optimizers, schedule, setups
 from experiments.records.config import run_seeds
 from experiments.training.life import RunOutcome, open_run, progress_writer
 
@@ -98,10 +99,10 @@ def compile_functions(output_layer, config, num_classes, backend="c"):
     -------
     train_fn : theano function
         ``train_fn(x, y)`` -> the minibatch's values of the metrics named
-        :func:`experiments.records.metrics.train_names` (the loss first), computed with
+        :func:`experiments.records.curves.train_names` (the loss first), computed with
         the parameters before the update it applies
     val_fn : theano function
-        ``val_fn(x, y)`` -> the values named :func:`experiments.records.metrics.val_names`,
+        ``val_fn(x, y)`` -> the values named :func:`experiments.records.curves.val_names`,
         deterministic pass, no update
     base_rate : shared scalar
         The learning rate the schedule sets before each epoch
@@ -172,7 +173,7 @@ class RunProgram:
     batch_rng : numpy.random.RandomState
         The run's data order (and flips)
     curves : tuple of str
-        The per-epoch lists of its history (:func:`experiments.records.metrics.history_curves`)
+        The per-epoch lists of its history (:func:`experiments.records.curves.history_names`)
     backend : str
         What runs its functions (recorded with the machine,
         :func:`experiments.store.rundir.record_machine`)
@@ -194,7 +195,7 @@ class RunProgram:
             "; XLA compiles at the first calls" if backend == "jax" else ""))
         self.state = state_variables(self.train_fn, self.val_fn)
         self.batch_rng = np.random.RandomState(batch_seed)
-        self.curves = metrics.history_curves()
+        self.curves = curves.history_names()
 
     def compile_seconds(self):
         """Graph building and compiling, plus XLA's compilations at the first calls so far."""
@@ -277,7 +278,7 @@ def train_run(config, results_dir, data_dir=None, stop_after=None, dataset=None,
             train = _train_epoch(program, life, epoch, setup.flip_lr, dataset, progress)
             if not np.isfinite(train["loss"][-1]):
                 return life.diverged(epoch, train["loss"][-1], program.compile_seconds())
-            val = dict(zip(metrics.val_names(), validate(program.val_fn, dataset)))
+            val = dict(zip(curves.val_names(), validate(program.val_fn, dataset)))
             life.record_epoch(epoch, train, val, time.time() - start)
             if backend == "jax" and epoch == life.first_epoch:
                 say("%s: XLA compiled in %.1f s (first calls, their run included)"
@@ -292,7 +293,7 @@ def _train_epoch(program, life, epoch, flip_lr, dataset, progress):
     """
     config = program.config
     program.set_rate(life.base_rate(epoch))
-    names = metrics.train_names()
+    names = curves.train_names()
     values, loss_sum = {name: [] for name in names}, 0.0
     bar = tqdm(data.iterate_train_batches(dataset.train_x, dataset.train_y, config.batch_size,
                                           program.batch_rng, flip_lr=flip_lr),

@@ -58,7 +58,7 @@ from tqdm import tqdm
 
 import backends
 import data
-from experiments.records import metrics, setups
+from experiments.records import curves, setups
 from experiments.records.config import VALUE_FIELDS, program_key
 from experiments.training.alone import RunProgram, validate
 from experiments.training.life import open_run, progress_writer
@@ -256,7 +256,7 @@ class _BatchTraining:
                 diverged.append(position)
                 continue
             life.record_epoch(epoch, {name: values[:, position] for name, values in train.items()},
-                              dict(zip(metrics.val_names(), val[:, position])), seconds)
+                              dict(zip(curves.val_names(), val[:, position])), seconds)
         return diverged
 
     def _train_steps(self, epoch, programs):
@@ -282,4 +282,4 @@ class _BatchTraining:
                     self.sources, indices[take], None if flips is None else flips[take], valid)
                 values.append(np.stack(outputs)[:, :end - begin])
                 bar.update(end - begin)
-        return dict(zip(metrics.train_names(), np.concatenate(values, axis=1)))
+        return dict(zip(curves.train_names(), np.concatenate(values, axis=1)))

@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 import data
 from errors import UserError
-from experiments.records import schedule, setups
+from experiments.records import curves, schedule, setups
 from experiments.records.config import RunConfig, describe_differences
 from experiments.store.atomic import (move_aside, remove_error_log, remove_stale_temporaries,
                                       write_json, writing)
@@ -342,11 +342,9 @@ class RunLife:
 
     def _epoch_line(self, epoch):
         config, history = self.config, self.history
-        return ("%s %s run=%d epoch %d/%d: loss %.4f acc %.4f val_loss %.4f val_acc %.4f "
-                "lr %.3g (%.1f s)" % (config.setup, config.cell_name, config.run, epoch + 1,
-                                      config.epochs, history["loss"][-1], history["acc"][-1],
-                                      history["val_loss"][-1], history["val_acc"][-1],
-                                      history["lr"][-1], history["epoch_time"][-1]))
+        return "%s %s run=%d epoch %d/%d: %s" % (config.setup, config.cell_name, config.run,
+                                                 epoch + 1, config.epochs,
+                                                 curves.epoch_text(history))
 
     # -- the end ------------------------------------------------------------------------
 

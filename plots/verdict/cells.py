@@ -47,6 +47,7 @@ import math
 
 import numpy as np
 
+from experiments.records.curves import measures as declared_measures
 from experiments.store.datasource import describe_data
 from plots.verdict.compare import MEASURES  # measure -> (curve, final or best, lower is better)
 from plots.verdict.results import group_key
@@ -96,15 +97,18 @@ CELL_FIELDS = tuple(field.name for field in dataclasses.fields(Cell))
 
 
 def run_measures(run, epochs=None):
-    """The five :data:`plots.verdict.compare.MEASURES` of a run, as a dict of floats.
+    """The measures of a run the report shows, as a dict of floats.
 
-    ``final``: the value after the last epoch done (or after epoch ``epochs``);
-    ``best``: the lowest loss or highest accuracy over those epochs (NaN
-    epochs ignored).
+    Those of every declared curve (:func:`experiments.records.curves.measures`):
+    the five of :data:`plots.verdict.compare.MEASURES`, then those of the
+    curves the original runs lack.  ``final``: the value after the last epoch
+    done (or after epoch ``epochs``); ``best``: the lowest loss or highest
+    accuracy over those epochs (NaN epochs ignored).  NaN for a curve the run
+    did not record (declared after it ended).
     """
     measures = {}
-    for measure, (curve, kind, lower_is_better) in MEASURES.items():
-        values = run.curves[curve][:epochs]
+    for measure, (curve, kind, lower_is_better) in declared_measures().items():
+        values = run.curves.get(curve, np.array([]))[:epochs]
         if kind == "final":
             measures[measure] = float(values[-1]) if len(values) else math.nan
         elif np.isfinite(values).any():
@@ -124,9 +128,10 @@ class Group:
     key : experiments.records.config.RunConfig
         The shared config, with ``run`` and ``seed`` 0
     finished : list of dict
-        :func:`run_measures` of the complete runs whose measures are all finite
+        :func:`run_measures` of the complete runs whose compared measures
+        (:data:`plots.verdict.compare.MEASURES`) are all finite
     diverged : int
-        Runs with status ``diverged``, or complete with a non-finite measure
+        Runs with status ``diverged``, or complete with a non-finite compared measure
     running : int
         Runs still in progress (not in the statistics, unless compared early)
     finished_runs : list of plots.verdict.results.Run
@@ -174,7 +179,9 @@ def group_runs(runs):
             group.running += 1
             if run.epochs_done:
                 group.stopped.append(run)
-        elif run.status == "diverged" or not all(map(math.isfinite, measures.values())):
+        # Judged on the curves the verdict compares: a declared curve may be absent.
+        elif run.status == "diverged" or not all(math.isfinite(measures[name])
+                                                 for name in MEASURES):
             group.diverged += 1
         else:
             group.finished.append(measures)

@@ -63,20 +63,19 @@ import math
 
 import numpy as np
 
+from experiments.records.curves import COMPARED, COMPARED_MEASURES, PROJECT
+from experiments.records.curves import get as curve_of
+
 __all__ = ["CURVES", "MEASURES", "ALPHA", "BETA", "SHIFT", "DRAWS", "stack_curves",
            "minimum_scale", "distances", "Calibration", "calibrate", "Verdict", "classify", "judge",
            "judge_runs", "held_out_rates"]
 
-#: The curves compared, in the order of the arrays' second axis.
-CURVES = ("loss", "acc", "val_loss", "val_acc")
-#: Measure -> (curve, ``final`` or ``best``, whether lower is better): the blog's table values.
-MEASURES = {
-    "final_val_loss": ("val_loss", "final", True),
-    "best_val_loss": ("val_loss", "best", True),
-    "final_val_acc": ("val_acc", "final", False),
-    "best_val_acc": ("val_acc", "best", False),
-    "final_train_loss": ("loss", "final", True),
-}
+#: The curves compared, in the order of the arrays' second axis: those the original runs
+#: have (:data:`experiments.records.curves.COMPARED`).
+CURVES = COMPARED
+#: Measure -> (curve, ``final`` or ``best``, whether lower is better): the blog's table values
+#: (:data:`experiments.records.curves.COMPARED_MEASURES`).
+MEASURES = COMPARED_MEASURES
 #: The false-alarm rate the ``differs`` threshold is calibrated to (over all nine distances).
 ALPHA = 0.025
 #: At most this share of cells shifted by SHIFT standard deviations may be called ``agrees``.
@@ -89,6 +88,8 @@ DRAWS = 200
 #: images), losses relative to their value (0.01%, e.g. 0.00023 at ln 10 = 2.3026).
 MIN_ACCURACY_SCALE = 3e-4
 MIN_LOSS_SCALE = 1e-4
+#: Per curve of :data:`CURVES`, whether it is a loss (lower is better) rather than an accuracy.
+_IS_LOSS = np.array([curve_of(name, PROJECT).lower_is_better for name in CURVES])[:, None]
 
 
 def stack_curves(runs, epochs):
@@ -112,12 +113,11 @@ def stack_curves(runs, epochs):
 def minimum_scale(original):
     """The floor under the standard deviation, per curve and epoch: ``(4, E)``.
 
-    Accuracies: :data:`MIN_ACCURACY_SCALE`; losses: :data:`MIN_LOSS_SCALE`
-    times the original mean's magnitude.
+    Accuracies: :data:`MIN_ACCURACY_SCALE`; losses (the curves whose lower values are
+    better) :data:`MIN_LOSS_SCALE` times the original mean's magnitude.
     """
     mean = np.abs(original.mean(axis=-3))
-    is_loss = np.array(["loss" in name for name in CURVES])[:, None]
-    return np.where(is_loss, MIN_LOSS_SCALE * mean, MIN_ACCURACY_SCALE)
+    return np.where(_IS_LOSS, MIN_LOSS_SCALE * mean, MIN_ACCURACY_SCALE)
 
 
 def _measure_values(runs):

@@ -11,7 +11,9 @@ The reproduction report's findings: reproduced runs against the original runs, a
 For every setup and cell, five measures per run (final and best validation
 loss and accuracy, final training loss) are summarised as mean and standard
 deviation over the runs and set next to the original runs' (with the
-difference in pooled standard deviations, descriptive).  The verdict,
+difference in pooled standard deviations, descriptive); so are the final and
+best values of any curve declared besides (:mod:`experiments.records.curves`),
+which the original runs lack: reported, never compared.  The verdict,
 ``agrees``, ``differs`` or ``inconclusive``, is :mod:`plots.verdict.compare`
 's, over the whole curves, against thresholds calibrated on the original runs
 of the same setup and protocol; their error rates are measured on the original
@@ -37,8 +39,9 @@ import os
 
 import numpy as np
 
-from experiments.store.rundir import describe_machines
 from experiments.records import protocols
+from experiments.records.curves import measures as declared_measures
+from experiments.store.rundir import describe_machines
 from plots.verdict import claims as claim_records
 from plots.verdict import compare
 from plots.verdict.cells import (CELL_FIELDS, Cell, Group, effect_size, group_runs, independent,
@@ -57,8 +60,9 @@ VERDICT_ORDER = ("differs", "inconclusive", "agrees", "n/a")
 class CellComparison:
     """A reproduced group next to the original group of the same key.
 
-    ``rows`` maps each measure to a dict with ``n, mean, std, original_n,
-    original_mean, original_std, pooled_std, difference, d`` (NaN where there
+    ``rows`` maps each measure (:attr:`Findings.measures`) to a dict with
+    ``n, mean, std, original_n, original_mean, original_std, pooled_std,
+    difference, d`` (NaN where there
     is nothing to compare: descriptive, the verdict is not taken from them);
     ``verdict`` is ``agrees``, ``differs``, ``inconclusive`` or ``n/a`` and
     ``reason`` says why; ``judged`` the :class:`plots.verdict.compare.Verdict`
@@ -135,11 +139,18 @@ def _judge(group, original, reference_groups, calibrations):
 
 
 def _rows(group, original):
-    """Per measure, both sides' numbers and their difference (descriptive)."""
+    """Per measure, both sides' numbers and their difference (descriptive).
+
+    Every declared curve's measures: a curve the verdict does not compare is over
+    the runs that recorded it (declared after some ran), and the original's side
+    is empty (its runs lack it).
+    """
     rows = {}
-    for measure in MEASURES:
+    for measure in declared_measures():
         ours = group.values(measure)
         theirs = original.values(measure) if original else np.array([])
+        if measure not in MEASURES:
+            ours, theirs = ours[np.isfinite(ours)], theirs[np.isfinite(theirs)]
         difference, d = effect_size(ours, theirs)
         rows[measure] = dict(zip(("n", "mean", "std"), (ours.size,) + mean_std(ours)))
         rows[measure].update(zip(("original_n", "original_mean", "original_std"),
@@ -433,6 +444,12 @@ class Findings:
     original_setups : list of str
     original_runs, original_epochs : list of int
         The original's runs per cell and epochs (all values, sorted)
+    measures : dict
+        The measures of every cell, ``{measure: (curve, final or best, lower is
+        better)}`` (:func:`experiments.records.curves.measures`): those the
+        verdict compares first (:data:`plots.verdict.compare.MEASURES`)
+    reported_only : list of str
+        The curves shown but not compared: the original runs lack them
     """
     comparisons: list
     sections: list
@@ -442,6 +459,8 @@ class Findings:
     original_setups: list
     original_runs: list
     original_epochs: list
+    measures: dict
+    reported_only: list
 
 
 def find(runs, reference, figures=()):
@@ -460,6 +479,7 @@ def find(runs, reference, figures=()):
     -------
     Findings
     """
+    measures = declared_measures()
     reference_groups = group_runs([run for runs_of_setup in reference.values()
                                    for run in runs_of_setup])
     comparisons = compare_cells(group_runs(runs), reference_groups)
@@ -474,4 +494,6 @@ def find(runs, reference, figures=()):
         error_rates=_error_rates(comparisons, reference_groups), claims=claims,
         original_setups=sorted({key.setup for key in reference_groups}),
         original_runs=sorted({len(group.finished) for group in reference_groups.values()}),
-        original_epochs=sorted({key.epochs for key in reference_groups}))
+        original_epochs=sorted({key.epochs for key in reference_groups}),
+        measures=measures, reported_only=list(dict.fromkeys(
+            curve for name, (curve, _, _) in measures.items() if name not in MEASURES)))

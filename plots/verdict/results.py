@@ -37,8 +37,9 @@ import numpy as np
 from errors import UserError
 from experiments.records.config import RunConfig
 from experiments.store.atomic import load_json
-from experiments.store.history import CURVES as HISTORY_CURVES
-from experiments.store.history import curves_problem, history_identity_problem, history_problem
+from experiments.records.curves import COMPARED
+from experiments.store.history import (curves_problem, history_curves, history_identity_problem,
+                                       history_problem)
 from experiments.store.packed import PACKED_SUFFIX, read_packed, write_packed
 from experiments.store.rundir import (CONFIG_FILE, HISTORY_FILE, SYNTHETIC_DIR, is_legacy,
                                       legacy_note)
@@ -47,9 +48,9 @@ __all__ = ["Run", "Problem", "find_runs", "count_once", "pack_runs", "figure_ste
            "load_reference",
            "read_synthetic_summary", "group_key", "CURVES", "DEFAULT_REFERENCE", "SYNTHETIC_DIR"]
 
-#: The per-epoch curves the figures and the report use, in ``history.json`` and in the
-#: reference file (the first four of :data:`experiments.store.history.CURVES`).
-CURVES = HISTORY_CURVES[:4]
+#: The per-epoch curves every run must have, in ``history.json`` and in the reference file:
+#: those the figures draw and the verdict compares (:data:`experiments.records.curves.COMPARED`).
+CURVES = COMPARED
 #: The repository's ``reference/original_runs.json`` (this file is plots/verdict/results.py).
 DEFAULT_REFERENCE = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -74,8 +75,9 @@ class Run:
     ----------
     config : experiments.records.config.RunConfig
     curves : dict of str -> numpy.ndarray
-        ``loss``, ``acc``, ``val_loss``, ``val_acc``, float64, one value per
-        finished epoch (NaN where the file held ``NaN`` or ``null``)
+        ``loss``, ``acc``, ``val_loss``, ``val_acc`` and every other list of the
+        history (``lr``, ``epoch_time``, a declared curve's), float64, one value
+        per finished epoch (NaN where the file held ``NaN`` or ``null``)
     status : str
         ``running``, ``complete`` or ``diverged``
     source : str
@@ -150,7 +152,8 @@ def _run(config, values, history, source, history_path):
             history_identity_problem(history, config)
         if problem is not None:
             raise ValueError(problem)
-        curves, status = _arrays(history), history["status"]  # checked just above
+        # Every list, checked just above: the report shows any declared curve.
+        curves, status = _arrays(history, history_curves(history)), history["status"]
         done = len(curves["val_loss"])
         if done > config.epochs or (status == "complete" and done != config.epochs):
             raise ValueError("has %d epochs with status %r, config.json asks for %d"
