@@ -15,7 +15,7 @@ setup(
     version="0.1.0",
     description="A runnable port of the Theano/Lasagne experiments behind 'Experiments with AMSGrad'",
     python_requires=">=3.11",
-    py_modules=["amsgrad", "errors"],
+    py_modules=["amsgrad", "amsgrad_variants", "errors"],
     packages=find_packages(include=PACKAGES + tuple(name + ".*" for name in PACKAGES)),
     # The same commands as experiments/run.py, experiments/grid.py and plots/make_figures.py,
     # on the PATH of the environment the project is installed in.
