@@ -43,12 +43,12 @@ def _name(optimizer):
         else optimizer
 
 
-def _lrs(config):
+def _lrs(config, optimizers_drawn):
     """Each optimizer's learning rate: ``lrs``, or (results of earlier versions) ``lr``."""
     lrs = config.get("lrs")
     if isinstance(lrs, dict):
         return lrs
-    return {optimizer: config["lr"] for optimizer in config.get("optimizers", ())}
+    return {optimizer: config["lr"] for optimizer in optimizers_drawn}
 
 
 def _label(optimizer, lrs):
@@ -90,7 +90,7 @@ def plot_synthetic(synthetic_dir, out_dir):
     curves = _load(synthetic_dir, SYNTHETIC_TRAJECTORIES)
     config = _load(synthetic_dir, CONFIG_FILE)
     settings = list(curves)
-    lrs = _lrs(config)
+    lrs = _lrs(config, [optimizer for setting in settings for optimizer in curves[setting]])
     figure = Figure(figsize=(4.5 * len(settings), 6.5), layout="constrained")
     axes = figure.subplots(2, len(settings), sharex="col", squeeze=False)
     for column, setting in enumerate(settings):
