@@ -2,6 +2,8 @@
 # make test   set up .venv and run the tests
 # make setup  only set up: system packages Theano needs, .venv, the project installed into it
 # make setup GPU=cuda12   the same, plus JAX with CUDA 12 (extra "gpu") in the same .venv
+# make conformance        the same, plus the libraries tests/test_variants.py checks the
+#                         AMSGrad variants against (PyTorch, Optax, Keras)
 # make gpu-site           .gpu_site/: Theano-PyMC and Lasagne for a NumPy 2 Python with a CUDA JAX
 PYTHON ?= python3.11
 VENV := .venv
@@ -18,7 +20,7 @@ $(error unknown GPU=$(GPU); use GPU=$(GPUS) (JAX with CUDA 12), or no GPU= for t
 endif
 endif
 
-.PHONY: setup system run test test-fast gpu-site clean
+.PHONY: setup system run test test-fast gpu-site conformance clean
 
 setup: $(VENV)/.installed $(if $(GPU),$(VENV)/.installed-$(GPU))
 
@@ -37,6 +39,17 @@ $(VENV)/.installed: setup.py constraints.txt scripts/system_deps.sh
 # come as pip wheels (nvidia-*-cu12), so only the NVIDIA driver is needed on the machine.
 $(VENV)/.installed-cuda12: $(VENV)/.installed setup.py constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e ".[test,gpu]"
+	@touch $@
+
+# Optax and chex without their dependency check: chex's metadata asks for numpy>=1.24.1,
+# the pins keep 1.23.5 (Theano-PyMC), with which what optax.amsgrad uses runs (setup.py).
+OPTAX_PINS := optax==0.2.3 chex==0.1.86
+
+conformance: $(VENV)/.installed-conformance
+
+$(VENV)/.installed-conformance: $(VENV)/.installed setup.py constraints.txt
+	$(PY) -m pip install -q -c constraints.txt -e ".[test,conformance]"
+	$(PY) -m pip install -q --no-deps $(OPTAX_PINS)
 	@touch $@
 
 gpu-site: setup

@@ -128,7 +128,8 @@ def _in_dtype(value, dtype):
     return np.asarray(value, dtype=dtype)
 
 
-def _moment_updates(params, grads, coefficients, epsilon, keep_maximum):
+def _moment_updates(params, grads, coefficients, epsilon, keep_maximum,
+                    second_correction=None, correct_before_maximum=False):
     """The updates of an Adam-like rule.
 
     Parameters
@@ -143,6 +144,15 @@ def _moment_updates(params, grads, coefficients, epsilon, keep_maximum):
     keep_maximum : bool
         Divide by the running maximum of the second moment estimates
         (AMSGrad's ``v_hat``, one more state variable per parameter)
+    second_correction : callable or None
+        ``second_correction(t) -> c_t``: the second moment is divided by
+        ``c_t`` (a bias correction such as ``1 - beta2**t``) in the
+        denominator, so that epsilon is added to ``sqrt(v / c_t)``; None (the
+        project's rules) folds any correction into ``alpha_t`` instead
+    correct_before_maximum : bool
+        With ``second_correction``: keep the maximum of the corrected
+        estimates ``v_t / c_t`` (Optax) rather than correct the maximum of the
+        raw ones (PyTorch)
 
     Returns
     -------
@@ -154,6 +164,7 @@ def _moment_updates(params, grads, coefficients, epsilon, keep_maximum):
     t_prev = theano.shared(np.asarray(0, dtype=float_x), name="t")
     t = t_prev + np.asarray(1, dtype=float_x)
     alpha_t, beta1_t, beta2_t = coefficients(t)
+    correction_t = None if second_correction is None else second_correction(t)
 
     updates = OrderedDict()
     state = []
@@ -173,13 +184,18 @@ def _moment_updates(params, grads, coefficients, epsilon, keep_maximum):
         m_t = b1 * m_prev + (one - b1) * g_t
         v_t = b2 * v_prev + (one - b2) * T.sqr(g_t)
         state += [(m_prev, m_t), (v_prev, v_t)]
+        c_t = None if second_correction is None else T.cast(correction_t, dtype)
+        v_seen = v_t / c_t if correct_before_maximum else v_t
         if keep_maximum:
             v_hat_prev = zeros("v_hat")
-            v_hat_t = T.maximum(v_hat_prev, v_t)
+            v_hat_t = T.maximum(v_hat_prev, v_seen)
             state.append((v_hat_prev, v_hat_t))
         else:
-            v_hat_t = v_t
-        step = T.cast(alpha_t, dtype) * m_t / (T.sqrt(v_hat_t) + eps)
+            v_hat_t = v_seen
+        root = T.sqrt(v_hat_t)
+        if c_t is not None and not correct_before_maximum:
+            root = root / T.sqrt(c_t)
+        step = T.cast(alpha_t, dtype) * m_t / (root + eps)
         updates[param] = param - step
 
     updates[t_prev] = t

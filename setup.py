@@ -15,7 +15,7 @@ setup(
     version="0.1.0",
     description="A runnable port of the Theano/Lasagne experiments behind 'Experiments with AMSGrad'",
     python_requires=">=3.11",
-    py_modules=["amsgrad", "errors"],
+    py_modules=["amsgrad", "amsgrad_variants", "errors"],
     packages=find_packages(include=PACKAGES + tuple(name + ".*" for name in PACKAGES)),
     # The same commands as experiments/run.py, experiments/grid.py and plots/make_figures.py,
     # on the PATH of the environment the project is installed in.
@@ -45,6 +45,13 @@ setup(
         "gpu": ["jax[cuda12]==0.4.30"],
         # bench/step_time.py's PyTorch peer; torch needs setuptools>=77, lasagne <81
         "bench": ["torch==2.13.0", "setuptools>=77,<81"],
+        # tests/test_variants.py's libraries: PyTorch (CPU wheel), Keras 3 (on jax), and
+        # Optax's dependencies.  Optax 0.2.3 needs chex>=0.1.86, whose metadata asks for
+        # numpy>=1.24.1 (it runs with 1.23.5): `make conformance` installs those two
+        # without their dependency check; chex 0.1.7, the last that allows numpy 1.23,
+        # does not import with jax 0.4.30.  torch needs setuptools>=77, lasagne <81.
+        "conformance": ["torch==2.13.0", "setuptools>=77,<81", "keras==3.15.1",
+                        "absl-py>=0.7.1", "etils[epy]", "toolz>=0.9.0"],
         # the tests cover both backends and the Dask grid
         "test": ["pytest>=7", "dask[distributed]==2024.12.1", "jax==0.4.30", "jaxlib==0.4.30"],
     },

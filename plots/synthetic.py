@@ -43,6 +43,19 @@ def _name(optimizer):
         else optimizer
 
 
+def _lrs(config, optimizers_drawn):
+    """Each optimizer's learning rate: ``lrs``, or (results of earlier versions) ``lr``."""
+    lrs = config.get("lrs")
+    if isinstance(lrs, dict):
+        return lrs
+    return {optimizer: config["lr"] for optimizer in optimizers_drawn}
+
+
+def _label(optimizer, lrs):
+    return "%s, lr %g" % (_name(optimizer), lrs[optimizer]) if optimizer in lrs \
+        else _name(optimizer)
+
+
 def _load(synthetic_dir, name):
     path = os.path.join(synthetic_dir, name)
     if not os.path.exists(path):
@@ -77,12 +90,13 @@ def plot_synthetic(synthetic_dir, out_dir):
     curves = _load(synthetic_dir, SYNTHETIC_TRAJECTORIES)
     config = _load(synthetic_dir, CONFIG_FILE)
     settings = list(curves)
+    lrs = _lrs(config, [optimizer for setting in settings for optimizer in curves[setting]])
     figure = Figure(figsize=(4.5 * len(settings), 6.5), layout="constrained")
     axes = figure.subplots(2, len(settings), sharex="col", squeeze=False)
     for column, setting in enumerate(settings):
         regret_axes, x_axes = axes[:, column]
         for optimizer, curve in curves[setting].items():
-            style = dict(color=_colour(optimizer), label=_name(optimizer), linewidth=1.2)
+            style = dict(color=_colour(optimizer), label=_label(optimizer, lrs), linewidth=1.2)
             regret_axes.plot(curve["step"], curve["avg_regret"], **style)
             x_axes.plot(curve["step"], curve["x"], **style)
         problem = config["settings"][setting]
@@ -100,9 +114,10 @@ def plot_synthetic(synthetic_dir, out_dir):
     names = [_name(optimizer) for optimizer in dict.fromkeys(
         optimizer for setting in settings for optimizer in curves[setting])]
     drawn = names[0] if len(names) < 2 else "%s and %s" % (", ".join(names[:-1]), names[-1])
+    rates = sorted(set(lrs.values()))
     figure.suptitle("%s on the synthetic problems of Reddi et al.\n"
-                    "(lr=%g, %s, bias correction %s)"
-                    % (drawn, config["lr"], config["lr_schedule"],
-                       "on" if config["bias_correction"] else "off"))
+                    "(%s, %s, bias correction %s)"
+                    % (drawn, "lr=%g" % rates[0] if len(rates) == 1 else "each at its lr",
+                       config["lr_schedule"], "on" if config["bias_correction"] else "off"))
 
     return save_figure(figure, out_dir, FIGURE_NAME, dpi=150)

@@ -254,7 +254,7 @@ def test_a_large_c_the_steps_can_hold_gives_finite_results(capsys, tmp_path):
     summary = json.loads((tmp_path / "synthetic" / "summary.json").read_text())
     values = [number for run in summary["online-c"].values() for number in run.values()]
     assert set(summary["online-c"]) == {"adam", "amsgrad", "adamnc"}
-    assert len(values) == 9 and all(math.isfinite(number) for number in values)
+    assert len(values) == 12 and all(math.isfinite(number) for number in values)
 
 
 def test_backend_jax_without_jax_says_how_to_install(capsys, tmp_path, monkeypatch):
@@ -297,14 +297,20 @@ def test_command_line_writes_results_table_and_figure(capsys, tmp_path):
     for setting, by_optimizer in summary.items():
         assert list(by_optimizer) == ["adam", "amsgrad", "adamnc"]  # the default optimizers
         for optimizer, values in by_optimizer.items():
-            assert set(values) == {"final_x", "avg_regret", "steps"} and values["steps"] == 3000
+            assert set(values) == {"final_x", "avg_regret", "steps", "lr"}
+            assert values["steps"] == 3000
             curve = curves[setting][optimizer]
             assert curve["step"][-1] == 3000
             assert curve["x"][-1] == pytest.approx(values["final_x"], rel=1e-6)
             assert curve["avg_regret"][-1] == pytest.approx(values["avg_regret"], rel=1e-6)
-            row = "%-11s %-9s %+10.5f" % (setting, optimizer, values["final_x"])
+            row = "%-11s %-9s %8g %+10.5f" % (setting, optimizer, values["lr"], values["final_x"])
             assert row in table
-    assert config["lr"] == 0.001 and config["bias_correction"] is False
+        # Each at a rate its theory supports: ADAMNC's own step is lr / sqrt(t), and at
+        # the others' 0.001 it stayed at x = 0.00 (drawn, "ADAMNC fails").
+        assert [values["lr"] for values in by_optimizer.values()] == [0.001, 0.001, 1.0]
+        assert abs(by_optimizer["adamnc"]["final_x"]) > 0.1  # moved (at 0.001: |x| < 0.005)
+    assert config["lr"] is None and config["bias_correction"] is False
+    assert config["lrs"] == {"adam": 0.001, "amsgrad": 0.001, "adamnc": 1.0}
     assert config["settings"]["stochastic"]["seed"] == 4711
     assert (out / "synthetic.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "synthetic.pdf").read_bytes()[:5] == b"%PDF-"
@@ -414,3 +420,40 @@ def test_adamnc_on_the_problems_matches_its_projected_float64_reference():
             x = min(1.0, max(-1.0, x - lr / math.sqrt(t) * m / (math.sqrt(v) + 1e-8)))
         # float32 coefficients (t and lr in floatX) in a float64 state
         assert trajectory.final_x == pytest.approx(x, abs=1e-5)
+
+
+def test_runs_at_their_own_rates_step_as_if_alone():
+    # One compiled step for runs at different learning rates: each as if run by itself.
+    together = simulate([RunSpec(online_problem(), "adam", lr=0.05),
+                         RunSpec(online_problem(), "adamnc", lr=0.5)],
+                        steps=203, steps_per_call=2, progress=False)
+    alone = [simulate([RunSpec(online_problem(), name)], steps=203, lr=lr, steps_per_call=2,
+                      progress=False)[0] for name, lr in (("adam", 0.05), ("adamnc", 0.5))]
+    for mixed, single in zip(together, alone):
+        assert mixed.final_x == single.final_x
+        np.testing.assert_array_equal(mixed.x, single.x)
+
+
+def test_command_line_lr_sets_every_rate(capsys, tmp_path):
+    argv = ["synthetic", "--steps", "300", "--no-progress", "--setting", "online",
+            "--optimizer", "adam", "adamnc", "--lr", "0.01", "--results-dir", str(tmp_path)]
+    assert run_main(argv) == 0
+    summary = json.loads((tmp_path / "synthetic" / "summary.json").read_text())
+    assert [values["lr"] for values in summary["online"].values()] == [0.01, 0.01]
+    config = json.loads((tmp_path / "synthetic" / "config.json").read_text())
+    assert config["lr"] == 0.01 and config["lrs"] == {"adam": 0.01, "adamnc": 0.01}
+
+
+def test_synthetic_figure_legend_gives_each_rate(tmp_path, monkeypatch):
+    import plots.synthetic
+    write_fake_results(tmp_path, ("adam", "adamnc"))
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["lrs"] = {"adam": 0.001, "adamnc": 1.0}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    figures = []
+    monkeypatch.setattr(plots.synthetic, "save_figure",
+                        lambda figure, *args, **kwargs: figures.append(figure))
+    plots.synthetic.plot_synthetic(str(tmp_path), str(tmp_path / "fig"))
+    labels = [text.get_text() for text in figures[0].axes[1].get_legend().get_texts()]
+    assert labels[:2] == ["Adam, lr 0.001", "ADAMNC, lr 1"]
+    assert "(each at its lr, constant" in figures[0]._suptitle.get_text()

@@ -9,6 +9,7 @@ The optimizers: an update rule and how the runs use it, one record each.
     names
     register
     ADAM_ARGUMENTS
+    VARIANT_ARGUMENTS
 
 An :class:`Optimizer` holds what the project needs to know about an update
 rule: its builder in the style of ``lasagne.updates`` (a function, or
@@ -18,7 +19,9 @@ fields it takes and under which keyword, which of those are values the
 compiled program reads (runs that differ only in them train as one batch)
 rather than constants compiled into it, and how the figures show it.
 
-The project registers ``adam``, ``amsgrad`` and ``adamnc`` (:mod:`amsgrad`).
+The project registers ``adam``, ``amsgrad`` and ``adamnc`` (:mod:`amsgrad`), and the
+AMSGrad that PyTorch, Optax and Reddi et al.'s Algorithm 2 compute:
+``amsgrad_pytorch``, ``amsgrad_optax`` and ``amsgrad_reddi`` (:mod:`amsgrad_variants`).
 Others can be added with :func:`register`, from code, or for the command
 lines and their workers by a plug-in module named in ``$AMSGRAD_PLUGINS``
 (:mod:`experiments.records.plugins`)::
@@ -34,7 +37,7 @@ Examples
 --------
 >>> from experiments.records import optimizers
 >>> optimizers.names()
-('adam', 'amsgrad', 'adamnc')
+('adam', 'amsgrad', 'adamnc', 'amsgrad_pytorch', 'amsgrad_optax', 'amsgrad_reddi')
 >>> adamnc = optimizers.get("adamnc")
 >>> adamnc.uses("beta2"), adamnc.constants
 (False, ('beta1', 'epsilon'))
@@ -47,13 +50,17 @@ import re
 from errors import UserError
 from experiments.records import plugins
 
-__all__ = ["Optimizer", "get", "names", "register", "ADAM_ARGUMENTS", "FIELDS"]
+__all__ = ["Optimizer", "get", "names", "register", "ADAM_ARGUMENTS", "VARIANT_ARGUMENTS",
+           "FIELDS"]
 
 #: The RunConfig fields an update rule can take.
 FIELDS = ("lr", "beta1", "beta2", "epsilon", "bias_correction")
 #: The keywords of :func:`amsgrad.adam` and :func:`amsgrad.amsgrad`, and the fields they take.
 ADAM_ARGUMENTS = {"learning_rate": "lr", "beta1": "beta1", "beta2": "beta2",
                   "epsilon": "epsilon", "bias_correction": "bias_correction"}
+#: The keywords of the AMSGrad variants of :mod:`amsgrad_variants` (no bias_correction).
+VARIANT_ARGUMENTS = {"learning_rate": "lr", "beta1": "beta1", "beta2": "beta2",
+                     "epsilon": "epsilon"}
 #: How much lighter (towards white) a run without bias correction is drawn, when the
 #: record gives no ``light_colour``.
 LIGHTEN = 0.55
@@ -220,6 +227,15 @@ _OPTIMIZERS = plugins.Registry("optimizer", reserved=RESERVED, records=(
     # Reddi et al.'s ADAMNC: beta2_t = 1 - 1/t and no bias correction of its own.
     Optimizer("adamnc", "amsgrad:adamnc", "ADAMNC", "#2a8a3e",
               arguments={"learning_rate": "lr", "beta1": "beta1", "epsilon": "epsilon"}),
+    # The AMSGrad of other libraries and of the paper (amsgrad_variants.py); Keras 3's
+    # Adam(amsgrad=True) is the blog's "amsgrad" with bias correction on.  None of them
+    # has a bias correction switch.
+    Optimizer("amsgrad_pytorch", "amsgrad_variants:amsgrad_pytorch", "AMSGrad (PyTorch)",
+              "#e07b00", arguments=VARIANT_ARGUMENTS),
+    Optimizer("amsgrad_optax", "amsgrad_variants:amsgrad_optax", "AMSGrad (Optax)",
+              "#8a3ab9", arguments=VARIANT_ARGUMENTS),
+    Optimizer("amsgrad_reddi", "amsgrad_variants:amsgrad_reddi", "AMSGrad (Reddi et al.)",
+              "#6b4226", arguments=VARIANT_ARGUMENTS),
 ))
 
 

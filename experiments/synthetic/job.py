@@ -5,10 +5,15 @@ Adam, AMSGrad and ADAMNC (the builders of ``amsgrad.py``, through Theano;
 ``--optimizer`` names others, any registered one) on the
 paper's online and stochastic linear problems over [-1, 1], and on the
 Theorem 1 variant with a constant C (see :mod:`experiments.synthetic.problems`).
-It prints a table of the final iterate and the average regret of every run,
-and writes ``RESULTS/synthetic/``:
+Each optimizer runs at a learning rate its theory supports unless ``--lr``
+sets one for all (:data:`DEFAULT_LRS`): 0.001, the original's, for Adam and
+AMSGrad; 1 for ADAMNC and Reddi et al.'s AMSGrad, whose step size is
+:math:`\alpha / \sqrt{t}` (at 0.001 ADAMNC's iterate stays at 0.00 on both
+problems, which reads as a failure it is not; at 1 it ends near -1).
+It prints a table of the learning rate, the final iterate and the average regret
+of every run, and writes ``RESULTS/synthetic/``:
 
-- ``summary.json``: ``{setting: {optimizer: {"final_x", "avg_regret", "steps"}}}``,
+- ``summary.json``: ``{setting: {optimizer: {"final_x", "avg_regret", "steps", "lr"}}}``,
   exact final values;
 - ``trajectories.json``: ``{setting: {optimizer: {"step", "x", "loss", "avg_regret"}}}``,
   about 1000 points per run (values to 7 significant digits);
@@ -56,6 +61,12 @@ SETTING_GROUPS = {"both": ("online", "stochastic"), "all": SETTINGS}
 ORIGINAL_BETA1, ORIGINAL_BETA2 = 0.9, 0.99
 #: The optimizers run when --optimizer is not given.
 DEFAULT_OPTIMIZERS = ("adam", "amsgrad", "adamnc")
+#: The learning rate of the optimizers whose step size is alpha / sqrt(t) (Reddi et al.'s
+#: Theorems 4 and 5 bound the regret for any alpha; one of the order of the feasible set's
+#: diameter, 2, moves the iterate across it); others run at DEFAULT_LR, the original's,
+#: unless --lr is given.
+DEFAULT_LRS = {"adamnc": 1.0, "amsgrad_reddi": 1.0}
+DEFAULT_LR = 0.001
 #: Digits kept in trajectories.json (float32 iterates carry about 7).
 TRAJECTORY_DIGITS = 7
 
@@ -89,7 +100,10 @@ def build_parser():
                              % (", ".join(optimizers.names()), " ".join(DEFAULT_OPTIMIZERS)))
     parser.add_argument("--steps", type=_step_count, default=9000000,
                         help="steps per run, e.g. 9e6 (default: 9000000, as the original)")
-    parser.add_argument("--lr", type=float, default=0.001, help="learning rate (default: 0.001)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="learning rate of every optimizer (default: each its own: %s, "
+                             "others %g)" % (", ".join("%s %g" % item for item in DEFAULT_LRS.items()),
+                                             DEFAULT_LR))
     parser.add_argument("--lr-schedule", choices=schedule.per_update_names(), default="constant",
                         help="constant (default) or inv-sqrt: lr / sqrt(t)")
     parser.add_argument("--beta1", type=float, default=None,
@@ -147,18 +161,25 @@ def make_runs(args):
                                 % (args.c, betas[1], trouble))
         beta1 = betas[0] if args.beta1 is None else args.beta1
         beta2 = betas[1] if args.beta2 is None else args.beta2
-        runs += [RunSpec(problem, optimizer, beta1, beta2) for optimizer in names]
+        runs += [RunSpec(problem, optimizer, beta1, beta2, run_lr(args, optimizer))
+                 for optimizer in names]
     return runs
 
 
+def run_lr(args, optimizer):
+    """The learning rate ``optimizer`` runs at: ``--lr``, else its own default."""
+    return args.lr if args.lr is not None else DEFAULT_LRS.get(optimizer, DEFAULT_LR)
+
+
 def format_table(trajectories):
-    """A text table: setting, optimizer, final x, average regret, steps."""
-    lines = ["%-11s %-9s %10s %14s %10s" % ("setting", "optimizer", "final x",
-                                             "avg regret", "steps")]
+    """A text table: setting, optimizer, learning rate, final x, average regret, steps."""
+    width = max([9] + [len(t.run.optimizer) for t in trajectories])
+    lines = ["%-11s %-*s %8s %10s %14s %10s" % ("setting", width, "optimizer", "lr", "final x",
+                                                 "avg regret", "steps")]
     for trajectory in trajectories:
         run = trajectory.run
-        lines.append("%-11s %-9s %+10.5f %14.6f %10d" % (
-            run.problem.setting, run.optimizer, trajectory.final_x,
+        lines.append("%-11s %-*s %8g %+10.5f %14.6f %10d" % (
+            run.problem.setting, width, run.optimizer, run.lr, trajectory.final_x,
             trajectory.final_avg_regret, trajectory.steps))
     return "\n".join(lines)
 
@@ -179,7 +200,7 @@ def write_results(out_dir, args, trajectories):
         setting, optimizer = run.problem.setting, run.optimizer
         summary.setdefault(setting, {})[optimizer] = {
             "final_x": trajectory.final_x, "avg_regret": trajectory.final_avg_regret,
-            "steps": trajectory.steps}
+            "steps": trajectory.steps, "lr": run.lr}
         curves.setdefault(setting, {})[optimizer] = {
             "step": [int(t) for t in trajectory.step], "x": _rounded(trajectory.x),
             "loss": _rounded(trajectory.loss), "avg_regret": _rounded(trajectory.avg_regret)}
@@ -188,10 +209,12 @@ def write_results(out_dir, args, trajectories):
             "large": problem.large, "small": problem.small, "period": problem.period,
             "probability": problem.probability, "seed": problem.seed,
             "optimum": problem.optimum, "beta1": run.beta1, "beta2": run.beta2}
+    names = list(dict.fromkeys(args.optimizer))
     config = {
-        "setup": "synthetic", "settings": settings,
-        "optimizers": list(dict.fromkeys(args.optimizer)),
-        "steps": args.steps, "lr": args.lr, "lr_schedule": args.lr_schedule,
+        "setup": "synthetic", "settings": settings, "optimizers": names,
+        # lr: --lr, or null where each optimizer ran at its own (lrs)
+        "steps": args.steps, "lr": args.lr, "lrs": {name: run_lr(args, name) for name in names},
+        "lr_schedule": args.lr_schedule,
         "bias_correction": args.bias_correction == "on", "dtype": args.dtype,
         "epsilon": 1e-8, "x0": 0.0, "backend": args.backend, **provenance()}
     paths = [os.path.join(out_dir, name) for name in (
@@ -218,7 +241,7 @@ def main(argv=None, draw=None):
     """
     args = build_parser().parse_args(argv)
     runs = make_runs(args)
-    trajectories = simulate(runs, args.steps, lr=args.lr, lr_schedule=args.lr_schedule,
+    trajectories = simulate(runs, args.steps, lr=DEFAULT_LR, lr_schedule=args.lr_schedule,
                             bias_correction=args.bias_correction == "on", dtype=args.dtype,
                             progress=not args.no_progress, backend=args.backend)
     out_dir = os.path.join(args.results_dir, SYNTHETIC_DIR)

@@ -71,11 +71,14 @@ class RunSpec:
         A registered optimizer (:func:`experiments.records.optimizers.names`).
     beta1, beta2 : float
         Decay rates of the moment estimates (the original code's 0.9 and 0.99).
+    lr : float or None
+        Its learning rate alpha; None: :func:`simulate`'s ``lr``.
     """
     problem: object
     optimizer: str
     beta1: float = 0.9
     beta2: float = 0.99
+    lr: float = None
 
 
 @dataclass
@@ -85,14 +88,17 @@ class StepGraph:
     ``updates`` maps each shared variable (iterates, step counters, moment
     estimates) to its value after the step; ``gradients`` holds one symbolic
     scalar per distinct problem (``lanes``), ``params[i]`` is the iterate of
-    ``runs[i]`` and ``lane_of_run[i]`` the index of its problem.
+    ``runs[i]`` and ``lane_of_run[i]`` the index of its problem;
+    ``learning_rates`` holds one symbolic scalar per distinct learning rate
+    (``lrs``, the runs' rates in order), the schedule's rate of that step.
     """
     runs: list
     lanes: list
     lane_of_run: list
     params: list
     gradients: list
-    learning_rate: object
+    learning_rates: list
+    lrs: tuple
     updates: object
 
 
@@ -134,15 +140,19 @@ class _Settings:
     bias_correction: bool
 
 
-def build_step(runs, bias_correction=False, dtype="float32", epsilon=1e-8):
+def build_step(runs, bias_correction=False, dtype="float32", epsilon=1e-8, lr=None):
     """One step of every run, from the real update builders, projected onto [-1, 1].
 
-    Runs with the same optimizer and decay rates share one builder call (one
-    step counter), each with its own scalar iterate starting at x = 0.
+    Runs with the same optimizer, decay rates and learning rate share one
+    builder call (one step counter), each with its own scalar iterate starting
+    at x = 0.
 
     Parameters
     ----------
     runs : list of RunSpec
+    lr : float or None
+        The learning rate of the runs that give none (only which runs share a rate
+        matters here: the rates are inputs of the step).
     bias_correction : bool
         Passed to the builders (the original code: off).
     dtype : str
@@ -162,37 +172,44 @@ def build_step(runs, bias_correction=False, dtype="float32", epsilon=1e-8):
             lanes.append(run.problem)
     lane_of_run = [lanes.index(run.problem) for run in runs]
     gradients = [T.scalar("g[%s]" % problem.setting, dtype=dtype) for problem in lanes]
-    learning_rate = T.scalar("learning_rate", dtype=theano.config.floatX)
+    lrs = tuple(dict.fromkeys(_run_lr(run, lr) for run in runs))
+    rates = [T.scalar("learning_rate" if len(lrs) == 1 else "learning_rate[%g]" % value,
+                      dtype=theano.config.floatX) for value in lrs]
     params = [theano.shared(np.zeros((), dtype=dtype), name="x[%s,%s]" % (run.problem.setting,
                                                                            run.optimizer))
               for run in runs]
 
     groups = {}
     for i, run in enumerate(runs):
-        groups.setdefault((run.optimizer, run.beta1, run.beta2), []).append(i)
+        groups.setdefault((run.optimizer, run.beta1, run.beta2, _run_lr(run, lr)), []).append(i)
     updates = theano.OrderedUpdates()
-    for (optimizer, beta1, beta2), members in groups.items():
+    for (optimizer, beta1, beta2, run_lr), members in groups.items():
         # f_t(x) = g_t x; the builder differentiates it, as in the original.
         loss = sum(gradients[lane_of_run[i]] * params[i] for i in members)
         settings = _Settings(beta1, beta2, epsilon, bias_correction)
         try:
             group_updates = optimizers.get(optimizer).updates(
-                loss, [params[i] for i in members], learning_rate, settings)
+                loss, [params[i] for i in members], rates[lrs.index(run_lr)], settings)
         except ValueError as exc:  # a decay rate outside [0, 1)
             raise UserError("%s; pass --beta1/--beta2 in [0, 1)" % exc)
         for i in members:
             group_updates[params[i]] = T.clip(group_updates[params[i]], -1, 1)
         updates.update(group_updates)
-    return StepGraph(list(runs), lanes, lane_of_run, params, gradients, learning_rate, updates)
+    return StepGraph(list(runs), lanes, lane_of_run, params, gradients, rates, lrs, updates)
+
+
+def _run_lr(run, lr):
+    return lr if run.lr is None else run.lr
 
 
 def compile_step_function(step):
     """The original's way: a compiled function that makes one step per call.
 
-    Returns ``f(g_0, ..., g_{lanes-1}, learning_rate)`` (one gradient per problem,
-    in ``step.lanes`` order); read the iterates with ``step.params[i].get_value()``.
+    Returns ``f(g_0, ..., g_{lanes-1}, rate_0, ...)`` (one gradient per problem, in
+    ``step.lanes`` order, then one learning rate per ``step.lrs``); read the iterates
+    with ``step.params[i].get_value()``.
     """
-    return theano.function(step.gradients + [step.learning_rate], [], updates=step.updates)
+    return theano.function(step.gradients + step.learning_rates, [], updates=step.updates)
 
 
 class UnrolledSteps:
@@ -216,7 +233,7 @@ class UnrolledSteps:
     def __init__(self, step, steps_per_call=STEPS_PER_CALL, backend="c"):
         self.variables = list(step.updates.keys())
         placeholders = [variable.type() for variable in self.variables]
-        inputs = placeholders + step.gradients + [step.learning_rate]
+        inputs = placeholders + step.gradients + step.learning_rates
         next_state = theano.clone(list(step.updates.values()),
                                   replace=dict(zip(self.variables, placeholders)))
         # The 'py' linker compiles nothing: only the optimized graph is wanted.
@@ -229,7 +246,7 @@ class UnrolledSteps:
         self.state_dtype = theano.scalar.upcast(*(v.dtype for v in self.variables))
         dtype = step.params[0].dtype
         gradients = T.matrix("gradients", dtype=dtype)
-        rates = T.vector("learning_rates", dtype=theano.config.floatX)
+        rates = T.matrix("learning_rates", dtype=theano.config.floatX)
         state = T.vector("state", dtype=self.state_dtype)
         current = [T.cast(state[i], v.dtype) for i, v in enumerate(self.variables)]
         param_index = [self.variables.index(param) for param in step.params]
@@ -237,8 +254,8 @@ class UnrolledSteps:
         for k in range(steps_per_call):
             iterates += [current[i] for i in param_index]
             replace = current + [gradients[k, lane] for lane in range(len(step.gradients))]
-            current = theano.clone(graph.outputs,
-                                   replace=dict(zip(graph.inputs, replace + [rates[k]])))
+            replace += [rates[k, j] for j in range(len(step.learning_rates))]
+            current = theano.clone(graph.outputs, replace=dict(zip(graph.inputs, replace)))
         iterates = T.stack(iterates).reshape((steps_per_call, len(step.params)))
         next_state = T.stack([T.cast(v, self.state_dtype) for v in current])
         if backend != "c":
@@ -271,8 +288,8 @@ class UnrolledSteps:
         ----------
         gradients : ndarray, shape (steps_per_call, lanes)
             The gradients of each step and problem, of the iterates' dtype.
-        learning_rates : ndarray, shape (steps_per_call,)
-            floatX.
+        learning_rates : ndarray, shape (steps_per_call, len(step.lrs))
+            floatX; shape (steps_per_call,) where the runs share one rate.
         state : ndarray
             The state before the first step (see :meth:`initial_state`).
 
@@ -284,6 +301,7 @@ class UnrolledSteps:
         state : ndarray
             The state after the last step.
         """
+        learning_rates = learning_rates.reshape(len(gradients), -1)
         if self._function is not None:
             return tuple(self._function(gradients, learning_rates, state))
         for cell, value in zip(self._inputs, (gradients, learning_rates, state)):
@@ -366,7 +384,7 @@ def simulate(runs, steps, lr=0.001, lr_schedule="constant", bias_correction=Fals
     steps : int
         Number of steps, > 0.
     lr : float
-        Learning rate alpha, > 0.
+        Learning rate alpha, > 0, of the runs that give none (:attr:`RunSpec.lr`).
     lr_schedule : {"constant", "inv-sqrt"}
         Learning rate at step t: alpha, or alpha / sqrt(t).
     bias_correction : bool
@@ -396,12 +414,13 @@ def simulate(runs, steps, lr=0.001, lr_schedule="constant", bias_correction=Fals
     iterates come from Theano in ``dtype``; the sums are taken in float64 (a
     float32 sum of 9e6 terms of size ~10 would lose the digits that matter).
     """
-    _check_simulation(steps, lr, lr_schedule)
+    for rate in dict.fromkeys(_run_lr(run, lr) for run in runs):
+        _check_simulation(steps, rate, lr_schedule)
     for problem in {run.problem for run in runs}:
         check_gradients(problem, dtype)
     _check_decay_rates(runs, dtype)
     backends.check_backend(backend)
-    step = build_step(runs, bias_correction=bias_correction, dtype=dtype)
+    step = build_step(runs, bias_correction=bias_correction, dtype=dtype, lr=lr)
     stepper = _Stepper(step, steps_per_call, backend, dtype)
     recorder = _Recorder(runs, step, steps, record_points)
     block_steps = steps_per_call * CALLS_PER_BLOCK
@@ -411,7 +430,8 @@ def simulate(runs, steps, lr=0.001, lr_schedule="constant", bias_correction=Fals
         for first in range(1, steps + 1, block_steps):
             count = min(block_steps, steps - first + 1)
             grads64 = np.stack([stream.take(count) for stream in streams], axis=1)
-            rates = learning_rates(lr, lr_schedule, first, count).astype(theano.config.floatX)
+            rates = np.stack([learning_rates(rate, lr_schedule, first, count) for rate in step.lrs],
+                             axis=1).astype(theano.config.floatX)
             iterates = stepper.run(grads64.astype(dtype), rates)
             recorder.add_block(first, iterates, stepper.params(), grads64)
             bar.update(count)
