@@ -220,19 +220,38 @@ def _error_rates(rates):
 
 
 def _claims_table(results):
-    """The claims on the original and reproduced runs."""
+    """The claims on the original and reproduced runs, each with its reading."""
     lines = ["### The claims, on both sides", "",
              "Each claim of the blog post (per setup) and of the McGill study (under its own "
-             "protocol), decided on the original runs and on the reproduced ones "
-             "(`plots/verdict/claims.py`: what each looks at is in its cell). Pairs of cells "
-             "are compared run by run (paired differences) where both cells share their draws "
+             "protocol), in the source's words (quoted; *paraphrase* where the post's wording "
+             "is not at hand), with its reading: what is measured, on which cells, and when it "
+             "holds (`plots/verdict/claims.py`, decided by `plots/verdict/readings.py`). "
+             "Decided on the original runs and on the reproduced ones. Pairs of cells are "
+             "compared run by run (paired differences) where both cells share their draws "
              "(common seeding); the original's runs are independent draws.", "",
-             "| source | setup | claim | original runs | reproduced runs |",
-             "|---|---|---|---|---|"]
+             "| source | setup | claim | reading | original runs | reproduced runs |",
+             "|---|---|---|---|---|---|"]
     for result in results:
-        lines.append("| %s | %s | %s | %s | %s |" % (result.claim.source, result.setup,
-                                                     result.claim.text, result.original,
-                                                     result.reproduced))
+        lines.append("| %s | %s | %s | %s | %s | %s |" % (
+            result.claim.source, result.setup, result.claim.text, result.claim.reading(),
+            result.original, result.reproduced))
+    return lines + [""]
+
+
+def _blog_findings(findings):
+    """Per setup of the original runs, how many of the blog's claims its own runs bear out;
+    the claims they do not bear out, as findings about the blog."""
+    lines = ["| setup | the blog's claims that hold on its own runs |", "|---|---|"]
+    for setup, tally in findings.original_claims.items():
+        lines.append("| %s | %s |" % (setup, _claims_text(tally) if tally.total else
+                                      "none made (the post: \"I won't interpret the results "
+                                      "for these experiments\")"))
+    failing = [result for result in findings.claims if result.claim.protocol == "blog"
+               and result.original.startswith("does not hold")]
+    lines += [""] + (["Read as written, these claims do not hold on the blog's own runs:"]
+                     + ["- %s: %s: %s" % (result.setup, result.claim.text, result.original)
+                        for result in failing] if failing else
+                     ["Read as written, every claim of the blog holds on its own runs."])
     return lines + [""]
 
 
@@ -245,14 +264,17 @@ def _epochs_text(section):
     return "%s of %d" % ("-".join(map(str, sorted({epochs[0], epochs[-1]}))), planned)
 
 
-def _summary_row(section):
+def _summary_row(section, original_setups):
     runs = "%d complete, %d diverged" % (section.finished, section.diverged)
     if section.stopped_early:
         runs += ", %d stopped early" % section.stopped_early
     if section.running:
         runs += ", %d running" % section.running
     if section.blog_runs is not None:
-        runs += " (of the blog's %d)" % section.blog_runs
+        runs += (" (of the blog's %d)" % section.blog_runs
+                 if section.protocol.setup in original_setups or not original_setups else
+                 " (of %d in the blog's grid; the blog ran no %s)" % (
+                     section.blog_runs, section.protocol.setup))
     verdicts = section.verdicts
     cells_text = "%d / %d / %d / %d / %s" % (
         verdicts["agrees"], verdicts["differs"], verdicts["inconclusive"], verdicts["n/a"],
@@ -270,8 +292,15 @@ def _summary(findings):
     lines = ["| setup | protocol | data | runs | epochs | cells of the blog's grid: agree / "
              "differ / inconclusive / n/a / not run | claims that hold (table below): "
              "reproduced / original |", "|---|---|---|---|---|---|---|"]
-    lines += [_summary_row(section) for section in findings.sections]
-    lines += ["", "Original runs: the blog's logs, on the official data sets.", ""]
+    lines += [_summary_row(section, findings.original_setups) for section in findings.sections]
+    lines += ["", "Original runs: the blog's logs, on the official data sets."]
+    lines += ["%s: compared after epoch %s with %s run a cell: the verdicts speak for the "
+              "start of training only, not for its end, where the blog's claims are "
+              "(cannot tell)." % (section.protocol.setup, _epochs_text(section),
+                                  "/".join(sorted({"%d" % len(c.group.finished)
+                                                   for c in section.comparisons})))
+              for section in findings.sections if section.stopped_early]
+    lines += [""] + _blog_findings(findings)
     lines += _error_rates(findings.error_rates)
     lines += _claims_table(findings.claims)
     lines += ["### Cells that differ from the original, or cannot be told apart yet", ""]

@@ -278,7 +278,10 @@ def _applies(claim, setup, key):
 
 def _claim_side(groups):
     """The cells of one side for the claims, and why they cannot be used (or None)."""
-    cells = {group.cell: group for group in groups if group.finished}
+    # The claims are about Adam and AMSGrad: other optimizers' cells (ADAMNC, plug-ins) are not
+    # theirs.
+    cells = {group.cell: group for group in groups if group.finished
+             and group.cell.optimizer in ("adam", "amsgrad")}
     early = sorted({(group.at_epoch, group.key.epochs) for group in cells.values()
                     if group.at_epoch is not None})
     stopped = ("after epoch %d of %d" % early[0]) if early else None
@@ -301,6 +304,21 @@ def _claim_results(comparisons, reference_groups):
             results.append(ClaimResult(claim, setup, theirs,
                                        claim_records.evaluate(claim, *reproduced)))
     return results
+
+
+def _original_claims(reference_groups, setups):
+    """Per setup of the original runs, its blog claims decided on them (all of them, also of
+    setups no reproduced run has)."""
+    tallies = {}
+    for setup in setups:
+        answers = []
+        for claim in claim_records.CLAIMS:
+            if claim.protocol == "blog" and setup in claim.setups:
+                cells, stopped = _claim_side([group for key, group in reference_groups.items()
+                                              if _applies(claim, setup, key)])
+                answers.append(claim_records.evaluate(claim, independent(cells), stopped))
+        tallies[setup] = ClaimTally.of(answers)
+    return tallies
 
 
 # -- setups and protocols --------------------------------------------------------------------
@@ -430,6 +448,9 @@ class Findings:
         The cells that differ, then those inconclusive
     error_rates : list of ErrorRate
     claims : list of ClaimResult
+    original_claims : dict of str -> ClaimTally
+        Per setup of the original runs, its blog claims decided on them (a setup
+        without claims, such as SmallVgg, maps to a tally of 0)
     original_setups : list of str
     original_runs, original_epochs : list of int
         The original's runs per cell and epochs (all values, sorted)
@@ -439,6 +460,7 @@ class Findings:
     unsettled: list
     error_rates: list
     claims: list
+    original_claims: dict
     original_setups: list
     original_runs: list
     original_epochs: list
@@ -469,9 +491,11 @@ def find(runs, reference, figures=()):
     unsettled = [c for section in sections for c in section.comparisons
                  if c.verdict in ("differs", "inconclusive")]
     unsettled.sort(key=lambda c: VERDICT_ORDER.index(c.verdict))
+    original_setups = sorted({key.setup for key in reference_groups})
     return Findings(
         comparisons=comparisons, sections=sections, unsettled=unsettled,
         error_rates=_error_rates(comparisons, reference_groups), claims=claims,
-        original_setups=sorted({key.setup for key in reference_groups}),
+        original_claims=_original_claims(reference_groups, original_setups),
+        original_setups=original_setups,
         original_runs=sorted({len(group.finished) for group in reference_groups.values()}),
         original_epochs=sorted({key.epochs for key in reference_groups}))
