@@ -194,28 +194,49 @@ def _claims_text(tally):
         " (%d cannot tell)" % tally.cannot_tell if tally.cannot_tell else "")
 
 
+def _held_out_text(held_out):
+    rates = held_out.rates
+    return "%.1f%% / %.1f%% / %.1f%% against %d (model's false alarm: %.1f%%)" % (
+        100 * rates["differs"], 100 * rates["inconclusive"], 100 * rates["agrees"],
+        held_out.against, 100 * held_out.model_false_alarm)
+
+
 def _error_rates(rates):
-    """The table of the thresholds the verdicts used, with their error rates, measured."""
+    """The table of the thresholds the verdicts used, with their error rates, measured on
+    the model's draws and on the original runs held out of their own cells."""
     lines = ["### The verdicts' error rates", "",
              "Measured for the numbers of runs and epochs compared here. *False alarm*: "
-             "same-experiment runs called **differs**; *shift called agrees*: runs with one "
-             "curve shifted by %g standard deviations called **agrees** (both on draws from "
-             "the original cells' fitted models, independent of the thresholds'); *held out*: "
-             "original runs held out of their own cell against its other runs, called "
-             "**differs** (at most 2 held out, so against 3 or 4 runs, not 5)." % compare.SHIFT,
+             "same-experiment runs called **differs**, over all cells and for the cells with "
+             "the lowest and the highest rate (the threshold is one for all cells of a setup); "
+             "*shift called agrees*: runs with one curve shifted by %g standard deviations "
+             "called **agrees** (both on draws from the original cells' fitted Gaussian "
+             "models, independent of the thresholds' draws, which are seeded per cell and do "
+             "not depend on the cells' order). *Held out*: measured on the original runs "
+             "themselves: each run (each pair of runs) held out of its own cell and judged "
+             "against the cell's other 4 (3) runs, as **differs / inconclusive / agrees**, "
+             "beside the model's false-alarm rate for the same numbers of runs. An original "
+             "cell one of whose runs lies far from the others (not of one mode) has no "
+             "Gaussian model: it is left out of the thresholds and judged by permutation "
+             "(never **agrees**; with 1 run against 4 or 5, never **differs**)." % compare.SHIFT,
              "", "| setup | runs compared | epochs | differs above | agrees at or below | "
-             "false alarm | shift called agrees | held out: called differs |",
-             "|---|---|---|---|---|---|---|---|"]
+             "false alarm (a cell's) | shift called agrees | held out: 1 run | held out: 2 runs "
+             "| judged by permutation |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     if not rates:
         return lines[:2] + ["No cell was judged.", ""]
     for rate in rates:
         calibration = rate.calibration
-        lines.append("| %s | %d against %d | %d | %.2f | %.2f | %.1f%% | %.1f%% | %s |" % (
-            rate.setup, calibration.n, calibration.m, calibration.epochs,
-            calibration.differ_above, calibration.agree_below, 100 * calibration.false_alarm,
-            100 * calibration.false_agreement,
-            "%.1f%% (%d against %d)" % (100 * rate.held_out_differs, rate.held, rate.against)
-            if rate.held > 0 else "- (too few original runs)"))
+        held = {held_out.held: _held_out_text(held_out) for held_out in rate.held_out}
+        lines.append("| %s | %d against %d | %d | %.2f | %.2f | %.1f%% (%.1f-%.1f%%) | %.1f%% | "
+                     "%s | %s | %s |" % (
+                         rate.setup, calibration.n, calibration.m, calibration.epochs,
+                         calibration.differ_above, calibration.agree_below,
+                         100 * calibration.false_alarm, 100 * calibration.cell_false_alarm[0],
+                         100 * calibration.cell_false_alarm[1],
+                         100 * calibration.false_agreement,
+                         held.get(1, "- (too few original runs)"),
+                         held.get(2, "- (too few original runs)"),
+                         _list_text([_cell_text(cell) for cell in rate.permutation_cells])))
     return lines + [""]
 
 

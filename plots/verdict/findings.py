@@ -46,7 +46,8 @@ from plots.verdict.cells import (CELL_FIELDS, Cell, Group, effect_size, group_ru
 from plots.verdict.compare import MEASURES
 from plots.verdict.results import figure_stem
 
-__all__ = ["VERDICT_ORDER", "CellComparison", "compare_cells", "protocol_text", "ErrorRate",
+__all__ = ["VERDICT_ORDER", "CellComparison", "compare_cells", "protocol_text", "HeldOut",
+           "ErrorRate",
            "ClaimResult", "ClaimTally", "Section", "Findings", "find"]
 
 #: Cells listed in this order: those that differ first.
@@ -200,6 +201,25 @@ def compare_cells(groups, reference_groups):
 # -- the verdicts' error rates ---------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
+class HeldOut:
+    """Verdicts on original runs held out of their own cell, against its other runs.
+
+    Attributes
+    ----------
+    held, against : int
+        Runs held out, and the cell's other runs they are judged against
+    rates : dict of str -> float
+        Share of held-out sets per verdict (``agrees``, ``differs``, ``inconclusive``)
+    model_false_alarm : float
+        The model's false-alarm rate for the same numbers of runs and epochs
+    """
+    held: int
+    against: int
+    rates: dict
+    model_false_alarm: float
+
+
+@dataclasses.dataclass(frozen=True)
 class ErrorRate:
     """The thresholds some verdicts used, with their error rates measured.
 
@@ -208,18 +228,17 @@ class ErrorRate:
     setup : str
     calibration : plots.verdict.compare.Calibration
         The thresholds, for n reproduced against m original runs over E epochs
-    held : int
-        Original runs held out of their own cell (0: too few original runs)
-    against : int
-        The cell's other runs they are judged against
-    held_out_differs : float
-        Share of held-out sets called ``differs`` (NaN where ``held`` is 0)
+        (with the model's rates: on draws from the original cells' Gaussian models)
+    held_out : list of HeldOut
+        Measured on the original runs themselves: 1 against r - 1 and 2 against
+        r - 2 (r the runs per original cell; none with fewer than 4)
+    permutation_cells : list of plots.verdict.cells.Cell
+        The original cells not of one mode, judged by permutation
     """
     setup: str
     calibration: object
-    held: int
-    against: int
-    held_out_differs: float
+    held_out: list
+    permutation_cells: list
 
 
 def _error_rates(comparisons, reference_groups):
@@ -233,14 +252,22 @@ def _error_rates(comparisons, reference_groups):
     rates = []
     for (protocol, n, m, epochs), calibration in sorted(calibrations.items(),
                                                         key=lambda item: item[0][1:]):
-        key = next(key for key in reference_groups if _protocol_fields(key) == protocol)
-        cells = _original_cells(reference_groups, key, epochs)
+        keys = [key for key in reference_groups if _protocol_fields(key) == protocol]
+        cells = _original_cells(reference_groups, keys[0], epochs)
         runs = min(map(len, cells))
         cells = [cell[:runs] for cell in cells]
-        held = min(n, 2, runs - 2)  # at least 2 runs left for a standard deviation
-        rate = compare.held_out_rates(cells, held, epochs)["differs"] if held > 0 else math.nan
-        rates.append(ErrorRate(dict(protocol)["setup"], calibration, max(held, 0),
-                               runs - held, rate))
+        held_out = []
+        for held in (1, 2):
+            if runs - held < 2:  # at least 2 runs left for a standard deviation
+                continue
+            model = compare.calibrate(cells, held, runs - held, epochs)
+            held_out.append(HeldOut(held, runs - held, compare.held_out_rates(
+                cells, held, epochs, calibration=model), model.false_alarm))
+        permutation = [reference_groups[key].cell for key in keys
+                       if len(reference_groups[key].finished_runs) >= 2
+                       and not compare.one_mode(compare.stack_curves(
+                           reference_groups[key].finished_runs, epochs))]
+        rates.append(ErrorRate(dict(protocol)["setup"], calibration, held_out, permutation))
     return rates
 
 
