@@ -30,12 +30,12 @@ import math
 import os
 
 from experiments.store.atomic import atomic_write_bytes
-from plots.verdict import compare
+from plots.verdict import compare, two_optimizers
 from plots.verdict.cells import AGREE_WITHIN, MIN_STD
 from plots.verdict.compare import MEASURES  # measure -> (curve, final or best, lower is better)
-from plots.verdict.findings import find, protocol_text
+from plots.verdict.findings import DEFAULT_COMPARISONS, find, protocol_text
 
-__all__ = ["write_report", "markdown", "csv_rows", "pair_text"]
+__all__ = ["write_report", "markdown", "csv_rows", "pair_text", "comparison_lines"]
 
 
 def _measure_name(measure):
@@ -364,6 +364,69 @@ def _setup_section(section):
     return lines + [""]
 
 
+def _estimate_text(estimate, first, second):
+    decision = {"first": "%s better" % first, "second": "%s better" % second,
+                "none": "no difference found"}[estimate.decision]
+    text = "P(%s beats %s) %.2f [%.2f, %.2f], p %.3f: **%s**" % (
+        first, second, estimate.probability, estimate.low, estimate.high, estimate.p, decision)
+    if not math.isnan(estimate.error_rate):
+        text += " (error rate %.1f%%, measured)" % (100 * estimate.error_rate)
+    return text + "; %d against %d runs" % estimate.runs
+
+
+def comparison_lines(compared):
+    """One :class:`plots.verdict.findings.OptimizersCompared` in words: the grid, the tuned
+    cells, and a table of the matched cells."""
+    comparison, key = compared.comparison, compared.protocol
+    first, second = comparison.first, comparison.second
+    lines = ["### %s against %s: %s, %s, %s runs" % (
+        first, second, key.setup, "the blog's protocol" if not key.protocol_name
+        else protocol_text(key), compared.side), ""]
+    if comparison.grid is not None:
+        lines.append("- Over the grid (%d matched cells): %s." % (
+            comparison.grid.cells, _estimate_text(comparison.grid, first, second)))
+    else:
+        lines.append("- Over the grid: cannot tell (no matched cell with 2 runs a side).")
+    if comparison.too_few:
+        lines.append("- %d matched cells left out: fewer than 2 runs a side." % comparison.too_few)
+    if comparison.tuned is not None:
+        tuned_first, tuned_second, estimate = comparison.tuned
+        lines.append("- Tuned (each one's cell of the lowest mean final validation loss: %s; "
+                     "%s): %s." % (_cell_text(tuned_first), _cell_text(tuned_second),
+                                   _estimate_text(estimate, first, second)))
+    if comparison.matched:
+        lines += ["", "| lr | b2 | bc | P(%s beats %s) [interval] | p | decision |" % (
+            first, second), "|---|---|---|---|---|---|"]
+        for cell, estimate in comparison.matched:
+            lines.append("| %g | %g | %s | %.2f [%.2f, %.2f] | %.3f | %s |" % (
+                cell.lr, cell.beta2, "on" if cell.bias_correction else "off",
+                estimate.probability, estimate.low, estimate.high, estimate.p,
+                {"first": first, "second": second, "none": "-"}[estimate.decision]))
+    return lines + [""]
+
+
+def _optimizers_section(findings):
+    if not findings.optimizers_compared:
+        return []
+    lines = ["## Two optimizers compared", "",
+             "On the %s (`plots/verdict/two_optimizers.py`, after Bouthillier et al. 2021): P, "
+             "the probability that a run of the first beats a run of the second (lower "
+             "final validation loss; over every pair of runs, ties 1/2), with its %d%% "
+             "bootstrap interval; per matched cell (same lr, b2, bc), over the grid (the mean "
+             "of the matched cells'), and at each one's tuned cell. A difference is called "
+             "where it is significant (p, the share of %d random re-splits of the pooled runs "
+             "with a P as far from 1/2, at most %g) and meaningful (P at least %g or at most "
+             "%g). The error rate is that decision's, measured on the runs themselves: the "
+             "share of random re-splits of the pooled runs called a difference (at a tuned "
+             "cell it leaves out the tuning itself)." % (
+                 "setups that have both optimizers", 100 * two_optimizers.LEVEL,
+                 two_optimizers.RELABELS, two_optimizers.SIGNIFICANCE,
+                 0.5 + two_optimizers.MEANINGFUL, 0.5 - two_optimizers.MEANINGFUL), ""]
+    for compared in findings.optimizers_compared:
+        lines += comparison_lines(compared)
+    return lines
+
+
 def _synthetic_section(synthetic):
     lines = ["## Synthetic problem (Reddi et al.)", "",
              "The optimum is x = -1; Adam is expected near +1, AMSGrad near -1.", "",
@@ -384,6 +447,7 @@ def markdown(findings, problems=(), synthetic=None,
     """``REPORT.md`` of :class:`plots.verdict.findings.Findings` (see :func:`write_report`)."""
     lines = _introduction(findings, tuple(sources))
     lines[2:2] = _summary(findings)
+    lines += _optimizers_section(findings)
     for section in findings.sections:
         lines += _setup_section(section)
     if synthetic:
@@ -435,7 +499,8 @@ def csv_rows(findings):
 
 
 def write_report(out_dir, runs, reference, problems=(), figures=(), synthetic=None,
-                 sources=("results", "reference/original_runs.json")):
+                 sources=("results", "reference/original_runs.json"),
+                 optimizer_pairs=DEFAULT_COMPARISONS, findings=None):
     """Write ``REPORT.md`` and ``report.csv`` to ``out_dir``.
 
     Parameters
@@ -454,6 +519,12 @@ def write_report(out_dir, runs, reference, problems=(), figures=(), synthetic=No
         "steps"}}}, "figures": [paths]}`` for the synthetic section
     sources : (str, str)
         The results directory and reference file, as named in the report
+    optimizer_pairs : list of (str, str)
+        The optimizers compared two by two in the section "Two optimizers
+        compared", where a setup has both
+    findings : plots.verdict.findings.Findings or None
+        Computed already (of the same runs, reference, figures and pairs); found here
+        when None
 
     Returns
     -------
@@ -467,7 +538,7 @@ def write_report(out_dir, runs, reference, problems=(), figures=(), synthetic=No
     the data the runs were trained on and ``at_epoch`` (the epoch a cell of
     runs stopped early is compared after; empty: at the runs' end).
     """
-    findings = find(runs, reference, figures)
+    findings = findings or find(runs, reference, figures, optimizer_pairs)
     os.makedirs(out_dir, exist_ok=True)
     report_path = os.path.join(out_dir, "REPORT.md")
     csv_path = os.path.join(out_dir, "report.csv")

@@ -40,18 +40,21 @@ import numpy as np
 from experiments.store.rundir import describe_machines
 from experiments.records import protocols
 from plots.verdict import claims as claim_records
-from plots.verdict import compare
+from plots.verdict import compare, two_optimizers
 from plots.verdict.cells import (CELL_FIELDS, Cell, Group, effect_size, group_runs, independent,
                                  mean_std, pair_effects, pooled_std, run_measures)
 from plots.verdict.compare import MEASURES
 from plots.verdict.results import figure_stem
 
-__all__ = ["VERDICT_ORDER", "CellComparison", "compare_cells", "protocol_text", "HeldOut",
+__all__ = ["VERDICT_ORDER", "DEFAULT_COMPARISONS", "OptimizersCompared", "CellComparison", "compare_cells", "protocol_text", "HeldOut",
            "ErrorRate",
            "ClaimResult", "ClaimTally", "Section", "Findings", "find"]
 
 #: Cells listed in this order: those that differ first.
 VERDICT_ORDER = ("differs", "inconclusive", "agrees", "n/a")
+#: The optimizers the report compares, two by two, where a setup has both (``--compare A B``
+#: names others).
+DEFAULT_COMPARISONS = (("adam", "amsgrad"), ("adamnc", "amsgrad"))
 
 
 @dataclasses.dataclass
@@ -348,6 +351,40 @@ def _original_claims(reference_groups, setups):
     return tallies
 
 
+# -- two optimizers compared ----------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class OptimizersCompared:
+    """A :class:`plots.verdict.two_optimizers.OptimizerComparison` of one setup and protocol.
+
+    ``protocol`` is the group key of a cell of the section; ``side`` ``reproduced`` or
+    ``original`` (the original's runs of the same protocol).
+    """
+    protocol: object
+    side: str
+    comparison: object
+
+
+def _optimizer_comparisons(comparisons, reference_groups, pairs_of_optimizers):
+    """Every pair of optimizers of ``pairs_of_optimizers`` on every setup and protocol with
+    finished runs of both, on the reproduced runs and on the original's."""
+    found = []
+    for section in _protocol_sections(comparisons):
+        protocol = _protocol_fields(section[0].group.key)
+        reproduced = {c.group.cell: c.group for c in section if len(c.group.finished) >= 1
+                      and c.group.at_epoch is None}
+        original = {group.cell: group for key, group in reference_groups.items()
+                    if _protocol_fields(key) == protocol and group.finished}
+        for first, second in pairs_of_optimizers:
+            for side, cells in (("reproduced", reproduced), ("original", original)):
+                optimizers = {cell.optimizer for cell in cells}
+                if first in optimizers and second in optimizers:
+                    found.append(OptimizersCompared(
+                        section[0].group.key, side,
+                        two_optimizers.compare_optimizers(cells, first, second)))
+    return found
+
+
 # -- setups and protocols --------------------------------------------------------------------
 
 @dataclasses.dataclass
@@ -478,6 +515,7 @@ class Findings:
     original_claims : dict of str -> ClaimTally
         Per setup of the original runs, its blog claims decided on them (a setup
         without claims, such as SmallVgg, maps to a tally of 0)
+    optimizers_compared : list of OptimizersCompared
     original_setups : list of str
     original_runs, original_epochs : list of int
         The original's runs per cell and epochs (all values, sorted)
@@ -488,12 +526,13 @@ class Findings:
     error_rates: list
     claims: list
     original_claims: dict
+    optimizers_compared: list
     original_setups: list
     original_runs: list
     original_epochs: list
 
 
-def find(runs, reference, figures=()):
+def find(runs, reference, figures=(), optimizer_pairs=DEFAULT_COMPARISONS):
     """Compute the report of reproduced runs against the original runs.
 
     Parameters
@@ -504,6 +543,9 @@ def find(runs, reference, figures=()):
         The original runs per setup (:func:`plots.verdict.results.load_reference`)
     figures : list of str
         Paths of the figures drawn (each section names its own)
+    optimizer_pairs : list of (str, str)
+        The optimizers compared two by two (:mod:`plots.verdict.two_optimizers`)
+        where a setup has both
 
     Returns
     -------
@@ -523,6 +565,8 @@ def find(runs, reference, figures=()):
         comparisons=comparisons, sections=sections, unsettled=unsettled,
         error_rates=_error_rates(comparisons, reference_groups), claims=claims,
         original_claims=_original_claims(reference_groups, original_setups),
+        optimizers_compared=_optimizer_comparisons(comparisons, reference_groups,
+                                                   optimizer_pairs),
         original_setups=original_setups,
         original_runs=sorted({len(group.finished) for group in reference_groups.values()}),
         original_epochs=sorted({key.epochs for key in reference_groups}))
