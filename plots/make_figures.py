@@ -3,6 +3,7 @@
 
     python plots/make_figures.py [--results-dir results] [--out figures] [--reference FILE]
     python plots/make_figures.py --results-dir results --pack DIR
+    python plots/make_figures.py --results-dir results --compare adamnc amsgrad
 
 For every setup with runs in the results directory: training and validation loss and
 accuracy, one line per run, with the original runs' band where the original has the cell
@@ -14,6 +15,12 @@ synthetic experiment's figure when
 runs with the original ones.  Files that cannot be read are listed (on stderr and in the
 report) and skipped.  Every file is written atomically; ``--out`` must name a directory (it is
 created if needed).
+
+``--compare A B`` compares two optimizers (the project's or a plug-in's) on every setup and
+protocol that has runs of both, in the report's section "Two optimizers compared" (in place of
+Adam and ADAMNC against AMSGrad) and on stdout: the probability that a run of A beats one of B,
+per matched cell, over the grid and at each one's tuned cell, with its interval and the
+decision's error rate, measured (:mod:`plots.verdict.two_optimizers`).
 
 ``--pack DIR`` draws nothing: it writes the runs of the results directory as one
 ``SETUP[_PROTOCOL].runs.json`` per setup and protocol (every run's ``config.json`` and
@@ -28,12 +35,13 @@ import sys
 from tqdm import tqdm
 
 from errors import UserError, run_cli
-from experiments.records import plugins
+from experiments.records import optimizers, plugins
 from experiments.store.atomic import atomic_write_bytes
 from experiments.store.rundir import SYNTHETIC_SUMMARY, check_writable
 from plots.figures import draw_setup
 from plots.mcgill import draw_mcgill
-from plots.report import write_report
+from plots.report import comparison_lines, write_report
+from plots.verdict.findings import DEFAULT_COMPARISONS, find
 from plots.verdict.results import (DEFAULT_REFERENCE, SYNTHETIC_DIR, Problem, figure_stem,
                                    find_runs, load_reference, pack_runs, read_synthetic_summary)
 
@@ -125,9 +133,19 @@ def main(argv=None):
                              "directories) as one SETUP[_PROTOCOL].runs.json per setup and "
                              "protocol into DIR, with a copy of its synthetic/ results; DIR "
                              "then works as --results-dir")
+    parser.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                        help="compare optimizers A and B (names of the project's or of a "
+                             "plug-in's) on every setup with runs of both: in the report "
+                             "and on stdout")
     args = parser.parse_args(argv)
     # A broken plug-in stops here, not as a skipped file per run it would have read.
     plugins.load()
+    if args.compare:
+        if args.compare[0] == args.compare[1]:
+            raise UserError("--compare %s %s: name two different optimizers" % tuple(
+                args.compare))
+        for name in args.compare:
+            optimizers.get(name)  # errors.UserError listing the registered names
     if args.pack:
         return pack(args.results_dir, args.pack)
     check_out_dir(args.out)
@@ -160,12 +178,21 @@ def main(argv=None):
                 "%s beta2=%g lr=%g" % (optimizer, choice["beta2"], choice["lr"]) if choice
                 else "%s: every cell has a diverged run" % optimizer
                 for optimizer, choice in chosen.items())))
-    report, table = write_report(args.out, runs, reference, problems,
-                                 figures + (synthetic["figures"] if synthetic else []), synthetic,
-                                 sources=(args.results_dir, _shown(args.reference)))
-    print("%s: %d runs, %d figure files, %s, %s" % (PROG, len(runs), len(figures)
-                                                   + len(synthetic["figures"] if synthetic else []),
-                                                   report, table))
+    optimizer_pairs = [tuple(args.compare)] if args.compare else DEFAULT_COMPARISONS
+    figures += synthetic["figures"] if synthetic else []
+    findings = find(runs, reference, figures, optimizer_pairs)
+    report, table = write_report(args.out, runs, reference, problems, figures, synthetic,
+                                 sources=(args.results_dir, _shown(args.reference)),
+                                 optimizer_pairs=optimizer_pairs, findings=findings)
+    if args.compare:
+        compared = findings.optimizers_compared
+        if not compared:
+            print("%s: --compare: no setup has finished runs of both %s and %s"
+                  % ((PROG,) + tuple(args.compare)))
+        for each in compared:
+            print("\n".join(comparison_lines(each)))
+    print("%s: %d runs, %d figure files, %s, %s" % (PROG, len(runs), len(figures), report,
+                                                   table))
     return 0
 
 

@@ -30,12 +30,12 @@ import math
 import os
 
 from experiments.store.atomic import atomic_write_bytes
-from plots.verdict import compare
+from plots.verdict import compare, two_optimizers
 from plots.verdict.cells import AGREE_WITHIN, MIN_STD
 from plots.verdict.compare import MEASURES  # the compared measures: the original has them
-from plots.verdict.findings import find, protocol_text
+from plots.verdict.findings import DEFAULT_COMPARISONS, find, protocol_text
 
-__all__ = ["write_report", "markdown", "csv_rows", "pair_text"]
+__all__ = ["write_report", "markdown", "csv_rows", "pair_text", "comparison_lines"]
 
 
 def _measure_name(measure):
@@ -204,45 +204,85 @@ def _claims_text(tally):
         " (%d cannot tell)" % tally.cannot_tell if tally.cannot_tell else "")
 
 
+def _held_out_text(held_out):
+    rates = held_out.rates
+    return "%.1f%% / %.1f%% / %.1f%% against %d (model's false alarm: %.1f%%)" % (
+        100 * rates["differs"], 100 * rates["inconclusive"], 100 * rates["agrees"],
+        held_out.against, 100 * held_out.model_false_alarm)
+
+
 def _error_rates(rates):
-    """The table of the thresholds the verdicts used, with their error rates, measured."""
+    """The table of the thresholds the verdicts used, with their error rates, measured on
+    the model's draws and on the original runs held out of their own cells."""
     lines = ["### The verdicts' error rates", "",
              "Measured for the numbers of runs and epochs compared here. *False alarm*: "
-             "same-experiment runs called **differs**; *shift called agrees*: runs with one "
-             "curve shifted by %g standard deviations called **agrees** (both on draws from "
-             "the original cells' fitted models, independent of the thresholds'); *held out*: "
-             "original runs held out of their own cell against its other runs, called "
-             "**differs** (at most 2 held out, so against 3 or 4 runs, not 5)." % compare.SHIFT,
+             "same-experiment runs called **differs**, over all cells and for the cells with "
+             "the lowest and the highest rate (the threshold is one for all cells of a setup); "
+             "*shift called agrees*: runs with one curve shifted by %g standard deviations "
+             "called **agrees** (both on draws from the original cells' fitted Gaussian "
+             "models, independent of the thresholds' draws, which are seeded per cell and do "
+             "not depend on the cells' order). *Held out*: measured on the original runs "
+             "themselves: each run (each pair of runs) held out of its own cell and judged "
+             "against the cell's other 4 (3) runs, as **differs / inconclusive / agrees**, "
+             "beside the model's false-alarm rate for the same numbers of runs. An original "
+             "cell one of whose runs lies far from the others (not of one mode) has no "
+             "Gaussian model: it is left out of the thresholds and judged by permutation "
+             "(never **agrees**; with 1 run against 4 or 5, never **differs**)." % compare.SHIFT,
              "", "| setup | runs compared | epochs | differs above | agrees at or below | "
-             "false alarm | shift called agrees | held out: called differs |",
-             "|---|---|---|---|---|---|---|---|"]
+             "false alarm (a cell's) | shift called agrees | held out: 1 run | held out: 2 runs "
+             "| judged by permutation |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     if not rates:
         return lines[:2] + ["No cell was judged.", ""]
     for rate in rates:
         calibration = rate.calibration
-        lines.append("| %s | %d against %d | %d | %.2f | %.2f | %.1f%% | %.1f%% | %s |" % (
-            rate.setup, calibration.n, calibration.m, calibration.epochs,
-            calibration.differ_above, calibration.agree_below, 100 * calibration.false_alarm,
-            100 * calibration.false_agreement,
-            "%.1f%% (%d against %d)" % (100 * rate.held_out_differs, rate.held, rate.against)
-            if rate.held > 0 else "- (too few original runs)"))
+        held = {held_out.held: _held_out_text(held_out) for held_out in rate.held_out}
+        lines.append("| %s | %d against %d | %d | %.2f | %.2f | %.1f%% (%.1f-%.1f%%) | %.1f%% | "
+                     "%s | %s | %s |" % (
+                         rate.setup, calibration.n, calibration.m, calibration.epochs,
+                         calibration.differ_above, calibration.agree_below,
+                         100 * calibration.false_alarm, 100 * calibration.cell_false_alarm[0],
+                         100 * calibration.cell_false_alarm[1],
+                         100 * calibration.false_agreement,
+                         held.get(1, "- (too few original runs)"),
+                         held.get(2, "- (too few original runs)"),
+                         _list_text([_cell_text(cell) for cell in rate.permutation_cells])))
     return lines + [""]
 
 
 def _claims_table(results):
-    """The claims on the original and reproduced runs."""
+    """The claims on the original and reproduced runs, each with its reading."""
     lines = ["### The claims, on both sides", "",
              "Each claim of the blog post (per setup) and of the McGill study (under its own "
-             "protocol), decided on the original runs and on the reproduced ones "
-             "(`plots/verdict/claims.py`: what each looks at is in its cell). Pairs of cells "
-             "are compared run by run (paired differences) where both cells share their draws "
+             "protocol), in the source's words (quoted; *paraphrase* where the post's wording "
+             "is not at hand), with its reading: what is measured, on which cells, and when it "
+             "holds (`plots/verdict/claims.py`, decided by `plots/verdict/readings.py`). "
+             "Decided on the original runs and on the reproduced ones. Pairs of cells are "
+             "compared run by run (paired differences) where both cells share their draws "
              "(common seeding); the original's runs are independent draws.", "",
-             "| source | setup | claim | original runs | reproduced runs |",
-             "|---|---|---|---|---|"]
+             "| source | setup | claim | reading | original runs | reproduced runs |",
+             "|---|---|---|---|---|---|"]
     for result in results:
-        lines.append("| %s | %s | %s | %s | %s |" % (result.claim.source, result.setup,
-                                                     result.claim.text, result.original,
-                                                     result.reproduced))
+        lines.append("| %s | %s | %s | %s | %s | %s |" % (
+            result.claim.source, result.setup, result.claim.text, result.claim.reading(),
+            result.original, result.reproduced))
+    return lines + [""]
+
+
+def _blog_findings(findings):
+    """Per setup of the original runs, how many of the blog's claims its own runs bear out;
+    the claims they do not bear out, as findings about the blog."""
+    lines = ["| setup | the blog's claims that hold on its own runs |", "|---|---|"]
+    for setup, tally in findings.original_claims.items():
+        lines.append("| %s | %s |" % (setup, _claims_text(tally) if tally.total else
+                                      "none made (the post: \"I won't interpret the results "
+                                      "for these experiments\")"))
+    failing = [result for result in findings.claims if result.claim.protocol == "blog"
+               and result.original.startswith("does not hold")]
+    lines += [""] + (["Read as written, these claims do not hold on the blog's own runs:"]
+                     + ["- %s: %s: %s" % (result.setup, result.claim.text, result.original)
+                        for result in failing] if failing else
+                     ["Read as written, every claim of the blog holds on its own runs."])
     return lines + [""]
 
 
@@ -255,14 +295,17 @@ def _epochs_text(section):
     return "%s of %d" % ("-".join(map(str, sorted({epochs[0], epochs[-1]}))), planned)
 
 
-def _summary_row(section):
+def _summary_row(section, original_setups):
     runs = "%d complete, %d diverged" % (section.finished, section.diverged)
     if section.stopped_early:
         runs += ", %d stopped early" % section.stopped_early
     if section.running:
         runs += ", %d running" % section.running
     if section.blog_runs is not None:
-        runs += " (of the blog's %d)" % section.blog_runs
+        runs += (" (of the blog's %d)" % section.blog_runs
+                 if section.protocol.setup in original_setups or not original_setups else
+                 " (of %d in the blog's grid; the blog ran no %s)" % (
+                     section.blog_runs, section.protocol.setup))
     verdicts = section.verdicts
     cells_text = "%d / %d / %d / %d / %s" % (
         verdicts["agrees"], verdicts["differs"], verdicts["inconclusive"], verdicts["n/a"],
@@ -280,8 +323,15 @@ def _summary(findings):
     lines = ["| setup | protocol | data | runs | epochs | cells of the blog's grid: agree / "
              "differ / inconclusive / n/a / not run | claims that hold (table below): "
              "reproduced / original |", "|---|---|---|---|---|---|---|"]
-    lines += [_summary_row(section) for section in findings.sections]
-    lines += ["", "Original runs: the blog's logs, on the official data sets.", ""]
+    lines += [_summary_row(section, findings.original_setups) for section in findings.sections]
+    lines += ["", "Original runs: the blog's logs, on the official data sets."]
+    lines += ["%s: compared after epoch %s with %s run a cell: the verdicts speak for the "
+              "start of training only, not for its end, where the blog's claims are "
+              "(cannot tell)." % (section.protocol.setup, _epochs_text(section),
+                                  "/".join(sorted({"%d" % len(c.group.finished)
+                                                   for c in section.comparisons})))
+              for section in findings.sections if section.stopped_early]
+    lines += [""] + _blog_findings(findings)
     lines += _error_rates(findings.error_rates)
     lines += _claims_table(findings.claims)
     lines += ["### Cells that differ from the original, or cannot be told apart yet", ""]
@@ -324,6 +374,69 @@ def _setup_section(section, measures):
     return lines + [""]
 
 
+def _estimate_text(estimate, first, second):
+    decision = {"first": "%s better" % first, "second": "%s better" % second,
+                "none": "no difference found"}[estimate.decision]
+    text = "P(%s beats %s) %.2f [%.2f, %.2f], p %.3f: **%s**" % (
+        first, second, estimate.probability, estimate.low, estimate.high, estimate.p, decision)
+    if not math.isnan(estimate.error_rate):
+        text += " (error rate %.1f%%, measured)" % (100 * estimate.error_rate)
+    return text + "; %d against %d runs" % estimate.runs
+
+
+def comparison_lines(compared):
+    """One :class:`plots.verdict.findings.OptimizersCompared` in words: the grid, the tuned
+    cells, and a table of the matched cells."""
+    comparison, key = compared.comparison, compared.protocol
+    first, second = comparison.first, comparison.second
+    lines = ["### %s against %s: %s, %s, %s runs" % (
+        first, second, key.setup, "the blog's protocol" if not key.protocol_name
+        else protocol_text(key), compared.side), ""]
+    if comparison.grid is not None:
+        lines.append("- Over the grid (%d matched cells): %s." % (
+            comparison.grid.cells, _estimate_text(comparison.grid, first, second)))
+    else:
+        lines.append("- Over the grid: cannot tell (no matched cell with 2 runs a side).")
+    if comparison.too_few:
+        lines.append("- %d matched cells left out: fewer than 2 runs a side." % comparison.too_few)
+    if comparison.tuned is not None:
+        tuned_first, tuned_second, estimate = comparison.tuned
+        lines.append("- Tuned (each one's cell of the lowest mean final validation loss: %s; "
+                     "%s): %s." % (_cell_text(tuned_first), _cell_text(tuned_second),
+                                   _estimate_text(estimate, first, second)))
+    if comparison.matched:
+        lines += ["", "| lr | b2 | bc | P(%s beats %s) [interval] | p | decision |" % (
+            first, second), "|---|---|---|---|---|---|"]
+        for cell, estimate in comparison.matched:
+            lines.append("| %g | %g | %s | %.2f [%.2f, %.2f] | %.3f | %s |" % (
+                cell.lr, cell.beta2, "on" if cell.bias_correction else "off",
+                estimate.probability, estimate.low, estimate.high, estimate.p,
+                {"first": first, "second": second, "none": "-"}[estimate.decision]))
+    return lines + [""]
+
+
+def _optimizers_section(findings):
+    if not findings.optimizers_compared:
+        return []
+    lines = ["## Two optimizers compared", "",
+             "On the %s (`plots/verdict/two_optimizers.py`, after Bouthillier et al. 2021): P, "
+             "the probability that a run of the first beats a run of the second (lower "
+             "final validation loss; over every pair of runs, ties 1/2), with its %d%% "
+             "bootstrap interval; per matched cell (same lr, b2, bc), over the grid (the mean "
+             "of the matched cells'), and at each one's tuned cell. A difference is called "
+             "where it is significant (p, the share of %d random re-splits of the pooled runs "
+             "with a P as far from 1/2, at most %g) and meaningful (P at least %g or at most "
+             "%g). The error rate is that decision's, measured on the runs themselves: the "
+             "share of random re-splits of the pooled runs called a difference (at a tuned "
+             "cell it leaves out the tuning itself)." % (
+                 "setups that have both optimizers", 100 * two_optimizers.LEVEL,
+                 two_optimizers.RELABELS, two_optimizers.SIGNIFICANCE,
+                 0.5 + two_optimizers.MEANINGFUL, 0.5 - two_optimizers.MEANINGFUL), ""]
+    for compared in findings.optimizers_compared:
+        lines += comparison_lines(compared)
+    return lines
+
+
 def _synthetic_section(synthetic):
     lines = ["## Synthetic problem (Reddi et al.)", "",
              "The optimum is x = -1; Adam is expected near +1, AMSGrad near -1.", "",
@@ -344,6 +457,7 @@ def markdown(findings, problems=(), synthetic=None,
     """``REPORT.md`` of :class:`plots.verdict.findings.Findings` (see :func:`write_report`)."""
     lines = _introduction(findings, tuple(sources))
     lines[2:2] = _summary(findings)
+    lines += _optimizers_section(findings)
     for section in findings.sections:
         lines += _setup_section(section, findings.measures)
     if synthetic:
@@ -395,7 +509,8 @@ def csv_rows(findings):
 
 
 def write_report(out_dir, runs, reference, problems=(), figures=(), synthetic=None,
-                 sources=("results", "reference/original_runs.json")):
+                 sources=("results", "reference/original_runs.json"),
+                 optimizer_pairs=DEFAULT_COMPARISONS, findings=None):
     """Write ``REPORT.md`` and ``report.csv`` to ``out_dir``.
 
     Parameters
@@ -414,6 +529,12 @@ def write_report(out_dir, runs, reference, problems=(), figures=(), synthetic=No
         "steps"}}}, "figures": [paths]}`` for the synthetic section
     sources : (str, str)
         The results directory and reference file, as named in the report
+    optimizer_pairs : list of (str, str)
+        The optimizers compared two by two in the section "Two optimizers
+        compared", where a setup has both
+    findings : plots.verdict.findings.Findings or None
+        Computed already (of the same runs, reference, figures and pairs); found here
+        when None
 
     Returns
     -------
@@ -427,7 +548,7 @@ def write_report(out_dir, runs, reference, problems=(), figures=(), synthetic=No
     the data the runs were trained on and ``at_epoch`` (the epoch a cell of
     runs stopped early is compared after; empty: at the runs' end).
     """
-    findings = find(runs, reference, figures)
+    findings = findings or find(runs, reference, figures, optimizer_pairs)
     os.makedirs(out_dir, exist_ok=True)
     report_path = os.path.join(out_dir, "REPORT.md")
     csv_path = os.path.join(out_dir, "report.csv")

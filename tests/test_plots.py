@@ -401,11 +401,11 @@ def test_copy_of_the_original_runs_agrees_everywhere(tmp_path):
         assert reproduced.split("(by > ")[0].split(", d beyond")[0] == \
             original.split("(by > ")[0].split(", d beyond")[0]
     claims = [line for line in open(report) if line.startswith("| the blog | logreg |")]
-    assert len(claims) == 5
+    assert len(claims) == 6
     for line in claims:
-        original, reproduced = line.strip().strip("|").strip().split(" | ")[3:]
+        original, reproduced = line.strip().strip("|").strip().split(" | ")[4:]
         assert original == reproduced and original.startswith("holds")
-    assert "| 5 of 5 / 5 of 5 |" in open(report).read()
+    assert "| 6 of 6 / 6 of 6 |" in open(report).read()
 
 
 def test_diverged_running_and_other_protocols(tmp_path):
@@ -681,9 +681,9 @@ def test_blog_grid_counts_cells_not_run(tmp_path):
     row = [cell.strip() for cell in open(report).read().splitlines()[4].strip("|").split("|")]
     assert row[1] == "the blog's" and row[2] == "mnist, source not recorded"
     assert row[3] == "0 complete, 0 diverged, 1 stopped early (of the blog's 120)"
-    # The blog's 5 logreg claims: the runs were stopped early, and no original was given.
+    # The blog's 6 logreg claims: the runs were stopped early, and no original was given.
     assert row[4:] == ["2 of 150", "0 / 0 / 0 / 1 / 23",
-                       "0 of 5 (5 cannot tell) / 0 of 5 (5 cannot tell)"]
+                       "0 of 6 (6 cannot tell) / 0 of 6 (6 cannot tell)"]
 
 
 def test_report_opens_with_the_summary_and_the_cells_that_differ(tmp_path):

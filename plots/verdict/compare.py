@@ -44,7 +44,20 @@ the 10% point of the same draws with one curve of the reproduced runs
 shifted by :data:`SHIFT` standard deviations (the curve that hides a shift
 best): a cell with such a shift would be called ``agrees`` in at most 10% of
 tries.  In between, or with too few runs or epochs to tell the two apart,
-the verdict is ``inconclusive``.  :func:`held_out_rates` measures the same
+the verdict is ``inconclusive``.  Each cell's draws come from a generator
+seeded by the seed, the numbers of runs and epochs and the cell's own runs
+(a digest of their values), so the thresholds do not depend on the order of
+the cells; the false-alarm rate is also measured cell by cell
+(:attr:`Calibration.cell_false_alarm`: the lowest and highest).
+
+**Cells not of one mode.**  A cell one of whose runs lies far from the
+others (:func:`one_mode`: CifarNet's AMSGrad cell at lr 0.01 with one run of
+five that escaped chance) has no Gaussian model: it is left out of the
+calibration and judged by a permutation instead (:func:`permutation_judge`:
+the statistic of every split of the pooled runs into n and m; ``differs``
+where at most :data:`ALPHA` of the splits reach the observed one, otherwise
+``inconclusive``: a permutation grants no ``agrees``).  :attr:`Verdict.rule`
+says which rule judged a cell.  :func:`held_out_rates` measures the same
 verdicts on original runs themselves (some runs of a cell held out as the
 "reproduction", the others as the reference): the check that the Gaussian
 model's rates hold for the real, non-Gaussian runs (``tests/test_compare.py``).
@@ -59,6 +72,8 @@ Examples
 'differs'
 """
 import dataclasses
+import hashlib
+import itertools
 import math
 
 import numpy as np
@@ -68,7 +83,7 @@ from experiments.records.curves import get as curve_of
 
 __all__ = ["CURVES", "MEASURES", "ALPHA", "BETA", "SHIFT", "DRAWS", "stack_curves",
            "minimum_scale", "distances", "Calibration", "calibrate", "Verdict", "classify", "judge",
-           "judge_runs", "held_out_rates"]
+           "judge_runs", "held_out_rates", "one_mode", "permutation_judge", "ONE_MODE_WITHIN"]
 
 #: The curves compared, in the order of the arrays' second axis: those the original runs
 #: have (:data:`experiments.records.curves.COMPARED`).
@@ -90,6 +105,10 @@ MIN_ACCURACY_SCALE = 3e-4
 MIN_LOSS_SCALE = 1e-4
 #: Per curve of :data:`CURVES`, whether it is a loss (lower is better) rather than an accuracy.
 _IS_LOSS = np.array([curve_of(name, PROJECT).lower_is_better for name in CURVES])[:, None]
+#: A run farther than this many times the range of its cell's other runs (raised to the
+#: minimum scale) from their median, on one of the MEASURES, makes the cell not of one mode
+#: (:func:`one_mode`).  Of 5 Gaussian runs, one lies so far in about 1 cell in 700.
+ONE_MODE_WITHIN = 10.0
 
 
 def stack_curves(runs, epochs):
@@ -130,6 +149,33 @@ def _measure_values(runs):
         else:
             columns.append(values.min(axis=-1) if lower_is_better else values.max(axis=-1))
     return np.stack(columns, axis=-1)
+
+
+def _measure_floor(cell):
+    """The minimum scale of each of the MEASURES (at the last epoch): ``(5,)``."""
+    floor = minimum_scale(cell)
+    return np.array([floor[CURVES.index(curve), -1] for curve, _, _ in MEASURES.values()])
+
+
+def one_mode(cell):
+    """Whether every run of a cell ``(runs, 4, E)`` lies near the others on each measure.
+
+    A run is far when its value is more than :data:`ONE_MODE_WITHIN` times
+    the range of the other runs (at least the minimum scale) from their
+    median.  A cell of fewer than 5 runs counts as one mode: with 2 or 3 other runs
+    their range is too unsteady to tell a second mode (of 3 Gaussian runs, one lies 10
+    ranges of the other two away on one measure in 1 cell in 6).
+    """
+    if len(cell) < 5:
+        return True
+    values, floor = _measure_values(cell), _measure_floor(cell)
+    for run in range(len(cell)):
+        others = np.delete(values, run, axis=0)
+        median = np.median(others, axis=0)
+        scale = np.maximum(others.max(axis=0) - others.min(axis=0), floor)
+        if (np.abs(values[run] - median) > ONE_MODE_WITHIN * scale).any():
+            return False
+    return True
 
 
 def _standardized(ours, theirs, floor):
@@ -221,7 +267,10 @@ class Calibration:
     false_agreement : float
         Measured share of draws shifted by SHIFT sd (the worst curve) called ``agrees``
     cells : int
-        Original cells the draws came from
+        Original cells the draws came from (those of one mode)
+    cell_false_alarm : (float, float)
+        The lowest and highest false-alarm rate of a single cell (the threshold
+        is one for all cells of the setup)
     """
     n: int
     m: int
@@ -231,12 +280,15 @@ class Calibration:
     false_alarm: float
     false_agreement: float
     cells: int
+    cell_false_alarm: tuple = (math.nan, math.nan)
 
     def text(self):
-        return ("%d run%s against %d over %d epoch%s: false alarm %.1f%%, a %g-sd shift "
-                "called agrees %.1f%% (measured on %d draws from each of %d original cells)"
+        return ("%d run%s against %d over %d epoch%s: false alarm %.1f%% (a cell's: "
+                "%.1f-%.1f%%), a %g-sd shift called agrees %.1f%% (measured on %d draws from "
+                "each of %d original cells)"
                 % (self.n, "" if self.n == 1 else "s", self.m, self.epochs,
-                   "" if self.epochs == 1 else "s", 100 * self.false_alarm, SHIFT,
+                   "" if self.epochs == 1 else "s", 100 * self.false_alarm,
+                   100 * self.cell_false_alarm[0], 100 * self.cell_false_alarm[1], SHIFT,
                    100 * self.false_agreement, DRAWS, self.cells))
 
 
@@ -249,17 +301,26 @@ def _shifted(cell, reproduced):
         yield shifted
 
 
-def _cell_statistics(cells, n, m, epochs, rng):
+def _cell_rng(cell, seed, n, m, epochs, phase):
+    """The generator of one cell's draws: from the seed, the numbers of runs and epochs, the
+    phase (0: thresholds, 1: their rates) and a digest of the cell's values, so that no cell's
+    draws depend on the cells before it."""
+    digest = hashlib.sha256(np.ascontiguousarray(cell, dtype=np.float64).tobytes()).digest()
+    return np.random.default_rng([seed, n, m, epochs, phase,
+                                  int.from_bytes(digest[:8], "little")])
+
+
+def _cell_statistics(cells, n, m, epochs, seed, phase):
     """Per cell, T of same-experiment draws and, per curve, of shifted draws."""
     same, shifted = [], [[] for _ in CURVES]
     for cell in cells:
         cell = cell[:, :, :epochs]
-        draws = _draws(cell, (DRAWS, n + m), rng)
+        draws = _draws(cell, (DRAWS, n + m), _cell_rng(cell, seed, n, m, epochs, phase))
         original, reproduced = draws[:, n:], draws[:, :n]
         same.append(_statistic(reproduced, original))
         for index, moved in enumerate(_shifted(cell, reproduced)):
             shifted[index].append(_statistic(moved, original))
-    return np.concatenate(same), [np.concatenate(values) for values in shifted]
+    return same, [np.concatenate(values) for values in shifted]
 
 
 def calibrate(cells, n, m, epochs, seed=0):
@@ -268,7 +329,8 @@ def calibrate(cells, n, m, epochs, seed=0):
     Parameters
     ----------
     cells : list of numpy.ndarray
-        The original runs of each cell of a setup, ``(runs, 4, E0)`` with E0 >= epochs
+        The original runs of each cell of a setup, ``(runs, 4, E0)`` with E0 >= epochs;
+        cells not of one mode (:func:`one_mode`) are left out, in any order
     n, m, epochs : int
     seed : int
         Seeds the draws (a report is the same every time it is written)
@@ -277,16 +339,17 @@ def calibrate(cells, n, m, epochs, seed=0):
     -------
     Calibration
     """
-    rng = np.random.default_rng([seed, n, m, epochs])
-    cells = [cell for cell in cells if len(cell) >= 2]
-    same, shifted = _cell_statistics(cells, n, m, epochs, rng)
-    differ_above = float(np.quantile(same, 1 - ALPHA))
+    cells = [cell for cell in cells if len(cell) >= 2 and one_mode(cell[:, :, :epochs])]
+    same, shifted = _cell_statistics(cells, n, m, epochs, seed, 0)
+    differ_above = float(np.quantile(np.concatenate(same), 1 - ALPHA))
     agree_below = min(differ_above, min(float(np.quantile(values, BETA)) for values in shifted))
     # The rates, measured on draws the thresholds were not taken from.
-    same, shifted = _cell_statistics(cells, n, m, epochs, rng)
+    same, shifted = _cell_statistics(cells, n, m, epochs, seed, 1)
     false_agreement = max(float(np.mean(values <= agree_below)) for values in shifted)
+    per_cell = [float(np.mean(values > differ_above)) for values in same]
     return Calibration(n, m, epochs, differ_above, agree_below,
-                       float(np.mean(same > differ_above)), false_agreement, len(cells))
+                       float(np.mean(np.concatenate(same) > differ_above)), false_agreement,
+                       len(cells), (min(per_cell), max(per_cell)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -296,7 +359,9 @@ class Verdict:
     ``verdict`` is ``agrees``, ``differs`` or ``inconclusive``; ``statistic``
     the largest distance, ``largest`` its name (:data:`DISTANCES`), ``signed``
     its value with its sign (reproduced minus original), ``distances`` all
-    nine; ``calibration`` the thresholds it was judged by.
+    nine; ``calibration`` the thresholds it was judged by; ``rule``
+    ``thresholds`` or, for an original cell not of one mode, ``permutation``,
+    with ``p`` its p-value (NaN under the thresholds).
     """
     verdict: str
     statistic: float
@@ -304,9 +369,17 @@ class Verdict:
     signed: float
     distances: dict
     calibration: Calibration
+    rule: str = "thresholds"
+    p: float = math.nan
+    splits: int = 0
 
     def reason(self):
         calibration = self.calibration
+        if self.rule == "permutation":
+            return ("original cell not of one mode, judged by permutation: largest distance "
+                    "%s %+.1f reached by %d of the %d splits of the pooled runs, p %.3f %s %g"
+                    % (self.largest, self.signed, round(self.p * self.splits), self.splits,
+                       self.p, "<=" if self.verdict == "differs" else ">", ALPHA))
         comparison = {"differs": "> %.1f" % calibration.differ_above,
                       "agrees": "<= %.1f" % calibration.agree_below}.get(
             self.verdict, "in (%.1f, %.1f]" % (calibration.agree_below,
@@ -329,18 +402,47 @@ def classify(reproduced, original, calibration):
                     np.where(statistic <= calibration.agree_below, "agrees", "inconclusive"))
 
 
-def judge(reproduced, original, calibration):
+def judge(reproduced, original, calibration, permutation=None):
     """The verdict on reproduced runs ``(n, 4, E)`` against original runs ``(m, 4, E)``.
 
     ``calibration`` must be :func:`calibrate` d for the same n, m and E.
+    ``permutation``: whether the original cell is judged by
+    :func:`permutation_judge`; None: where ``original`` is not of one mode
+    (:func:`one_mode`).  Decide it on all the cell's original runs where only
+    some are given (runs held out of it).
     """
     values = distances(reproduced, original)
     if not np.isfinite(values).any():
         raise ValueError("one run a side: no standard deviation to compare with")
+    if permutation is None:
+        permutation = not one_mode(original)
+    if permutation:
+        return permutation_judge(reproduced, original, calibration)
     index = int(np.nanargmax(np.abs(values)))
     verdict = str(classify(reproduced, original, calibration))
     return Verdict(verdict, float(abs(values[index])), DISTANCES[index], float(values[index]),
                    dict(zip(DISTANCES, map(float, values))), calibration)
+
+
+def permutation_judge(reproduced, original, calibration):
+    """The verdict by permutation: the statistic of every split of the pooled runs into n
+    "reproduced" and m "original" runs; ``differs`` where the share of splits at or above
+    the observed statistic (the observed split among them) is at most ALPHA, otherwise
+    ``inconclusive``.  With 1 run against 5 the smallest share is 1/6: never ``differs``."""
+    values = distances(reproduced, original)
+    index = int(np.nanargmax(np.abs(values)))
+    pooled = np.concatenate([reproduced, original])
+    n = len(reproduced)
+    splits = list(itertools.combinations(range(len(pooled)), n))
+    ours = np.stack([pooled[list(split)] for split in splits])
+    theirs = np.stack([np.delete(pooled, list(split), axis=0) for split in splits])
+    statistics = _statistic(ours, theirs)
+    observed = float(np.nanmax(np.abs(values)))
+    # Ties at the observed value (to rounding) count as reaching it.
+    p = float(np.mean(statistics >= observed * (1 - 1e-9)))
+    return Verdict("differs" if p <= ALPHA else "inconclusive", observed, DISTANCES[index],
+                   float(values[index]), dict(zip(DISTANCES, map(float, values))), calibration,
+                   "permutation", p, len(splits))
 
 
 def judge_runs(runs, reference, cells, epochs, seed=0, calibration=None):
@@ -387,7 +489,8 @@ def held_out_rates(cells, n, epochs, shift=0.0, curve=None, seed=0, calibration=
     n : int
         Runs held out as the "reproduction" (every choice of n of the r runs,
         in turn); the other r - n are the reference, against thresholds
-        calibrated for n against r - n
+        calibrated for n against r - n.  A cell not of one mode (all its r
+        runs) is judged by permutation, as :func:`judge` judges it
     epochs : int
     shift : float
         Moves the held-out runs' ``curve`` (or every curve, if None) up by
@@ -401,13 +504,13 @@ def held_out_rates(cells, n, epochs, shift=0.0, curve=None, seed=0, calibration=
     dict of str -> float
         Per verdict, the share of (cell, held-out set) judged so
     """
-    import itertools
     runs = len(cells[0])
     calibration = calibration or calibrate(cells, n, runs - n, epochs, seed)
     counts = dict.fromkeys(("agrees", "differs", "inconclusive"), 0)
     total = 0
     for cell in cells:
         cell = cell[:, :, :epochs]
+        permutation = not one_mode(cell)
         scale = cell.std(axis=0, ddof=1)
         for held in itertools.combinations(range(runs), n):
             reproduced = cell[list(held)].copy()
@@ -416,6 +519,6 @@ def held_out_rates(cells, n, epochs, shift=0.0, curve=None, seed=0, calibration=
                 for index in curves:
                     reproduced[:, index] += shift * scale[index]
             rest = cell[[run for run in range(runs) if run not in held]]
-            counts[judge(reproduced, rest, calibration).verdict] += 1
+            counts[judge(reproduced, rest, calibration, permutation).verdict] += 1
             total += 1
     return {verdict: count / total for verdict, count in counts.items()}

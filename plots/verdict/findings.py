@@ -43,17 +43,21 @@ from experiments.records import protocols
 from experiments.records.curves import measures as declared_measures
 from experiments.store.rundir import describe_machines
 from plots.verdict import claims as claim_records
-from plots.verdict import compare
+from plots.verdict import compare, two_optimizers
 from plots.verdict.cells import (CELL_FIELDS, Cell, Group, effect_size, group_runs, independent,
                                  mean_std, pair_effects, pooled_std, run_measures)
 from plots.verdict.compare import MEASURES
 from plots.verdict.results import figure_stem
 
-__all__ = ["VERDICT_ORDER", "CellComparison", "compare_cells", "protocol_text", "ErrorRate",
+__all__ = ["VERDICT_ORDER", "DEFAULT_COMPARISONS", "OptimizersCompared", "CellComparison", "compare_cells", "protocol_text", "HeldOut",
+           "ErrorRate",
            "ClaimResult", "ClaimTally", "Section", "Findings", "find"]
 
 #: Cells listed in this order: those that differ first.
 VERDICT_ORDER = ("differs", "inconclusive", "agrees", "n/a")
+#: The optimizers the report compares, two by two, where a setup has both (``--compare A B``
+#: names others).
+DEFAULT_COMPARISONS = (("adam", "amsgrad"), ("adamnc", "amsgrad"))
 
 
 @dataclasses.dataclass
@@ -211,6 +215,25 @@ def compare_cells(groups, reference_groups):
 # -- the verdicts' error rates ---------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
+class HeldOut:
+    """Verdicts on original runs held out of their own cell, against its other runs.
+
+    Attributes
+    ----------
+    held, against : int
+        Runs held out, and the cell's other runs they are judged against
+    rates : dict of str -> float
+        Share of held-out sets per verdict (``agrees``, ``differs``, ``inconclusive``)
+    model_false_alarm : float
+        The model's false-alarm rate for the same numbers of runs and epochs
+    """
+    held: int
+    against: int
+    rates: dict
+    model_false_alarm: float
+
+
+@dataclasses.dataclass(frozen=True)
 class ErrorRate:
     """The thresholds some verdicts used, with their error rates measured.
 
@@ -219,18 +242,17 @@ class ErrorRate:
     setup : str
     calibration : plots.verdict.compare.Calibration
         The thresholds, for n reproduced against m original runs over E epochs
-    held : int
-        Original runs held out of their own cell (0: too few original runs)
-    against : int
-        The cell's other runs they are judged against
-    held_out_differs : float
-        Share of held-out sets called ``differs`` (NaN where ``held`` is 0)
+        (with the model's rates: on draws from the original cells' Gaussian models)
+    held_out : list of HeldOut
+        Measured on the original runs themselves: 1 against r - 1 and 2 against
+        r - 2 (r the runs per original cell; none with fewer than 4)
+    permutation_cells : list of plots.verdict.cells.Cell
+        The original cells not of one mode, judged by permutation
     """
     setup: str
     calibration: object
-    held: int
-    against: int
-    held_out_differs: float
+    held_out: list
+    permutation_cells: list
 
 
 def _error_rates(comparisons, reference_groups):
@@ -244,14 +266,22 @@ def _error_rates(comparisons, reference_groups):
     rates = []
     for (protocol, n, m, epochs), calibration in sorted(calibrations.items(),
                                                         key=lambda item: item[0][1:]):
-        key = next(key for key in reference_groups if _protocol_fields(key) == protocol)
-        cells = _original_cells(reference_groups, key, epochs)
+        keys = [key for key in reference_groups if _protocol_fields(key) == protocol]
+        cells = _original_cells(reference_groups, keys[0], epochs)
         runs = min(map(len, cells))
         cells = [cell[:runs] for cell in cells]
-        held = min(n, 2, runs - 2)  # at least 2 runs left for a standard deviation
-        rate = compare.held_out_rates(cells, held, epochs)["differs"] if held > 0 else math.nan
-        rates.append(ErrorRate(dict(protocol)["setup"], calibration, max(held, 0),
-                               runs - held, rate))
+        held_out = []
+        for held in (1, 2):
+            if runs - held < 2:  # at least 2 runs left for a standard deviation
+                continue
+            model = compare.calibrate(cells, held, runs - held, epochs)
+            held_out.append(HeldOut(held, runs - held, compare.held_out_rates(
+                cells, held, epochs, calibration=model), model.false_alarm))
+        permutation = [reference_groups[key].cell for key in keys
+                       if len(reference_groups[key].finished_runs) >= 2
+                       and not compare.one_mode(compare.stack_curves(
+                           reference_groups[key].finished_runs, epochs))]
+        rates.append(ErrorRate(dict(protocol)["setup"], calibration, held_out, permutation))
     return rates
 
 
@@ -289,7 +319,10 @@ def _applies(claim, setup, key):
 
 def _claim_side(groups):
     """The cells of one side for the claims, and why they cannot be used (or None)."""
-    cells = {group.cell: group for group in groups if group.finished}
+    # The claims are about Adam and AMSGrad: other optimizers' cells (ADAMNC, plug-ins) are not
+    # theirs.
+    cells = {group.cell: group for group in groups if group.finished
+             and group.cell.optimizer in ("adam", "amsgrad")}
     early = sorted({(group.at_epoch, group.key.epochs) for group in cells.values()
                     if group.at_epoch is not None})
     stopped = ("after epoch %d of %d" % early[0]) if early else None
@@ -312,6 +345,55 @@ def _claim_results(comparisons, reference_groups):
             results.append(ClaimResult(claim, setup, theirs,
                                        claim_records.evaluate(claim, *reproduced)))
     return results
+
+
+def _original_claims(reference_groups, setups):
+    """Per setup of the original runs, its blog claims decided on them (all of them, also of
+    setups no reproduced run has)."""
+    tallies = {}
+    for setup in setups:
+        answers = []
+        for claim in claim_records.CLAIMS:
+            if claim.protocol == "blog" and setup in claim.setups:
+                cells, stopped = _claim_side([group for key, group in reference_groups.items()
+                                              if _applies(claim, setup, key)])
+                answers.append(claim_records.evaluate(claim, independent(cells), stopped))
+        tallies[setup] = ClaimTally.of(answers)
+    return tallies
+
+
+# -- two optimizers compared ----------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class OptimizersCompared:
+    """A :class:`plots.verdict.two_optimizers.OptimizerComparison` of one setup and protocol.
+
+    ``protocol`` is the group key of a cell of the section; ``side`` ``reproduced`` or
+    ``original`` (the original's runs of the same protocol).
+    """
+    protocol: object
+    side: str
+    comparison: object
+
+
+def _optimizer_comparisons(comparisons, reference_groups, pairs_of_optimizers):
+    """Every pair of optimizers of ``pairs_of_optimizers`` on every setup and protocol with
+    finished runs of both, on the reproduced runs and on the original's."""
+    found = []
+    for section in _protocol_sections(comparisons):
+        protocol = _protocol_fields(section[0].group.key)
+        reproduced = {c.group.cell: c.group for c in section if len(c.group.finished) >= 1
+                      and c.group.at_epoch is None}
+        original = {group.cell: group for key, group in reference_groups.items()
+                    if _protocol_fields(key) == protocol and group.finished}
+        for first, second in pairs_of_optimizers:
+            for side, cells in (("reproduced", reproduced), ("original", original)):
+                optimizers = {cell.optimizer for cell in cells}
+                if first in optimizers and second in optimizers:
+                    found.append(OptimizersCompared(
+                        section[0].group.key, side,
+                        two_optimizers.compare_optimizers(cells, first, second)))
+    return found
 
 
 # -- setups and protocols --------------------------------------------------------------------
@@ -441,6 +523,10 @@ class Findings:
         The cells that differ, then those inconclusive
     error_rates : list of ErrorRate
     claims : list of ClaimResult
+    original_claims : dict of str -> ClaimTally
+        Per setup of the original runs, its blog claims decided on them (a setup
+        without claims, such as SmallVgg, maps to a tally of 0)
+    optimizers_compared : list of OptimizersCompared
     original_setups : list of str
     original_runs, original_epochs : list of int
         The original's runs per cell and epochs (all values, sorted)
@@ -456,6 +542,8 @@ class Findings:
     unsettled: list
     error_rates: list
     claims: list
+    original_claims: dict
+    optimizers_compared: list
     original_setups: list
     original_runs: list
     original_epochs: list
@@ -463,7 +551,7 @@ class Findings:
     reported_only: list
 
 
-def find(runs, reference, figures=()):
+def find(runs, reference, figures=(), optimizer_pairs=DEFAULT_COMPARISONS):
     """Compute the report of reproduced runs against the original runs.
 
     Parameters
@@ -474,6 +562,9 @@ def find(runs, reference, figures=()):
         The original runs per setup (:func:`plots.verdict.results.load_reference`)
     figures : list of str
         Paths of the figures drawn (each section names its own)
+    optimizer_pairs : list of (str, str)
+        The optimizers compared two by two (:mod:`plots.verdict.two_optimizers`)
+        where a setup has both
 
     Returns
     -------
@@ -489,10 +580,14 @@ def find(runs, reference, figures=()):
     unsettled = [c for section in sections for c in section.comparisons
                  if c.verdict in ("differs", "inconclusive")]
     unsettled.sort(key=lambda c: VERDICT_ORDER.index(c.verdict))
+    original_setups = sorted({key.setup for key in reference_groups})
     return Findings(
         comparisons=comparisons, sections=sections, unsettled=unsettled,
         error_rates=_error_rates(comparisons, reference_groups), claims=claims,
-        original_setups=sorted({key.setup for key in reference_groups}),
+        original_claims=_original_claims(reference_groups, original_setups),
+        optimizers_compared=_optimizer_comparisons(comparisons, reference_groups,
+                                                   optimizer_pairs),
+        original_setups=original_setups,
         original_runs=sorted({len(group.finished) for group in reference_groups.values()}),
         original_epochs=sorted({key.epochs for key in reference_groups}),
         measures=measures, reported_only=list(dict.fromkeys(
