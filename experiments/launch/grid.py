@@ -97,25 +97,22 @@ From the shell, the same four runs, then the whole grid on a Dask cluster::
 import argparse
 import concurrent.futures
 import contextlib
+import functools
 import multiprocessing
 import os
-import uuid
+import sys
 
 # Nothing imported at the top may load NumPy: the local worker processes (spawned) set
 # their BLAS thread count before NumPy loads (see experiments.launch.worker).
 import backends  # imports no NumPy
 from errors import UserError
-from experiments.launch.worker import RunFailed, run_grid_batch, run_grid_task, start_worker
+from experiments.launch.capacity import fit_workers
+from experiments.launch.dask_client import dask_cluster
+from experiments.launch.worker import (MissingPlugin, RunFailed, run_grid_batch, run_grid_task,
+                                       start_worker)
 from experiments.store.threads import available_cores
 
-__all__ = ["grid_configs", "run_grid", "main", "build_parser", "DASK_PIN"]
-
-#: The Dask release the grid was tested with.
-DASK_PIN = "dask[distributed]==2024.12.1"
-#: Dask reschedules a task whose worker died by itself (up to the scheduler's
-#: ``allowed-failures``, 3); retries also rerun a task that raised (a file system hiccup).
-DASK_RETRIES = 2
-DASK_CONNECT_TIMEOUT = "20s"
+__all__ = ["grid_configs", "run_grid", "main", "build_parser"]
 
 
 def build_parser(prog="grid.py"):
@@ -224,41 +221,6 @@ def _local_pool(workers, task_arguments):
         pool.shutdown(wait=True)
 
 
-@contextlib.contextmanager
-def _dask_cluster(address, task_arguments, say):
-    """``(submit, wait_first, lost_worker_errors)`` of a Dask distributed client."""
-    try:
-        import distributed
-    except ImportError:
-        raise UserError("--scheduler needs Dask: pip install '%s' (or run locally without "
-                        "--scheduler)" % DASK_PIN)
-    try:
-        client = distributed.Client(address, timeout=DASK_CONNECT_TIMEOUT)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise UserError("cannot connect to the Dask scheduler at %s (%s); start one with "
-                        "'dask scheduler' and pass the address it prints" % (address, exc))
-    if not client.scheduler_info().get("workers"):
-        say("the Dask scheduler at %s has no workers yet; the runs start when "
-            "'dask worker %s --nthreads 1' processes connect" % (address, address))
-
-    def submit(configs, wait_if_busy):
-        key = "%s%s-%s" % (_run_name(configs[0]).replace(" ", "/"),
-                           "+%d" % (len(configs) - 1) if len(configs) > 1 else "",
-                           uuid.uuid4().hex)
-        function, arguments = _task(configs, wait_if_busy, task_arguments)
-        return client.submit(function, key=key, pure=False, retries=DASK_RETRIES, **arguments)
-
-    def wait_first(futures):
-        return distributed.wait(list(futures), return_when="FIRST_COMPLETED")
-
-    try:
-        yield submit, wait_first, (distributed.KilledWorker,)
-    finally:
-        # Unfinished tasks are cancelled once no client wants them; a run being
-        # trained keeps its worker until it ends.
-        client.close()
-
-
 def _finished_runs(configs, results_dir):
     """Check every run directory before touching any; return the set of finished runs."""
     from experiments.store.history import read_history
@@ -361,9 +323,13 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, bac
     task_arguments = dict(results_dir=results_dir, data_dir=data_dir, backend=backend,
                           restart_corrupt=restart_corrupt, stop_after=stop_after)
     if scheduler is None:
+        workers, notice = fit_workers(workers)
+        if notice:
+            print(notice, file=sys.stderr)
         cluster = _local_pool(workers, task_arguments)
     else:
-        cluster = _dask_cluster(scheduler, task_arguments, tqdm.write)
+        cluster = dask_cluster(scheduler, functools.partial(_task, task_arguments=task_arguments),
+                               _run_name, tqdm.write)
     # A bar only on a terminal (tqdm's disable=None); the numbered lines go to logs too.
     bar = tqdm(total=len(configs), initial=done, unit="run", disable=None,
                desc=" ".join(dict.fromkeys(config.setup for config in todo)))
@@ -459,6 +425,8 @@ def _result(future, configs, lost_worker_errors):
     try:
         result = future.result()
         return (result if isinstance(result, list) else [result]), None
+    except MissingPlugin as exc:  # every run sent to that worker would fail the same way
+        raise UserError(_missing_plugin_advice(exc))
     except (UserError, RunFailed) as exc:
         return None, exc
     except lost_worker_errors as exc:
@@ -473,6 +441,18 @@ def _result(future, configs, lost_worker_errors):
     except Exception as exc:  # around the task (Dask's, say), not in it: no error log
         lines = str(exc).strip().splitlines()
         return None, type(exc).__name__ + (": " + lines[0] if lines else "")
+
+
+def _missing_plugin_advice(exc):
+    """What a worker's :class:`MissingPlugin` says, and what to start the workers with."""
+    from experiments.records import plugins
+
+    names = ",".join(plugins.module_names())
+    if not names:  # registered by this command's own code: the workers cannot have it
+        return "%s; this command names no plug-in in $%s" % (exc, plugins.PLUGIN_VARIABLE)
+    return ("%s; start the workers with %s=%s as this command has, each module importable "
+            "there (PYTHONPATH), then run the same command again"
+            % (exc, plugins.PLUGIN_VARIABLE, names))
 
 
 def main(argv=None, prog="grid.py"):
