@@ -33,13 +33,17 @@ the same run started by ``experiments/run.py`` are identical.  Finished runs
 last checkpoint.
 
 **Where the runs train.**  By default in ``--workers N`` local processes
-(started with ``spawn``); each one limits its BLAS to cores // N threads so
-that the workers do not oversubscribe the cores.  With ``--scheduler
-ADDRESS`` the runs go to an existing Dask distributed cluster (``dask
-scheduler`` and ``dask worker ADDRESS`` processes; ``pip install
-'dask[distributed]'``), one task per run.  The results and data directories
+(started with ``spawn``); N is lowered to the cores and what the free memory
+holds, in one line on stderr (:func:`experiments.launch.capacity.fit_workers`),
+and each one limits its BLAS to cores // N threads so that the workers do not
+oversubscribe the cores.  With ``--scheduler ADDRESS`` the runs go to an
+existing Dask distributed cluster (``dask scheduler`` and ``dask worker
+ADDRESS`` processes; ``pip install 'dask[distributed]'``), one task per run,
+through :mod:`experiments.launch.dask_client` (which first checks that the
+address is a Dask scheduler).  The results and data directories
 must then be the same paths on every machine (a shared file system), and
-the project must be installed where the workers run.  Start the workers with
+the project must be installed, and the plug-ins named in ``$AMSGRAD_PLUGINS``,
+where the workers run (a worker that lacks one stops the grid).  Start the workers with
 ``--nthreads 1`` (a process trains one run at a time; use ``--nworkers`` for
 several per machine); their nanny already sets the BLAS threads to 1.  A
 run whose worker dies is rescheduled by Dask on another worker and resumes
@@ -268,7 +272,9 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, bac
     data_dir : str or None
         Where the data set is; ``data.load_dataset``'s default when None
     workers : int
-        Local worker processes (ignored with ``scheduler``)
+        Local worker processes (ignored with ``scheduler``); lowered to what the
+        machine holds (:func:`~experiments.launch.capacity.fit_workers`), with a
+        line on stderr
     scheduler : str or None
         Address of a Dask scheduler to send the runs to instead
     backend : {'c', 'jax'}
@@ -301,7 +307,8 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, bac
         (for an exception other than a user error: its type, first line and
         the path of the ``error.log`` that keeps its traceback).  Also, at
         once, when a worker process dies or Dask loses a run's workers too
-        often (running the command again resumes).
+        often (running the command again resumes), or a worker lacks the
+        plug-in of a run's setup or optimizer (:class:`~experiments.launch.worker.MissingPlugin`).
     """
     from tqdm import tqdm
 
