@@ -131,7 +131,8 @@ def build_parser(prog="grid.py"):
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, metavar="N",
                        help="local worker processes, each training one run at a time with "
-                            "cores/N BLAS threads (default: 1)")
+                            "cores/N BLAS threads; lowered to the cores and what the free "
+                            "memory holds, with a notice (default: 1)")
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="send the runs to this Dask scheduler (e.g. tcp://host:8786) "
                             "instead; results and data directories must be shared paths")
