@@ -29,7 +29,7 @@ import pytest
 
 import backends
 import errors
-from experiments.launch import grid
+from experiments.launch import capacity, dask_client, grid
 from experiments.launch.worker import limit_blas_threads
 from experiments.records import setups
 from experiments.store.atomic import write_json
@@ -340,10 +340,39 @@ def test_scheduler_without_dask_says_how_to_install(tmp_path, capsys, monkeypatc
 
 def test_unreachable_scheduler(tmp_path, capsys, monkeypatch):
     pytest.importorskip("distributed")
-    monkeypatch.setattr(grid, "DASK_CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(dask_client, "DASK_CONNECT_TIMEOUT", 1)
     code, _, err = cli(NARROW + ["--results-dir", str(tmp_path), "--scheduler",
                                  "tcp://127.0.0.1:1"], capsys)
     assert code == 2 and "cannot connect to the Dask scheduler at tcp://127.0.0.1:1" in err
+
+
+def test_scheduler_that_is_an_http_server(tmp_path, capsys, monkeypatch):
+    """An address that answers HTTP is one line and exit 2, not a client that reads
+    ``HTTP/1.0`` as a 3 EiB message (or waits forever: the grid runs in a thread here)."""
+    pytest.importorskip("distributed")
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = "tcp://127.0.0.1:%d" % server.server_address[1]
+    monkeypatch.setattr(dask_client, "DASK_CONNECT_TIMEOUT", 2)
+    ended = []
+    command = threading.Thread(daemon=True, target=lambda: ended.append(cli(
+        NARROW + ["--results-dir", str(tmp_path), "--scheduler", address], capsys)))
+    try:
+        command.start()
+        command.join(60)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert ended, "the grid still waits on the HTTP server after 60 s"
+    code, out, err = ended[0]
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith("grid.py: error: %s is not a Dask scheduler: it sent nothing within "
+                          "2 s of connecting" % address)
+    assert not os.path.exists(tmp_path / "tiny")
 
 
 def test_limit_blas_threads_warns_when_too_late(monkeypatch):
@@ -409,6 +438,43 @@ def test_local_grid_trains_resumes_skips_and_reports(tmp_path, capsys, monkeypat
     assert len(read_log(log)) == len(built) + 1
     assert before == {c: open(os.path.join(c.run_dir(str(results)), "history.json")).read()
                       for c in direct_curves}
+
+
+def test_workers_are_capped_by_the_cores(tmp_path, capsys, monkeypatch, direct_curves):
+    """``--workers 1000`` starts no more processes than cores (and memory for them), says so
+    in one line on stderr, and trains the grid as one worker would."""
+    log = str(tmp_path / "log")
+    monkeypatch.setenv("GRID_TEST_LOG", log)
+    cores = grid.available_cores()
+    code, out, err = cli(NARROW + ["--results-dir", str(tmp_path / "R"), "--workers", "1000"],
+                         capsys)
+    assert code == 0 and err.count("\n") == 1, err
+    assert err.startswith("--workers 1000 lowered to ") and \
+        ("this machine has %d core%s and " % (cores, "s" if cores > 1 else "")) in err
+    workers = int(err.split()[4].rstrip(":"))
+    assert 1 <= workers <= cores
+    built = read_log(log)
+    assert len({entry["pid"] for entry in built}) <= workers
+    assert {entry["blas_threads"] for entry in built} == {max(1, cores // workers)}
+    check_curves(tmp_path / "R", direct_curves)
+
+
+def test_workers_are_capped_by_the_free_memory(monkeypatch):
+    """Workers the free memory (Linux's MemAvailable, read for real) has no room for are not
+    started: here each would need ten times what is free, so one is, with the reason."""
+    free = capacity.available_memory()
+    if free is None:
+        pytest.skip("no MemAvailable in /proc/meminfo here")
+    with open("/proc/meminfo") as f:
+        total = int(next(line for line in f if line.startswith("MemTotal:")).split()[1])
+    assert 0 < free <= total * 1024
+    monkeypatch.setattr(capacity, "WORKER_MEMORY", 10 * free)
+    workers, notice = capacity.fit_workers(2)
+    assert workers == 1
+    assert notice.startswith("--workers 2 lowered to 1: this machine has ")
+    assert "GiB of memory available, room for 0 workers of about %d MiB" % (
+        10 * free // 2**20) in notice
+    assert capacity.fit_workers(1) == (1, None)
 
 
 def check_failed_run(config, results_dir, out, err, failed=1, total=4):
@@ -619,6 +685,33 @@ def test_dask_grid_reports_a_bug_in_a_run_and_finishes_the_others(tmp_path, dire
     for config in others:
         assert "tiny %s run=0: complete, 3 epochs done (3 trained in" % config.cell_name in out
     check_curves(results, {config: direct_curves[config] for config in others})
+
+
+@pytest.mark.slow
+def test_dask_worker_without_the_plugin_says_so(tmp_path):
+    """Dask workers started without the grid's ``$AMSGRAD_PLUGINS`` do not know the setup its
+    runs name: the grid stops with one line saying so, not one "unreadable config" per run
+    (what a run begun earlier, whose config.json is there, was reported as)."""
+    pytest.importorskip("distributed")
+    results = str(tmp_path / "R")
+    train_run(narrow_configs()[0], results, stop_after=1, progress=False)
+    bare = {name: value for name, value in worker_environment().items()
+            if name not in (setups.PLUGIN_VARIABLE, "AMSGRAD_SETUPS")}
+    processes = []
+    try:
+        address = start_dask_cluster(tmp_path, bare, processes)
+        grid_command = start_process(tmp_path, worker_environment(), processes, "grid", [
+            sys.executable, GRID_SCRIPT] + NARROW + ["--results-dir", results,
+                                                     "--scheduler", address],
+            out=subprocess.PIPE)
+        out, err = grid_command.communicate(timeout=TIMEOUT)
+    finally:
+        stop(processes)
+    assert grid_command.returncode == 2, out + err
+    assert err.count("\n") == 1 and "unreadable" not in out + err, err
+    assert err.startswith("grid.py: error: the worker ") and (
+        "lacks the plug-in that registers the setup 'tiny' (its $AMSGRAD_PLUGINS: unset); "
+        "start the workers with AMSGRAD_PLUGINS=test_grid as this command has") in err
 
 
 # ---------------------------------------------------------------- the real data

@@ -33,13 +33,17 @@ the same run started by ``experiments/run.py`` are identical.  Finished runs
 last checkpoint.
 
 **Where the runs train.**  By default in ``--workers N`` local processes
-(started with ``spawn``); each one limits its BLAS to cores // N threads so
-that the workers do not oversubscribe the cores.  With ``--scheduler
-ADDRESS`` the runs go to an existing Dask distributed cluster (``dask
-scheduler`` and ``dask worker ADDRESS`` processes; ``pip install
-'dask[distributed]'``), one task per run.  The results and data directories
+(started with ``spawn``); N is lowered to the cores and what the free memory
+holds, in one line on stderr (:func:`experiments.launch.capacity.fit_workers`),
+and each one limits its BLAS to cores // N threads so that the workers do not
+oversubscribe the cores.  With ``--scheduler ADDRESS`` the runs go to an
+existing Dask distributed cluster (``dask scheduler`` and ``dask worker
+ADDRESS`` processes; ``pip install 'dask[distributed]'``), one task per run,
+through :mod:`experiments.launch.dask_client` (which first checks that the
+address is a Dask scheduler).  The results and data directories
 must then be the same paths on every machine (a shared file system), and
-the project must be installed where the workers run.  Start the workers with
+the project must be installed, and the plug-ins named in ``$AMSGRAD_PLUGINS``,
+where the workers run (a worker that lacks one stops the grid).  Start the workers with
 ``--nthreads 1`` (a process trains one run at a time; use ``--nworkers`` for
 several per machine); their nanny already sets the BLAS threads to 1.  A
 run whose worker dies is rescheduled by Dask on another worker and resumes
@@ -97,25 +101,22 @@ From the shell, the same four runs, then the whole grid on a Dask cluster::
 import argparse
 import concurrent.futures
 import contextlib
+import functools
 import multiprocessing
 import os
-import uuid
+import sys
 
 # Nothing imported at the top may load NumPy: the local worker processes (spawned) set
 # their BLAS thread count before NumPy loads (see experiments.launch.worker).
 import backends  # imports no NumPy
 from errors import UserError
-from experiments.launch.worker import RunFailed, run_grid_batch, run_grid_task, start_worker
+from experiments.launch.capacity import fit_workers
+from experiments.launch.dask_client import dask_cluster
+from experiments.launch.worker import (MissingPlugin, RunFailed, run_grid_batch, run_grid_task,
+                                       start_worker)
 from experiments.store.threads import available_cores
 
-__all__ = ["grid_configs", "run_grid", "main", "build_parser", "DASK_PIN"]
-
-#: The Dask release the grid was tested with.
-DASK_PIN = "dask[distributed]==2024.12.1"
-#: Dask reschedules a task whose worker died by itself (up to the scheduler's
-#: ``allowed-failures``, 3); retries also rerun a task that raised (a file system hiccup).
-DASK_RETRIES = 2
-DASK_CONNECT_TIMEOUT = "20s"
+__all__ = ["grid_configs", "run_grid", "main", "build_parser"]
 
 
 def build_parser(prog="grid.py"):
@@ -130,7 +131,8 @@ def build_parser(prog="grid.py"):
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, metavar="N",
                        help="local worker processes, each training one run at a time with "
-                            "cores/N BLAS threads (default: 1)")
+                            "cores/N BLAS threads; lowered to the cores and what the free "
+                            "memory holds, with a notice (default: 1)")
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="send the runs to this Dask scheduler (e.g. tcp://host:8786) "
                             "instead; results and data directories must be shared paths")
@@ -224,41 +226,6 @@ def _local_pool(workers, task_arguments):
         pool.shutdown(wait=True)
 
 
-@contextlib.contextmanager
-def _dask_cluster(address, task_arguments, say):
-    """``(submit, wait_first, lost_worker_errors)`` of a Dask distributed client."""
-    try:
-        import distributed
-    except ImportError:
-        raise UserError("--scheduler needs Dask: pip install '%s' (or run locally without "
-                        "--scheduler)" % DASK_PIN)
-    try:
-        client = distributed.Client(address, timeout=DASK_CONNECT_TIMEOUT)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise UserError("cannot connect to the Dask scheduler at %s (%s); start one with "
-                        "'dask scheduler' and pass the address it prints" % (address, exc))
-    if not client.scheduler_info().get("workers"):
-        say("the Dask scheduler at %s has no workers yet; the runs start when "
-            "'dask worker %s --nthreads 1' processes connect" % (address, address))
-
-    def submit(configs, wait_if_busy):
-        key = "%s%s-%s" % (_run_name(configs[0]).replace(" ", "/"),
-                           "+%d" % (len(configs) - 1) if len(configs) > 1 else "",
-                           uuid.uuid4().hex)
-        function, arguments = _task(configs, wait_if_busy, task_arguments)
-        return client.submit(function, key=key, pure=False, retries=DASK_RETRIES, **arguments)
-
-    def wait_first(futures):
-        return distributed.wait(list(futures), return_when="FIRST_COMPLETED")
-
-    try:
-        yield submit, wait_first, (distributed.KilledWorker,)
-    finally:
-        # Unfinished tasks are cancelled once no client wants them; a run being
-        # trained keeps its worker until it ends.
-        client.close()
-
-
 def _finished_runs(configs, results_dir):
     """Check every run directory before touching any; return the set of finished runs."""
     from experiments.store.history import read_history
@@ -306,7 +273,9 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, bac
     data_dir : str or None
         Where the data set is; ``data.load_dataset``'s default when None
     workers : int
-        Local worker processes (ignored with ``scheduler``)
+        Local worker processes (ignored with ``scheduler``); lowered to what the
+        machine holds (:func:`~experiments.launch.capacity.fit_workers`), with a
+        line on stderr
     scheduler : str or None
         Address of a Dask scheduler to send the runs to instead
     backend : {'c', 'jax'}
@@ -339,7 +308,8 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, bac
         (for an exception other than a user error: its type, first line and
         the path of the ``error.log`` that keeps its traceback).  Also, at
         once, when a worker process dies or Dask loses a run's workers too
-        often (running the command again resumes).
+        often (running the command again resumes), or a worker lacks the
+        plug-in of a run's setup or optimizer (:class:`~experiments.launch.worker.MissingPlugin`).
     """
     from tqdm import tqdm
 
@@ -361,9 +331,13 @@ def run_grid(configs, results_dir, data_dir=None, workers=1, scheduler=None, bac
     task_arguments = dict(results_dir=results_dir, data_dir=data_dir, backend=backend,
                           restart_corrupt=restart_corrupt, stop_after=stop_after)
     if scheduler is None:
+        workers, notice = fit_workers(workers)
+        if notice:
+            print(notice, file=sys.stderr)
         cluster = _local_pool(workers, task_arguments)
     else:
-        cluster = _dask_cluster(scheduler, task_arguments, tqdm.write)
+        cluster = dask_cluster(scheduler, functools.partial(_task, task_arguments=task_arguments),
+                               _run_name, tqdm.write)
     # A bar only on a terminal (tqdm's disable=None); the numbered lines go to logs too.
     bar = tqdm(total=len(configs), initial=done, unit="run", disable=None,
                desc=" ".join(dict.fromkeys(config.setup for config in todo)))
@@ -459,6 +433,8 @@ def _result(future, configs, lost_worker_errors):
     try:
         result = future.result()
         return (result if isinstance(result, list) else [result]), None
+    except MissingPlugin as exc:  # every run sent to that worker would fail the same way
+        raise UserError(_missing_plugin_advice(exc))
     except (UserError, RunFailed) as exc:
         return None, exc
     except lost_worker_errors as exc:
@@ -473,6 +449,18 @@ def _result(future, configs, lost_worker_errors):
     except Exception as exc:  # around the task (Dask's, say), not in it: no error log
         lines = str(exc).strip().splitlines()
         return None, type(exc).__name__ + (": " + lines[0] if lines else "")
+
+
+def _missing_plugin_advice(exc):
+    """What a worker's :class:`MissingPlugin` says, and what to start the workers with."""
+    from experiments.records import plugins
+
+    names = ",".join(plugins.module_names())
+    if not names:  # registered by this command's own code: the workers cannot have it
+        return "%s; this command names no plug-in in $%s" % (exc, plugins.PLUGIN_VARIABLE)
+    return ("%s; start the workers with %s=%s as this command has, each module importable "
+            "there (PYTHONPATH), then run the same command again"
+            % (exc, plugins.PLUGIN_VARIABLE, names))
 
 
 def main(argv=None, prog="grid.py"):

@@ -9,6 +9,7 @@ What a grid's worker process does: limit its BLAS threads, then train one run.
     run_grid_task
     run_grid_batch
     RunFailed
+    MissingPlugin
 
 :func:`run_grid_task` is the task that :mod:`experiments.launch.grid` sends to a
 local worker process or a Dask worker: it calls
@@ -22,6 +23,9 @@ A task that fails with anything but a user error (a bug, a plug-in's fault,
 the environment's) keeps the traceback in each of its runs' ``error.log``
 (:func:`experiments.store.atomic.write_error_log`) and raises :class:`RunFailed`,
 one line the grid reports; a task that ends well removes its runs' logs.
+A worker that does not know a setup or an optimizer its runs name (a Dask
+worker started without the grid's ``$AMSGRAD_PLUGINS``) raises
+:class:`MissingPlugin` before it reads any run directory.
 
 This module imports nothing that loads NumPy: a local worker process runs
 :func:`limit_blas_threads` first, and OpenBLAS reads its thread count only
@@ -46,10 +50,11 @@ import time
 import traceback
 import warnings
 
+from errors import UserError  # imports no NumPy
 from experiments.store.threads import BLAS_THREAD_VARIABLES
 
 __all__ = ["limit_blas_threads", "start_worker", "run_grid_task", "run_grid_batch",
-           "RunFailed", "BUSY_POLL_SECONDS"]
+           "RunFailed", "MissingPlugin", "BUSY_POLL_SECONDS"]
 
 #: How often a task that waits for a run another process holds tries its lock again.
 BUSY_POLL_SECONDS = 2.0
@@ -66,6 +71,38 @@ class RunFailed(Exception):
     the traceback was kept.  (Raised instead of the exception itself, which
     may not pickle back to the grid, and whose message may be many lines.)
     """
+
+
+class MissingPlugin(UserError):
+    """A worker does not know a setup or an optimizer that its runs name.
+
+    Its plug-in (named in ``$AMSGRAD_PLUGINS``) was not imported there: the
+    grid stops at once with this one line rather than fail every run.  Not
+    raised for a plug-in the worker imports and that fails: that is
+    :func:`experiments.records.plugins.load`'s user error, the run's failure.
+    """
+
+
+def check_plugins(configs):
+    """Raise :class:`MissingPlugin` when this process lacks a setup or optimizer of ``configs``.
+
+    Parameters
+    ----------
+    configs : sequence of RunConfig
+        Runs unpickled in this process (which checks no name: a RunConfig is
+        checked when it is built, in the grid's process)
+    """
+    from experiments.records import optimizers, plugins, setups
+
+    for config in configs:
+        for kind, registry, name in (("setup", setups, config.setup),
+                                     ("optimizer", optimizers, config.optimizer)):
+            if name not in registry.names():
+                raise MissingPlugin(
+                    "the worker %s:%d lacks the plug-in that registers the %s %r (its $%s: "
+                    "%s)" % (socket.gethostname(), os.getpid(), kind, name,
+                             plugins.PLUGIN_VARIABLE,
+                             ", ".join(plugins.module_names()) or "unset"))
 
 
 def limit_blas_threads(threads):
@@ -162,6 +199,7 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, backen
     # Imported here, not at the top: see the module docstring.
     from experiments.training.alone import train_run
 
+    check_plugins([config])
     start = time.time()
     with _ONE_RUN_PER_PROCESS, _failures_logged([config], results_dir):
         while True:
@@ -178,8 +216,6 @@ def run_grid_task(config, results_dir, data_dir=None, wait_if_busy=False, backen
 def _failures_logged(configs, results_dir):
     """Turn an exception other than a user error into :class:`RunFailed`, its traceback
     kept in each run's error log."""
-    from errors import UserError
-
     try:
         yield
     except UserError:
@@ -216,7 +252,6 @@ def _log_failure(configs, results_dir, exc):
 def _summary(outcome, seconds):
     """The task's summary of a run's :class:`~experiments.training.life.RunOutcome` (a run that
     ended well has lost the error log of an earlier failed try: see ``open_run``)."""
-    from errors import UserError
     from experiments.store.history import read_history
     from experiments.store.rundir import HISTORY_FILE
 
@@ -258,6 +293,7 @@ def run_grid_batch(configs, results_dir, data_dir=None, restart_corrupt=False,
     """
     from experiments.training.batched import train_batch
 
+    check_plugins(configs)
     start = time.time()
     with _ONE_RUN_PER_PROCESS, _failures_logged(configs, results_dir):
         outcomes = train_batch(configs, results_dir, data_dir=data_dir, progress=False,
