@@ -7,7 +7,7 @@ bottom (see README.md's "What is here"):
 ==========  ==============================================================================
 0 base      errors
 1 env       compat (Theano's flags, Lasagne and NumPy 2 shims)
-2 rules     amsgrad (update rules), ops (the project's Theano ops)
+2 rules     amsgrad, amsgrad_variants (update rules), ops (the project's Theano ops)
 3 backends  backends (the C mode, the JAX linker and graph evaluator, the JAX forms of
             Theano's ops: backends.jax_ops, one module a family, none importing another)
 4 models    models, data
@@ -32,12 +32,12 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGES = ("compat", "ops", "backends", "models", "data", "experiments", "plots")
-TOP_MODULES = ("errors", "amsgrad")
+TOP_MODULES = ("errors", "amsgrad", "amsgrad_variants")
 
 LAYERS = [
     ("base", ["errors"]),
     ("env", ["compat"]),
-    ("rules", ["amsgrad", "ops"]),
+    ("rules", ["amsgrad", "amsgrad_variants", "ops"]),
     ("backends", ["backends"]),
     ("models", ["models", "data"]),
     # "experiments" (the package itself, and any module of it not placed below) is held
