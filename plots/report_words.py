@@ -20,6 +20,7 @@ def cell_text(cell, bias_correction=True):
 
 
 def runs_text(group):
+    """A group's finished runs, when compared early, with those diverged and running."""
     extra = [text % count for text, count in (("%d diverged", group.diverged),
                                               ("%d running", group.running)) if count]
     text = "%d" % len(group.finished)
@@ -29,4 +30,5 @@ def runs_text(group):
 
 
 def list_text(values):
+    """Strings joined by ``; ``, or ``-`` for none."""
     return "; ".join(values) or "-"

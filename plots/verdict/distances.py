@@ -35,7 +35,7 @@ chance): such a cell has no Gaussian model to calibrate on.
 Examples
 --------
 >>> import numpy as np
->>> from plots.verdict.distances import distances, statistic
+>>> from plots.verdict.distances import distances
 >>> original = np.random.default_rng(0).normal(size=(5, 4, 10)) + 1
 >>> distances(original[:1] + 10, original).shape
 (9,)
