@@ -42,7 +42,7 @@ from experiments.records import optimizers
 from experiments.records.curves import get as curve_of
 from experiments.store.atomic import atomic_write_bytes
 from experiments.store.datasource import describe_data
-from plots.verdict.compare import MIN_ACCURACY_SCALE, MIN_LOSS_SCALE
+from plots.verdict.distances import MIN_ACCURACY_SCALE, MIN_LOSS_SCALE
 from plots.verdict.results import group_key
 
 __all__ = ["draw_metric", "draw_setup", "save_figure", "colour", "METRIC_LABELS",
@@ -58,7 +58,7 @@ METRIC_LABELS = {
 #: The zoom panels show the last this fraction of the epochs run so far (at least 2 epochs).
 ZOOM_FRACTION = 0.2
 #: A y-axis spans at least this many minimum meaningful differences
-#: (:func:`plots.verdict.compare.minimum_scale`: 3e-4 in accuracy, 0.01% of a loss), so that
+#: (:func:`plots.verdict.distances.minimum_scale`: 3e-4 in accuracy, 0.01% of a loss), so that
 #: runs stuck at chance (accuracy 0.0997-0.1003) do not fill a panel with their noise.
 MIN_SPAN_SCALES = 20
 

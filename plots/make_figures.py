@@ -40,7 +40,8 @@ from experiments.store.atomic import atomic_write_bytes
 from experiments.store.rundir import SYNTHETIC_SUMMARY, check_writable
 from plots.figures import draw_setup
 from plots.mcgill import draw_mcgill
-from plots.report import comparison_lines, write_report
+from plots.report import write_report
+from plots.report_sections import comparison_lines
 from plots.verdict.findings import DEFAULT_COMPARISONS, find
 from plots.verdict.results import (DEFAULT_REFERENCE, SYNTHETIC_DIR, Problem, figure_stem,
                                    find_runs, load_reference, pack_runs, read_synthetic_summary)

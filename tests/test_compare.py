@@ -10,7 +10,7 @@ How each number of reproduced runs is done (the original has 5 runs per cell):
 - n = 2: each pair held out, against the other 3;
 - n = 5: 5 against 5 cannot be held out of 5 runs, so both sides are drawn from each cell's
   fitted model (its mean curves and the covariance of its 5 runs,
-  :func:`plots.verdict.compare._draws`), with draws independent of those the thresholds were
+  :func:`plots.verdict.calibration._draws`), with draws independent of those the thresholds were
   calibrated on.
 
 Every setup of the reference (logreg, cifarnet, small_vgg, vgg: 24 cells each) is used,
@@ -24,8 +24,11 @@ import math
 import numpy as np
 import pytest
 
-from plots.verdict import compare
-from plots.verdict.compare import CURVES, SHIFT, calibrate, held_out_rates, judge, stack_curves
+from plots.verdict import calibration as thresholds
+from plots.verdict import compare, distances
+from plots.verdict.calibration import SHIFT, calibrate
+from plots.verdict.compare import held_out_rates, judge
+from plots.verdict.distances import CURVES, stack_curves
 from plots.verdict.results import DEFAULT_REFERENCE
 
 SETUPS = ("logreg", "cifarnet", "small_vgg", "vgg")
@@ -77,12 +80,12 @@ def test_five_against_five_drawn_from_the_cells_are_rarely_called_different(
     rng = np.random.default_rng(2024)
     for setup, cells in by_setup(original_cells):
         calibration = calibrate(cells, 5, 5, epochs)
-        draws = np.concatenate([compare._draws(cell[:, :, :epochs], (20, 10), rng)
+        draws = np.concatenate([thresholds._draws(cell[:, :, :epochs], (20, 10), rng)
                                 for cell in cells])
         verdicts = compare.classify(draws[:, :5], draws[:, 5:], calibration)
         assert np.mean(verdicts == "differs") <= MOST_FALSE_ALARMS, setup
         # The rate stated beside the verdict is measured, and near the calibrated one.
-        assert abs(calibration.false_alarm - compare.ALPHA) < 0.015, calibration
+        assert abs(calibration.false_alarm - thresholds.ALPHA) < 0.015, calibration
         # judge() gives the verdict classify() gives
         assert judge(draws[0, :5], draws[0, 5:], calibration).verdict == verdicts[0]
 
@@ -127,7 +130,7 @@ def test_one_run_against_five_shifted_by_six_cell_standard_deviations_is_called_
         verdicts = []
         for cell in cells:
             cell = cell[:, :, :epochs]
-            draws = compare._draws(cell, (20, 6), rng)
+            draws = thresholds._draws(cell, (20, 6), rng)
             draws[:, 0] += SHIFT * cell.std(axis=0, ddof=1)
             verdicts.append(compare.classify(draws[:, :1], draws[:, 1:], calibration))
         assert np.mean(np.concatenate(verdicts) == "differs") >= LEAST_DETECTED, setup
@@ -165,7 +168,7 @@ def test_a_cell_whose_runs_all_end_equal_is_compared_on_the_minimum_scale():
         reproduced = cell[:1].copy()
         reproduced[:, CURVES.index("val_acc")] += delta
         assert judge(reproduced, cell, calibration).verdict == verdict, delta
-    scale = compare.minimum_scale(cell)
+    scale = distances.minimum_scale(cell)
     assert scale[CURVES.index("acc")] == pytest.approx([3e-4] * 3)
     assert scale[CURVES.index("loss")] == pytest.approx([2.3026e-4] * 3)
 
@@ -179,11 +182,11 @@ def test_distances_against_hand_computation():
     reproduced[0, :, 0], reproduced[0, :, 1] = 4.0, 6.0
     # one run against three: pooled sd = the original's, sqrt(1 + 1/3)
     z = np.array([2.0 / 1.0, 0.0 / 2.0]) / math.sqrt(4 / 3)
-    values = compare.distances(reproduced, original)
+    values = distances.distances(reproduced, original)
     assert values[:4] == pytest.approx([math.sqrt((z ** 2).mean())] * 4)
     # final validation loss 6 vs mean 6: 0; best validation loss (the lowest) 4 vs 1, 2, 3
     # (mean 2, sd 1): 2 / sqrt(4/3); best accuracy (the highest) 6 vs 4, 6, 8: 0
-    named = dict(zip(compare.DISTANCES, values))
+    named = dict(zip(distances.DISTANCES, values))
     assert named["final_val_loss"] == pytest.approx(0.0)
     assert named["best_val_loss"] == pytest.approx(2 / math.sqrt(4 / 3))
     assert named["best_val_acc"] == pytest.approx(0.0)
@@ -225,14 +228,14 @@ def test_a_cell_with_one_escaped_run_is_judged_by_permutation(original_cells):
     the escaped run is not called "differs" by a Gaussian threshold (its statistic is in the
     thousands) but judged by permutation, which with 1 against 4 cannot say "differs"."""
     cells = original_cells["cifarnet"]
-    not_one_mode = [key for key, cell in cells.items() if not compare.one_mode(cell)]
+    not_one_mode = [key for key, cell in cells.items() if not distances.one_mode(cell)]
     assert not_one_mode == [("amsgrad", 0.01, 0.99, True)]
     cell = cells["amsgrad", 0.01, 0.99, True]
     escaped = int(np.argmin(cell[:, 0, -1]))
     assert cell[escaped, 0, -1] < 1 < cell[:, 0, -1].max()
     rest = np.delete(cell, escaped, axis=0)
     calibration = calibrate(list(cells.values()), 1, 4, 150)
-    assert compare._statistic(cell[[escaped]], rest) > 1000
+    assert distances.statistic(cell[[escaped]], rest) > 1000
     verdict = judge(cell[[escaped]], rest, calibration, permutation=True)
     assert verdict.rule == "permutation" and verdict.verdict == "inconclusive"
     assert verdict.splits == 5 and "permutation" in verdict.reason()

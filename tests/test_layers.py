@@ -272,3 +272,21 @@ def test_what_grid_workers_import_first_loads_no_numpy(module):
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+#: The longest a module of plots may be (issue 29): past it, a module holds more than one job.
+MOST_LINES = 500
+
+
+def test_no_module_of_plots_is_over_500_lines():
+    # The verdict and the report writer grow with every finding; split them along their
+    # seams (distances, calibration, judging; the report's opening, sections, CSV) instead.
+    lengths = {}
+    for name, path in project_modules().items():
+        if name == "plots" or name.startswith("plots."):
+            with open(path) as handle:
+                lengths[name] = sum(1 for _ in handle)
+    assert "plots.verdict.findings" in lengths and "plots.report" in lengths
+    long = ["%s: %d lines" % item for item in sorted(lengths.items())
+            if item[1] > MOST_LINES]
+    assert not long, long

@@ -23,9 +23,10 @@ from errors import run_cli
 from experiments.records.config import RunConfig
 from plots import make_figures
 from plots.figures import draw_metric, draw_setup
-from plots.report import pair_text, write_report
+from plots.report import write_report
+from plots.report_sections import pair_text
 from plots.verdict.cells import group_runs, pair_effects
-from plots.verdict.findings import compare_cells
+from plots.verdict.cell_comparisons import compare_cells
 from plots.verdict.results import CURVES, DEFAULT_REFERENCE, Run, find_runs, load_reference
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -36,7 +36,7 @@ from experiments.training import alone
 from experiments.training.alone import compile_functions, train_run
 from experiments.training.life import RunOutcome
 from models.batch_norm import batch_norm
-from plots.verdict import compare
+from plots.verdict import calibration, compare, distances
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(REPO, "tests")
@@ -575,7 +575,7 @@ def test_run_killed_mid_epoch_resumes_to_the_same_curves(tmp_path):
 # curves over the first epochs against the reference runs of its cell, with thresholds
 # calibrated on the reference runs of every cell of the setup (tests/test_compare.py measures
 # its error rates on the original runs).  A run that follows its cell must not be called
-# "differs" (a false alarm has a probability of about compare.ALPHA, the rate
+# "differs" (a false alarm has a probability of about calibration.ALPHA, the rate
 # Verdict.explain() states); each test's control, a run of another cell judged against the
 # tested one, must be.
 
@@ -598,9 +598,9 @@ def cells_of(setup, source="original"):
 @functools.lru_cache(maxsize=None)
 def setup_calibration(setup, source, epochs, runs=1, reference_runs=5):
     """compare.judge_runs's thresholds for a setup, made once per test session."""
-    return compare.calibrate([compare.stack_curves(cell, epochs)
-                              for cell in cells_of(setup, source).values()],
-                             runs, reference_runs, epochs)
+    return calibration.calibrate([distances.stack_curves(cell, epochs)
+                                  for cell in cells_of(setup, source).values()],
+                                 runs, reference_runs, epochs)
 
 
 def judged(curves, setup, cell, epochs, source="original"):
@@ -676,7 +676,7 @@ def test_the_tested_logreg_cells_are_told_from_their_neighbours():
                 verdict = judged(run, "logreg", cell, LOGREG_EPOCHS)
                 assert verdict.verdict == "differs", (cell, other_lr, other_bc,
                                                       verdict.explain())
-    held_out = compare.held_out_rates([compare.stack_curves(runs, LOGREG_EPOCHS)
+    held_out = compare.held_out_rates([distances.stack_curves(runs, LOGREG_EPOCHS)
                                        for runs in cells.values()], 1, LOGREG_EPOCHS)
     assert held_out["differs"] <= 0.10, held_out
 

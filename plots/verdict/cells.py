@@ -49,7 +49,7 @@ import numpy as np
 
 from experiments.records.curves import measures as declared_measures
 from experiments.store.datasource import describe_data
-from plots.verdict.compare import MEASURES  # measure -> (curve, final or best, lower is better)
+from plots.verdict.distances import MEASURES  # measure -> (curve, final or best, lower is better)
 from plots.verdict.results import group_key
 
 __all__ = ["Cell", "CELL_FIELDS", "MIN_STD", "AGREE_WITHIN", "run_measures", "Group",
@@ -100,7 +100,7 @@ def run_measures(run, epochs=None):
     """The measures of a run the report shows, as a dict of floats.
 
     Those of every declared curve (:func:`experiments.records.curves.measures`):
-    the five of :data:`plots.verdict.compare.MEASURES`, then those of the
+    the five of :data:`plots.verdict.distances.MEASURES`, then those of the
     curves the original runs lack.  ``final``: the value after the last epoch
     done (or after epoch ``epochs``); ``best``: the lowest loss or highest
     accuracy over those epochs (NaN epochs ignored).  NaN for a curve the run
@@ -129,7 +129,7 @@ class Group:
         The shared config, with ``run`` and ``seed`` 0
     finished : list of dict
         :func:`run_measures` of the complete runs whose compared measures
-        (:data:`plots.verdict.compare.MEASURES`) are all finite
+        (:data:`plots.verdict.distances.MEASURES`) are all finite
     diverged : int
         Runs with status ``diverged``, or complete with a non-finite compared measure
     running : int
@@ -140,7 +140,7 @@ class Group:
         The runs in progress with at least one epoch done
     at_epoch : int or None
         Set when the measures are taken after this epoch of runs stopped early
-        (:func:`plots.verdict.findings.compare_cells`), None when at the runs' end
+        (:func:`plots.verdict.cell_comparisons.compare_cells`), None when at the runs' end
     data : set of str
         What the runs were trained on (:func:`experiments.store.datasource.describe_data`)
     """
@@ -347,7 +347,7 @@ class PairEffect:
     field : str
         ``optimizer`` or ``bias_correction``
     measure : str
-        One of :data:`plots.verdict.compare.MEASURES`
+        One of :data:`plots.verdict.distances.MEASURES`
     pairs : int
         Pairs with finished runs on both sides; the numbers below are NaN,
         None or 0 where there are none

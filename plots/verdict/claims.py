@@ -19,7 +19,7 @@ record to :data:`CLAIMS`.
 
 A *cell* here is a :class:`plots.verdict.cells.Cell` mapped to its runs (a
 :class:`plots.verdict.cells.Group`, or anything read as one: ``values(measure)``
-gives a measure, :data:`plots.verdict.compare.MEASURES`, over its finished runs,
+gives a measure, :data:`plots.verdict.distances.MEASURES`, over its finished runs,
 ``finished_runs`` the runs, with ``curves``).  Means are over runs.  A claim
 about the end of training cannot be decided from runs stopped early, nor from
 a side without the cells it needs: :func:`evaluate` then says ``cannot tell``

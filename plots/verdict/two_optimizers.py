@@ -47,7 +47,7 @@ import math
 
 import numpy as np
 
-from plots.verdict.compare import MEASURES
+from plots.verdict.distances import MEASURES
 
 __all__ = ["RESAMPLES", "RELABELS", "LEVEL", "MEANINGFUL", "SIGNIFICANCE", "probability_better", "Estimate",
            "OptimizerComparison", "compare_optimizers"]
@@ -181,7 +181,7 @@ class OptimizerComparison:
     first, second : str
         The optimizers' names
     measure : str
-        One of :data:`plots.verdict.compare.MEASURES`
+        One of :data:`plots.verdict.distances.MEASURES`
     matched : list of (Cell, Estimate)
         Per matched cell (the first optimizer's cell), P with its interval;
         its error rate is not measured cell by cell (NaN)
