@@ -278,15 +278,23 @@ def test_what_grid_workers_import_first_loads_no_numpy(module):
 MOST_LINES = 500
 
 
-def test_no_module_of_plots_is_over_500_lines():
-    # The verdict and the report writer grow with every finding; split them along their
-    # seams (distances, calibration, judging; the report's opening, sections, CSV) instead.
+#: Modules allowed past MOST_LINES, and why.
+LONGER = {
+    # K runs in one JAX program: its per-run products and state bookkeeping are one piece,
+    # which the batching issue of this round reworks (measured there, split with it).
+    "backends.batched": "reworked by the batching issue",
+}
+
+
+def test_no_module_is_over_500_lines_unless_said_why():
+    # Modules grow with every finding; split them along their seams (as the verdict's
+    # distances, calibration and judging; the report's opening, sections and CSV) instead.
     lengths = {}
     for name, path in project_modules().items():
-        if name == "plots" or name.startswith("plots."):
-            with open(path) as handle:
-                lengths[name] = sum(1 for _ in handle)
+        with open(path) as handle:
+            lengths[name] = sum(1 for _ in handle)
     assert "plots.verdict.findings" in lengths and "plots.report" in lengths
     long = ["%s: %d lines" % item for item in sorted(lengths.items())
-            if item[1] > MOST_LINES]
+            if item[1] > MOST_LINES and item[0] not in LONGER]
     assert not long, long
+    assert all(lengths[name] > MOST_LINES for name in LONGER)  # no stale excuse

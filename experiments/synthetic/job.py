@@ -51,7 +51,8 @@ from experiments.store.rundir import (CONFIG_FILE, SYNTHETIC_DIR, SYNTHETIC_SUMM
                                       SYNTHETIC_TRAJECTORIES, provenance)
 from experiments.synthetic.problems import (SETTINGS, online_c_problem, online_problem,
                                             stochastic_problem)
-from experiments.synthetic.runner import RunSpec, check_gradients, simulate
+from experiments.synthetic.checks import check_gradients
+from experiments.synthetic.runner import RunSpec, simulate
 
 __all__ = ["main", "build_parser", "make_runs", "format_table", "write_results"]
 

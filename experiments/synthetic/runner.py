@@ -45,10 +45,10 @@ from tqdm import tqdm
 import backends
 from errors import UserError
 from experiments.records import config, optimizers, schedule
+from experiments.synthetic.checks import check_decay_rates, check_gradients, check_simulation
 
 __all__ = ["RunSpec", "StepGraph", "Trajectory", "build_step",
-           "compile_step_function", "UnrolledSteps", "simulate", "learning_rates",
-           "check_gradients"]
+           "compile_step_function", "UnrolledSteps", "simulate", "learning_rates"]
 
 #: Steps compiled into one call of :class:`UnrolledSteps`.  More steps amortize
 #: Python's per-call cost better, but the C module takes longer to compile
@@ -320,56 +320,6 @@ def learning_rates(lr, lr_schedule, first_step, count):
     return schedule.get(lr_schedule).update_rates(lr, first_step, count)
 
 
-def _check_simulation(steps, lr, lr_schedule):
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0:
-        raise UserError("the number of steps (--steps) must be a positive integer, got %r"
-                        % (steps,))
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (
-            math.isfinite(lr) and lr > 0):
-        raise UserError("the learning rate (--lr) must be a finite number > 0, got %r" % (lr,))
-    if config.float32_problem(lr):  # the rate is computed in floatX, float32, as in RunConfig
-        raise UserError("the learning rate (--lr) %r %s; use a normal float32 number"
-                        % (lr, config.float32_problem(lr)))
-    learning_rates(lr, lr_schedule, 1, 0)
-
-
-def _check_decay_rates(runs, dtype):
-    # In float32 a decay rate just below 1 rounds to 1 (as RunConfig refuses), one just
-    # above 0 to 0 or a subnormal.
-    for run in runs:
-        for name, value in (("--beta1", run.beta1), ("--beta2", run.beta2)):
-            if np.dtype(dtype).type(value) >= 1:
-                raise UserError("%s %r is 1 in %s, which the steps compute in; pass a value "
-                                "below %.8g" % (name, value, dtype, np.nextafter(
-                                    np.dtype(dtype).type(1), np.dtype(dtype).type(0))))
-            problem = value > 0 and config.float32_problem(value, dtype)
-            if problem:
-                raise UserError("%s %r %s, which the steps compute in; pass 0 or a value of at "
-                                "least %.3g" % (name, value, problem, np.finfo(dtype).tiny))
-
-
-def check_gradients(problem, dtype="float32"):
-    """Refuse a problem whose gradients the steps cannot hold in ``dtype``.
-
-    The gradients (C of online-c) and their squares (Adam's second moment)
-    must be normal numbers there: an infinite one makes every iterate NaN, or
-    stops the steps.
-
-    Raises
-    ------
-    errors.UserError
-        Naming ``--c`` (the only gradient a user sets) and its largest value
-    """
-    for value in (problem.large, problem.small):
-        square = value * value  # inf, not OverflowError, past float64's range
-        trouble = config.float32_problem(value, dtype) or (
-            config.float32_problem(square, dtype) and "squared (Adam's second moment) %s"
-            % config.float32_problem(square, dtype))
-        if trouble:
-            raise UserError("C (--c) %r %s, which the steps compute in; use a value up to "
-                            "%.3g" % (value, trouble, math.sqrt(np.finfo(dtype).max)))
-
-
 def simulate(runs, steps, lr=0.001, lr_schedule="constant", bias_correction=False,
              dtype="float32", steps_per_call=STEPS_PER_CALL, record_points=RECORD_POINTS,
              progress=True, backend="c"):
@@ -415,10 +365,10 @@ def simulate(runs, steps, lr=0.001, lr_schedule="constant", bias_correction=Fals
     float32 sum of 9e6 terms of size ~10 would lose the digits that matter).
     """
     for rate in dict.fromkeys(_run_lr(run, lr) for run in runs):
-        _check_simulation(steps, rate, lr_schedule)
+        check_simulation(steps, rate, lr_schedule)
     for problem in {run.problem for run in runs}:
         check_gradients(problem, dtype)
-    _check_decay_rates(runs, dtype)
+    check_decay_rates(runs, dtype)
     backends.check_backend(backend)
     step = build_step(runs, bias_correction=bias_correction, dtype=dtype, lr=lr)
     stepper = _Stepper(step, steps_per_call, backend, dtype)
