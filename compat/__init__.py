@@ -238,6 +238,10 @@ def _configure():
     # Theano 1.1 and Lasagne 0.1 still call numpy and setuptools APIs that warn.
     for module in ("theano", "lasagne", "pkg_resources"):
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=module)
+    # Setuptools 80 (which PyTorch's conformance extra brings) says so as a UserWarning when
+    # Lasagne 0.1 imports pkg_resources: nothing a user can act on, one line on every command.
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated as an API",
+                            category=UserWarning)
     # Lasagne 0.1 passes conv2d's old keyword ``image_shape`` (renamed ``input_shape``,
     # same meaning); Theano warns at every conv layer.
     warnings.filterwarnings("ignore", message="The `image_shape` keyword argument")

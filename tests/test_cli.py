@@ -365,7 +365,7 @@ def test_optimizer_names_any_registered_one_and_both_is_the_protocols():
 
 @pytest.mark.parametrize("names,message", [
     (["sgd"], "argument --optimizer: invalid choice: 'sgd' (choose from 'adam', 'amsgrad', "
-              "'adamnc', 'both')"),
+              "'adamnc', 'amsgrad_pytorch', 'amsgrad_optax', 'amsgrad_reddi', 'both')"),
     (["both", "adamnc"], "--optimizer both stands for the protocol's optimizers (adam amsgrad)"),
 ])
 def test_bad_optimizer_exits_2_with_one_line(tmp_path, capsys, names, message):
