@@ -361,3 +361,19 @@ def test_a_plugin_failing_in_the_grids_workers_ends_the_grid(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "failed while it was imported: OSError: no licence on this node" in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("grid.py: error: 1 of 1 runs failed")
+
+
+def test_updates_given_as_pairs_are_checked_too():
+    import theano
+    import theano.tensor as T
+    from experiments.records.config import RunConfig
+
+    def as_pairs(loss_or_grads, params, learning_rate, **keywords):
+        return list(_random_state_rule(loss_or_grads, params, learning_rate, **keywords).items())
+
+    w = theano.shared(np.ones(3, dtype=theano.config.floatX), name="w")
+    config = RunConfig(setup="logreg", optimizer="adam", lr=0.01, beta2=0.99,
+                       bias_correction=True, run=0)
+    noisy = optimizers.Optimizer("noisy", as_pairs, "Noisy", "#000000")
+    with pytest.raises(UserError, match=r"its updates change noise_state \(RandomState\)"):
+        noisy.updates(T.sum(w ** 2), [w], 0.01, config)

@@ -148,7 +148,7 @@ class Optimizer:
         if callable(self.update):
             return
         module, _, name = self.update.partition(":") if isinstance(self.update, str) else ("",) * 3
-        if not (module and name.isidentifier() and ":" not in name):
+        if not (module and name.isidentifier()):
             raise ValueError("optimizer %r: update must be a function or 'module:name', got %r"
                              % (self.name, self.update))
         # The package alone: importing the module itself may import Theano, which the
@@ -209,7 +209,10 @@ class Optimizer:
 
     def _check_state(self, updates):
         """errors.UserError unless every updated variable holds what a checkpoint saves."""
-        for variable in getattr(updates, "keys", lambda: ())():
+        # An OrderedDict, as Lasagne's builders return, or the (variable, update) pairs
+        # theano.function takes as well: a list is checked too, not skipped.
+        pairs = updates.items() if hasattr(updates, "items") else updates
+        for variable, _ in pairs:
             value = variable.get_value(borrow=True) if hasattr(variable, "get_value") else None
             if not (hasattr(value, "dtype") and hasattr(value, "shape")
                     and value.dtype.kind in "biuf"):
