@@ -664,22 +664,29 @@ def test_dask_grid_survives_a_killed_worker(tmp_path, direct_curves):
     check_curves(results, direct_curves)
 
 
-@pytest.mark.slow
-def test_dask_grid_reports_a_bug_in_a_run_and_finishes_the_others(tmp_path, direct_curves):
-    pytest.importorskip("distributed")
-    results = tmp_path / "R"
-    failing, *others = narrow_configs()
-    env = worker_environment(GRID_TEST_FAIL_RUN=run_name(failing))
+def grid_on_dask(tmp_path, cluster_env, grid_env, results):
+    """grid.py NARROW on a Dask cluster started with ``cluster_env`` (the grid itself with
+    ``grid_env``), every process stopped afterwards: (the grid's process, stdout, stderr)."""
     processes = []
     try:
-        address = start_dask_cluster(tmp_path, env, processes)
-        grid_command = start_process(tmp_path, env, processes, "grid", [
+        address = start_dask_cluster(tmp_path, cluster_env, processes)
+        grid_command = start_process(tmp_path, grid_env, processes, "grid", [
             sys.executable, GRID_SCRIPT] + NARROW + ["--results-dir", str(results),
                                                      "--scheduler", address],
             out=subprocess.PIPE)
         out, err = grid_command.communicate(timeout=TIMEOUT)
     finally:
         stop(processes)
+    return grid_command, out, err
+
+
+@pytest.mark.slow
+def test_dask_grid_reports_a_bug_in_a_run_and_finishes_the_others(tmp_path, direct_curves):
+    pytest.importorskip("distributed")
+    results = tmp_path / "R"
+    failing, *others = narrow_configs()
+    env = worker_environment(GRID_TEST_FAIL_RUN=run_name(failing))
+    grid_command, out, err = grid_on_dask(tmp_path, env, env, results)
     assert grid_command.returncode == 2, out + err
     check_failed_run(failing, results, out, err)
     for config in others:
@@ -697,16 +704,7 @@ def test_dask_worker_without_the_plugin_says_so(tmp_path):
     train_run(narrow_configs()[0], results, stop_after=1, progress=False)
     bare = {name: value for name, value in worker_environment().items()
             if name not in (setups.PLUGIN_VARIABLE, "AMSGRAD_SETUPS")}
-    processes = []
-    try:
-        address = start_dask_cluster(tmp_path, bare, processes)
-        grid_command = start_process(tmp_path, worker_environment(), processes, "grid", [
-            sys.executable, GRID_SCRIPT] + NARROW + ["--results-dir", results,
-                                                     "--scheduler", address],
-            out=subprocess.PIPE)
-        out, err = grid_command.communicate(timeout=TIMEOUT)
-    finally:
-        stop(processes)
+    grid_command, out, err = grid_on_dask(tmp_path, bare, worker_environment(), results)
     assert grid_command.returncode == 2, out + err
     assert err.count("\n") == 1 and "unreadable" not in out + err, err
     assert err.startswith("grid.py: error: the worker ") and (
