@@ -50,7 +50,7 @@ In a training loop (one epoch of K runs; the caller keeps the runs' order):
 
 Exactness: each run's program inside the batch is the one its own JAX
 function runs.  Its matrix products stay its own under ``jax.vmap``
-(:func:`backends.jax_ops.elementwise.per_run_dot`): XLA computes a batched product with
+(:func:`backends.jax_ops.elementwise.run_dot`): XLA computes a batched product with
 other kernels than a run's own (on the CPU, oneDNN's for 2 runs or more),
 whose float32 sums round otherwise.  So networks without convolutions give
 each run's values bit for bit whatever the batch's size (1, 2, K, a run

@@ -1,30 +1,33 @@
 #!/usr/bin/env python
-"""A grid's runs per hour: trained one at a time against batched into one program.
+"""A grid's epoch, trained one run at a time against batched into one program.
 
-    python bench/grid_throughput.py [SETUP] [--epochs 3] [--workers 2] [--data-dir D]
-        [--full] [--json OUT] [-- GRID OPTIONS...]
+    python bench/grid_throughput.py [SETUP] [--epochs 3] [--repeats 3] [--workers 2]
+        [--data-dir D] [--full] [--json OUT] [-- GRID OPTIONS...]
 
-Each contender is the real command (``experiments/grid.py``), timed as a whole
-in a fresh results directory, so start-up, data loading, compilation,
-checkpoints and histories are all counted:
+Each contender is the real command (``experiments/grid.py``) in a fresh results
+directory:
 
 - ``one at a time``: ``--backend c`` (Theano's C code, the default), one run
   per task, ``--workers`` processes;
 - ``batched``: ``--backend jax``, the runs that share a program as one task
   (``--batch-runs`` default), ``--workers`` processes.
 
-Each is run twice on the same directory: ``--stop-after 1`` (fixed costs F
-plus one epoch e), then ``--stop-after EPOCHS`` (it resumes: F plus EPOCHS - 1
-epochs).  So e = (second - first) / (EPOCHS - 2) and F = first - e, and the
-whole grid (``--epochs`` of its runs, 150 by default) is projected at
-F + 150 e.  ``--full`` also trains the batched grid to its end and reports the
-time it took.  Options after ``--`` narrow the grid (``--lr 0.001 --runs 2``).
-
-Prints a Markdown table: per contender the measured seconds, run-epochs per
-hour, the projected (or measured) time of the whole grid and the ratio to
-``one at a time`` (above 1: faster).
+Each trains ``--epochs`` epochs of every run (``--stop-after``).  The epochs
+are timed directly: each run's ``history.json`` has its ``epoch_time`` (a
+batch's epoch for batched runs, recorded by each of its runs), so one epoch of
+the whole grid is the sum over tasks (a run, or a batch) of their epoch after
+the first (which compiles), divided by the workers that ran them side by side.
+The rest of the command's wall time is its fixed cost (start-up, data,
+compilation, the first epoch's extra).  The contenders are interleaved (A B A B
+...) ``--repeats`` times, so a load that comes and goes on the machine falls on
+both; the table gives each figure's median and its spread (min-max), and the
+ratios of the medians.  The whole grid (``--epochs`` of its runs, 150 by
+default) is projected at fixed + epochs x epoch; ``--full`` also trains the
+batched grid to its end once and reports the time it took.  Options after
+``--`` narrow the grid (``--lr 0.001 --runs 2``).
 """
 import argparse
+import glob
 import json
 import os
 import platform
@@ -38,11 +41,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GRID = os.path.join(REPO, "experiments", "grid.py")
 CONTENDERS = {"one at a time": ["--backend", "c", "--batch-runs", "1"],
               "batched": ["--backend", "jax"]}
+sys.path.insert(0, REPO)
 
 
 def grid_runs(setup, grid_options):
     """How many runs the narrowed grid has, and their epochs (from the grid's own options)."""
-    sys.path.insert(0, REPO)
     from experiments.launch.grid import build_parser
     from experiments.launch.options import configs_from_args
 
@@ -58,21 +61,58 @@ def timed(command, log):
     return time.perf_counter() - start
 
 
-def measure(name, setup, epochs, workers, data_dir, grid_options, full, scratch):
-    """Seconds of the contender's two (or three) commands."""
-    results = os.path.join(scratch, name.replace(" ", "_"))
+def task_epochs(results):
+    """Each task's epoch times (a run's; a batch's once), from the runs' histories."""
+    from experiments.records.config import RunConfig, program_key
+
+    tasks = {}
+    for path in glob.glob(os.path.join(results, "**", "history.json"), recursive=True):
+        with open(os.path.join(os.path.dirname(path), "config.json")) as stream:
+            config = RunConfig.from_dict(json.load(stream))
+        with open(path) as stream:
+            times = json.load(stream)["epoch_time"]
+        # A batch's runs record the batch's times: one task per program and times.
+        tasks[(program_key(config), tuple(times))] = times
+    return list(tasks.values())
+
+
+def measure(name, setup, epochs, workers, data_dir, grid_options, scratch):
+    """One timed command of a contender: its grid epoch, fixed cost and wall time (s)."""
+    results = tempfile.mkdtemp(prefix=name.replace(" ", "_") + "_", dir=scratch)
     command = [sys.executable, GRID, setup, "--workers", str(workers), "--results-dir",
-               results] + CONTENDERS[name] + grid_options
+               results, "--stop-after", str(epochs)] + CONTENDERS[name] + grid_options
     if data_dir:
         command += ["--data-dir", data_dir]
-    log = results + ".log"
-    first = timed(command + ["--stop-after", "1"], log)
-    second = timed(command + ["--stop-after", str(epochs)], log)
-    measured = {"first": first, "second": second}
-    if full and name == "batched":
-        measured["rest"] = timed(command, log)
+    wall = timed(command, results + ".log")
+    tasks = task_epochs(results)
     shutil.rmtree(results)
-    return measured
+    workers = min(workers, len(tasks))
+    # A task's epoch: the median of its epochs after the first (which compiles).
+    epoch = sum(median(times[1:]) for times in tasks) / workers
+    return {"wall": wall, "epoch": epoch, "fixed": wall - epochs * epoch}
+
+
+def full_grid(setup, workers, data_dir, grid_options, scratch):
+    """Seconds the batched grid takes from nothing to its end."""
+    results = tempfile.mkdtemp(prefix="full_", dir=scratch)
+    command = [sys.executable, GRID, setup, "--workers", str(workers), "--results-dir",
+               results] + CONTENDERS["batched"] + grid_options
+    if data_dir:
+        command += ["--data-dir", data_dir]
+    seconds = timed(command, results + ".log")
+    shutil.rmtree(results)
+    return seconds
+
+
+def median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def summary(values):
+    return {"median": median(values), "min": min(values), "max": max(values),
+            "values": values}
 
 
 def main(argv=None):
@@ -82,50 +122,79 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("setup", nargs="?", default="logreg")
     parser.add_argument("--epochs", type=int, default=3,
-                        help="epochs measured per contender (>= 3; default 3)")
+                        help="epochs trained per command (>= 2: the first compiles; default 3)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="commands per contender, interleaved (default 3)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--data-dir")
     parser.add_argument("--full", action="store_true",
-                        help="also train the batched grid to its end, timed")
+                        help="also train the batched grid to its end once, timed")
     parser.add_argument("--json", metavar="OUT")
     args = parser.parse_args(argv)
-    if args.epochs < 3:
-        parser.error("--epochs must be >= 3")
+    if args.epochs < 2:
+        parser.error("--epochs must be >= 2")
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
     runs, grid_epochs = grid_runs(args.setup, grid_options)
     scratch = tempfile.mkdtemp(prefix="grid_throughput_")
+    measured = {name: [] for name in CONTENDERS}
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    try:
+        for repeat in range(args.repeats):
+            for name in CONTENDERS:
+                measured[name].append(measure(name, args.setup, args.epochs, args.workers,
+                                              args.data_dir, grid_options, scratch))
+                print("%s, repeat %d: %s" % (name, repeat + 1, {
+                    key: round(value, 2) for key, value in measured[name][-1].items()}),
+                    file=sys.stderr)
+        full = full_grid(args.setup, args.workers, args.data_dir, grid_options,
+                         scratch) if args.full else None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     rows = []
-    for name in CONTENDERS:
-        measured = measure(name, args.setup, args.epochs, args.workers, args.data_dir,
-                           grid_options, args.full, scratch)
-        epoch = (measured["second"] - measured["first"]) / (args.epochs - 2)
-        fixed = max(0.0, measured["first"] - epoch)
-        projected = fixed + grid_epochs * epoch
-        whole = measured["first"] + measured["second"] + measured.get("rest", 0.0)
-        rows.append({"contender": name, "seconds": measured, "epoch_seconds": epoch,
-                     "fixed_seconds": fixed, "projected_grid_seconds": projected,
-                     "measured_grid_seconds": whole if "rest" in measured else None,
-                     "run_epochs_per_hour": runs * 3600.0 / epoch})
-    shutil.rmtree(scratch, ignore_errors=True)
-    baseline = rows[0]["projected_grid_seconds"]
-    print("%s grid: %d runs x %d epochs, %d workers, %s, %d cores, Python %s"
-          % (args.setup, runs, grid_epochs, args.workers, platform.processor() or "cpu",
-             os.cpu_count(), platform.python_version()))
+    for name, commands in measured.items():
+        epoch = summary([command["epoch"] for command in commands])
+        fixed = summary([command["fixed"] for command in commands])
+        rows.append({"contender": name, "epoch_seconds": epoch, "fixed_seconds": fixed,
+                     "projected_grid_seconds": fixed["median"] + grid_epochs * epoch["median"],
+                     "run_epochs_per_hour": runs * 3600.0 / epoch["median"]})
+    baseline = rows[0]
+    print("%s grid: %d runs x %d epochs, %d workers; %s, %d cores, Python %s; %s; "
+          "%d interleaved commands of %d epochs per contender"
+          % (args.setup, runs, grid_epochs, args.workers, cpu_name(), os.cpu_count(),
+             platform.python_version(), started, args.repeats, args.epochs))
     print()
-    print("| contender | 1 epoch + fixed (s) | fixed (s) | one epoch of all runs (s) "
-          "| run-epochs / hour | whole grid (min) | ratio |")
-    print("|---|---|---|---|---|---|---|")
+    print("| contender | one epoch of all runs (s), median [min-max] | fixed (s), median "
+          "[min-max] | run-epochs / hour | whole grid (min, projected) | epoch ratio |")
+    print("|---|---|---|---|---|---|")
     for row in rows:
-        grid_seconds = row["measured_grid_seconds"] or row["projected_grid_seconds"]
-        print("| %s | %.0f | %.0f | %.2f | %.0f | %.1f%s | %.1f |" % (
-            row["contender"], row["seconds"]["first"], row["fixed_seconds"],
-            row["epoch_seconds"], row["run_epochs_per_hour"], grid_seconds / 60,
-            " (measured)" if row["measured_grid_seconds"] else " (projected)",
-            baseline / row["projected_grid_seconds"]))
+        epoch, fixed = row["epoch_seconds"], row["fixed_seconds"]
+        print("| %s | %.2f [%.2f-%.2f] | %.0f [%.0f-%.0f] | %.0f | %.1f | %.2f |" % (
+            row["contender"], epoch["median"], epoch["min"], epoch["max"], fixed["median"],
+            fixed["min"], fixed["max"], row["run_epochs_per_hour"],
+            row["projected_grid_seconds"] / 60,
+            baseline["epoch_seconds"]["median"] / epoch["median"]))
+    if full is not None:
+        print()
+        print("The batched grid trained to its end: %.1f min (measured, end to end)." % (full / 60))
     if args.json:
         with open(args.json, "w") as stream:
             json.dump({"setup": args.setup, "runs": runs, "grid_epochs": grid_epochs,
-                       "workers": args.workers, "grid_options": grid_options, "rows": rows},
-                      stream, indent=1)
+                       "workers": args.workers, "grid_options": grid_options,
+                       "cpu": cpu_name(), "started": started, "rows": rows,
+                       "full_grid_seconds": full}, stream, indent=1)
+
+
+def cpu_name():
+    """The CPU's model name (/proc/cpuinfo), else what platform says."""
+    try:
+        with open("/proc/cpuinfo") as stream:
+            for line in stream:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ reference is each run trained alone by its own JAX functions.
 
 Exactness, measured with JAX 0.4.30 on the CPU: the dropout generators'
 states are bit for bit those of the runs alone; each run's matrix products
-are its own (``per_run_dot``: a batched product would round otherwise, issue
+are its own (``run_dot``: a batched product would round otherwise, issue
 22), but XLA's grouped convolution rounds some float32 sums differently from
 the single-run ones, even in the first step's forward pass for CifarNet, so
 outputs agree within float32 rounding (its amplification by
@@ -32,13 +32,16 @@ from test_backends import small_conv_net
 jax = pytest.importorskip("jax", reason="JAX is not installed")
 from backends import compile_function  # noqa: E402
 from backends.batched import RunBatch, group_by_program, shares_program  # noqa: E402
-from backends.jax_ops.elementwise import per_run_dot  # noqa: E402
+from backends.jax_ops.elementwise import run_dot  # noqa: E402
 
 L = lasagne.layers
 
 #: Run k's learning rate; run k also has its own seeds (weights, dropout streams).
 LEARNING_RATES = (0.01, 0.001, 0.003)
 BATCH_SIZE = 8
+#: Minibatch sizes: 128 (the blog's) makes products that are one batched product
+#: for a batch of runs; 8 makes products small enough to stay each run's own.
+ROWS = {"128 rows": 128, "8 rows": 8}
 
 
 def dropout_logreg(input_shape, num_classes):
@@ -79,13 +82,14 @@ def make_runs(network, indices=(0, 1, 2)):
     return [make_run(network, index) for index in indices]
 
 
-def minibatches(network, steps, runs=len(LEARNING_RATES)):
-    """Each run's own minibatches (steps, runs, BATCH_SIZE, ...) and one validation batch."""
+def minibatches(network, steps, runs=len(LEARNING_RATES), batch_size=BATCH_SIZE, val_size=16):
+    """Each run's own minibatches (steps, runs, batch_size, ...) and one validation batch."""
     shape = NETWORKS[network][2]
     rng = np.random.RandomState(1)
-    xs = rng.rand(steps, runs, BATCH_SIZE, *shape).astype("float32")
-    ys = rng.randint(0, 10, (steps, runs, BATCH_SIZE)).astype("int32")
-    return xs, ys, rng.rand(16, *shape).astype("float32"), rng.randint(0, 10, 16).astype("int32")
+    xs = rng.rand(steps, runs, batch_size, *shape).astype("float32")
+    ys = rng.randint(0, 10, (steps, runs, batch_size)).astype("int32")
+    return (xs, ys, rng.rand(val_size, *shape).astype("float32"),
+            rng.randint(0, 10, val_size).astype("int32"))
 
 
 def state_values(run):
@@ -151,9 +155,9 @@ def assert_same_runs(alone, batched, runs, steps):
                 assert np.median(difference) <= 2e-2 * scale, variable.name
 
 
-def trained_both_ways(network, steps):
+def trained_both_ways(network, steps, **sizes):
     """The three runs alone and batched, from the same seeds, with the rate halved midway."""
-    xs, ys, val_x, val_y = minibatches(network, steps)
+    xs, ys, val_x, val_y = minibatches(network, steps, **sizes)
     runs = make_runs(network)
     alone = [train_alone(run, xs[:, k], ys[:, k], val_x, val_y, halve_at=steps // 2)
              for k, run in enumerate(runs)]
@@ -174,28 +178,48 @@ def test_batched_runs_match_runs_trained_alone(network, steps):
     assert_same_runs(alone, batched, runs, steps)
 
 
+@pytest.mark.parametrize("rows", sorted(ROWS))
+def test_dense_runs_batched_are_the_runs_alone_bit_for_bit(rows):
+    # At 128 rows every product is one batched product (validation's 1024 rows too),
+    # at 8 each run's own: either way each run's numbers are its numbers alone.
+    batch_size = ROWS[rows]
+    runs, alone, (outputs, states) = trained_both_ways("logreg", 3, batch_size=batch_size,
+                                                       val_size=8 * batch_size)
+    for run, (run_outputs, run_state), batch_outputs, batch_state in zip(
+            runs, alone, outputs, states):
+        np.testing.assert_array_equal(batch_outputs, run_outputs)
+        for variable, value, batch_value in zip(run.state, run_state, batch_state):
+            np.testing.assert_array_equal(batch_value, value, err_msg=variable.name)
+
+
 #: The products of a logistic regression's step on MNIST (128 x 784 x 10), as
 #: f(dot, x, w, g): the forward pass, the weights' gradient (a transposed operand).
 PRODUCTS = {"forward": lambda dot, x, w, g: dot(x, w),
             "weights' gradient": lambda dot, x, w, g: dot(x.T, g)}
 
-
-@pytest.mark.parametrize("runs", [1, 2, 4])
-@pytest.mark.parametrize("product", sorted(PRODUCTS))
-@pytest.mark.parametrize("shared_input", [False, True], ids=["own inputs", "same inputs"])
-def test_a_batched_product_is_each_run_s_own_product_bit_for_bit(product, runs, shared_input):
-    # jnp.dot under jax.vmap is one batched product, which XLA's CPU backend computes
-    # for 2 runs or more with oneDNN's kernel, whose float32 sums round otherwise
-    # than the single product's (Eigen's, at these shapes; issue 22).
-    def function(x, w, g):
-        return PRODUCTS[product](per_run_dot, x, w, g)
-
+def product_operands(runs, rows, shared_input):
     rng = np.random.RandomState(0)
-    x = rng.randn(runs, 128, 784).astype("float32")
+    x = rng.randn(runs, rows, 784).astype("float32")
     w = rng.randn(runs, 784, 10).astype("float32")
-    g = rng.randn(runs, 128, 10).astype("float32")
-    if shared_input:  # a validation batch: one input for all runs
-        x = x[0]
+    g = rng.randn(runs, rows, 10).astype("float32")
+    return (x[0] if shared_input else x), w, g
+
+
+@pytest.mark.parametrize("runs", [1, 2, 4, 7])
+@pytest.mark.parametrize("product", sorted(PRODUCTS))
+@pytest.mark.parametrize("rows", sorted(ROWS))
+@pytest.mark.parametrize("shared_input", [False, True], ids=["own inputs", "same inputs"])
+def test_a_batched_product_is_each_run_s_own_product_bit_for_bit(product, rows, runs,
+                                                                  shared_input):
+    # jnp.dot under jax.vmap is one batched product, which XLA's CPU backend computes
+    # with oneDNN's batched kernel, whose float32 sums round otherwise than a single
+    # product's (Eigen's, at these shapes; issue 22): run_dot makes a run alone use
+    # the batched kernel too, and oneDNN computes a batch's members alike whatever
+    # its size.
+    def function(x, w, g):
+        return PRODUCTS[product](run_dot, x, w, g)
+
+    x, w, g = product_operands(runs, ROWS[rows], shared_input)
     mapped = jax.vmap(function, in_axes=(None if shared_input else 0, 0, 0))
     batched = np.asarray(jax.jit(mapped)(x, w, g))
     for run in range(runs):
@@ -204,6 +228,19 @@ def test_a_batched_product_is_each_run_s_own_product_bit_for_bit(product, runs, 
         np.testing.assert_array_equal(batched[run], own, err_msg="run %d" % run)
         exact = PRODUCTS[product](np.dot, *(np.float64(a) for a in (x_run, w[run], g[run])))
         np.testing.assert_allclose(own, exact, rtol=1e-4, atol=1e-4 * np.abs(exact).max())
+
+
+@pytest.mark.parametrize("rows, products", [("128 rows", 1), ("8 rows", 4)])
+def test_a_batch_of_large_products_is_one_product_not_one_per_run(rows, products):
+    # On the CPU the per-run path applies only to small products: a batch of 4 runs'
+    # logistic regression steps at 128 rows is one batched product (issue 30: the
+    # products unrolled run by run cost 2.3 ms a step of 15 runs against 0.7 ms).
+    x, w, g = product_operands(4, ROWS[rows], False)
+    mapped = jax.vmap(lambda x, w: run_dot(x, w))
+    program = jax.jit(mapped).lower(x, w).as_text()
+    assert program.count("stablehlo.dot_general") == products
+    alone = jax.jit(run_dot).lower(x[0], w[0]).as_text()
+    assert alone.count("stablehlo.dot_general") == 1
 
 
 def assert_identical_states(runs, other_runs):

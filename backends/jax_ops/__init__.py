@@ -9,7 +9,7 @@ or implements against an older JAX, family by family:
 - :mod:`backends.jax_ops.elementwise`: scalar ops applied elementwise
   (``Elemwise``, ``Composite``), the reductions over them (``CAReduce``,
   ``Argmax``, ``MaxAndArgmax``) and ``Dot`` through
-  :func:`~backends.jax_ops.elementwise.per_run_dot`, which under ``jax.vmap``
+  :func:`~backends.jax_ops.elementwise.run_dot`, which under ``jax.vmap``
   (a batch of runs, :mod:`backends.batched`) computes each run's product on its
   own;
 - :mod:`backends.jax_ops.indexing`: shapes, ``Reshape``, ``Assert`` and the

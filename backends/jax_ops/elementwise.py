@@ -5,21 +5,22 @@ JAX forms of Theano's scalar and elementwise ops, their reductions and ``Dot``.
     :nosignatures:
 
     jax_funcify_ScalarOp
-    per_run_dot
+    run_dot
 
 - a scalar op (``Composite`` included) becomes its elementwise JAX function,
   for ``Elemwise`` and for the scalar op alone; Theano's variadic ``Add``,
   ``Mul``, ``Maximum``, ``Minimum`` fold left to right as the C code does;
 - ``CAReduce`` (sum, product, max, min, all, any) accumulates in Theano's
   ``acc_dtype``; ``Argmax`` and ``MaxAndArgmax`` over any set of axes;
-- ``Dot`` through :func:`per_run_dot`, which under ``jax.vmap`` (a batch of
-  runs, :mod:`backends.batched`) computes each run's product on its own.
+- ``Dot`` through :func:`run_dot`, which computes a run's product alike alone
+  and under ``jax.vmap`` (a batch of runs, :mod:`backends.batched`).
 """
 import functools
 
 import compat  # noqa: F401  (Theano's flags, set before theano is first imported)
 import jax
 import jax.numpy as jnp
+from jax import lax
 from theano.link.jax.jax_dispatch import jax_funcify
 from theano.scalar import basic as scalar
 from theano.tensor import basic as tensor
@@ -27,7 +28,7 @@ from theano.tensor.elemwise import CAReduce, Elemwise
 
 from backends.jax_graph import GraphProgram
 
-__all__ = ["per_run_dot"]
+__all__ = ["run_dot", "ONEDNN_BATCHED_FLOPS"]
 
 
 def _scalar_function(op):
@@ -145,17 +146,57 @@ def jax_funcify_MaxAndArgmax(op):
     return max_and_argmax
 
 
+#: From how many flops XLA's CPU backend computes a batched float32 product (rank 3)
+#: with oneDNN's kernel rather than its own (XLA's onednn_matmul_rewriter.cc,
+#: ``ShouldRewrite``; a product of rank 2 goes to oneDNN only from 2**24).
+ONEDNN_BATCHED_FLOPS = 2 ** 19
+
+
+def _one_kernel_for_batches(x, y):
+    """Whether a run's ``dot(x, y)`` is computed as a batched product (see :func:`run_dot`).
+
+    On the CPU, for float32 matrices whose product is large enough that a batch
+    of two of them is oneDNN's: then a run alone (padded to two) and any batch
+    of runs get the same kernel.  Smaller products (a few microseconds) stay
+    each run's own, as does everything on other platforms' batches.
+    """
+    if jax.default_backend() != "cpu" or jnp.ndim(x) != 2 or jnp.ndim(y) != 2 or \
+            jnp.result_type(x, y) != jnp.float32:
+        return False
+    rows, inner = jnp.shape(x)
+    flops = 2 * rows * inner * jnp.shape(y)[1]
+    return 2 * flops >= ONEDNN_BATCHED_FLOPS
+
+
+def _batched_product(x, y):
+    """``x[k] @ y[k]`` for every k, as one product (a batched ``dot_general``)."""
+    return lax.dot_general(x, y, (((2,), (1,)), ((0,), (0,))))
+
+
 @jax.custom_batching.custom_vmap
-def per_run_dot(x, y):
-    """``jnp.dot(x, y)``; under ``jax.vmap``, one such product per batch element.
+def run_dot(x, y):
+    """``jnp.dot(x, y)``, computed alike for a run alone and in a batch of runs.
 
     A batch of runs (:mod:`backends.batched`) maps each run's graph over a
-    leading axis.  ``jnp.dot`` would become one batched product there, which
-    XLA computes with other kernels than a run's own product (on the CPU,
-    oneDNN's for 2 runs or more, Eigen's for one run alone or a batch of 1,
-    whose float32 sums round differently): so each run's product is computed
-    on its own, with its own shapes, as the run alone computes it.  Nested
-    maps unstack level by level.
+    leading axis with ``jax.vmap``, where ``jnp.dot`` becomes one batched
+    product.  XLA computes it with other kernels than a single product (on the
+    CPU, oneDNN's batched kernel; a single product of this size is Eigen's),
+    whose float32 sums round differently, so a run's numbers would depend on
+    whether it was batched.  So on the CPU:
+
+    - float32 matrices large enough (:data:`ONEDNN_BATCHED_FLOPS`, for a batch
+      of two) are always a batched product: a run alone computes its product
+      as a batch of two copies of itself and keeps the first, a batch of K
+      runs as one batch of K (an operand all runs share is broadcast).
+      oneDNN computes each member of a batch alike whatever the batch's size
+      (tests/test_batched.py), so each run's product is the same bit for bit,
+      alone or batched, for the price of a second copy alone;
+    - smaller products, and vectors, are each run's own product: K products of
+      the run's shapes in the batch (they cost microseconds).
+
+    On other platforms (a GPU) a batch's products are one batched product and
+    a run alone's the plain one: no copies and no unrolling, and a batched
+    run agrees with the run alone within float32 rounding.
 
     Parameters
     ----------
@@ -167,18 +208,31 @@ def per_run_dot(x, y):
     JAX array
         ``jnp.dot(x, y)``
     """
+    if _one_kernel_for_batches(x, y):
+        return _batched_product(jnp.stack([x, x]), jnp.stack([y, y]))[0]
     return jnp.dot(x, y)
 
 
-@per_run_dot.def_vmap
-def _per_run_dot_vmap(axis_size, in_batched, x, y):
+@run_dot.def_vmap
+def _run_dot_vmap(axis_size, in_batched, x, y):
     # The mapped axis of a batched operand is its first.
     x_batched, y_batched = in_batched
-    products = [per_run_dot(x[k] if x_batched else x, y[k] if y_batched else y)
+    x_run, y_run = (x[0] if x_batched else x), (y[0] if y_batched else y)
+    if jax.default_backend() != "cpu":
+        return jax.vmap(jnp.dot, in_axes=(0 if x_batched else None,
+                                          0 if y_batched else None))(x, y), True
+    if _one_kernel_for_batches(x_run, y_run):
+        size = max(axis_size, 2)  # a batch of one is padded as a run alone is
+        x = x if x_batched else x[None]
+        y = y if y_batched else y[None]
+        x = jnp.broadcast_to(x, (size,) + x.shape[1:]) if len(x) != size else x
+        y = jnp.broadcast_to(y, (size,) + y.shape[1:]) if len(y) != size else y
+        return _batched_product(x, y)[:axis_size], True
+    products = [run_dot(x[k] if x_batched else x, y[k] if y_batched else y)
                 for k in range(axis_size)]
     return jnp.stack(products), True
 
 
 @jax_funcify.register(tensor.Dot)
 def jax_funcify_Dot(op):
-    return per_run_dot
+    return run_dot

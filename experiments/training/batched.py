@@ -27,7 +27,7 @@ with either backend.  What differs from a run trained alone:
 - the numbers, of convolutional networks only: XLA computes their batched
   convolutions as grouped ones, whose float32 sums may round differently
   (dense networks' runs are bit for bit the runs alone, whatever the batch's
-  size: :func:`backends.jax_ops.elementwise.per_run_dot`);
+  size: :func:`backends.jax_ops.elementwise.run_dot`);
   tests/test_batch_training.py checks the curves against the runs trained alone;
 - ``epoch_time`` is the batch's epoch (all runs' steps and validation);
 - runs at different epochs (after an interruption) are brought level: the
@@ -197,8 +197,10 @@ class _BatchTraining:
             if epoch >= last_epoch:
                 break
             # Runs whose next epoch is this one join: the batch brings runs level.
+            joining = []
             while waiting and self.lives[waiting[0]].first_epoch == epoch:
-                self._join(waiting.pop(0))
+                joining.append(waiting.pop(0))
+            self._join(joining)
             diverged = self._train_epoch(epoch)
             if epoch == self.lives[self.members[0]].first_epoch:
                 self.say("%d runs: XLA compiled their batched program in %.1f s (first calls, "
@@ -215,15 +217,18 @@ class _BatchTraining:
             sum(function.compile_seconds) for function in self.batch.functions)
         return self.dropped_compile_seconds + current
 
-    def _join(self, index):
+    def _join(self, indices):
         from backends.batched import RunBatch
 
-        functions = (self.programs[index].train_fn, self.programs[index].val_fn)
-        if self.batch is None:
-            self.batch = RunBatch([functions])
+        functions = [(self.programs[index].train_fn, self.programs[index].val_fn)
+                     for index in indices]
+        if functions and self.batch is None:
+            # All at once: stacked once, where one by one each would grow every slot.
+            self.batch = RunBatch(functions)
         else:
-            self.batch.add(functions)
-        self.members.append(index)
+            for run in functions:
+                self.batch.add(run)
+        self.members.extend(indices)
 
     def _leave(self, positions):
         if len(positions) == len(self.members):
