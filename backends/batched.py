@@ -49,15 +49,23 @@ In a training loop (one epoch of K runs; the caller keeps the runs' order):
    saved from its shared variables as for a run trained alone.
 
 Exactness: each run's program inside the batch is the one its own JAX
-function runs.  Its matrix products stay its own under ``jax.vmap``
-(:func:`backends.jax_ops.elementwise.run_dot`): XLA computes a batched product with
-other kernels than a run's own (on the CPU, oneDNN's for 2 runs or more),
-whose float32 sums round otherwise.  So networks without convolutions give
-each run's values bit for bit whatever the batch's size (1, 2, K, a run
-leaving or joining), as the run alone would; a convolution is still batched
-(a grouped convolution, whose sums may round otherwise), so convolutional
-networks agree within float32 rounding.  tests/test_batched.py and
-tests/test_batch_training.py check what holds per network.
+function runs, but XLA computes a batched op with other kernels than a single
+one, whose float32 sums may round otherwise.  What a batched run equals:
+
+- on the CPU, networks without convolutions (logreg, ffnn): the run alone,
+  bit for bit, whatever the batch's size (1, 2, K, a run leaving or joining).
+  Their products go through :func:`backends.jax_ops.elementwise.run_dot`: a
+  product large enough for oneDNN's batched kernel is computed by it alone
+  (as a batch of two copies) and in any batch (one batched product, which
+  computes each member alike whatever the batch's size), a small one as each
+  run's own product;
+- on the CPU, convolutional networks: the run alone within float32 rounding
+  (a batch's convolutions are one grouped convolution);
+- on a GPU: the run alone within float32 rounding; every product and
+  convolution is one batched op (not tested here: no GPU was lent).
+
+tests/test_batched.py and tests/test_batch_training.py check what holds on
+the CPU per network.
 
 Examples
 --------

@@ -7,11 +7,12 @@ reference is each run trained alone by its own JAX functions.
 
 Exactness, measured with JAX 0.4.30 on the CPU: the dropout generators'
 states are bit for bit those of the runs alone; each run's matrix products
-are its own (``run_dot``: a batched product would round otherwise, issue
-22), but XLA's grouped convolution rounds some float32 sums differently from
-the single-run ones, even in the first step's forward pass for CifarNet, so
-outputs agree within float32 rounding (its amplification by
-Adam's steps and by batch normalization of few examples is stated at
+are the same alone and batched (``run_dot``: one batched product both ways when
+large, each run's own when small; a plain batched product would round
+otherwise, issue 22), but XLA's grouped convolution rounds some float32 sums
+differently from the single-run ones, even in the first step's forward pass
+for CifarNet, so outputs agree within float32 rounding (its amplification
+by Adam's steps and by batch normalization of few examples is stated at
 :func:`assert_same_runs`).  Between batches of different sizes, and between a
 batch and the same batch rebuilt from its written-back state, XLA's kernels
 are the same: runs left in a batch after another is removed, and runs resumed
@@ -53,6 +54,7 @@ def dropout_logreg(input_shape, num_classes):
 #: name -> (setup the config names, builder f(input_shape, num_classes), input shape)
 NETWORKS = {
     "logreg": ("logreg", dropout_logreg, (1, 28, 28)),
+    "ffnn": ("ffnn", lambda shape, classes: models.build("ffnn", shape, classes), (1, 28, 28)),
     # every custom op (batch norm, LRN) and dropout, at a size for the fast tier
     "conv": ("cifarnet", lambda shape, classes: small_conv_net(), (3, 16, 16)),
     "cifarnet": ("cifarnet", lambda shape, classes: models.build("cifarnet", shape, classes),
@@ -179,11 +181,12 @@ def test_batched_runs_match_runs_trained_alone(network, steps):
 
 
 @pytest.mark.parametrize("rows", sorted(ROWS))
-def test_dense_runs_batched_are_the_runs_alone_bit_for_bit(rows):
+@pytest.mark.parametrize("network", ["logreg", "ffnn"])
+def test_dense_runs_batched_are_the_runs_alone_bit_for_bit(network, rows):
     # At 128 rows every product is one batched product (validation's 1024 rows too),
     # at 8 each run's own: either way each run's numbers are its numbers alone.
     batch_size = ROWS[rows]
-    runs, alone, (outputs, states) = trained_both_ways("logreg", 3, batch_size=batch_size,
+    runs, alone, (outputs, states) = trained_both_ways(network, 3, batch_size=batch_size,
                                                        val_size=8 * batch_size)
     for run, (run_outputs, run_state), batch_outputs, batch_state in zip(
             runs, alone, outputs, states):

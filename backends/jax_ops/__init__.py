@@ -9,9 +9,9 @@ or implements against an older JAX, family by family:
 - :mod:`backends.jax_ops.elementwise`: scalar ops applied elementwise
   (``Elemwise``, ``Composite``), the reductions over them (``CAReduce``,
   ``Argmax``, ``MaxAndArgmax``) and ``Dot`` through
-  :func:`~backends.jax_ops.elementwise.run_dot`, which under ``jax.vmap``
-  (a batch of runs, :mod:`backends.batched`) computes each run's product on its
-  own;
+  :func:`~backends.jax_ops.elementwise.run_dot`, which computes a run's
+  product alike alone and under ``jax.vmap`` (a batch of runs,
+  :mod:`backends.batched`);
 - :mod:`backends.jax_ops.indexing`: shapes, ``Reshape``, ``Assert`` and the
   (advanced) subtensors and their increments;
 - :mod:`backends.jax_ops.convolution`: ``CorrMM``, ``CorrMM_gradWeights``,

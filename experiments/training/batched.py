@@ -24,10 +24,11 @@ killed process loses only the epoch in progress), its own lock held while the
 batch trains it.  A run can be resumed alone or batched,
 with either backend.  What differs from a run trained alone:
 
-- the numbers, of convolutional networks only: XLA computes their batched
-  convolutions as grouped ones, whose float32 sums may round differently
-  (dense networks' runs are bit for bit the runs alone, whatever the batch's
-  size: :func:`backends.jax_ops.elementwise.run_dot`);
+- the numbers, of convolutional networks (and anything on a GPU) only: XLA
+  computes their batched convolutions as grouped ones, whose float32 sums may
+  round differently (on the CPU, dense networks' runs are bit for bit the runs
+  alone, whatever the batch's size: :func:`backends.jax_ops.elementwise.run_dot`,
+  and :mod:`backends.batched` for what holds where);
   tests/test_batch_training.py checks the curves against the runs trained alone;
 - ``epoch_time`` is the batch's epoch (all runs' steps and validation);
 - runs at different epochs (after an interruption) are brought level: the
