@@ -19,6 +19,7 @@ Examples
 ['figures/synthetic.png', 'figures/synthetic.pdf']
 """
 import os
+import textwrap
 
 from matplotlib.figure import Figure
 
@@ -67,6 +68,22 @@ def _load(synthetic_dir, name):
         raise UserError("%s %s; run the synthetic experiment again" % (path, exc))
 
 
+#: Characters of the title per inch of the figure's width (matplotlib's default 12-point
+#: title is about 7 points a character).
+TITLE_CHARACTERS_PER_INCH = 9
+
+
+def figure_title(names, rates, config, columns):
+    """The figure's title: what is drawn, wrapped to the width of ``columns`` columns."""
+    drawn = names[0] if len(names) < 2 else "%s and %s" % (", ".join(names[:-1]), names[-1])
+    width = int(TITLE_CHARACTERS_PER_INCH * 4.5 * columns)
+    return "\n".join(textwrap.wrap("%s on the synthetic problems of Reddi et al." % drawn,
+                                   width) + textwrap.wrap(
+        "(%s, %s, bias correction %s)" % ("lr=%g" % rates[0] if len(rates) == 1
+                                          else "each at its lr", config["lr_schedule"],
+                                          "on" if config["bias_correction"] else "off"), width))
+
+
 def plot_synthetic(synthetic_dir, out_dir):
     """Draw the synthetic experiments' figure as PNG and PDF.
 
@@ -113,11 +130,6 @@ def plot_synthetic(synthetic_dir, out_dir):
     # The optimizers drawn, in their order in the results (one run may hold only ADAMNC).
     names = [_name(optimizer) for optimizer in dict.fromkeys(
         optimizer for setting in settings for optimizer in curves[setting])]
-    drawn = names[0] if len(names) < 2 else "%s and %s" % (", ".join(names[:-1]), names[-1])
-    rates = sorted(set(lrs.values()))
-    figure.suptitle("%s on the synthetic problems of Reddi et al.\n"
-                    "(%s, %s, bias correction %s)"
-                    % (drawn, "lr=%g" % rates[0] if len(rates) == 1 else "each at its lr",
-                       config["lr_schedule"], "on" if config["bias_correction"] else "off"))
+    figure.suptitle(figure_title(names, sorted(set(lrs.values())), config, len(settings)))
 
     return save_figure(figure, out_dir, FIGURE_NAME, dpi=150)

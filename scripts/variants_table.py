@@ -13,7 +13,15 @@ four parameters, between the project's builder and the library's optimizer on
 travelled (the test allows 256), at the blog's setting (lr 0.001, beta2 0.999) and at
 lr 0.01, beta2 0.99, and lr 0.1, beta1 0, beta2 0.9.  The synthetic columns are the final
 iterates of ``python experiments/run.py synthetic --optimizer ... --results-dir
-reproduction/variants`` (the optimum is -1).
+reproduction/variants`` (the optimum is -1).  The logreg column compares each variant with
+the blog's Adam on the blog's cells at lr 0.01 and 0.001 (beta2 0.99 and 0.999, 5 runs each,
+150 epochs; ``reproduction/variants/histories`` beside the blog's grid in
+``reproduction/histories``), with ``plots/verdict/two_optimizers.py``'s calibrated
+comparison, on the final validation loss (the blog: "AMSGrad usually has the lower
+validation loss") and the final training loss ("Adam has the lowest final training loss"):
+the blog's conclusion changes where the variant's decision against Adam differs from the
+blog's AMSGrad's on the same cells.  PyTorch's and Optax's always correct the bias, so they
+are matched with the cells with bias correction, Reddi et al.'s with those without.
 """
 import argparse
 import importlib.util
@@ -25,6 +33,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VARIANTS_DIR = os.path.join(ROOT, "reproduction", "variants")
 AGREEMENT = os.path.join(VARIANTS_DIR, "agreement.json")
 SUMMARY = os.path.join(VARIANTS_DIR, "synthetic", "summary.json")
+VARIANT_RUNS = os.path.join(VARIANTS_DIR, "histories")
+BLOG_RUNS = os.path.join(ROOT, "reproduction", "histories")
+#: The blog's cells the variants were run on, and what their comparison is taken on.
+LOGREG_RATES = (0.01, 0.001)
+LOGREG_MEASURES = (("final_val_loss", "validation loss"), ("final_train_loss", "training loss"))
+#: Variants that always correct the bias (matched with the blog's cells with correction).
+ALWAYS_CORRECTED = ("amsgrad_pytorch", "amsgrad_optax")
 
 #: name, library, where the maximum is taken, where epsilon sits, bias correction,
 #: the tests' key of its library (None: no library ships it)
@@ -70,10 +85,64 @@ def measure():
         out.write("\n")
 
 
+def logreg_cells():
+    """The blog's logreg cells at LOGREG_RATES, of every optimizer, with the variants'."""
+    import dataclasses
+
+    from plots.verdict.cells import group_runs
+    from plots.verdict.results import find_runs
+
+    runs = []
+    for directory in (BLOG_RUNS, VARIANT_RUNS):
+        if os.path.isdir(directory):
+            runs += [run for run in find_runs(directory)[0] if run.config.setup == "logreg"
+                     and run.config.epochs == 150 and run.config.lr_schedule == "linear"
+                     and run.config.lr in LOGREG_RATES]
+    cells = {}
+    for key, group in group_runs(runs).items():
+        if key.optimizer in ALWAYS_CORRECTED:
+            key = dataclasses.replace(key, bias_correction=True)
+        cells[key] = group
+    return cells
+
+
+def _decided(comparison):
+    grid = comparison.grid
+    return "no difference" if grid.decision == "none" else (
+        "%s better" % (comparison.first if grid.decision == "first" else comparison.second))
+
+
+def logreg_outcomes(cells):
+    """Per variant: its decision against Adam and the blog's AMSGrad's on the same cells, in
+    words; None where the variant has no finished runs."""
+    from plots.verdict.two_optimizers import compare_optimizers
+
+    outcomes = {}
+    for name, *_ in ROWS:
+        if name == "amsgrad" or not any(key.optimizer == name and group.finished
+                                        for key, group in cells.items()):
+            continue
+        # The variant's cells (relabelled by logreg_cells) and the blog's of its correction.
+        correction = name in ALWAYS_CORRECTED
+        mine = {key: group for key, group in cells.items() if key.bias_correction == correction}
+        parts, changed = [], False
+        for measure, words in LOGREG_MEASURES:
+            blog = compare_optimizers(mine, "amsgrad", "adam", measure)
+            variant = compare_optimizers(mine, name, "adam", measure)
+            changed |= variant.grid.decision != blog.grid.decision
+            parts.append("%s: P(beats Adam) %.2f, %s (the blog's AMSGrad %.2f, %s)" % (
+                words, variant.grid.probability, _decided(variant), blog.grid.probability,
+                _decided(blog)))
+        outcomes[name] = "%s: %s over %d cells" % ("**yes**" if changed else "no",
+                                                  "; ".join(parts), variant.grid.cells)
+    return outcomes
+
+
 def table():
     """The README's table, as Markdown lines."""
     agreement = json.load(open(AGREEMENT)) if os.path.exists(AGREEMENT) else {}
     summary = json.load(open(SUMMARY)) if os.path.exists(SUMMARY) else {}
+    logreg = logreg_outcomes(logreg_cells())
     lines = ["| variant | library | maximum of | epsilon | bias correction | agreement with "
              "its library | synthetic online: final x (lr) | stochastic: final x | changes the "
              "blog's logreg conclusion |", "|---" * 9 + "|"]
@@ -87,10 +156,11 @@ def table():
             agrees = "not measured"
         online = summary.get("online", {}).get(name)
         stochastic = summary.get("stochastic", {}).get(name)
-        lines.append("| `%s` | %s | %s | %s | %s | %s | %s | %s | not measured |" % (
+        lines.append("| `%s` | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             name, library, maximum, epsilon, correction, agrees,
             "%+.3f (%g)" % (online["final_x"], online["lr"]) if online else "-",
-            "%+.3f" % stochastic["final_x"] if stochastic else "-"))
+            "%+.3f" % stochastic["final_x"] if stochastic else "-",
+            "(the blog's)" if name == "amsgrad" else logreg.get(name, "not measured")))
     return lines
 
 

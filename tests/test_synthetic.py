@@ -375,9 +375,27 @@ def test_synthetic_figure_title_names_the_optimizers_drawn(tmp_path, monkeypatch
     monkeypatch.setattr(plots.synthetic, "save_figure",
                         lambda figure, *args, **kwargs: figures.append(figure))
     plots.synthetic.plot_synthetic(str(tmp_path), str(tmp_path / "fig"))
-    title = figures[0]._suptitle.get_text()
-    assert title == drawn + " the synthetic problems of Reddi et al.\n(lr=1, constant, " \
+    title = " ".join(figures[0]._suptitle.get_text().split())  # wrapped to the figure
+    assert title == drawn + " the synthetic problems of Reddi et al. (lr=1, constant, " \
                             "bias correction off)"
+
+
+def test_synthetic_figure_title_fits_the_figure_with_every_variant(tmp_path, monkeypatch):
+    # Six optimizers' names ran off both sides of the figure on one line.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    import plots.synthetic
+    names = ("amsgrad", "amsgrad_pytorch", "amsgrad_optax", "amsgrad_reddi", "adam", "adamnc")
+    write_fake_results(tmp_path, names, lr=1.0)
+    figures = []
+    monkeypatch.setattr(plots.synthetic, "save_figure",
+                        lambda figure, *args, **kwargs: figures.append(figure))
+    plots.synthetic.plot_synthetic(str(tmp_path), str(tmp_path / "fig"))
+    figure = figures[0]
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+    extent = figure._suptitle.get_window_extent(renderer)
+    assert 0 <= extent.x0 and extent.x1 <= figure.bbox.x1
+    assert "AMSGrad (Reddi et al.)" in " ".join(figure._suptitle.get_text().split())
 
 
 def test_plot_synthetic_without_results_says_what_to_run(tmp_path):
