@@ -294,10 +294,15 @@ class BatchedFunction:
             checked.append(value.astype(kind.dtype, copy=False))
         return checked
 
-    def _steps_program(self, loop):
+    def _steps_program(self, loop, scaled):
         # Each run's inputs gathered from the sources on the device: no per-step transfer.
         def one_run(written, read, sources, index, flip):
             inputs = [source[index] for source in sources]
+            for position, (divisor, offset) in scaled:
+                # As numpy made the inputs: float32(bytes) / divisor - offset, in float32.
+                kind = self.input_types[position].dtype
+                inputs[position] = (inputs[position].astype(kind) / np.asarray(divisor, kind)
+                                    - np.asarray(offset, kind))
             if flip is not None:
                 images = inputs[0]
                 flip = flip.reshape(flip.shape + (1,) * (images.ndim - 1))
@@ -328,7 +333,7 @@ class BatchedFunction:
 
         return jax.jit(one_call, donate_argnums=0)
 
-    def steps(self, sources, indices, flips=None, valid=None):
+    def steps(self, sources, indices, flips=None, valid=None, scales=None):
         """Several steps of every run as one call, each run's inputs gathered on the device.
 
         Parameters
@@ -346,6 +351,12 @@ class BatchedFunction:
             Steps marked false are skipped (the state does not change, their
             outputs are zeros): padding, so that calls of any length up to S
             share one program.  All steps are valid when None.
+        scales : sequence of (divisor, offset) or None, or None
+            Per source: None, or a source of integers (images as bytes, a
+            quarter of the float32 traffic) whose gathered values become the
+            input ``float(value) / divisor - offset`` in the input's dtype
+            (``data.datasets.Pixels``: the inputs bit for bit, when the data
+            set made them so)
 
         Returns
         -------
@@ -369,16 +380,24 @@ class BatchedFunction:
         if len(sources) != len(self.input_types):
             raise TypeError("the function takes %d inputs, got %d sources"
                             % (len(self.input_types), len(sources)))
-        for position, (source, kind) in enumerate(zip(sources, self.input_types)):
-            if np.ndim(source) != kind.ndim or str(source.dtype) != kind.dtype:
-                raise TypeError("source %d: expected %d dimensions of %s, got shape %s of %s"
-                                % (position, kind.ndim, kind.dtype, np.shape(source),
-                                   source.dtype))
+        scales = [None] * len(sources) if scales is None else list(scales)
+        if len(scales) != len(sources):
+            raise TypeError("scales: expected one per source (%d), got %d"
+                            % (len(sources), len(scales)))
+        for position, (source, kind, scale) in enumerate(zip(sources, self.input_types, scales)):
+            integers = scale is not None and np.issubdtype(source.dtype, np.integer)
+            if np.ndim(source) != kind.ndim or not (integers or str(source.dtype) == kind.dtype):
+                raise TypeError("source %d: expected %d dimensions of %s%s, got shape %s of %s"
+                                % (position, kind.ndim, kind.dtype, " (or integers, scaled)"
+                                   if scale is not None else "", np.shape(source), source.dtype))
         valid = np.ones(len(indices), bool) if valid is None else np.asarray(valid, bool)
         loop = len(indices) > 1
-        key = ("steps", loop)
+        scaled = tuple((position, (float(scale[0]), np.asarray(scale[1])))
+                       for position, scale in enumerate(scales) if scale is not None)
+        key = ("steps", loop, tuple((position, divisor, offset.tobytes())
+                                    for position, (divisor, offset) in scaled))
         if key not in self._programs:
-            self._programs[key] = self._steps_program(loop)
+            self._programs[key] = self._steps_program(loop, scaled)
         # jit traces anew for flips or none, each shape and K: each first call compiles
         signature = key + (flips is not None, len(self.batch), indices.shape) + tuple(
             np.shape(source) for source in sources)

@@ -96,6 +96,10 @@ class Dataset:
         re-compression of them) and ``files`` (``official`` when every file
         matched its published checksum, ``other`` when one did not, ``no
         checksum`` when none is published for its form).
+    train_pixels : Pixels or None
+        ``train_x`` as the bytes it was computed from, where it is exactly
+        recomputable from them (MNIST-like sets): a batch of runs gathers
+        each run's minibatches as bytes, a quarter of the memory traffic.
     """
     name: str
     train_x: np.ndarray
@@ -107,11 +111,37 @@ class Dataset:
     num_classes: int
     input_shape: tuple
     source: dict = None
+    train_pixels: "Pixels" = None
 
     def __repr__(self):
         return "Dataset(%s: train %d, val %d, test %d, input_shape=%s, num_classes=%d)" % (
             self.name, len(self.train_y), len(self.val_y), len(self.test_y),
             self.input_shape, self.num_classes)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Pixels:
+    """Inputs as bytes, and how they were made from them.
+
+    ``float32(pixels) / divisor - offset``, each operation in float32 (exactly
+    rounded, so computed anywhere it gives the inputs bit for bit).
+
+    Attributes
+    ----------
+    pixels : numpy.ndarray of uint8, shape (N, C, H, W)
+    divisor : float
+    offset : numpy.ndarray of float32, shape (C, H, W)
+    """
+    pixels: np.ndarray
+    divisor: float
+    offset: np.ndarray
+
+    def inputs(self, pixels=None):
+        """The float32 inputs of ``pixels`` (by default all of them), as the loader made them."""
+        inputs = np.asarray(self.pixels if pixels is None else pixels).astype(np.float32)
+        inputs /= np.float32(self.divisor)
+        inputs -= self.offset
+        return inputs
 
 
 def _official_file(name, filename):
@@ -250,10 +280,13 @@ def _preprocess_mnist_like(name, train_images, train_labels, test_images, test_l
     inputs -= mean_image
     test_inputs -= mean_image
     labels = train_labels.astype(np.int32)
+    pixels = Pixels(np.ascontiguousarray(train_images[:num_train].reshape(
+        inputs[:num_train].shape), dtype=np.uint8), 256, mean_image)
     return Dataset(name=name, train_x=inputs[:num_train], train_y=labels[:num_train],
                    val_x=inputs[num_train:], val_y=labels[num_train:],
                    test_x=test_inputs, test_y=test_labels.astype(np.int32),
-                   num_classes=_NUM_CLASSES, input_shape=inputs.shape[1:])
+                   num_classes=_NUM_CLASSES, input_shape=inputs.shape[1:],
+                   train_pixels=pixels)
 
 
 def _centred(images, mean_image, chunk=5000):

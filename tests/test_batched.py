@@ -34,6 +34,7 @@ jax = pytest.importorskip("jax", reason="JAX is not installed")
 from backends import compile_function  # noqa: E402
 from backends.batched import RunBatch, group_by_program, shares_program  # noqa: E402
 from backends.jax_ops.elementwise import run_dot  # noqa: E402
+from data.datasets import Pixels  # noqa: E402
 
 L = lasagne.layers
 
@@ -335,10 +336,12 @@ def test_inputs_are_checked_against_the_batch():
         batch.reload([make_run("logreg", 2).rate])
 
 
+@pytest.mark.parametrize("as_bytes", [False, True], ids=["floats", "bytes"])
 @pytest.mark.parametrize("network, per_call", [("logreg", 3), ("conv", 1)])
-def test_steps_gather_and_flip_on_the_device_as_the_host_would(network, per_call):
-    """``BatchedFunction.steps`` (inputs gathered by index, flipped, several steps a call,
-    padding steps skipped) against the batch's step called with the host's minibatches.
+def test_steps_gather_and_flip_on_the_device_as_the_host_would(network, per_call, as_bytes):
+    """``BatchedFunction.steps`` (inputs gathered by index, or gathered as bytes and made
+    into the inputs, flipped, several steps a call, padding steps skipped) against the
+    batch's step called with the host's minibatches.
 
     Bit for bit: the dense network also in a loop of steps; the convolutional one one
     step a call (in a loop's body XLA compiles convolutions otherwise, and the sums
@@ -346,8 +349,12 @@ def test_steps_gather_and_flip_on_the_device_as_the_host_would(network, per_call
     """
     shape = NETWORKS[network][2]
     rng = np.random.RandomState(2)
-    images = rng.rand(40, *shape).astype("float32")
+    pixels = Pixels(rng.randint(0, 256, (40,) + shape).astype("uint8"), 256,
+                    rng.rand(*shape).astype("float32"))  # as MNIST's: bytes / 256 - mean
+    images = pixels.inputs() if as_bytes else rng.rand(40, *shape).astype("float32")
     labels = rng.randint(0, 10, 40).astype("int32")
+    sources = [pixels.pixels if as_bytes else images, labels]
+    scales = [(pixels.divisor, pixels.offset), None] if as_bytes else None
     indices = rng.randint(0, 40, (6, 2, BATCH_SIZE))
     flips = rng.rand(6, 2, BATCH_SIZE) < 0.5
     runs = make_runs(network, indices=(0, 1))
@@ -366,8 +373,8 @@ def test_steps_gather_and_flip_on_the_device_as_the_host_would(network, per_call
     for begin in range(0, len(indices), per_call):
         take = np.arange(begin, begin + per_call + padding) % len(indices)
         valid = np.arange(per_call + padding) < per_call
-        outputs = np.array(device.functions[0].steps([images, labels], indices[take],
-                                                     flips[take], valid))
+        outputs = np.array(device.functions[0].steps(sources, indices[take], flips[take],
+                                                     valid, scales))
         assert np.all(outputs[:, per_call:] == 0)  # a padding step's outputs
         got.append(outputs[:, :per_call])
     got = np.concatenate(got, axis=1).transpose(1, 0, 2)

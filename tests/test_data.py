@@ -304,6 +304,19 @@ def test_mnist_preprocessing_matches_float64_reference(tmp_path, tiny_sizes):
     assert abs(dataset.train_x.mean(dtype=np.float64)) < 1e-6
 
 
+def test_mnist_training_inputs_are_their_bytes_made_again_bit_for_bit(tmp_path, tiny_sizes):
+    # A batch of runs gathers the bytes and makes each minibatch's inputs on the device
+    # (backends.batched, issue 30): the bytes must be the training images and the recipe
+    # the loader's, to the bit.
+    arrays = fx.write_mnist(str(tmp_path / "mnist"), num_train=40, num_test=12)
+    dataset = load_quietly("mnist", str(tmp_path), download=False)
+    pixels = dataset.train_pixels
+    assert pixels.pixels.dtype == np.uint8 and pixels.pixels.shape == (30, 1, 28, 28)
+    np.testing.assert_array_equal(pixels.pixels[:, 0], arrays["train_x"][:30])
+    np.testing.assert_array_equal(pixels.inputs(), dataset.train_x)
+    np.testing.assert_array_equal(pixels.inputs(pixels.pixels[[7, 2]]), dataset.train_x[[7, 2]])
+
+
 def test_uncompressed_files_directly_in_data_dir_are_used(tmp_path, tiny_sizes):
     arrays = fx.write_mnist(str(tmp_path), num_train=40, num_test=12, compress=False)
     with pytest.warns(data.DataWarning, match="cannot be checked by checksum"):

@@ -163,13 +163,17 @@ def train_batch(configs, results_dir, data_dir=None, stop_after=None, dataset=No
                     first.network, first.state, first.config.batch_size)))
             if steps_per_call is None:
                 steps_per_call = 1 if _has_convolutions(first.network) else STEPS_PER_CALL
-            # The training set, once on the device: each run's minibatches are gathered there.
-            sources = [jax.device_put(dataset.train_x), jax.device_put(dataset.train_y)]
+            # The training set, once on the device: each run's minibatches are gathered there,
+            # as the bytes the inputs were made from where the data set has them.
+            pixels = getattr(dataset, "train_pixels", None)
+            sources = [jax.device_put(dataset.train_x if pixels is None else pixels.pixels),
+                       jax.device_put(dataset.train_y)]
+            scales = None if pixels is None else [(pixels.divisor, pixels.offset), None]
             for start in range(0, len(programs), max_runs):
                 part = list(zip(to_train, programs))[start:start + max_runs]
                 for life, program in part:
                     life.restore(program)
-                _BatchTraining(part, dataset, sources, setup.flip_lr, steps_per_call,
+                _BatchTraining(part, dataset, sources, scales, setup.flip_lr, steps_per_call,
                                progress, say).train()
         return [life.outcome for life in lives]
 
@@ -178,10 +182,10 @@ class _BatchTraining:
     """Runs (each its :class:`~experiments.training.life.RunLife` and
     :class:`~experiments.training.alone.RunProgram`), trained as one batch."""
 
-    def __init__(self, runs, dataset, sources, flip_lr, steps_per_call, progress, say):
+    def __init__(self, runs, dataset, sources, scales, flip_lr, steps_per_call, progress, say):
         self.lives = [life for life, _ in runs]
         self.programs = [program for _, program in runs]
-        self.dataset, self.sources = dataset, sources
+        self.dataset, self.sources, self.scales = dataset, sources, scales
         self.flip_lr, self.steps_per_call = flip_lr, max(1, int(steps_per_call))
         self.progress, self.say = progress, say
         self.batch, self.members = None, []  # members: indices of runs, in batch order
@@ -285,7 +289,8 @@ class _BatchTraining:
                 take = np.arange(begin, begin + length) % steps
                 valid = np.arange(begin, begin + length) < end
                 outputs = self.batch.functions[0].steps(
-                    self.sources, indices[take], None if flips is None else flips[take], valid)
+                    self.sources, indices[take], None if flips is None else flips[take], valid,
+                    self.scales)
                 values.append(np.stack(outputs)[:, :end - begin])
                 bar.update(end - begin)
         return dict(zip(curves.train_names(), np.concatenate(values, axis=1)))
