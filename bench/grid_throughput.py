@@ -22,8 +22,10 @@ compilation, the first epoch's extra).  The contenders are interleaved (A B A B
 ...) ``--repeats`` times, so a load that comes and goes on the machine falls on
 both; the table gives each figure's median and its spread (min-max), and the
 ratios of the medians.  The whole grid (``--epochs`` of its runs, 150 by
-default) is projected at fixed + epochs x epoch; ``--full`` also trains the
-batched grid to its end once and reports the time it took.  Options after
+default) is projected at fixed + epochs x epoch, which leaves out what each epoch
+writes after it is timed (the runs' checkpoints and histories: about 8% of a
+whole logreg grid); ``--full`` also trains the batched grid to its end once
+and reports the time it took, all included.  Options after
 ``--`` narrow the grid (``--lr 0.001 --runs 2``).
 """
 import argparse
