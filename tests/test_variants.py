@@ -14,6 +14,7 @@ runs the same comparison with the builder of one variant against another variant
 library and requires it to fail: the check can tell the variants apart.
 """
 import importlib
+import importlib.util
 import os
 
 import numpy as np
@@ -287,3 +288,21 @@ def test_variants_differ_in_the_first_step():
     }
     for name in first:
         np.testing.assert_allclose(first[name], expected[name], rtol=1e-5, err_msg=name)
+
+
+def test_the_readme_table_is_what_the_committed_runs_give():
+    # The table's numbers are regenerated, not typed: `python scripts/variants_table.py`
+    # prints it from reproduction/variants (agreement, synthetic runs, logreg runs) and
+    # the blog's logreg grid in reproduction/histories.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location(
+        "variants_table", os.path.join(root, "scripts", "variants_table.py"))
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    with open(os.path.join(root, "README.md")) as stream:
+        readme = stream.read().splitlines()
+    lines = script.table()
+    start = readme.index(lines[0])
+    assert readme[start:start + len(lines)] == lines
+    # The logreg column is measured for every variant, not "not measured".
+    assert not any("not measured" in line for line in lines)
