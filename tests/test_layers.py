@@ -279,11 +279,7 @@ MOST_LINES = 500
 
 
 #: Modules allowed past MOST_LINES, and why.
-LONGER = {
-    # K runs in one JAX program: its per-run products and state bookkeeping are one piece,
-    # which the batching issue of this round reworks (measured there, split with it).
-    "backends.batched": "reworked by the batching issue",
-}
+LONGER = {}
 
 
 def test_no_module_is_over_500_lines_unless_said_why():
