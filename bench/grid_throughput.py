@@ -44,6 +44,7 @@ GRID = os.path.join(REPO, "experiments", "grid.py")
 CONTENDERS = {"one at a time": ["--backend", "c", "--batch-runs", "1"],
               "batched": ["--backend", "jax"]}
 sys.path.insert(0, REPO)
+from experiments.store.machine import cpu_info  # noqa: E402  (the standard library only)
 
 
 def grid_runs(setup, grid_options):
@@ -161,10 +162,12 @@ def main(argv=None):
                      "projected_grid_seconds": fixed["median"] + grid_epochs * epoch["median"],
                      "run_epochs_per_hour": runs * 3600.0 / epoch["median"]})
     baseline = rows[0]
-    print("%s grid: %d runs x %d epochs, %d workers; %s, %d cores, Python %s; %s; "
-          "%d interleaved commands of %d epochs per contender"
-          % (args.setup, runs, grid_epochs, args.workers, cpu_name(), os.cpu_count(),
-             platform.python_version(), started, args.repeats, args.epochs))
+    cpu = cpu_info()
+    print("%s grid: %d runs x %d epochs, %d workers; %s (family %s, model %s), %d cores, "
+          "Python %s; %s; %d interleaved commands of %d epochs per contender"
+          % (args.setup, runs, grid_epochs, args.workers, cpu["model"], cpu["family"],
+             cpu["number"], os.cpu_count(), platform.python_version(), started,
+             args.repeats, args.epochs))
     print()
     print("| contender | one epoch of all runs (s), median [min-max] | fixed (s), median "
           "[min-max] | run-epochs / hour | whole grid (min, projected) | epoch ratio |")
@@ -183,20 +186,8 @@ def main(argv=None):
         with open(args.json, "w") as stream:
             json.dump({"setup": args.setup, "runs": runs, "grid_epochs": grid_epochs,
                        "workers": args.workers, "grid_options": grid_options,
-                       "cpu": cpu_name(), "started": started, "rows": rows,
+                       "cpu": cpu, "started": started, "rows": rows,
                        "full_grid_seconds": full}, stream, indent=1)
-
-
-def cpu_name():
-    """The CPU's model name (/proc/cpuinfo), else what platform says."""
-    try:
-        with open("/proc/cpuinfo") as stream:
-            for line in stream:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
 
 
 if __name__ == "__main__":

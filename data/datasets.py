@@ -138,8 +138,7 @@ class Pixels:
 
     def inputs(self, pixels=None):
         """The float32 inputs of ``pixels`` (by default all of them), as the loader made them."""
-        inputs = np.asarray(self.pixels if pixels is None else pixels).astype(np.float32)
-        inputs /= np.float32(self.divisor)
+        inputs = _to_float(np.asarray(self.pixels if pixels is None else pixels), self.divisor)
         inputs -= self.offset
         return inputs
 

@@ -68,6 +68,8 @@ def _load(synthetic_dir, name):
         raise UserError("%s %s; run the synthetic experiment again" % (path, exc))
 
 
+#: Inches of the figure's width per setting (a column of two panels).
+COLUMN_WIDTH = 4.5
 #: Characters of the title per inch of the figure's width (matplotlib's default 12-point
 #: title is about 7 points a character).
 TITLE_CHARACTERS_PER_INCH = 9
@@ -76,7 +78,7 @@ TITLE_CHARACTERS_PER_INCH = 9
 def figure_title(names, rates, config, columns):
     """The figure's title: what is drawn, wrapped to the width of ``columns`` columns."""
     drawn = names[0] if len(names) < 2 else "%s and %s" % (", ".join(names[:-1]), names[-1])
-    width = int(TITLE_CHARACTERS_PER_INCH * 4.5 * columns)
+    width = int(TITLE_CHARACTERS_PER_INCH * COLUMN_WIDTH * columns)
     return "\n".join(textwrap.wrap("%s on the synthetic problems of Reddi et al." % drawn,
                                    width) + textwrap.wrap(
         "(%s, %s, bias correction %s)" % ("lr=%g" % rates[0] if len(rates) == 1
@@ -108,7 +110,7 @@ def plot_synthetic(synthetic_dir, out_dir):
     config = _load(synthetic_dir, CONFIG_FILE)
     settings = list(curves)
     lrs = _lrs(config, [optimizer for setting in settings for optimizer in curves[setting]])
-    figure = Figure(figsize=(4.5 * len(settings), 6.5), layout="constrained")
+    figure = Figure(figsize=(COLUMN_WIDTH * len(settings), 6.5), layout="constrained")
     axes = figure.subplots(2, len(settings), sharex="col", squeeze=False)
     for column, setting in enumerate(settings):
         regret_axes, x_axes = axes[:, column]
